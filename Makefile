@@ -1,0 +1,41 @@
+# pg_bss — the two commands: `make demo` and `make test`. Both install what is
+# missing on Debian 12 (scripts/setup.sh) and skip what is already there.
+
+SHELL := /bin/bash
+PGPORT ?= 28815
+export PGPORT
+# PostgreSQL will not run as root: clusters run as this OS user when we are root.
+PG_USER := $(if $(filter 0,$(shell id -u)),postgres,$(shell id -un))
+PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
+
+.PHONY: demo test setup devdb devdb-stop devdb-reset test-unit test-pg test-e2e bench-pg
+
+demo: devdb
+	scripts/demo.sh
+
+test: setup test-pg test-e2e
+
+setup:
+	scripts/setup.sh
+
+devdb:
+	scripts/devdb.sh start
+
+devdb-stop:
+	scripts/devdb.sh stop
+
+devdb-reset:
+	scripts/devdb.sh reset
+
+# The extension's #[pg_test] and #[test] tests, in a throwaway cluster that
+# cargo-pgrx starts (as $(PG_USER)).
+test-pg: setup
+	source scripts/lib.sh && make_pg_dir "$(PGRX_TEST_DATA)"
+	cd pg_bss && cargo pgrx test pg15 $(if $(filter postgres,$(PG_USER)),--runas postgres) --pgdata "$(PGRX_TEST_DATA)"
+
+# Tests across real, separate sessions against the devdb (concurrency, gap-safety).
+test-e2e: devdb
+	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" cargo test -p bss-tests --release -- --test-threads 1
+
+bench-pg: devdb
+	benches/pgbench/run.sh

@@ -1,0 +1,484 @@
+//! Appending events to one stream: the stream lock, idempotent retries, the
+//! expected-version check, positions, and the INSERT.
+//!
+//! The order of steps is what makes the guarantees hold:
+//! 1. lock the stream by upserting its `bss.streams` row (the only lock taken:
+//!    appends to other streams never wait), which also advances its version;
+//! 2. if the caller named event ids, look them up: a retry stores nothing and
+//!    gives the stored version back (the version advance is undone);
+//! 3. check the expected version against the version before this append;
+//! 4. take positions (lock held, see position.rs) and insert.
+//!
+//! Any error aborts the caller's transaction, which also undoes step 1.
+
+use std::cell::OnceCell;
+
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys::{self, PgOid};
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiError};
+use pgrx::Uuid;
+
+use crate::error::{BssError, BssResult, SqlState};
+use crate::{guc, partitions, position};
+
+/// Statements prepared once per session and kept (SPI_keepplan).
+pub struct Plans {
+    lock_stream: OwnedPreparedStatement,
+    release_versions: OwnedPreparedStatement,
+    find_stored: OwnedPreparedStatement,
+    insert_one: OwnedPreparedStatement,
+    batch_problem: OwnedPreparedStatement,
+    batch_event_ids: OwnedPreparedStatement,
+    insert_batch: OwnedPreparedStatement,
+    insert_rows: OwnedPreparedStatement,
+}
+
+const LOCK_STREAM: &str = "\
+INSERT INTO bss.streams AS s (stream_id, category, version, created_at, updated_at) \
+VALUES ($1, split_part($1, '-', 1), $2, now(), now()) \
+ON CONFLICT (stream_id) DO UPDATE SET version = s.version + excluded.version, updated_at = excluded.updated_at \
+RETURNING s.version, s.created_at";
+
+const RELEASE_VERSIONS: &str = "UPDATE bss.streams SET version = version - $2 WHERE stream_id = $1";
+
+// recorded_at >= created_at lets the planner skip partitions older than the stream.
+const FIND_STORED: &str = "\
+SELECT event_id, stream_version FROM bss.events \
+WHERE stream_id = $1 AND event_id = ANY($2) AND recorded_at >= $3";
+
+const EVENT_COLUMNS: &str =
+    "global_position, stream_id, stream_version, event_id, source, type, subject, \"time\", data, metadata, region, position_horizon";
+
+fn insert_one_sql() -> String {
+    format!(
+        "INSERT INTO bss.events ({EVENT_COLUMNS}) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()), $9, coalesce(nullif($10, 'null'::jsonb), '{{}}'::jsonb), $11, $12)"
+    )
+}
+
+fn insert_batch_sql() -> String {
+    format!(
+        "INSERT INTO bss.events ({EVENT_COLUMNS}) \
+         SELECT $1[t.i], $2, $3 + t.i, coalesce((t.e->>'event_id')::uuid, bss.uuidv7()), \
+                coalesce(t.e->>'source', $4), t.e->>'type', t.e->>'subject', \
+                coalesce((t.e->>'time')::timestamptz, now()), t.e->'data', \
+                coalesce(nullif(t.e->'metadata', 'null'::jsonb), '{{}}'::jsonb), $5, $6 \
+         FROM jsonb_array_elements($7) WITH ORDINALITY AS t(e, i)"
+    )
+}
+
+/// Rows given as parallel arrays (the CloudEvents path, which has parsed them).
+fn insert_rows_sql() -> String {
+    format!(
+        "INSERT INTO bss.events ({EVENT_COLUMNS}, datacontenttype, dataschema) \
+         SELECT u.p, $2, $3 + u.i, u.id, u.src, u.typ, u.subj, coalesce(u.tm::timestamptz, now()), u.d::jsonb, u.m::jsonb, $4, $5, \
+                coalesce(u.dct, 'application/json'), u.dsch \
+         FROM unnest($1::bigint[], $6::uuid[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) \
+              WITH ORDINALITY AS u(p, id, src, typ, subj, tm, d, m, dct, dsch, i)"
+    )
+}
+
+const BATCH_PROBLEM: &str = "SELECT idx, rule, message FROM bss.batch_problem($1, $2, $3)";
+const BATCH_EVENT_IDS: &str = "\
+SELECT array_agg((e->>'event_id')::uuid ORDER BY i) FROM jsonb_array_elements($1) WITH ORDINALITY AS t(e, i) \
+WHERE e ? 'event_id'";
+
+thread_local! {
+    static PLANS: OnceCell<Plans> = const { OnceCell::new() };
+}
+
+fn prepare(client: &SpiClient<'_>, sql: &str, args: &[pg_sys::Oid]) -> Result<OwnedPreparedStatement, SpiError> {
+    let oids: Vec<PgOid> = args.iter().map(|o| PgOid::from(*o)).collect();
+    Ok(client.prepare_mut(sql, &oids)?.keep())
+}
+
+fn prepare_all(client: &SpiClient<'_>) -> Result<Plans, SpiError> {
+    use pg_sys::{INT4OID, INT8ARRAYOID, INT8OID, JSONBOID, TEXTARRAYOID, TEXTOID, TIMESTAMPTZOID, UUIDARRAYOID, UUIDOID, XID8OID};
+    Ok(Plans {
+        lock_stream: prepare(client, LOCK_STREAM, &[TEXTOID, INT8OID])?,
+        release_versions: prepare(client, RELEASE_VERSIONS, &[TEXTOID, INT8OID])?,
+        find_stored: prepare(client, FIND_STORED, &[TEXTOID, UUIDARRAYOID, TIMESTAMPTZOID])?,
+        insert_one: prepare(
+            client,
+            &insert_one_sql(),
+            &[INT8OID, TEXTOID, INT8OID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, JSONBOID, JSONBOID, TEXTOID, XID8OID],
+        )?,
+        batch_problem: prepare(client, BATCH_PROBLEM, &[JSONBOID, INT4OID, INT4OID])?,
+        batch_event_ids: prepare(client, BATCH_EVENT_IDS, &[JSONBOID])?,
+        insert_batch: prepare(
+            client,
+            &insert_batch_sql(),
+            &[INT8ARRAYOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, XID8OID, JSONBOID],
+        )?,
+        insert_rows: prepare(
+            client,
+            &insert_rows_sql(),
+            &[
+                INT8ARRAYOID, TEXTOID, INT8OID, TEXTOID, XID8OID, UUIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+                TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+            ],
+        )?,
+    })
+}
+
+/// Runs `f` with an SPI connection and the session's prepared statements.
+pub fn with_plans<R>(f: impl FnOnce(&mut SpiClient<'_>, &Plans) -> BssResult<R>) -> BssResult<R> {
+    pgrx::spi::Spi::connect_mut(|client| {
+        // Partitions first: a wait for another session creating them must not
+        // happen while this one already holds a lock on bss.events (preparing
+        // the statements below takes one).
+        partitions::ensure_covered(client).map_err(spi_error)?;
+        PLANS.with(|cell| {
+            let plans = match cell.get() {
+                Some(p) => p,
+                None => {
+                    let p = prepare_all(client).map_err(spi_error)?;
+                    let _ = cell.set(p);
+                    cell.get().expect("just set")
+                }
+            };
+            f(client, plans)
+        })
+    })
+}
+
+fn spi_error(e: SpiError) -> BssError {
+    BssError::new(SqlState::InvalidArgument, format!("pg_bss internal query failed: {e}"))
+}
+
+/// A stream id must be usable as a key everywhere it goes (Kafka key, Redis key).
+pub fn check_stream_id(stream_id: Option<&str>) -> BssResult<&str> {
+    let id = stream_id.unwrap_or("");
+    if id.trim().is_empty() {
+        return Err(BssError::new(SqlState::InvalidStreamId, "stream_id must not be empty")
+            .hint("Name the aggregate the event belongs to, as category-id, e.g. 'customer-42'."));
+    }
+    if id.len() > guc::MAX_STREAM_ID_BYTES {
+        return Err(BssError::new(
+            SqlState::InvalidStreamId,
+            format!("stream_id is {} bytes, over the limit of {}", id.len(), guc::MAX_STREAM_ID_BYTES),
+        )
+        .detail(format!("stream_id starts with \"{}\"", id.chars().take(40).collect::<String>()))
+        .hint("Use a short, stable key such as 'customer-42'."));
+    }
+    if id.chars().any(|c| c.is_control()) {
+        return Err(BssError::new(SqlState::InvalidStreamId, format!("stream_id {id:?} contains control characters"))
+            .hint("Use printable characters only."));
+    }
+    Ok(id)
+}
+
+pub fn check_expected(stream_id: &str, expected: Option<i64>, actual: i64) -> BssResult<()> {
+    match expected {
+        None => Ok(()),
+        Some(e) if e < 0 => Err(BssError::new(
+            SqlState::WrongExpectedVersion,
+            format!("expected_version {e} for stream \"{stream_id}\" is negative"),
+        )
+        .hint("Pass NULL (any version), 0 (the stream must not exist) or the version you last read.")),
+        Some(e) if e == actual => Ok(()),
+        Some(e) => {
+            let what = if e == 0 { "expected stream to not exist".to_string() } else { format!("expected version {e}") };
+            Err(BssError::new(
+                SqlState::WrongExpectedVersion,
+                format!("wrong expected version for stream \"{stream_id}\": {what}, but it is at version {actual}"),
+            )
+            .detail(format!("stream \"{stream_id}\": expected {e}, actual {actual}"))
+            .hint("Another writer appended first. Read the stream again, decide again, and retry with the new version."))
+        }
+    }
+}
+
+/// The stream row, locked, with its version advanced by `n`.
+pub struct Locked {
+    pub before: i64,
+    pub created_at: pg_sys::Datum,
+}
+
+pub fn lock_stream(client: &mut SpiClient<'_>, plans: &Plans, stream_id: &str, n: i64) -> BssResult<Locked> {
+    let row = client
+        .update(&plans.lock_stream, Some(1), &[stream_id.into(), n.into()])
+        .map_err(spi_error)?
+        .first();
+    let after: i64 = row.get(1).map_err(spi_error)?.unwrap_or(n);
+    let created_at = row.get_datum_by_ordinal(2).map_err(spi_error)?.unwrap_or(pg_sys::Datum::from(0usize));
+    Ok(Locked { before: after - n, created_at })
+}
+
+/// Stored versions of those of `ids` the stream already holds.
+pub fn find_stored(
+    client: &mut SpiClient<'_>,
+    plans: &Plans,
+    stream_id: &str,
+    ids: Vec<Uuid>,
+    created_at: pg_sys::Datum,
+) -> BssResult<Vec<(Uuid, i64)>> {
+    // SAFETY: created_at is a timestamptz datum returned by the lock query.
+    let created = unsafe { DatumWithOid::new(created_at, pg_sys::TIMESTAMPTZOID) };
+    let table = client.select(&plans.find_stored, None, &[stream_id.into(), ids.into(), created]).map_err(spi_error)?;
+    let mut out = Vec::new();
+    for row in table {
+        let id: Option<Uuid> = row.get(1).map_err(spi_error)?;
+        let v: Option<i64> = row.get(2).map_err(spi_error)?;
+        if let (Some(id), Some(v)) = (id, v) {
+            out.push((id, v));
+        }
+    }
+    Ok(out)
+}
+
+/// Decide what a (possibly) retried append is: `Ok(Some(version))` when every
+/// id is already stored (nothing to do), `Ok(None)` when none is.
+pub fn retry_outcome(stream_id: &str, ids: &[Uuid], stored: &[(Uuid, i64)]) -> BssResult<Option<i64>> {
+    if stored.is_empty() {
+        return Ok(None);
+    }
+    let distinct: std::collections::HashSet<[u8; 16]> = ids.iter().map(|u| *u.as_bytes()).collect();
+    if stored.len() == distinct.len() {
+        return Ok(stored.iter().map(|(_, v)| *v).max());
+    }
+    let first = &stored[0];
+    Err(BssError::new(
+        SqlState::IdempotencyConflict,
+        format!("{} of {} event ids are already in stream \"{stream_id}\", the others are not", stored.len(), distinct.len()),
+    )
+    .detail(format!("event {} is stored at version {}", uuid::Uuid::from_bytes(*first.0.as_bytes()), first.1))
+    .hint("A retry must send exactly the batch that was sent before; send new events in a new batch."))
+}
+
+pub fn release_versions(client: &mut SpiClient<'_>, plans: &Plans, stream_id: &str, n: i64) -> BssResult<()> {
+    client.update(&plans.release_versions, None, &[stream_id.into(), n.into()]).map_err(spi_error)?;
+    Ok(())
+}
+
+/// One event, its payloads as the caller's jsonb datums.
+pub struct OneEvent<'a> {
+    pub stream_id: &'a str,
+    pub type_: &'a str,
+    pub data: pg_sys::Datum,
+    pub metadata: Option<pg_sys::Datum>,
+    pub event_id: Option<Uuid>,
+    pub source: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub time: Option<pg_sys::Datum>,
+}
+
+pub fn append_one(ev: OneEvent<'_>, expected: Option<i64>) -> BssResult<i64> {
+    with_plans(|client, plans| {
+        let locked = lock_stream(client, plans, ev.stream_id, 1)?;
+        if let (Some(id), true) = (ev.event_id, locked.before > 0) {
+            let stored = find_stored(client, plans, ev.stream_id, vec![id], locked.created_at)?;
+            if let Some(version) = retry_outcome(ev.stream_id, &[id], &stored)? {
+                release_versions(client, plans, ev.stream_id, 1)?;
+                return Ok(version);
+            }
+        }
+        check_expected(ev.stream_id, expected, locked.before)?;
+        position::assign_transaction_id();
+        let pos = position::take_positions(1)?[0];
+        let horizon = position::horizon();
+        let version = locked.before + 1;
+        let event_id = ev.event_id.unwrap_or_else(|| Uuid::from_bytes(*position::uuid_v7().as_bytes()));
+        let source = ev.source.map(str::to_owned).unwrap_or_else(|| guc::string(&guc::DEFAULT_SOURCE, "/pg_bss"));
+        let region = guc::string(&guc::REGION, "local");
+        // SAFETY: the raw datums are the caller's arguments of the declared types.
+        let args = unsafe {
+            [
+                pos.into(),
+                ev.stream_id.into(),
+                version.into(),
+                event_id.into(),
+                source.as_str().into(),
+                ev.type_.into(),
+                DatumWithOid::new(ev.subject, pg_sys::TEXTOID),
+                nullable(ev.time, pg_sys::TIMESTAMPTZOID),
+                DatumWithOid::new(ev.data, pg_sys::JSONBOID),
+                nullable(ev.metadata, pg_sys::JSONBOID),
+                region.as_str().into(),
+                DatumWithOid::new(horizon, pg_sys::XID8OID),
+            ]
+        };
+        client.update(&plans.insert_one, None, &args).map_err(spi_error)?;
+        Ok(version)
+    })
+}
+
+/// A caller's argument datum of type `oid`, or SQL NULL.
+///
+/// # Safety
+/// `d` must be a valid datum of type `oid` for as long as the query runs.
+unsafe fn nullable<'a>(d: Option<pg_sys::Datum>, oid: pg_sys::Oid) -> DatumWithOid<'a> {
+    match d {
+        Some(d) => DatumWithOid::new(d, oid),
+        None => DatumWithOid::null_oid(oid),
+    }
+}
+
+/// A JSON array of `{type, data, metadata?, event_id?, source?, subject?, time?}`.
+pub fn append_batch(stream_id: &str, events: pg_sys::Datum, expected: Option<i64>) -> BssResult<i64> {
+    with_plans(|client, plans| {
+        // SAFETY: `events` is the caller's jsonb argument.
+        let events_arg = || unsafe { DatumWithOid::new(events, pg_sys::JSONBOID) };
+        let problem = client
+            .select(
+                &plans.batch_problem,
+                Some(1),
+                &[events_arg(), guc::MAX_DATA_BYTES.get().into(), guc::MAX_BATCH_EVENTS.get().into()],
+            )
+            .map_err(spi_error)?;
+        if let Some(row) = problem.into_iter().next() {
+            let idx: Option<i32> = row.get(1).map_err(spi_error)?;
+            let rule: String = row.get(2).map_err(spi_error)?.unwrap_or_default();
+            let message: String = row.get(3).map_err(spi_error)?.unwrap_or_default();
+            return Err(batch_error(stream_id, idx, &rule, &message));
+        }
+        // SAFETY: validated above as a non-empty array.
+        let n = match unsafe { crate::jsonb::root(events) } {
+            crate::jsonb::Root::Array(n) => n as i64,
+            _ => 0,
+        };
+        let ids: Vec<Uuid> = client
+            .select(&plans.batch_event_ids, Some(1), &[events_arg()])
+            .map_err(spi_error)?
+            .first()
+            .get::<Vec<Uuid>>(1)
+            .map_err(spi_error)?
+            .unwrap_or_default();
+
+        let locked = lock_stream(client, plans, stream_id, n)?;
+        if !ids.is_empty() && locked.before > 0 {
+            let stored = find_stored(client, plans, stream_id, ids.clone(), locked.created_at)?;
+            if let Some(version) = retry_outcome(stream_id, &ids, &stored)? {
+                if stored.len() as i64 == n {
+                    release_versions(client, plans, stream_id, n)?;
+                    return Ok(version);
+                }
+                return Err(BssError::new(
+                    SqlState::IdempotencyConflict,
+                    format!("{} of the {n} events of the batch for stream \"{stream_id}\" are already stored, the others are not", stored.len()),
+                )
+                .hint("A retry must send exactly the batch that was sent before."));
+            }
+        }
+        check_expected(stream_id, expected, locked.before)?;
+        position::assign_transaction_id();
+        let positions = position::take_positions(n as usize)?;
+        let horizon = position::horizon();
+        let source = guc::string(&guc::DEFAULT_SOURCE, "/pg_bss");
+        let region = guc::string(&guc::REGION, "local");
+        // SAFETY: horizon is an xid8 datum.
+        let args = unsafe {
+            [
+                positions.into(),
+                stream_id.into(),
+                locked.before.into(),
+                source.as_str().into(),
+                region.as_str().into(),
+                DatumWithOid::new(horizon, pg_sys::XID8OID),
+                events_arg(),
+            ]
+        };
+        client.update(&plans.insert_batch, None, &args).map_err(spi_error)?;
+        Ok(locked.before + n)
+    })
+}
+
+fn batch_error(stream_id: &str, idx: Option<i32>, rule: &str, message: &str) -> BssError {
+    let state = match rule {
+        "size" => SqlState::EventTooLarge,
+        "batch" => SqlState::InvalidBatch,
+        _ => SqlState::InvalidEvent,
+    };
+    let at = match idx {
+        Some(i) => format!("invalid event events[{i}] for stream \"{stream_id}\""),
+        None => format!("invalid batch for stream \"{stream_id}\""),
+    };
+    let hint = match rule {
+        "size" => "Keep large documents outside the event and reference them, or raise bss.max_data_bytes.",
+        "batch" => "Pass a JSON array of 1 to bss.max_batch_events objects: [{\"type\": \"...\", \"data\": {...}}, ...].",
+        _ => "Each event is an object {type, data, metadata?, event_id?, source?, subject?, time?}. Nothing was stored.",
+    };
+    BssError::new(state, format!("{at}: {message}")).detail(format!("rule: {rule}")).hint(hint)
+}
+
+/// Parsed rows for one stream (the CloudEvents path).
+pub struct Rows {
+    pub event_ids: Vec<Uuid>,
+    pub sources: Vec<String>,
+    pub types: Vec<String>,
+    pub subjects: Vec<Option<String>>,
+    pub times: Vec<Option<String>>,
+    pub data: Vec<String>,
+    pub metadata: Vec<String>,
+    pub datacontenttypes: Vec<Option<String>>,
+    pub dataschemas: Vec<Option<String>>,
+}
+
+/// Appends parsed rows to one stream; returns how many were stored (0 for a retry).
+pub fn append_rows(client: &mut SpiClient<'_>, plans: &Plans, stream_id: &str, rows: Rows) -> BssResult<i64> {
+    let n = rows.event_ids.len() as i64;
+    let locked = lock_stream(client, plans, stream_id, n)?;
+    if locked.before > 0 {
+        let stored = find_stored(client, plans, stream_id, rows.event_ids.clone(), locked.created_at)?;
+        if retry_outcome(stream_id, &rows.event_ids, &stored)?.is_some() {
+            release_versions(client, plans, stream_id, n)?;
+            return Ok(0);
+        }
+    }
+    position::assign_transaction_id();
+    let positions = position::take_positions(n as usize)?;
+    let horizon = position::horizon();
+    let region = guc::string(&guc::REGION, "local");
+    // SAFETY: horizon is an xid8 datum.
+    let args = unsafe {
+        [
+            positions.into(),
+            stream_id.into(),
+            locked.before.into(),
+            region.as_str().into(),
+            DatumWithOid::new(horizon, pg_sys::XID8OID),
+            rows.event_ids.into(),
+            rows.sources.into(),
+            rows.types.into(),
+            rows.subjects.into(),
+            rows.times.into(),
+            rows.data.into(),
+            rows.metadata.into(),
+            rows.datacontenttypes.into(),
+            rows.dataschemas.into(),
+        ]
+    };
+    client.update(&plans.insert_rows, None, &args).map_err(spi_error)?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expected_version_mismatch_names_stream_expected_and_actual() {
+        let err = check_expected("customer-42", Some(3), 5).unwrap_err();
+        assert_eq!(err.state, SqlState::WrongExpectedVersion);
+        assert!(err.message.contains("customer-42"), "{}", err.message);
+        assert!(err.message.contains("expected version 3"), "{}", err.message);
+        assert!(err.message.contains("version 5"), "{}", err.message);
+    }
+
+    #[test]
+    fn expected_version_zero_means_stream_must_not_exist() {
+        assert!(check_expected("s-1", Some(0), 0).is_ok());
+        let err = check_expected("s-1", Some(0), 1).unwrap_err();
+        assert!(err.message.contains("to not exist"), "{}", err.message);
+        assert!(check_expected("s-1", None, 7).is_ok());
+    }
+
+    #[test]
+    fn empty_and_oversized_stream_ids_are_rejected() {
+        assert_eq!(check_stream_id(Some("")).unwrap_err().state, SqlState::InvalidStreamId);
+        assert_eq!(check_stream_id(None).unwrap_err().state, SqlState::InvalidStreamId);
+        let long = "x".repeat(guc::MAX_STREAM_ID_BYTES + 1);
+        assert_eq!(check_stream_id(Some(&long)).unwrap_err().state, SqlState::InvalidStreamId);
+        assert_eq!(check_stream_id(Some("customer-1")).unwrap(), "customer-1");
+    }
+}

@@ -1,0 +1,169 @@
+//! The SQL entry points of the append functions, declared by hand in
+//! `sql/pg_bss.sql` (LANGUAGE c). Each reads its arguments, runs the Rust body
+//! under pgrx's guard (so PostgreSQL errors and panics are handled as usual),
+//! and raises a returned `BssError` with its own SQLSTATE from this, the
+//! outermost frame (see error.rs for why).
+
+use std::collections::BTreeMap;
+
+use pgrx::fcinfo::{pg_arg_is_null, pg_getarg, pg_getarg_datum_raw};
+use pgrx::pg_sys::{self, FunctionCallInfo};
+use pgrx::{FromDatum, JsonB, Uuid};
+
+use crate::append::{self, OneEvent, Rows};
+use crate::error::{raise, BssError, BssResult, SqlState};
+use crate::{cloudevents, guc, jsonb};
+
+macro_rules! sql_function {
+    ($name:ident, $finfo:ident, $body:path) => {
+        #[no_mangle]
+        pub extern "C" fn $finfo() -> &'static pg_sys::Pg_finfo_record {
+            const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+            &V1
+        }
+
+        /// # Safety
+        /// Called by PostgreSQL's function manager with a valid `fcinfo`.
+        #[no_mangle]
+        pub unsafe extern "C-unwind" fn $name(fcinfo: FunctionCallInfo) -> pg_sys::Datum {
+            let outcome: BssResult<pg_sys::Datum> =
+                pg_sys::panic::pgrx_extern_c_guard(|| $body(fcinfo));
+            match outcome {
+                Ok(datum) => datum,
+                Err(err) => raise(err),
+            }
+        }
+    };
+}
+
+sql_function!(bss_append_event, pg_finfo_bss_append_event, append_event);
+sql_function!(bss_append_events, pg_finfo_bss_append_events, append_events);
+sql_function!(bss_append_cloudevents, pg_finfo_bss_append_cloudevents, append_cloudevents);
+sql_function!(bss_uuidv7, pg_finfo_bss_uuidv7, uuidv7);
+
+/// A non-null argument's raw datum.
+unsafe fn arg_datum(fcinfo: FunctionCallInfo, n: usize) -> Option<pg_sys::Datum> {
+    if pg_arg_is_null(fcinfo, n) {
+        None
+    } else {
+        Some(pg_getarg_datum_raw(fcinfo, n))
+    }
+}
+
+fn check_data(name: &str, stream_id: &str, datum: pg_sys::Datum) -> BssResult<()> {
+    // SAFETY: `datum` is a non-null jsonb argument.
+    let size = unsafe { jsonb::stored_size(datum) };
+    let limit = guc::MAX_DATA_BYTES.get() as usize;
+    if size > limit {
+        return Err(BssError::new(
+            SqlState::EventTooLarge,
+            format!("{name} of the event for stream \"{stream_id}\" is {size} bytes, over bss.max_data_bytes ({limit})"),
+        )
+        .hint("Keep large documents outside the event and reference them, or raise bss.max_data_bytes."));
+    }
+    Ok(())
+}
+
+unsafe fn append_event(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
+    let stream_id: Option<&str> = pg_getarg(fcinfo, 0);
+    let stream_id = append::check_stream_id(stream_id)?;
+    let type_: Option<&str> = pg_getarg(fcinfo, 1);
+    let type_ = match type_ {
+        Some(t) if !t.trim().is_empty() => t,
+        _ => {
+            return Err(BssError::new(
+                SqlState::InvalidEvent,
+                format!("type of the event for stream \"{stream_id}\" must not be empty"),
+            )
+            .hint("Name what happened, e.g. 'usage.recorded' or 'payment.received'."))
+        }
+    };
+    let Some(data) = arg_datum(fcinfo, 2) else {
+        return Err(BssError::new(SqlState::InvalidEvent, format!("data of the event for stream \"{stream_id}\" is NULL"))
+            .hint("Pass a JSON value; use '{}' when the event carries nothing."));
+    };
+    check_data("data", stream_id, data)?;
+    let expected: Option<i64> = pg_getarg(fcinfo, 3);
+    let metadata = arg_datum(fcinfo, 4);
+    if let Some(m) = metadata {
+        match jsonb::root(m) {
+            jsonb::Root::Object => check_data("metadata", stream_id, m)?,
+            jsonb::Root::Scalar if JsonB::from_datum(m, false).is_some_and(|j| j.0.is_null()) => {}
+            other => {
+                return Err(BssError::new(
+                    SqlState::InvalidEvent,
+                    format!("metadata of the event for stream \"{stream_id}\" must be a JSON object, got {}", jsonb::describe(other)),
+                )
+                .hint("Pass metadata as an object, e.g. '{\"correlation_id\": \"...\"}'."))
+            }
+        }
+    }
+    let event_id: Option<Uuid> = pg_getarg(fcinfo, 5);
+    let source: Option<&str> = pg_getarg(fcinfo, 6);
+    if source.is_some_and(|s| s.is_empty()) {
+        return Err(BssError::new(SqlState::InvalidEvent, format!("source of the event for stream \"{stream_id}\" is empty"))
+            .hint("Pass a URI-reference naming the producer, e.g. '/billing', or leave it NULL for bss.default_source."));
+    }
+    let subject: Option<&str> = pg_getarg(fcinfo, 7);
+    let time = arg_datum(fcinfo, 8);
+    let version = append::append_one(
+        OneEvent { stream_id, type_, data, metadata, event_id, source, subject, time },
+        expected,
+    )?;
+    Ok(pg_sys::Datum::from(version))
+}
+
+unsafe fn append_events(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
+    let stream_id: Option<&str> = pg_getarg(fcinfo, 0);
+    let stream_id = append::check_stream_id(stream_id)?;
+    let Some(events) = arg_datum(fcinfo, 1) else {
+        return Err(BssError::new(SqlState::InvalidBatch, format!("events for stream \"{stream_id}\" is NULL"))
+            .hint("Pass a JSON array of events: [{\"type\": \"...\", \"data\": {...}}, ...]."));
+    };
+    let expected: Option<i64> = pg_getarg(fcinfo, 2);
+    let version = append::append_batch(stream_id, events, expected)?;
+    Ok(pg_sys::Datum::from(version))
+}
+
+unsafe fn append_cloudevents(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
+    let Some(JsonB(value)) = pg_getarg::<JsonB>(fcinfo, 0) else {
+        return Err(BssError::new(SqlState::InvalidBatch, "events is NULL")
+            .hint("Pass one CloudEvents JSON object or an array of them."));
+    };
+    let events = cloudevents::parse(
+        &value,
+        guc::MAX_DATA_BYTES.get() as usize,
+        guc::MAX_BATCH_EVENTS.get() as usize,
+    )?;
+    drop(value);
+    // One stream at a time, in stream-id order, so that two concurrent batches
+    // touching the same streams lock them in the same order (no deadlock).
+    let mut by_stream: BTreeMap<String, Vec<cloudevents::CloudEvent>> = BTreeMap::new();
+    for ev in events {
+        by_stream.entry(ev.stream_id.clone()).or_default().push(ev);
+    }
+    let stored = append::with_plans(|client, plans| {
+        let mut stored = 0i64;
+        for (stream_id, evs) in by_stream {
+            let rows = Rows {
+                event_ids: evs.iter().map(|e| Uuid::from_bytes(*e.event_id.as_bytes())).collect(),
+                sources: evs.iter().map(|e| e.source.clone()).collect(),
+                types: evs.iter().map(|e| e.type_.clone()).collect(),
+                subjects: evs.iter().map(|e| e.subject.clone()).collect(),
+                times: evs.iter().map(|e| e.time.clone()).collect(),
+                data: evs.iter().map(|e| e.data.clone()).collect(),
+                metadata: evs.iter().map(|e| e.metadata.clone()).collect(),
+                datacontenttypes: evs.iter().map(|e| e.datacontenttype.clone()).collect(),
+                dataschemas: evs.iter().map(|e| e.dataschema.clone()).collect(),
+            };
+            stored += append::append_rows(client, plans, &stream_id, rows)?;
+        }
+        Ok(stored)
+    })?;
+    Ok(pg_sys::Datum::from(stored))
+}
+
+unsafe fn uuidv7(_fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
+    let id = Uuid::from_bytes(*crate::position::uuid_v7().as_bytes());
+    Ok(pgrx::IntoDatum::into_datum(id).unwrap_or(pg_sys::Datum::from(0usize)))
+}

@@ -1,0 +1,91 @@
+//! The `bss.*` settings (GUCs). They live in postgresql.conf or `ALTER DATABASE ... SET`.
+//!
+//! SQL code reads them with `current_setting('bss.x', true)` and its own default,
+//! because plain SQL may run before this library is loaded.
+
+use std::ffi::CString;
+
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+/// Length of one partition of `bss.events` (an interval; months allowed).
+pub static PARTITION_INTERVAL: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"1 day"));
+/// How many partitions ahead of now are kept in existence.
+pub static PARTITION_PREMAKE: GucSetting<i32> = GucSetting::<i32>::new(4);
+/// Largest `data` (and, separately, `metadata`) one event may carry, in bytes as stored.
+pub static MAX_DATA_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
+/// Most events one `append_events` / `append_cloudevents` call may carry.
+pub static MAX_BATCH_EVENTS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+/// CloudEvents `source` of events appended without one.
+pub static DEFAULT_SOURCE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"/pg_bss"));
+/// The region this database appends in, recorded on every event.
+pub static REGION: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"local"));
+
+/// Longest stream id accepted (bytes); longer ids are almost always a bug upstream.
+pub const MAX_STREAM_ID_BYTES: usize = 512;
+
+pub fn register() {
+    GucRegistry::define_string_guc(
+        c"bss.partition_interval",
+        c"Length of one partition of bss.events.",
+        c"An interval such as '1 day', '6 hours' or '1 month'; new partitions use it.",
+        &PARTITION_INTERVAL,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"bss.partition_premake",
+        c"How many partitions of bss.events to keep ahead of the current time.",
+        c"",
+        &PARTITION_PREMAKE,
+        1,
+        10_000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"bss.max_data_bytes",
+        c"Largest data (or metadata) of one event, in bytes as stored.",
+        c"Kafka's default message limit is about 1 MB; keep this below the broker's message.max.bytes.",
+        &MAX_DATA_BYTES,
+        1024,
+        256 * 1024 * 1024,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"bss.max_batch_events",
+        c"Most events accepted by one append_events or append_cloudevents call.",
+        c"",
+        &MAX_BATCH_EVENTS,
+        1,
+        1_000_000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"bss.default_source",
+        c"CloudEvents source of events appended without one.",
+        c"",
+        &DEFAULT_SOURCE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"bss.region",
+        c"The region this database appends events in.",
+        c"Recorded on every event, for multi-region replication.",
+        &REGION,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+}
+
+pub fn string(setting: &GucSetting<Option<CString>>, fallback: &str) -> String {
+    setting
+        .get()
+        .and_then(|c| c.into_string().ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| fallback.to_owned())
+}

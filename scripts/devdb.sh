@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# make devdb / make devdb-stop: a local PostgreSQL 15 cluster under target/devdb,
+# on 127.0.0.1:${PGPORT:-28815}, wal_level=logical, with the current pg_bss build
+# installed and CREATE EXTENSION pg_bss done in database `bss`.
+# `start` prints the libpq URL of that database as its last line.
+source "$(dirname "$0")/lib.sh"
+
+PGPORT="${PGPORT:-28815}"
+DEVDB="${DEVDB:-$ROOT/target/devdb}"
+DATA="$DEVDB/data"
+LOGFILE="$DEVDB/postgres.log"
+URL="postgresql://${PG_USER}@127.0.0.1:${PGPORT}/bss"
+
+psql_pg() { as_pg "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -q -h 127.0.0.1 -p "$PGPORT" "$@"; }
+
+install_extension() {
+    log "building and installing pg_bss (release)"
+    local sudo=()
+    [ "$(id -u)" = 0 ] || sudo=(--sudo)
+    (cd "$ROOT/pg_bss" && cargo pgrx install --release --pg-config "$PG_CONFIG" "${sudo[@]}" >&2)
+}
+
+running() { [ -f "$DATA/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
+
+start() {
+    "$ROOT/scripts/setup.sh"
+    install_extension
+    make_pg_dir "$DEVDB"
+    if [ ! -f "$DATA/PG_VERSION" ]; then
+        log "initdb $DATA"
+        as_pg "$PG_BIN/initdb" -D "$DATA" -U "$PG_USER" --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+        cat >>"$DATA/postgresql.conf" <<CONF
+
+# --- pg_bss devdb ---
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$DEVDB'
+wal_level = logical                 # the sidecar reads events by logical decoding
+max_wal_senders = 10
+max_replication_slots = 10
+max_connections = 100
+shared_buffers = 512MB
+synchronous_commit = on             # an acknowledged append survives a crash
+max_wal_size = 4GB                  # fewer checkpoints during benchmarks
+checkpoint_timeout = 15min
+CONF
+    fi
+    if running; then
+        log "devdb already running; restarting to load the new pg_bss build"
+        as_pg "$PG_BIN/pg_ctl" -D "$DATA" -w -m fast restart -o "-p $PGPORT" -l "$LOGFILE" >/dev/null
+    else
+        log "starting PostgreSQL $PG_MAJOR on 127.0.0.1:$PGPORT"
+        as_pg "$PG_BIN/pg_ctl" -D "$DATA" -w -o "-p $PGPORT" -l "$LOGFILE" start >/dev/null
+    fi
+    if ! psql_pg -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'bss'" | grep -q 1; then
+        psql_pg -d postgres -c "CREATE DATABASE bss"
+    fi
+    # Existing events are kept: the extension is created once and updated when
+    # a newer version is installed. `make devdb-reset` starts from scratch.
+    psql_pg -d bss -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS pg_bss" \
+        -c "ALTER EXTENSION pg_bss UPDATE" -c "SELECT bss.ensure_partitions()" >/dev/null
+    echo "$URL"
+}
+
+stop() {
+    if running; then
+        log "stopping devdb"
+        as_pg "$PG_BIN/pg_ctl" -D "$DATA" -w -m fast stop >/dev/null
+    else
+        log "devdb is not running"
+    fi
+}
+
+reset() {
+    if running; then
+        log "dropping database bss"
+        psql_pg -d postgres -c "DROP DATABASE IF EXISTS bss WITH (FORCE)"
+    fi
+    start
+}
+
+case "${1:-start}" in
+    reset) reset ;;
+    start) start ;;
+    stop) stop ;;
+    url) echo "$URL" ;;
+    *) die "usage: $0 start|stop|reset|url" ;;
+esac

@@ -1,0 +1,31 @@
+# Shared by the scripts in this folder: paths, logging, and running commands as
+# the unprivileged OS user that owns PostgreSQL clusters when we are root.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PG_MAJOR=15
+PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
+PG_CONFIG="${PG_BIN}/pg_config"
+PGRX_VERSION="0.18.1"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# PostgreSQL refuses to run as root: as root, run it as the 'postgres' user.
+if [ "$(id -u)" = 0 ]; then
+    PG_USER=postgres
+    as_pg() { runuser -u "$PG_USER" -- "$@"; }
+else
+    PG_USER="$(id -un)"
+    as_pg() { "$@"; }
+fi
+
+# The `postgres` user must be able to reach a folder under the repository.
+make_pg_dir() {
+    mkdir -p "$1"
+    if [ "$(id -u)" = 0 ]; then
+        chown "$PG_USER" "$1"
+        local d="$1"
+        while [ "$d" != "/" ]; do chmod o+x "$d" 2>/dev/null || true; d="$(dirname "$d")"; done
+    fi
+}
