@@ -35,7 +35,7 @@ test-pg: setup
 
 # Tests across real, separate sessions against the devdb (concurrency, gap-safety).
 test-e2e: devdb
-	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" cargo test -p bss-tests --release -- --test-threads 1
+	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" cargo test -p bss-tests --release --tests -- --test-threads 1
 
 bench-pg: devdb
 	benches/pgbench/run.sh

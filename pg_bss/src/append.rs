@@ -27,8 +27,6 @@ pub struct Plans {
     release_versions: OwnedPreparedStatement,
     find_stored: OwnedPreparedStatement,
     insert_one: OwnedPreparedStatement,
-    batch_problem: OwnedPreparedStatement,
-    batch_event_ids: OwnedPreparedStatement,
     insert_batch: OwnedPreparedStatement,
     insert_rows: OwnedPreparedStatement,
 }
@@ -78,10 +76,6 @@ fn insert_rows_sql() -> String {
     )
 }
 
-const BATCH_PROBLEM: &str = "SELECT idx, rule, message FROM bss.batch_problem($1, $2, $3)";
-const BATCH_EVENT_IDS: &str = "\
-SELECT array_agg((e->>'event_id')::uuid ORDER BY i) FROM jsonb_array_elements($1) WITH ORDINALITY AS t(e, i) \
-WHERE e ? 'event_id'";
 
 thread_local! {
     static PLANS: OnceCell<Plans> = const { OnceCell::new() };
@@ -93,7 +87,7 @@ fn prepare(client: &SpiClient<'_>, sql: &str, args: &[pg_sys::Oid]) -> Result<Ow
 }
 
 fn prepare_all(client: &SpiClient<'_>) -> Result<Plans, SpiError> {
-    use pg_sys::{INT4OID, INT8ARRAYOID, INT8OID, JSONBOID, TEXTARRAYOID, TEXTOID, TIMESTAMPTZOID, UUIDARRAYOID, UUIDOID, XID8OID};
+    use pg_sys::{INT8ARRAYOID, INT8OID, JSONBOID, TEXTARRAYOID, TEXTOID, TIMESTAMPTZOID, UUIDARRAYOID, UUIDOID, XID8OID};
     Ok(Plans {
         lock_stream: prepare(client, LOCK_STREAM, &[TEXTOID, INT8OID])?,
         release_versions: prepare(client, RELEASE_VERSIONS, &[TEXTOID, INT8OID])?,
@@ -103,8 +97,6 @@ fn prepare_all(client: &SpiClient<'_>) -> Result<Plans, SpiError> {
             &insert_one_sql(),
             &[INT8OID, TEXTOID, INT8OID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, JSONBOID, JSONBOID, TEXTOID, XID8OID],
         )?,
-        batch_problem: prepare(client, BATCH_PROBLEM, &[JSONBOID, INT4OID, INT4OID])?,
-        batch_event_ids: prepare(client, BATCH_EVENT_IDS, &[JSONBOID])?,
         insert_batch: prepare(
             client,
             &insert_batch_sql(),
@@ -317,33 +309,13 @@ unsafe fn nullable<'a>(d: Option<pg_sys::Datum>, oid: pg_sys::Oid) -> DatumWithO
 /// A JSON array of `{type, data, metadata?, event_id?, source?, subject?, time?}`.
 pub fn append_batch(stream_id: &str, events: pg_sys::Datum, expected: Option<i64>) -> BssResult<i64> {
     with_plans(|client, plans| {
-        // SAFETY: `events` is the caller's jsonb argument.
-        let events_arg = || unsafe { DatumWithOid::new(events, pg_sys::JSONBOID) };
-        let problem = client
-            .select(
-                &plans.batch_problem,
-                Some(1),
-                &[events_arg(), guc::MAX_DATA_BYTES.get().into(), guc::MAX_BATCH_EVENTS.get().into()],
-            )
-            .map_err(spi_error)?;
-        if let Some(row) = problem.into_iter().next() {
-            let idx: Option<i32> = row.get(1).map_err(spi_error)?;
-            let rule: String = row.get(2).map_err(spi_error)?.unwrap_or_default();
-            let message: String = row.get(3).map_err(spi_error)?.unwrap_or_default();
-            return Err(batch_error(stream_id, idx, &rule, &message));
+        // SAFETY: `events` is the caller's non-null jsonb argument.
+        let checked = unsafe {
+            crate::batch::check(events, guc::MAX_DATA_BYTES.get() as usize, guc::MAX_BATCH_EVENTS.get() as usize)
         }
-        // SAFETY: validated above as a non-empty array.
-        let n = match unsafe { crate::jsonb::root(events) } {
-            crate::jsonb::Root::Array(n) => n as i64,
-            _ => 0,
-        };
-        let ids: Vec<Uuid> = client
-            .select(&plans.batch_event_ids, Some(1), &[events_arg()])
-            .map_err(spi_error)?
-            .first()
-            .get::<Vec<Uuid>>(1)
-            .map_err(spi_error)?
-            .unwrap_or_default();
+        .map_err(|p| batch_error(stream_id, p.index, p.rule, &p.message))?;
+        let n = checked.len as i64;
+        let ids: Vec<Uuid> = checked.event_ids.iter().map(|u| Uuid::from_bytes(*u.as_bytes())).collect();
 
         let locked = lock_stream(client, plans, stream_id, n)?;
         if !ids.is_empty() && locked.before > 0 {
@@ -366,7 +338,7 @@ pub fn append_batch(stream_id: &str, events: pg_sys::Datum, expected: Option<i64
         let horizon = position::horizon();
         let source = guc::string(&guc::DEFAULT_SOURCE, "/pg_bss");
         let region = guc::string(&guc::REGION, "local");
-        // SAFETY: horizon is an xid8 datum.
+        // SAFETY: horizon is an xid8 datum; events the caller's jsonb.
         let args = unsafe {
             [
                 positions.into(),
@@ -375,7 +347,7 @@ pub fn append_batch(stream_id: &str, events: pg_sys::Datum, expected: Option<i64
                 source.as_str().into(),
                 region.as_str().into(),
                 DatumWithOid::new(horizon, pg_sys::XID8OID),
-                events_arg(),
+                DatumWithOid::new(events, pg_sys::JSONBOID),
             ]
         };
         client.update(&plans.insert_batch, None, &args).map_err(spi_error)?;
@@ -383,7 +355,7 @@ pub fn append_batch(stream_id: &str, events: pg_sys::Datum, expected: Option<i64
     })
 }
 
-fn batch_error(stream_id: &str, idx: Option<i32>, rule: &str, message: &str) -> BssError {
+fn batch_error(stream_id: &str, idx: Option<usize>, rule: &str, message: &str) -> BssError {
     let state = match rule {
         "size" => SqlState::EventTooLarge,
         "batch" => SqlState::InvalidBatch,

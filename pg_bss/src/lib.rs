@@ -11,6 +11,7 @@
 //! it never talks to anything outside PostgreSQL.
 
 mod append;
+mod batch;
 mod cloudevents;
 mod entry;
 mod error;

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# make demo: append a realistic sample of BSS events to the devdb, then show
+# them back with psql. (Later: the sidecar forwarding them to Kafka and Redis.)
+source "$(dirname "$0")/lib.sh"
+URL="$("$ROOT/scripts/devdb.sh" url)"
+psql_demo() { as_pg "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 "$URL" "$@"; }
+
+RUN="$(date +%s)"
+log "appending a sample of BSS traffic (run $RUN)"
+psql_demo -q -v run="$RUN" <<'SQL'
+-- 50 customers: created, subscribed, using voice/SMS/data, billed, paying, some calling support.
+SELECT bss.append_event('customer-' || :run || '-' || c, 'customer.created',
+         jsonb_build_object('name', 'Customer ' || c, 'segment', (ARRAY['consumer','business','enterprise'])[1 + c % 3],
+                            'msisdn', '3161' || lpad((1000000 + c)::text, 7, '0')),
+         expected_version => 0, source => '/crm')
+FROM generate_series(1, 50) c;
+
+SELECT bss.append_event('customer-' || :run || '-' || c, 'subscription.activated',
+         jsonb_build_object('plan', (ARRAY['prepaid-s','postpaid-m','unlimited-xl'])[1 + c % 3],
+                            'monthly_fee', (ARRAY[10, 25, 60])[1 + c % 3]),
+         expected_version => 1, source => '/provisioning')
+FROM generate_series(1, 50) c;
+
+-- Usage records (CDRs) arrive from mediation in batches of 20 per customer.
+SELECT bss.append_events('usage-' || :run || '-' || c,
+         (SELECT jsonb_agg(jsonb_build_object(
+             'type', 'usage.recorded',
+             'source', '/mediation',
+             'subject', 'customer-' || :run || '-' || c,
+             'data', jsonb_build_object(
+                 'kind', k.kind, 'msisdn', '3161' || lpad((1000000 + c)::text, 7, '0'),
+                 'cell', 'NL-AMS-' || (100 + (c * 7 + i) % 40),
+                 'bytes', CASE k.kind WHEN 'data' THEN (i * 7919 % 50000000) ELSE 0 END,
+                 'seconds', CASE k.kind WHEN 'voice' THEN (i * 37 % 900) ELSE 0 END,
+                 'charge', round(((i * 13 % 100) / 100.0)::numeric, 2))))
+          FROM generate_series(1, 20) i
+          CROSS JOIN LATERAL (SELECT (ARRAY['data','data','data','voice','sms'])[1 + i % 5] AS kind) k))
+FROM generate_series(1, 50) c;
+
+SELECT bss.append_event('customer-' || :run || '-' || c, 'invoice.issued',
+         jsonb_build_object('invoice', 'INV-' || :run || '-' || c, 'amount', (ARRAY[10, 25, 60])[1 + c % 3] + c % 7,
+                            'currency', 'EUR', 'period', to_char(now(), 'YYYY-MM')),
+         source => '/billing')
+FROM generate_series(1, 50) c;
+
+SELECT bss.append_event('customer-' || :run || '-' || c, 'payment.received',
+         jsonb_build_object('invoice', 'INV-' || :run || '-' || c, 'amount', (ARRAY[10, 25, 60])[1 + c % 3] + c % 7,
+                            'method', (ARRAY['sepa','card','ideal'])[1 + c % 3]),
+         source => '/payments')
+FROM generate_series(1, 50) c WHERE c % 10 <> 0;   -- every tenth customer has not paid yet
+
+-- Support tickets arrive as CloudEvents from the CRM.
+SELECT bss.append_cloudevents(jsonb_agg(jsonb_build_object(
+         'specversion', '1.0', 'id', 'T-' || :run || '-' || c, 'source', '/crm/tickets', 'type', 'ticket.opened',
+         'subject', 'ticket-' || :run || '-' || c, 'time', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+         'customer', 'customer-' || :run || '-' || c,
+         'data', jsonb_build_object('text', (ARRAY['No signal at home since Monday', 'Invoice amount looks wrong',
+                                                   'Roaming data not working'])[1 + c % 3]))))
+FROM generate_series(1, 50, 5) c;
+SQL
+
+log "reading it back"
+psql_demo -v run="$RUN" <<'SQL'
+\echo '--- one customer, as its stream (bss.read_stream):'
+SELECT stream_version AS v, type, source, data FROM bss.read_stream('customer-' || :run || '-7');
+
+\echo '--- events of this run by type:'
+SELECT type, count(*) FROM bss.events WHERE stream_id LIKE '%-' || :run || '-%' GROUP BY type ORDER BY count(*) DESC;
+
+\echo '--- the usage category for member 0 of a consumer group of 4 (bss.read_category), first 5:'
+SELECT global_position, stream_id, data->>'kind' AS kind, data->>'charge' AS charge
+FROM bss.read_category('usage', 0, 100000, consumer_member => 0, consumer_size => 4)
+WHERE stream_id LIKE 'usage-' || :run || '-%' LIMIT 5;
+
+\echo '--- unpaid invoices, from the events alone:'
+SELECT i.stream_id, i.data->>'invoice' AS invoice, i.data->>'amount' AS amount
+FROM bss.events i
+WHERE i.type = 'invoice.issued' AND i.stream_id LIKE 'customer-' || :run || '-%'
+  AND NOT EXISTS (SELECT 1 FROM bss.events p WHERE p.stream_id = i.stream_id AND p.type = 'payment.received')
+ORDER BY 1;
+
+\echo '--- a CloudEvent as stored (original id kept in metadata.ce_id):'
+SELECT stream_id, type, source, metadata, data FROM bss.read_stream('ticket-' || :run || '-1');
+
+\echo '--- the whole store, its last three events (bss.read_all), and partitions (bss.partitions):'
+SELECT count(*) AS events_total, max(global_position) AS head FROM bss.events;
+SELECT global_position, stream_id, type FROM bss.read_all((SELECT max(global_position) - 3 FROM bss.events));
+SELECT partition, from_time, to_time, row_count FROM bss.partitions ORDER BY from_time;
+
+\echo '--- a stale writer is refused (expected_version 1, the stream is further):'
+\set ON_ERROR_STOP 0
+SELECT bss.append_event('customer-' || :run || '-7', 'customer.updated', '{"segment": "business"}', expected_version => 1);
+SQL
+log "done: psql $URL"
