@@ -48,6 +48,9 @@ CONF
         log "devdb already running; restarting to load the new pg_bss build"
         as_pg "$PG_BIN/pg_ctl" -D "$DATA" -w -m fast restart -o "-p $PGPORT" -l "$LOGFILE" >/dev/null
     else
+        if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT"; then
+            die "port $PGPORT is taken by another PostgreSQL (not $DATA); stop it, or choose another: PGPORT=28816 make devdb"
+        fi
         log "starting PostgreSQL $PG_MAJOR on 127.0.0.1:$PGPORT"
         as_pg "$PG_BIN/pg_ctl" -D "$DATA" -w -o "-p $PGPORT" -l "$LOGFILE" start >/dev/null
     fi
