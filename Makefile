@@ -8,12 +8,12 @@ export PGPORT
 PG_USER := $(if $(filter 0,$(shell id -u)),postgres,$(shell id -un))
 PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 
-.PHONY: demo test setup devdb devdb-stop devdb-reset test-unit test-pg test-e2e bench-pg
+.PHONY: demo test setup devdb devdb-stop devdb-reset test-pg test-wal test-e2e bench-pg
 
 demo: devdb
 	scripts/demo.sh
 
-test: setup test-pg test-e2e
+test: setup test-wal test-pg test-e2e
 
 setup:
 	scripts/setup.sh
@@ -32,6 +32,10 @@ devdb-reset:
 test-pg: setup
 	source scripts/lib.sh && make_pg_dir "$(PGRX_TEST_DATA)"
 	cd pg_bss && cargo pgrx test pg15 $(if $(filter postgres,$(PG_USER)),--runas postgres) --pgdata "$(PGRX_TEST_DATA)"
+
+# The spool's log engine: recovery, corruption, kill -9, model tests.
+test-wal:
+	cargo test -p bss-wal --release
 
 # Tests across real, separate sessions against the devdb (concurrency, gap-safety).
 test-e2e: devdb

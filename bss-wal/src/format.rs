@@ -1,0 +1,209 @@
+//! Owns the byte layout of segment headers and record frames (see FORMAT.md).
+//! Pure encode/decode over byte slices: must never do IO and never panic on
+//! any input bytes.
+
+/// Magic at the start of every segment file.
+pub const MAGIC: [u8; 8] = *b"BSSWAL\0\x01";
+/// On-disk format version written into every segment header.
+pub const FORMAT_VERSION: u32 = 1;
+/// Size of the segment header in bytes.
+pub const SEGMENT_HEADER_LEN: usize = 32;
+/// Bytes of the header covered by the header crc.
+const HEADER_CRC_COVERS: usize = 24;
+/// Size of a frame header (len, crc, seq) in bytes.
+pub const FRAME_HEADER_LEN: usize = 16;
+/// Frames start and end on this alignment.
+pub const FRAME_ALIGN: usize = 8;
+
+/// Rounds a payload length up to the frame alignment.
+pub fn padded_len(payload_len: usize) -> usize {
+    payload_len.div_ceil(FRAME_ALIGN) * FRAME_ALIGN
+}
+
+/// Total on-disk size of a frame carrying `payload_len` bytes.
+pub fn frame_len(payload_len: usize) -> usize {
+    FRAME_HEADER_LEN + padded_len(payload_len)
+}
+
+/// Encodes a segment header for a segment starting at `first_seq`.
+pub fn encode_header(first_seq: u64) -> [u8; SEGMENT_HEADER_LEN] {
+    let mut h = [0u8; SEGMENT_HEADER_LEN];
+    h[0..8].copy_from_slice(&MAGIC);
+    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    // 12..16 reserved, zero
+    h[16..24].copy_from_slice(&first_seq.to_le_bytes());
+    let crc = crc32fast::hash(&h[..HEADER_CRC_COVERS]);
+    h[24..28].copy_from_slice(&crc.to_le_bytes());
+    // 28..32 reserved, zero
+    h
+}
+
+/// Decodes a segment header, returning its first_seq or why it is invalid.
+pub fn decode_header(buf: &[u8]) -> Result<u64, &'static str> {
+    let h = buf.get(..SEGMENT_HEADER_LEN).ok_or("segment header is short")?;
+    if h[0..8] != MAGIC {
+        return Err("bad segment magic");
+    }
+    let crc = u32_at(h, 24);
+    if crc != crc32fast::hash(&h[..HEADER_CRC_COVERS]) {
+        return Err("bad segment header crc");
+    }
+    if u32_at(h, 8) != FORMAT_VERSION {
+        return Err("unsupported format version");
+    }
+    if u32_at(h, 12) != 0 || u32_at(h, 28) != 0 {
+        return Err("nonzero reserved header field");
+    }
+    Ok(u64_at(h, 16))
+}
+
+/// Appends one encoded frame to `out`.
+pub fn encode_frame(out: &mut Vec<u8>, seq: u64, payload: &[u8]) {
+    // Callers bound payload by max_record_size (<= u32::MAX) before encoding.
+    let len = payload.len() as u32;
+    let crc = frame_crc(seq, len, payload);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(payload);
+    let pad = padded_len(payload.len()) - payload.len();
+    out.extend_from_slice(&[0u8; FRAME_ALIGN][..pad]);
+}
+
+fn frame_crc(seq: u64, len: u32, payload: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&seq.to_le_bytes());
+    h.update(&len.to_le_bytes());
+    h.update(payload);
+    h.finalize()
+}
+
+/// Why a frame failed to validate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameError {
+    /// The buffer ends before the frame does (torn write).
+    Short,
+    /// len field exceeds max_record_size.
+    TooLarge(u32),
+    /// Padding bytes after the payload are not zero.
+    BadPadding,
+    /// Checksum mismatch.
+    BadCrc,
+    /// Valid frame, but not the sequence number expected here.
+    WrongSeq { expected: u64, found: u64 },
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::Short => write!(f, "frame is truncated"),
+            FrameError::TooLarge(l) => write!(f, "frame length {l} exceeds max_record_size"),
+            FrameError::BadPadding => write!(f, "nonzero frame padding"),
+            FrameError::BadCrc => write!(f, "frame crc mismatch"),
+            FrameError::WrongSeq { expected, found } => {
+                write!(f, "frame seq {found}, expected {expected}")
+            }
+        }
+    }
+}
+
+/// A validated frame located inside some buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRef {
+    pub seq: u64,
+    /// Offset of the payload within the buffer.
+    pub payload_start: usize,
+    pub payload_len: usize,
+    /// Offset just past this frame (its padding included).
+    pub end: usize,
+}
+
+/// Reads only the frame header fields (len, seq) at `off`, if present.
+pub fn peek_header(buf: &[u8], off: usize) -> Option<(u32, u64)> {
+    let h = buf.get(off..off.checked_add(FRAME_HEADER_LEN)?)?;
+    Some((u32_at(h, 0), u64_at(h, 8)))
+}
+
+/// Validates the frame at `off` without checking its sequence number.
+pub fn decode_frame_any(buf: &[u8], off: usize, max_record_size: u32) -> Result<FrameRef, FrameError> {
+    let h = off
+        .checked_add(FRAME_HEADER_LEN)
+        .and_then(|e| buf.get(off..e))
+        .ok_or(FrameError::Short)?;
+    let len = u32_at(h, 0);
+    let crc = u32_at(h, 4);
+    let seq = u64_at(h, 8);
+    if len > max_record_size {
+        return Err(FrameError::TooLarge(len));
+    }
+    let payload_start = off + FRAME_HEADER_LEN;
+    // checked: a hostile len must not overflow offsets on narrow targets.
+    let end = payload_start
+        .checked_add(padded_len(len as usize))
+        .ok_or(FrameError::Short)?;
+    let body = buf.get(payload_start..end).ok_or(FrameError::Short)?;
+    let (payload, pad) = body.split_at(len as usize);
+    if pad.iter().any(|&b| b != 0) {
+        return Err(FrameError::BadPadding);
+    }
+    if frame_crc(seq, len, payload) != crc {
+        return Err(FrameError::BadCrc);
+    }
+    Ok(FrameRef {
+        seq,
+        payload_start,
+        payload_len: len as usize,
+        end,
+    })
+}
+
+/// Validates the frame at `off`, which must carry `expected_seq`.
+pub fn decode_frame(
+    buf: &[u8],
+    off: usize,
+    expected_seq: u64,
+    max_record_size: u32,
+) -> Result<FrameRef, FrameError> {
+    let f = decode_frame_any(buf, off, max_record_size)?;
+    if f.seq != expected_seq {
+        return Err(FrameError::WrongSeq {
+            expected: expected_seq,
+            found: f.seq,
+        });
+    }
+    Ok(f)
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_frame_never_validates() {
+        let zeros = [0u8; 64];
+        assert!(decode_frame(&zeros, 0, 0, 1024).is_err());
+        assert!(decode_frame_any(&zeros, 0, 1024).is_err());
+    }
+
+    #[test]
+    fn roundtrip() {
+        let mut v = Vec::new();
+        encode_frame(&mut v, 7, b"hello");
+        assert_eq!(v.len(), frame_len(5));
+        let f = decode_frame(&v, 0, 7, 1024).unwrap();
+        assert_eq!(&v[f.payload_start..f.payload_start + f.payload_len], b"hello");
+        assert_eq!(decode_header(&encode_header(42)), Ok(42));
+    }
+}
