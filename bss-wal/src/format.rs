@@ -40,7 +40,9 @@ pub fn encode_header(first_seq: u64) -> [u8; SEGMENT_HEADER_LEN] {
 
 /// Decodes a segment header, returning its first_seq or why it is invalid.
 pub fn decode_header(buf: &[u8]) -> Result<u64, &'static str> {
-    let h = buf.get(..SEGMENT_HEADER_LEN).ok_or("segment header is short")?;
+    let h = buf
+        .get(..SEGMENT_HEADER_LEN)
+        .ok_or("segment header is short")?;
     if h[0..8] != MAGIC {
         return Err("bad segment magic");
     }
@@ -125,7 +127,11 @@ pub fn peek_header(buf: &[u8], off: usize) -> Option<(u32, u64)> {
 }
 
 /// Validates the frame at `off` without checking its sequence number.
-pub fn decode_frame_any(buf: &[u8], off: usize, max_record_size: u32) -> Result<FrameRef, FrameError> {
+pub fn decode_frame_any(
+    buf: &[u8],
+    off: usize,
+    max_record_size: u32,
+) -> Result<FrameRef, FrameError> {
     let h = off
         .checked_add(FRAME_HEADER_LEN)
         .and_then(|e| buf.get(off..e))
@@ -203,7 +209,10 @@ mod tests {
         encode_frame(&mut v, 7, b"hello");
         assert_eq!(v.len(), frame_len(5));
         let f = decode_frame(&v, 0, 7, 1024).unwrap();
-        assert_eq!(&v[f.payload_start..f.payload_start + f.payload_len], b"hello");
+        assert_eq!(
+            &v[f.payload_start..f.payload_start + f.payload_len],
+            b"hello"
+        );
         assert_eq!(decode_header(&encode_header(42)), Ok(42));
     }
 }

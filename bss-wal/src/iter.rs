@@ -103,7 +103,8 @@ impl<'a> Iter<'a> {
             // crate (only unlinked, which keeps the mapping valid); external
             // modification of log files is outside the contract.
             let map = unsafe { Mmap::map(&file)? };
-            let first = format::decode_header(&map).map_err(|r| Error::corrupt(&meta.path, 0, r))?;
+            let first =
+                format::decode_header(&map).map_err(|r| Error::corrupt(&meta.path, 0, r))?;
             let len = map.len() as u64;
             (Source::Mapped(map), first, len)
         };
@@ -111,7 +112,10 @@ impl<'a> Iter<'a> {
             return Err(Error::corrupt(
                 &meta.path,
                 16,
-                format!("segment starts at seq {first}, expected {}", self.expected.unwrap_or(meta.first_seq)),
+                format!(
+                    "segment starts at seq {first}, expected {}",
+                    self.expected.unwrap_or(meta.first_seq)
+                ),
             ));
         }
         Ok(Cursor {
@@ -125,14 +129,17 @@ impl<'a> Iter<'a> {
 
     /// Reads the frame at the cursor; returns its payload if it is wanted.
     fn read_frame(&self, cur: &mut Cursor) -> Result<Option<Vec<u8>>, Error> {
-        let corrupt = |off: u64, e: format::FrameError| Error::corrupt(&cur.path, off, e.to_string());
+        let corrupt =
+            |off: u64, e: format::FrameError| Error::corrupt(&cur.path, off, e.to_string());
         let off = cur.off;
         let want = cur.seq >= self.start;
         match &cur.src {
             Source::Mapped(map) => {
                 let at = off as usize;
-                let f = format::decode_frame(map, at, cur.seq, self.max_record_size).map_err(|e| corrupt(off, e))?;
-                let payload = want.then(|| map[f.payload_start..f.payload_start + f.payload_len].to_vec());
+                let f = format::decode_frame(map, at, cur.seq, self.max_record_size)
+                    .map_err(|e| corrupt(off, e))?;
+                let payload =
+                    want.then(|| map[f.payload_start..f.payload_start + f.payload_len].to_vec());
                 cur.off = f.end as u64;
                 cur.seq = cur.seq.saturating_add(1);
                 Ok(payload)
@@ -143,7 +150,8 @@ impl<'a> Iter<'a> {
                     return Err(corrupt(off, format::FrameError::Short));
                 }
                 self.snap.active_file.read_exact_at(&mut h, off)?;
-                let (len, _) = format::peek_header(&h, 0).ok_or_else(|| corrupt(off, format::FrameError::Short))?;
+                let (len, _) = format::peek_header(&h, 0)
+                    .ok_or_else(|| corrupt(off, format::FrameError::Short))?;
                 if len > self.max_record_size {
                     return Err(corrupt(off, format::FrameError::TooLarge(len)));
                 }
@@ -153,7 +161,8 @@ impl<'a> Iter<'a> {
                 }
                 let mut frame = vec![0u8; total];
                 self.snap.active_file.read_exact_at(&mut frame, off)?;
-                let f = format::decode_frame(&frame, 0, cur.seq, self.max_record_size).map_err(|e| corrupt(off, e))?;
+                let f = format::decode_frame(&frame, 0, cur.seq, self.max_record_size)
+                    .map_err(|e| corrupt(off, e))?;
                 cur.off += f.end as u64;
                 cur.seq = cur.seq.saturating_add(1);
                 if !want {

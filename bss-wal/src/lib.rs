@@ -13,8 +13,8 @@ mod typed;
 pub use crate::error::Error;
 pub use crate::iter::{Iter, Record};
 pub use crate::log::{
-    Log, Options, DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE, MAX_RECORD_SIZE_LIMIT, MIN_SEGMENT_SIZE,
-    WRITE_BUFFER_FLUSH_BYTES,
+    Log, Options, DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE, MAX_RECORD_SIZE_LIMIT,
+    MIN_SEGMENT_SIZE, WRITE_BUFFER_FLUSH_BYTES,
 };
 pub use crate::segment::{parse_segment_file_name, segment_file_name};
 pub use crate::typed::{TypedIter, TypedLog};

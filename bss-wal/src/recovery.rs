@@ -49,7 +49,10 @@ fn check_first(s: &SegmentMeta, first: u64, expected: Option<u64>) -> Result<(),
         return Err(Error::corrupt(
             &s.path,
             16,
-            format!("header first_seq {first} does not match file name ({})", s.first_seq),
+            format!(
+                "header first_seq {first} does not match file name ({})",
+                s.first_seq
+            ),
         ));
     }
     if let Some(e) = expected {
@@ -95,7 +98,11 @@ fn find_later_frame(buf: &[u8], from: usize, lowest: u64, max: u32) -> Option<us
     let mut p = from;
     while p.saturating_add(FRAME_HEADER_LEN) <= buf.len() {
         if let Some((len, seq)) = format::peek_header(buf, p) {
-            if seq >= lowest && seq < upper && len <= max && format::decode_frame_any(buf, p, max).is_ok() {
+            if seq >= lowest
+                && seq < upper
+                && len <= max
+                && format::decode_frame_any(buf, p, max).is_ok()
+            {
                 return Some(p);
             }
         }
@@ -105,7 +112,11 @@ fn find_later_frame(buf: &[u8], from: usize, lowest: u64, max: u32) -> Option<us
 }
 
 /// Recovers the newest segment; returns (file, valid length, next seq).
-fn recover_active(s: &SegmentMeta, expected: Option<u64>, max: u32) -> Result<(File, u64, u64), Error> {
+fn recover_active(
+    s: &SegmentMeta,
+    expected: Option<u64>,
+    max: u32,
+) -> Result<(File, u64, u64), Error> {
     let file = segment::open_rw(&s.path)?;
     let buf = std::fs::read(&s.path)?;
     let first = match format::decode_header(&buf) {
@@ -118,7 +129,10 @@ fn recover_active(s: &SegmentMeta, expected: Option<u64>, max: u32) -> Result<(F
                     return Err(Error::corrupt(
                         &s.path,
                         0,
-                        format!("{reason}; file name seq {} does not follow previous segment ({e})", s.first_seq),
+                        format!(
+                            "{reason}; file name seq {} does not follow previous segment ({e})",
+                            s.first_seq
+                        ),
                     ));
                 }
             }

@@ -23,7 +23,10 @@ pub struct SegmentMeta {
 
 /// File name of the segment whose first record is `first_seq`.
 pub fn segment_file_name(first_seq: u64) -> String {
-    format!("{first_seq:0width$}.{SEGMENT_EXT}", width = SEGMENT_NAME_DIGITS)
+    format!(
+        "{first_seq:0width$}.{SEGMENT_EXT}",
+        width = SEGMENT_NAME_DIGITS
+    )
 }
 
 /// Parses a segment file name; None for anything that is not one.

@@ -27,7 +27,10 @@ impl<T: Serialize + DeserializeOwned> TypedLog<T> {
 
     /// Wraps an already open log.
     pub fn from_log(log: Log) -> Self {
-        TypedLog { log, _t: PhantomData }
+        TypedLog {
+            log,
+            _t: PhantomData,
+        }
     }
 
     /// Encodes and appends `value`; returns its seq. Not yet durable.

@@ -16,7 +16,10 @@ fn payload(thread: u64, i: u64) -> Vec<u8> {
     let mut p = Vec::new();
     p.extend_from_slice(&thread.to_le_bytes());
     p.extend_from_slice(&i.to_le_bytes());
-    p.extend(std::iter::repeat_n((thread * 31 + i) as u8, (i % 64) as usize));
+    p.extend(std::iter::repeat_n(
+        (thread * 31 + i) as u8,
+        (i % 64) as usize,
+    ));
     p
 }
 

@@ -29,7 +29,10 @@ fn payload(seq: u64) -> Vec<u8> {
 }
 
 fn options() -> Options {
-    Options { segment_size: 64 * 1024, ..Options::default() }
+    Options {
+        segment_size: 64 * 1024,
+        ..Options::default()
+    }
 }
 
 /// A small deterministic generator (xorshift64*).
@@ -43,7 +46,9 @@ fn next(state: &mut u64) -> u64 {
 #[test]
 #[ignore = "run by crash_recovery_keeps_every_acknowledged_record as its child process"]
 fn crash_child_writer() {
-    let Ok(dir) = std::env::var("BSS_WAL_CRASH_DIR") else { return };
+    let Ok(dir) = std::env::var("BSS_WAL_CRASH_DIR") else {
+        return;
+    };
     let log = Arc::new(Log::open(&dir, options()).expect("child opens the log"));
     let out = Arc::new(Mutex::new(std::io::stdout()));
     let start = Instant::now();
@@ -90,7 +95,14 @@ fn crash_recovery_keeps_every_acknowledged_record() {
     let mut acked_total = 0usize;
     for round in 0..KILLS {
         let mut child = Command::new(&exe)
-            .args(["crash_child_writer", "--exact", "--ignored", "--nocapture", "--test-threads", "1"])
+            .args([
+                "crash_child_writer",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
             .env("BSS_WAL_CRASH_DIR", dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -98,7 +110,11 @@ fn crash_recovery_keeps_every_acknowledged_record() {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
-            BufReader::new(stdout).lines().map_while(Result::ok).filter_map(|l| l.trim().parse::<u64>().ok()).collect::<Vec<u64>>()
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .filter_map(|l| l.trim().parse::<u64>().ok())
+                .collect::<Vec<u64>>()
         });
         std::thread::sleep(Duration::from_millis(20 + next(&mut rng) % 200));
         child.kill().unwrap(); // SIGKILL
@@ -106,7 +122,8 @@ fn crash_recovery_keeps_every_acknowledged_record() {
         let acked = reader.join().unwrap();
         acked_total += acked.len();
 
-        let log = Log::open(dir.path(), options()).unwrap_or_else(|e| panic!("round {round}: reopen failed: {e}"));
+        let log = Log::open(dir.path(), options())
+            .unwrap_or_else(|e| panic!("round {round}: reopen failed: {e}"));
         let records: Vec<(u64, Vec<u8>)> = log
             .iter_from(0)
             .unwrap()
@@ -114,14 +131,24 @@ fn crash_recovery_keeps_every_acknowledged_record() {
             .collect::<Result<_, _>>()
             .unwrap_or_else(|e| panic!("round {round}: reading back failed: {e}"));
         for (i, (seq, _)) in records.iter().enumerate() {
-            assert_eq!(*seq, i as u64, "round {round}: sequence numbers are contiguous from 0");
+            assert_eq!(
+                *seq, i as u64,
+                "round {round}: sequence numbers are contiguous from 0"
+            );
         }
         assert_eq!(log.next_seq(), records.len() as u64, "round {round}");
         for s in &acked {
-            let (_, p) = records
-                .get(*s as usize)
-                .unwrap_or_else(|| panic!("round {round}: acknowledged record {s} lost ({} records)", records.len()));
-            assert_eq!(p, &payload(*s), "round {round}: acknowledged record {s} intact");
+            let (_, p) = records.get(*s as usize).unwrap_or_else(|| {
+                panic!(
+                    "round {round}: acknowledged record {s} lost ({} records)",
+                    records.len()
+                )
+            });
+            assert_eq!(
+                p,
+                &payload(*s),
+                "round {round}: acknowledged record {s} intact"
+            );
         }
     }
     assert!(acked_total > 0, "the children acknowledged records");

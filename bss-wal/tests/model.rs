@@ -49,14 +49,25 @@ fn opts() -> Options {
 /// highest truncate_before so far (whole segments only are dropped), and
 /// every payload must equal the model's.
 fn check_iter(log: &Log, model: &[Vec<u8>], k: u64, floor: u64) -> Result<(), TestCaseError> {
-    let got: Vec<_> = log.iter_from(k).map_err(|e| TestCaseError::fail(e.to_string()))?.collect();
+    let got: Vec<_> = log
+        .iter_from(k)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?
+        .collect();
     let n = model.len() as u64;
-    let first = got.first().map(|r| r.as_ref().map(|r| r.seq()).unwrap_or(u64::MAX));
+    let first = got
+        .first()
+        .map(|r| r.as_ref().map(|r| r.seq()).unwrap_or(u64::MAX));
     let expect_first = if k >= n { None } else { Some(k) };
     match (first, expect_first) {
         (None, None) => {}
         (Some(s0), Some(_)) => {
-            prop_assert!(s0 >= k && s0 <= k.max(floor), "first seq {} for k {} floor {}", s0, k, floor);
+            prop_assert!(
+                s0 >= k && s0 <= k.max(floor),
+                "first seq {} for k {} floor {}",
+                s0,
+                k,
+                floor
+            );
             prop_assert_eq!(got.len() as u64, n - s0);
         }
         (a, b) => prop_assert!(false, "first {:?} expected {:?}", a, b),

@@ -23,7 +23,9 @@ fn opts() -> Options {
 /// Never empty, so every frame has payload bytes to flip.
 fn payload(seq: u64) -> Vec<u8> {
     let len = 1 + (seq * 29 % 90) as usize;
-    (0..len).map(|i| (seq as u8).wrapping_mul(3).wrapping_add(i as u8)).collect()
+    (0..len)
+        .map(|i| (seq as u8).wrapping_mul(3).wrapping_add(i as u8))
+        .collect()
 }
 
 fn build(dir: &Path) {
@@ -108,7 +110,12 @@ fn torn_tail_at_every_byte_of_last_records() {
         let d = tempfile::tempdir().unwrap();
         copy_dir(base.path(), d.path());
         let seg = d.path().join(&last_name);
-        OpenOptions::new().write(true).open(&seg).unwrap().set_len(cut as u64).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .unwrap()
+            .set_len(cut as u64)
+            .unwrap();
         let whole = RECORDS - tail.iter().filter(|f| f.1 > cut).count() as u64;
         {
             let log = Log::open(d.path(), opts()).unwrap_or_else(|e| panic!("cut {cut}: {e}"));
@@ -127,7 +134,10 @@ fn torn_tail_at_every_byte_of_last_records() {
 
 fn extend_last(dir: &Path, bytes: &[u8]) {
     let segs = segments(dir);
-    let mut f = OpenOptions::new().append(true).open(segs.last().unwrap()).unwrap();
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(segs.last().unwrap())
+        .unwrap();
     f.write_all(bytes).unwrap();
 }
 
@@ -181,7 +191,9 @@ fn bit_flip_in_sealed_header_is_corruption() {
     build(d.path());
     let victim = segments(d.path())[0].clone();
     flip_bit(&victim, 17);
-    assert!(matches!(Log::open(d.path(), opts()), Err(Error::Corrupt { file, .. }) if file == victim));
+    assert!(
+        matches!(Log::open(d.path(), opts()), Err(Error::Corrupt { file, .. }) if file == victim)
+    );
 }
 
 #[test]
@@ -204,7 +216,9 @@ fn bit_flip_mid_active_segment_is_corruption() {
     let fr = frames(&last);
     assert!(fr.len() >= 3);
     flip_bit(&last, payload_offset(fr[fr.len() / 2]));
-    assert!(matches!(Log::open(d.path(), opts()), Err(Error::Corrupt { file, .. }) if file == last));
+    assert!(
+        matches!(Log::open(d.path(), opts()), Err(Error::Corrupt { file, .. }) if file == last)
+    );
 }
 
 #[test]
@@ -214,7 +228,10 @@ fn bit_flip_in_length_mid_active_segment_is_corruption() {
     let last = segments(d.path()).last().unwrap().clone();
     let fr = frames(&last);
     flip_bit(&last, fr[1].0 + 3);
-    assert!(matches!(Log::open(d.path(), opts()), Err(Error::Corrupt { .. })));
+    assert!(matches!(
+        Log::open(d.path(), opts()),
+        Err(Error::Corrupt { .. })
+    ));
 }
 
 #[test]

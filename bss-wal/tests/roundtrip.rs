@@ -8,7 +8,9 @@ const RECORDS: u64 = 1000;
 
 fn payload(seq: u64) -> Vec<u8> {
     let len = (seq * 37 % 150) as usize;
-    (0..len).map(|i| (seq as u8).wrapping_add(i as u8)).collect()
+    (0..len)
+        .map(|i| (seq as u8).wrapping_add(i as u8))
+        .collect()
 }
 
 fn opts() -> Options {
@@ -56,7 +58,11 @@ fn iter_sees_unsynced_appends() {
     for s in 0..100 {
         log.append(&payload(s)).unwrap();
     }
-    let v: Vec<_> = log.iter_from(0).unwrap().map(|r| r.unwrap().seq()).collect();
+    let v: Vec<_> = log
+        .iter_from(0)
+        .unwrap()
+        .map(|r| r.unwrap().seq())
+        .collect();
     assert_eq!(v, (0..100).collect::<Vec<_>>());
 }
 
@@ -69,8 +75,20 @@ fn append_batch_is_contiguous() {
     assert_eq!(first, 1);
     assert_eq!(log.next_seq(), 4);
     assert_eq!(log.append_batch(&[]).unwrap(), 4);
-    let v: Vec<_> = log.iter_from(0).unwrap().map(|r| r.unwrap().into_payload()).collect();
-    assert_eq!(v, vec![b"a".to_vec(), b"b".to_vec(), b"cc".to_vec(), b"ddd".to_vec()]);
+    let v: Vec<_> = log
+        .iter_from(0)
+        .unwrap()
+        .map(|r| r.unwrap().into_payload())
+        .collect();
+    assert_eq!(
+        v,
+        vec![
+            b"a".to_vec(),
+            b"b".to_vec(),
+            b"cc".to_vec(),
+            b"ddd".to_vec()
+        ]
+    );
 }
 
 #[test]
@@ -93,7 +111,11 @@ fn oversized_record_rejected_and_large_one_gets_own_segment() {
     log.append(b"y").unwrap();
     drop(log);
     let log = Log::open(dir.path(), opts_max(10_000)).unwrap();
-    let v: Vec<_> = log.iter_from(0).unwrap().map(|r| r.unwrap().into_payload()).collect();
+    let v: Vec<_> = log
+        .iter_from(0)
+        .unwrap()
+        .map(|r| r.unwrap().into_payload())
+        .collect();
     assert_eq!(v, vec![b"x".to_vec(), vec![7u8; 9_000], b"y".to_vec()]);
 }
 
@@ -115,14 +137,27 @@ fn typed_log_roundtrip() {
     {
         let log: TypedLog<Ev> = TypedLog::open(dir.path(), opts()).unwrap();
         for id in 0..50 {
-            log.append(&Ev { id, name: format!("ev{id}") }).unwrap();
+            log.append(&Ev {
+                id,
+                name: format!("ev{id}"),
+            })
+            .unwrap();
         }
         log.sync().unwrap();
     }
     let log: TypedLog<Ev> = TypedLog::open(dir.path(), opts()).unwrap();
     let v: Vec<_> = log.iter_from(10).unwrap().map(|r| r.unwrap()).collect();
     assert_eq!(v.len(), 40);
-    assert_eq!(v[0], (10, Ev { id: 10, name: "ev10".into() }));
+    assert_eq!(
+        v[0],
+        (
+            10,
+            Ev {
+                id: 10,
+                name: "ev10".into()
+            }
+        )
+    );
 }
 
 #[test]

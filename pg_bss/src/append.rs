@@ -76,38 +76,81 @@ fn insert_rows_sql() -> String {
     )
 }
 
-
 thread_local! {
     static PLANS: OnceCell<Plans> = const { OnceCell::new() };
 }
 
-fn prepare(client: &SpiClient<'_>, sql: &str, args: &[pg_sys::Oid]) -> Result<OwnedPreparedStatement, SpiError> {
+fn prepare(
+    client: &SpiClient<'_>,
+    sql: &str,
+    args: &[pg_sys::Oid],
+) -> Result<OwnedPreparedStatement, SpiError> {
     let oids: Vec<PgOid> = args.iter().map(|o| PgOid::from(*o)).collect();
     Ok(client.prepare_mut(sql, &oids)?.keep())
 }
 
 fn prepare_all(client: &SpiClient<'_>) -> Result<Plans, SpiError> {
-    use pg_sys::{INT8ARRAYOID, INT8OID, JSONBOID, TEXTARRAYOID, TEXTOID, TIMESTAMPTZOID, UUIDARRAYOID, UUIDOID, XID8OID};
+    use pg_sys::{
+        INT8ARRAYOID, INT8OID, JSONBOID, TEXTARRAYOID, TEXTOID, TIMESTAMPTZOID, UUIDARRAYOID,
+        UUIDOID, XID8OID,
+    };
     Ok(Plans {
         lock_stream: prepare(client, LOCK_STREAM, &[TEXTOID, INT8OID])?,
         release_versions: prepare(client, RELEASE_VERSIONS, &[TEXTOID, INT8OID])?,
-        find_stored: prepare(client, FIND_STORED, &[TEXTOID, UUIDARRAYOID, TIMESTAMPTZOID])?,
+        find_stored: prepare(
+            client,
+            FIND_STORED,
+            &[TEXTOID, UUIDARRAYOID, TIMESTAMPTZOID],
+        )?,
         insert_one: prepare(
             client,
             &insert_one_sql(),
-            &[INT8OID, TEXTOID, INT8OID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, JSONBOID, JSONBOID, TEXTOID, XID8OID],
+            &[
+                INT8OID,
+                TEXTOID,
+                INT8OID,
+                UUIDOID,
+                TEXTOID,
+                TEXTOID,
+                TEXTOID,
+                TIMESTAMPTZOID,
+                JSONBOID,
+                JSONBOID,
+                TEXTOID,
+                XID8OID,
+            ],
         )?,
         insert_batch: prepare(
             client,
             &insert_batch_sql(),
-            &[INT8ARRAYOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, XID8OID, JSONBOID],
+            &[
+                INT8ARRAYOID,
+                TEXTOID,
+                INT8OID,
+                TEXTOID,
+                TEXTOID,
+                XID8OID,
+                JSONBOID,
+            ],
         )?,
         insert_rows: prepare(
             client,
             &insert_rows_sql(),
             &[
-                INT8ARRAYOID, TEXTOID, INT8OID, TEXTOID, XID8OID, UUIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-                TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+                INT8ARRAYOID,
+                TEXTOID,
+                INT8OID,
+                TEXTOID,
+                XID8OID,
+                UUIDARRAYOID,
+                TEXTARRAYOID,
+                TEXTARRAYOID,
+                TEXTARRAYOID,
+                TEXTARRAYOID,
+                TEXTARRAYOID,
+                TEXTARRAYOID,
+                TEXTARRAYOID,
+                TEXTARRAYOID,
             ],
         )?,
     })
@@ -135,27 +178,43 @@ pub fn with_plans<R>(f: impl FnOnce(&mut SpiClient<'_>, &Plans) -> BssResult<R>)
 }
 
 fn spi_error(e: SpiError) -> BssError {
-    BssError::new(SqlState::InvalidArgument, format!("pg_bss internal query failed: {e}"))
+    BssError::new(
+        SqlState::InvalidArgument,
+        format!("pg_bss internal query failed: {e}"),
+    )
 }
 
 /// A stream id must be usable as a key everywhere it goes (Kafka key, Redis key).
 pub fn check_stream_id(stream_id: Option<&str>) -> BssResult<&str> {
     let id = stream_id.unwrap_or("");
     if id.trim().is_empty() {
-        return Err(BssError::new(SqlState::InvalidStreamId, "stream_id must not be empty")
-            .hint("Name the aggregate the event belongs to, as category-id, e.g. 'customer-42'."));
+        return Err(
+            BssError::new(SqlState::InvalidStreamId, "stream_id must not be empty").hint(
+                "Name the aggregate the event belongs to, as category-id, e.g. 'customer-42'.",
+            ),
+        );
     }
     if id.len() > guc::MAX_STREAM_ID_BYTES {
         return Err(BssError::new(
             SqlState::InvalidStreamId,
-            format!("stream_id is {} bytes, over the limit of {}", id.len(), guc::MAX_STREAM_ID_BYTES),
+            format!(
+                "stream_id is {} bytes, over the limit of {}",
+                id.len(),
+                guc::MAX_STREAM_ID_BYTES
+            ),
         )
-        .detail(format!("stream_id starts with \"{}\"", id.chars().take(40).collect::<String>()))
+        .detail(format!(
+            "stream_id starts with \"{}\"",
+            id.chars().take(40).collect::<String>()
+        ))
         .hint("Use a short, stable key such as 'customer-42'."));
     }
     if id.chars().any(|c| c.is_control()) {
-        return Err(BssError::new(SqlState::InvalidStreamId, format!("stream_id {id:?} contains control characters"))
-            .hint("Use printable characters only."));
+        return Err(BssError::new(
+            SqlState::InvalidStreamId,
+            format!("stream_id {id:?} contains control characters"),
+        )
+        .hint("Use printable characters only."));
     }
     Ok(id)
 }
@@ -167,10 +226,16 @@ pub fn check_expected(stream_id: &str, expected: Option<i64>, actual: i64) -> Bs
             SqlState::WrongExpectedVersion,
             format!("expected_version {e} for stream \"{stream_id}\" is negative"),
         )
-        .hint("Pass NULL (any version), 0 (the stream must not exist) or the version you last read.")),
+        .hint(
+            "Pass NULL (any version), 0 (the stream must not exist) or the version you last read.",
+        )),
         Some(e) if e == actual => Ok(()),
         Some(e) => {
-            let what = if e == 0 { "expected stream to not exist".to_string() } else { format!("expected version {e}") };
+            let what = if e == 0 {
+                "expected stream to not exist".to_string()
+            } else {
+                format!("expected version {e}")
+            };
             Err(BssError::new(
                 SqlState::WrongExpectedVersion,
                 format!("wrong expected version for stream \"{stream_id}\": {what}, but it is at version {actual}"),
@@ -187,14 +252,25 @@ pub struct Locked {
     pub created_at: pg_sys::Datum,
 }
 
-pub fn lock_stream(client: &mut SpiClient<'_>, plans: &Plans, stream_id: &str, n: i64) -> BssResult<Locked> {
+pub fn lock_stream(
+    client: &mut SpiClient<'_>,
+    plans: &Plans,
+    stream_id: &str,
+    n: i64,
+) -> BssResult<Locked> {
     let row = client
         .update(&plans.lock_stream, Some(1), &[stream_id.into(), n.into()])
         .map_err(spi_error)?
         .first();
     let after: i64 = row.get(1).map_err(spi_error)?.unwrap_or(n);
-    let created_at = row.get_datum_by_ordinal(2).map_err(spi_error)?.unwrap_or(pg_sys::Datum::from(0usize));
-    Ok(Locked { before: after - n, created_at })
+    let created_at = row
+        .get_datum_by_ordinal(2)
+        .map_err(spi_error)?
+        .unwrap_or(pg_sys::Datum::from(0usize));
+    Ok(Locked {
+        before: after - n,
+        created_at,
+    })
 }
 
 /// Stored versions of those of `ids` the stream already holds.
@@ -207,7 +283,13 @@ pub fn find_stored(
 ) -> BssResult<Vec<(Uuid, i64)>> {
     // SAFETY: created_at is a timestamptz datum returned by the lock query.
     let created = unsafe { DatumWithOid::new(created_at, pg_sys::TIMESTAMPTZOID) };
-    let table = client.select(&plans.find_stored, None, &[stream_id.into(), ids.into(), created]).map_err(spi_error)?;
+    let table = client
+        .select(
+            &plans.find_stored,
+            None,
+            &[stream_id.into(), ids.into(), created],
+        )
+        .map_err(spi_error)?;
     let mut out = Vec::new();
     for row in table {
         let id: Option<Uuid> = row.get(1).map_err(spi_error)?;
@@ -221,7 +303,11 @@ pub fn find_stored(
 
 /// Decide what a (possibly) retried append is: `Ok(Some(version))` when every
 /// id is already stored (nothing to do), `Ok(None)` when none is.
-pub fn retry_outcome(stream_id: &str, ids: &[Uuid], stored: &[(Uuid, i64)]) -> BssResult<Option<i64>> {
+pub fn retry_outcome(
+    stream_id: &str,
+    ids: &[Uuid],
+    stored: &[(Uuid, i64)],
+) -> BssResult<Option<i64>> {
     if stored.is_empty() {
         return Ok(None);
     }
@@ -232,14 +318,31 @@ pub fn retry_outcome(stream_id: &str, ids: &[Uuid], stored: &[(Uuid, i64)]) -> B
     let first = &stored[0];
     Err(BssError::new(
         SqlState::IdempotencyConflict,
-        format!("{} of {} event ids are already in stream \"{stream_id}\", the others are not", stored.len(), distinct.len()),
+        format!(
+            "{} of {} event ids are already in stream \"{stream_id}\", the others are not",
+            stored.len(),
+            distinct.len()
+        ),
     )
-    .detail(format!("event {} is stored at version {}", uuid::Uuid::from_bytes(*first.0.as_bytes()), first.1))
-    .hint("A retry must send exactly the batch that was sent before; send new events in a new batch."))
+    .detail(format!(
+        "event {} is stored at version {}",
+        uuid::Uuid::from_bytes(*first.0.as_bytes()),
+        first.1
+    ))
+    .hint(
+        "A retry must send exactly the batch that was sent before; send new events in a new batch.",
+    ))
 }
 
-pub fn release_versions(client: &mut SpiClient<'_>, plans: &Plans, stream_id: &str, n: i64) -> BssResult<()> {
-    client.update(&plans.release_versions, None, &[stream_id.into(), n.into()]).map_err(spi_error)?;
+pub fn release_versions(
+    client: &mut SpiClient<'_>,
+    plans: &Plans,
+    stream_id: &str,
+    n: i64,
+) -> BssResult<()> {
+    client
+        .update(&plans.release_versions, None, &[stream_id.into(), n.into()])
+        .map_err(spi_error)?;
     Ok(())
 }
 
@@ -270,8 +373,13 @@ pub fn append_one(ev: OneEvent<'_>, expected: Option<i64>) -> BssResult<i64> {
         let pos = position::take_positions(1)?[0];
         let horizon = position::horizon();
         let version = locked.before + 1;
-        let event_id = ev.event_id.unwrap_or_else(|| Uuid::from_bytes(*position::uuid_v7().as_bytes()));
-        let source = ev.source.map(str::to_owned).unwrap_or_else(|| guc::string(&guc::DEFAULT_SOURCE, "/pg_bss"));
+        let event_id = ev
+            .event_id
+            .unwrap_or_else(|| Uuid::from_bytes(*position::uuid_v7().as_bytes()));
+        let source = ev
+            .source
+            .map(str::to_owned)
+            .unwrap_or_else(|| guc::string(&guc::DEFAULT_SOURCE, "/pg_bss"));
         let region = guc::string(&guc::REGION, "local");
         // SAFETY: the raw datums are the caller's arguments of the declared types.
         let args = unsafe {
@@ -290,7 +398,9 @@ pub fn append_one(ev: OneEvent<'_>, expected: Option<i64>) -> BssResult<i64> {
                 DatumWithOid::new(horizon, pg_sys::XID8OID),
             ]
         };
-        client.update(&plans.insert_one, None, &args).map_err(spi_error)?;
+        client
+            .update(&plans.insert_one, None, &args)
+            .map_err(spi_error)?;
         Ok(version)
     })
 }
@@ -307,15 +417,27 @@ unsafe fn nullable<'a>(d: Option<pg_sys::Datum>, oid: pg_sys::Oid) -> DatumWithO
 }
 
 /// A JSON array of `{type, data, metadata?, event_id?, source?, subject?, time?}`.
-pub fn append_batch(stream_id: &str, events: pg_sys::Datum, expected: Option<i64>) -> BssResult<i64> {
+pub fn append_batch(
+    stream_id: &str,
+    events: pg_sys::Datum,
+    expected: Option<i64>,
+) -> BssResult<i64> {
     with_plans(|client, plans| {
         // SAFETY: `events` is the caller's non-null jsonb argument.
         let checked = unsafe {
-            crate::batch::check(events, guc::MAX_DATA_BYTES.get() as usize, guc::MAX_BATCH_EVENTS.get() as usize)
+            crate::batch::check(
+                events,
+                guc::MAX_DATA_BYTES.get() as usize,
+                guc::MAX_BATCH_EVENTS.get() as usize,
+            )
         }
         .map_err(|p| batch_error(stream_id, p.index, p.rule, &p.message))?;
         let n = checked.len as i64;
-        let ids: Vec<Uuid> = checked.event_ids.iter().map(|u| Uuid::from_bytes(*u.as_bytes())).collect();
+        let ids: Vec<Uuid> = checked
+            .event_ids
+            .iter()
+            .map(|u| Uuid::from_bytes(*u.as_bytes()))
+            .collect();
 
         let locked = lock_stream(client, plans, stream_id, n)?;
         if !ids.is_empty() && locked.before > 0 {
@@ -350,7 +472,9 @@ pub fn append_batch(stream_id: &str, events: pg_sys::Datum, expected: Option<i64
                 DatumWithOid::new(events, pg_sys::JSONBOID),
             ]
         };
-        client.update(&plans.insert_batch, None, &args).map_err(spi_error)?;
+        client
+            .update(&plans.insert_batch, None, &args)
+            .map_err(spi_error)?;
         Ok(locked.before + n)
     })
 }
@@ -370,7 +494,9 @@ fn batch_error(stream_id: &str, idx: Option<usize>, rule: &str, message: &str) -
         "batch" => "Pass a JSON array of 1 to bss.max_batch_events objects: [{\"type\": \"...\", \"data\": {...}}, ...].",
         _ => "Each event is an object {type, data, metadata?, event_id?, source?, subject?, time?}. Nothing was stored.",
     };
-    BssError::new(state, format!("{at}: {message}")).detail(format!("rule: {rule}")).hint(hint)
+    BssError::new(state, format!("{at}: {message}"))
+        .detail(format!("rule: {rule}"))
+        .hint(hint)
 }
 
 /// Parsed rows for one stream (the CloudEvents path).
@@ -387,11 +513,22 @@ pub struct Rows {
 }
 
 /// Appends parsed rows to one stream; returns how many were stored (0 for a retry).
-pub fn append_rows(client: &mut SpiClient<'_>, plans: &Plans, stream_id: &str, rows: Rows) -> BssResult<i64> {
+pub fn append_rows(
+    client: &mut SpiClient<'_>,
+    plans: &Plans,
+    stream_id: &str,
+    rows: Rows,
+) -> BssResult<i64> {
     let n = rows.event_ids.len() as i64;
     let locked = lock_stream(client, plans, stream_id, n)?;
     if locked.before > 0 {
-        let stored = find_stored(client, plans, stream_id, rows.event_ids.clone(), locked.created_at)?;
+        let stored = find_stored(
+            client,
+            plans,
+            stream_id,
+            rows.event_ids.clone(),
+            locked.created_at,
+        )?;
         if retry_outcome(stream_id, &rows.event_ids, &stored)?.is_some() {
             release_versions(client, plans, stream_id, n)?;
             return Ok(0);
@@ -420,7 +557,9 @@ pub fn append_rows(client: &mut SpiClient<'_>, plans: &Plans, stream_id: &str, r
             rows.dataschemas.into(),
         ]
     };
-    client.update(&plans.insert_rows, None, &args).map_err(spi_error)?;
+    client
+        .update(&plans.insert_rows, None, &args)
+        .map_err(spi_error)?;
     Ok(n)
 }
 
@@ -433,7 +572,11 @@ mod tests {
         let err = check_expected("customer-42", Some(3), 5).unwrap_err();
         assert_eq!(err.state, SqlState::WrongExpectedVersion);
         assert!(err.message.contains("customer-42"), "{}", err.message);
-        assert!(err.message.contains("expected version 3"), "{}", err.message);
+        assert!(
+            err.message.contains("expected version 3"),
+            "{}",
+            err.message
+        );
         assert!(err.message.contains("version 5"), "{}", err.message);
     }
 
@@ -447,10 +590,19 @@ mod tests {
 
     #[test]
     fn empty_and_oversized_stream_ids_are_rejected() {
-        assert_eq!(check_stream_id(Some("")).unwrap_err().state, SqlState::InvalidStreamId);
-        assert_eq!(check_stream_id(None).unwrap_err().state, SqlState::InvalidStreamId);
+        assert_eq!(
+            check_stream_id(Some("")).unwrap_err().state,
+            SqlState::InvalidStreamId
+        );
+        assert_eq!(
+            check_stream_id(None).unwrap_err().state,
+            SqlState::InvalidStreamId
+        );
         let long = "x".repeat(guc::MAX_STREAM_ID_BYTES + 1);
-        assert_eq!(check_stream_id(Some(&long)).unwrap_err().state, SqlState::InvalidStreamId);
+        assert_eq!(
+            check_stream_id(Some(&long)).unwrap_err().state,
+            SqlState::InvalidStreamId
+        );
         assert_eq!(check_stream_id(Some("customer-1")).unwrap(), "customer-1");
     }
 }

@@ -10,7 +10,9 @@ use pgrx::pg_sys::{self, jbvType, JsonbIteratorToken, JsonbValue};
 use crate::cloudevents::is_rfc3339;
 
 /// The attributes an element may carry.
-pub const ALLOWED: &[&str] = &["type", "data", "metadata", "event_id", "source", "subject", "time"];
+pub const ALLOWED: &[&str] = &[
+    "type", "data", "metadata", "event_id", "source", "subject", "time",
+];
 
 /// The first rule a batch breaks. `index` is 0-based, as in `events[index]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,9 +80,13 @@ unsafe fn to_value(v: &JsonbValue) -> Value {
         jbvType::jbvBinary => {
             let b = v.val.binary;
             if container_is_object(b.data) {
-                Value::Object { bytes: b.len as usize }
+                Value::Object {
+                    bytes: b.len as usize,
+                }
             } else {
-                Value::Array { bytes: b.len as usize }
+                Value::Array {
+                    bytes: b.len as usize,
+                }
             }
         }
         _ => Value::Null,
@@ -94,7 +100,9 @@ struct Level {
 
 impl Level {
     unsafe fn new(container: *mut pg_sys::JsonbContainer) -> Self {
-        Level { it: pg_sys::JsonbIteratorInit(container) }
+        Level {
+            it: pg_sys::JsonbIteratorInit(container),
+        }
     }
 
     unsafe fn next(&mut self) -> Option<(JsonbIteratorToken::Type, JsonbValue)> {
@@ -109,24 +117,43 @@ impl Level {
 }
 
 fn problem(index: usize, rule: &'static str, message: impl Into<String>) -> Problem {
-    Problem { index: Some(index), rule, message: message.into() }
+    Problem {
+        index: Some(index),
+        rule,
+        message: message.into(),
+    }
 }
 
 /// Checks `events`, a non-null jsonb datum.
 ///
 /// # Safety
 /// `events` must be a valid jsonb datum.
-pub unsafe fn check(events: pg_sys::Datum, max_data_bytes: usize, max_events: usize) -> Result<Checked, Problem> {
-    let batch_problem = |message: String| Problem { index: None, rule: "batch", message };
+pub unsafe fn check(
+    events: pg_sys::Datum,
+    max_data_bytes: usize,
+    max_events: usize,
+) -> Result<Checked, Problem> {
+    let batch_problem = |message: String| Problem {
+        index: None,
+        rule: "batch",
+        message,
+    };
     let len = match crate::jsonb::root(events) {
         crate::jsonb::Root::Array(n) => n as usize,
-        other => return Err(batch_problem(format!("events must be a JSON array, got {}", crate::jsonb::describe(other)))),
+        other => {
+            return Err(batch_problem(format!(
+                "events must be a JSON array, got {}",
+                crate::jsonb::describe(other)
+            )))
+        }
     };
     if len == 0 {
         return Err(batch_problem("events is an empty array".into()));
     }
     if len > max_events {
-        return Err(batch_problem(format!("events has {len} elements, over bss.max_batch_events ({max_events})")));
+        return Err(batch_problem(format!(
+            "events has {len} elements, over bss.max_batch_events ({max_events})"
+        )));
     }
 
     let jb = pg_sys::pg_detoast_datum(events.cast_mut_ptr()) as *mut pg_sys::Jsonb;
@@ -141,7 +168,14 @@ pub unsafe fn check(events: pg_sys::Datum, max_data_bytes: usize, max_events: us
         let i = index;
         index += 1;
         if v.type_ != jbvType::jbvBinary || !container_is_object(v.val.binary.data) {
-            return Err(problem(i, "shape", format!("an event must be a JSON object, got {}", to_value(&v).kind())));
+            return Err(problem(
+                i,
+                "shape",
+                format!(
+                    "an event must be a JSON object, got {}",
+                    to_value(&v).kind()
+                ),
+            ));
         }
         let mut fields: Vec<(String, Value)> = Vec::with_capacity(8);
         let mut level = Level::new(v.val.binary.data);
@@ -163,7 +197,11 @@ pub unsafe fn check(events: pg_sys::Datum, max_data_bytes: usize, max_events: us
         }
         if let Some(id) = check_event(i, &fields, max_data_bytes)? {
             if !seen_ids.insert(id) {
-                return Err(problem(i, "event_id", format!("event_id {id} appears more than once in the batch")));
+                return Err(problem(
+                    i,
+                    "event_id",
+                    format!("event_id {id} appears more than once in the batch"),
+                ));
             }
             event_ids.push(id);
         }
@@ -172,34 +210,74 @@ pub unsafe fn check(events: pg_sys::Datum, max_data_bytes: usize, max_events: us
 }
 
 /// The rules of one element; returns its event id if it gave one.
-fn check_event(i: usize, fields: &[(String, Value)], max_data_bytes: usize) -> Result<Option<uuid::Uuid>, Problem> {
+fn check_event(
+    i: usize,
+    fields: &[(String, Value)],
+    max_data_bytes: usize,
+) -> Result<Option<uuid::Uuid>, Problem> {
     let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v);
-    let unknown: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).filter(|k| !ALLOWED.contains(k)).collect();
+    let unknown: Vec<&str> = fields
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !ALLOWED.contains(k))
+        .collect();
     if !unknown.is_empty() {
         return Err(problem(
             i,
             "attribute",
-            format!("unknown attribute {}; allowed: {}", unknown.join(", "), ALLOWED.join(", ")),
+            format!(
+                "unknown attribute {}; allowed: {}",
+                unknown.join(", "),
+                ALLOWED.join(", ")
+            ),
         ));
     }
     match get("type") {
         Some(Value::Str(s)) if !s.trim().is_empty() => {}
-        _ => return Err(problem(i, "type", "type is required and must be a non-empty string")),
+        _ => {
+            return Err(problem(
+                i,
+                "type",
+                "type is required and must be a non-empty string",
+            ))
+        }
     }
     let Some(data) = get("data") else {
-        return Err(problem(i, "data", "data is required (use {} when an event carries nothing)"));
+        return Err(problem(
+            i,
+            "data",
+            "data is required (use {} when an event carries nothing)",
+        ));
     };
     match get("metadata") {
         None | Some(Value::Null) | Some(Value::Object { .. }) => {}
-        Some(other) => return Err(problem(i, "metadata", format!("metadata must be a JSON object, got {}", other.kind()))),
+        Some(other) => {
+            return Err(problem(
+                i,
+                "metadata",
+                format!("metadata must be a JSON object, got {}", other.kind()),
+            ))
+        }
     }
     let event_id = match get("event_id") {
         None => None,
         Some(Value::Str(s)) => match uuid::Uuid::parse_str(s) {
             Ok(u) => Some(u),
-            Err(_) => return Err(problem(i, "event_id", format!("event_id must be a UUID string, got {s:?}"))),
+            Err(_) => {
+                return Err(problem(
+                    i,
+                    "event_id",
+                    format!("event_id must be a UUID string, got {s:?}"),
+                ))
+            }
         },
-        Some(other) => return Err(problem(i, "event_id", format!("event_id must be a UUID string, got {}", other.kind()))),
+        Some(other) => {
+            return Err(problem(
+                i,
+                "event_id",
+                format!("event_id must be a UUID string, got {}", other.kind()),
+            ))
+        }
     };
     match get("source") {
         None => {}
@@ -208,15 +286,34 @@ fn check_event(i: usize, fields: &[(String, Value)], max_data_bytes: usize) -> R
     }
     match get("subject") {
         None | Some(Value::Null) | Some(Value::Str(_)) => {}
-        Some(other) => return Err(problem(i, "subject", format!("subject must be a string, got {}", other.kind()))),
+        Some(other) => {
+            return Err(problem(
+                i,
+                "subject",
+                format!("subject must be a string, got {}", other.kind()),
+            ))
+        }
     }
     match get("time") {
         None => {}
         Some(Value::Str(s)) if is_rfc3339(s) => {}
-        Some(Value::Str(s)) => {
-            return Err(problem(i, "time", format!("time must be an RFC 3339 timestamp such as \"2026-11-24T10:15:00Z\", got {s:?}")))
+        Some(Value::Str(s)) => return Err(problem(
+            i,
+            "time",
+            format!(
+                "time must be an RFC 3339 timestamp such as \"2026-11-24T10:15:00Z\", got {s:?}"
+            ),
+        )),
+        Some(other) => {
+            return Err(problem(
+                i,
+                "time",
+                format!(
+                    "time must be an RFC 3339 timestamp string, got {}",
+                    other.kind()
+                ),
+            ))
         }
-        Some(other) => return Err(problem(i, "time", format!("time must be an RFC 3339 timestamp string, got {}", other.kind()))),
     }
     for (name, value) in [("data", Some(data)), ("metadata", get("metadata"))] {
         if let Some(v) = value {
@@ -224,7 +321,10 @@ fn check_event(i: usize, fields: &[(String, Value)], max_data_bytes: usize) -> R
                 return Err(problem(
                     i,
                     "size",
-                    format!("{name} is {} bytes, over bss.max_data_bytes ({max_data_bytes})", v.bytes()),
+                    format!(
+                        "{name} is {} bytes, over bss.max_data_bytes ({max_data_bytes})",
+                        v.bytes()
+                    ),
                 ));
             }
         }
@@ -259,7 +359,10 @@ mod tests {
 
     #[test]
     fn a_minimal_event_passes() {
-        let f = fields(&[("type", s("usage.recorded")), ("data", Value::Object { bytes: 40 })]);
+        let f = fields(&[
+            ("type", s("usage.recorded")),
+            ("data", Value::Object { bytes: 40 }),
+        ]);
         assert_eq!(check_event(0, &f, 1024), Ok(None));
     }
 
@@ -268,12 +371,38 @@ mod tests {
         let cases: Vec<(Vec<(String, Value)>, &str)> = vec![
             (fields(&[("data", Value::Null)]), "type"),
             (fields(&[("type", s("t"))]), "data"),
-            (fields(&[("type", s("t")), ("data", Value::Null), ("tipe", s("x"))]), "attribute"),
-            (fields(&[("type", s("t")), ("data", Value::Null), ("metadata", Value::Array { bytes: 4 })]), "metadata"),
-            (fields(&[("type", s("t")), ("data", Value::Null), ("event_id", s("nope"))]), "event_id"),
-            (fields(&[("type", s("t")), ("data", Value::Null), ("time", s("noon"))]), "time"),
-            (fields(&[("type", s("t")), ("data", Value::Null), ("source", s(""))]), "source"),
-            (fields(&[("type", s("t")), ("data", Value::Object { bytes: 5000 })]), "size"),
+            (
+                fields(&[("type", s("t")), ("data", Value::Null), ("tipe", s("x"))]),
+                "attribute",
+            ),
+            (
+                fields(&[
+                    ("type", s("t")),
+                    ("data", Value::Null),
+                    ("metadata", Value::Array { bytes: 4 }),
+                ]),
+                "metadata",
+            ),
+            (
+                fields(&[
+                    ("type", s("t")),
+                    ("data", Value::Null),
+                    ("event_id", s("nope")),
+                ]),
+                "event_id",
+            ),
+            (
+                fields(&[("type", s("t")), ("data", Value::Null), ("time", s("noon"))]),
+                "time",
+            ),
+            (
+                fields(&[("type", s("t")), ("data", Value::Null), ("source", s(""))]),
+                "source",
+            ),
+            (
+                fields(&[("type", s("t")), ("data", Value::Object { bytes: 5000 })]),
+                "size",
+            ),
         ];
         for (f, rule) in cases {
             assert_eq!(check_event(3, &f, 1024).unwrap_err().rule, rule);

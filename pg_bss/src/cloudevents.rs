@@ -51,7 +51,11 @@ fn invalid(index: Option<usize>, message: impl Into<String>) -> BssError {
 }
 
 /// Parses one event (an object) or a batch (an array of them).
-pub fn parse(value: &Value, max_data_bytes: usize, max_events: usize) -> BssResult<Vec<CloudEvent>> {
+pub fn parse(
+    value: &Value,
+    max_data_bytes: usize,
+    max_events: usize,
+) -> BssResult<Vec<CloudEvent>> {
     match value {
         Value::Object(obj) => Ok(vec![parse_one(None, obj, max_data_bytes)?]),
         Value::Array(items) => {
@@ -99,41 +103,83 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn required_string<'a>(i: Option<usize>, obj: &'a Map<String, Value>, name: &str) -> BssResult<&'a str> {
+fn required_string<'a>(
+    i: Option<usize>,
+    obj: &'a Map<String, Value>,
+    name: &str,
+) -> BssResult<&'a str> {
     match obj.get(name) {
-        None | Some(Value::Null) => Err(invalid(i, format!("required attribute {name} is missing"))),
+        None | Some(Value::Null) => {
+            Err(invalid(i, format!("required attribute {name} is missing")))
+        }
         Some(Value::String(s)) if !s.is_empty() => Ok(s),
         Some(Value::String(_)) => Err(invalid(i, format!("attribute {name} must not be empty"))),
-        Some(other) => Err(invalid(i, format!("attribute {name} must be a string, got {}", kind(other)))),
+        Some(other) => Err(invalid(
+            i,
+            format!("attribute {name} must be a string, got {}", kind(other)),
+        )),
     }
 }
 
-fn optional_string(i: Option<usize>, obj: &Map<String, Value>, name: &str) -> BssResult<Option<String>> {
+fn optional_string(
+    i: Option<usize>,
+    obj: &Map<String, Value>,
+    name: &str,
+) -> BssResult<Option<String>> {
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
-        Some(Value::String(_)) => Err(invalid(i, format!("attribute {name} must not be empty when present"))),
-        Some(other) => Err(invalid(i, format!("attribute {name} must be a string, got {}", kind(other)))),
+        Some(Value::String(_)) => Err(invalid(
+            i,
+            format!("attribute {name} must not be empty when present"),
+        )),
+        Some(other) => Err(invalid(
+            i,
+            format!("attribute {name} must be a string, got {}", kind(other)),
+        )),
     }
 }
 
 /// Extension attribute names: lower-case ASCII letters and digits (spec 1.0.2, "Attribute Naming Convention").
 pub fn valid_extension_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 /// RFC 3339 `date-time`: `YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)`, with field ranges.
 pub fn is_rfc3339(s: &str) -> bool {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r.clone()).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    let digits = |r: std::ops::Range<usize>| {
+        b.get(r.clone())
+            .is_some_and(|x| x.iter().all(u8::is_ascii_digit))
+    };
     let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(99);
-    if b.len() < 20 || !digits(0..4) || b[4] != b'-' || !digits(5..7) || b[7] != b'-' || !digits(8..10) {
+    if b.len() < 20
+        || !digits(0..4)
+        || b[4] != b'-'
+        || !digits(5..7)
+        || b[7] != b'-'
+        || !digits(8..10)
+    {
         return false;
     }
-    if !matches!(b[10], b'T' | b't') || !digits(11..13) || b[13] != b':' || !digits(14..16) || b[16] != b':' || !digits(17..19) {
+    if !matches!(b[10], b'T' | b't')
+        || !digits(11..13)
+        || b[13] != b':'
+        || !digits(14..16)
+        || b[16] != b':'
+        || !digits(17..19)
+    {
         return false;
     }
-    if !(1..=12).contains(&num(5..7)) || !(1..=31).contains(&num(8..10)) || num(11..13) > 23 || num(14..16) > 59 || num(17..19) > 60 {
+    if !(1..=12).contains(&num(5..7))
+        || !(1..=31).contains(&num(8..10))
+        || num(11..13) > 23
+        || num(14..16) > 59
+        || num(17..19) > 60
+    {
         return false;
     }
     let mut rest = &s[19..];
@@ -155,12 +201,19 @@ pub fn is_rfc3339(s: &str) -> bool {
     }
 }
 
-fn parse_one(i: Option<usize>, obj: &Map<String, Value>, max_data_bytes: usize) -> BssResult<CloudEvent> {
+fn parse_one(
+    i: Option<usize>,
+    obj: &Map<String, Value>,
+    max_data_bytes: usize,
+) -> BssResult<CloudEvent> {
     let id = required_string(i, obj, "id")?;
     let source = required_string(i, obj, "source")?;
     let specversion = required_string(i, obj, "specversion")?;
     if specversion != "1.0" {
-        return Err(invalid(i, format!("specversion must be \"1.0\", got {specversion:?}")));
+        return Err(invalid(
+            i,
+            format!("specversion must be \"1.0\", got {specversion:?}"),
+        ));
     }
     let type_ = required_string(i, obj, "type")?;
     let subject = optional_string(i, obj, "subject")?;
@@ -173,7 +226,10 @@ fn parse_one(i: Option<usize>, obj: &Map<String, Value>, max_data_bytes: usize) 
         }
     }
     if obj.contains_key("data_base64") {
-        return Err(invalid(i, "data_base64 (binary data) is not supported: pg_bss stores data as JSON"));
+        return Err(invalid(
+            i,
+            "data_base64 (binary data) is not supported: pg_bss stores data as JSON",
+        ));
     }
 
     let mut metadata = Map::new();
@@ -193,7 +249,13 @@ fn parse_one(i: Option<usize>, obj: &Map<String, Value>, max_data_bytes: usize) 
                 metadata.insert(name.clone(), value.clone());
             }
             other => {
-                return Err(invalid(i, format!("extension attribute {name} must be a string, number or boolean, got {}", kind(other))))
+                return Err(invalid(
+                    i,
+                    format!(
+                        "extension attribute {name} must be a string, number or boolean, got {}",
+                        kind(other)
+                    ),
+                ))
             }
         }
     }
@@ -202,13 +264,24 @@ fn parse_one(i: Option<usize>, obj: &Map<String, Value>, max_data_bytes: usize) 
         (Some(Value::String(k)), _) if !k.is_empty() => k.clone(),
         (Some(Value::String(_)) | None | Some(Value::Null), Some(s)) => s.clone(),
         (Some(Value::String(_)) | None | Some(Value::Null), None) => {
-            return Err(invalid(i, "no stream: set the partitionkey extension attribute or subject"))
+            return Err(invalid(
+                i,
+                "no stream: set the partitionkey extension attribute or subject",
+            ))
         }
-        (Some(other), _) => return Err(invalid(i, format!("partitionkey must be a string, got {}", kind(other)))),
+        (Some(other), _) => {
+            return Err(invalid(
+                i,
+                format!("partitionkey must be a string, got {}", kind(other)),
+            ))
+        }
     };
     crate::append::check_stream_id(Some(&stream_id)).map_err(|e| {
         let at = i.map(|i| format!(" events[{i}]")).unwrap_or_default();
-        BssError { message: format!("invalid CloudEvent{at}: {}", e.message), ..e }
+        BssError {
+            message: format!("invalid CloudEvent{at}: {}", e.message),
+            ..e
+        }
     })?;
 
     let event_id = match uuid::Uuid::parse_str(id) {
@@ -272,7 +345,10 @@ mod tests {
         assert_eq!(a[0].event_id, b[0].event_id);
         let mut other = base();
         other["source"] = json!("/crm");
-        assert_ne!(parse(&other, 1 << 20, 10).unwrap()[0].event_id, a[0].event_id);
+        assert_ne!(
+            parse(&other, 1 << 20, 10).unwrap()[0].event_id,
+            a[0].event_id
+        );
     }
 
     #[test]
@@ -297,20 +373,32 @@ mod tests {
     fn wrong_specversion_bad_time_and_bad_extension_names_are_rejected() {
         let mut v = base();
         v["specversion"] = json!("0.3");
-        assert!(parse(&v, 1 << 20, 10).unwrap_err().message.contains("specversion"));
+        assert!(parse(&v, 1 << 20, 10)
+            .unwrap_err()
+            .message
+            .contains("specversion"));
         let mut v = base();
         v["time"] = json!("yesterday");
-        assert!(parse(&v, 1 << 20, 10).unwrap_err().message.contains("RFC 3339"));
+        assert!(parse(&v, 1 << 20, 10)
+            .unwrap_err()
+            .message
+            .contains("RFC 3339"));
         let mut v = base();
         v["Tenant_ID"] = json!("x");
-        assert!(parse(&v, 1 << 20, 10).unwrap_err().message.contains("Tenant_ID"));
+        assert!(parse(&v, 1 << 20, 10)
+            .unwrap_err()
+            .message
+            .contains("Tenant_ID"));
     }
 
     #[test]
     fn an_event_without_stream_is_rejected() {
         let mut v = base();
         v.as_object_mut().unwrap().remove("subject");
-        assert!(parse(&v, 1 << 20, 10).unwrap_err().message.contains("partitionkey"));
+        assert!(parse(&v, 1 << 20, 10)
+            .unwrap_err()
+            .message
+            .contains("partitionkey"));
     }
 
     #[test]
@@ -319,23 +407,42 @@ mod tests {
         bad["type"] = json!(7);
         let err = parse(&json!([base(), bad]), 1 << 20, 10).unwrap_err();
         assert!(err.message.contains("events[1]"), "{}", err.message);
-        assert_eq!(parse(&json!([]), 1 << 20, 10).unwrap_err().state, SqlState::InvalidBatch);
-        assert_eq!(parse(&json!("x"), 1 << 20, 10).unwrap_err().state, SqlState::InvalidBatch);
+        assert_eq!(
+            parse(&json!([]), 1 << 20, 10).unwrap_err().state,
+            SqlState::InvalidBatch
+        );
+        assert_eq!(
+            parse(&json!("x"), 1 << 20, 10).unwrap_err().state,
+            SqlState::InvalidBatch
+        );
     }
 
     #[test]
     fn oversized_data_is_rejected() {
         let mut v = base();
         v["data"] = json!({"blob": "x".repeat(2000)});
-        assert_eq!(parse(&v, 1024, 10).unwrap_err().state, SqlState::EventTooLarge);
+        assert_eq!(
+            parse(&v, 1024, 10).unwrap_err().state,
+            SqlState::EventTooLarge
+        );
     }
 
     #[test]
     fn rfc3339_accepts_offsets_and_fractions_and_rejects_the_rest() {
-        for ok in ["2026-11-24T10:15:00Z", "2026-11-24t10:15:00.5+02:00", "1990-12-31T23:59:60-08:00"] {
+        for ok in [
+            "2026-11-24T10:15:00Z",
+            "2026-11-24t10:15:00.5+02:00",
+            "1990-12-31T23:59:60-08:00",
+        ] {
             assert!(is_rfc3339(ok), "{ok}");
         }
-        for bad in ["2026-11-24", "2026-13-01T00:00:00Z", "2026-11-24T10:15:00", "2026-11-24 10:15:00Z", "2026-11-24T10:15:00.Z"] {
+        for bad in [
+            "2026-11-24",
+            "2026-13-01T00:00:00Z",
+            "2026-11-24T10:15:00",
+            "2026-11-24 10:15:00Z",
+            "2026-11-24T10:15:00.Z",
+        ] {
             assert!(!is_rfc3339(bad), "{bad}");
         }
     }

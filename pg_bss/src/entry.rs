@@ -38,7 +38,11 @@ macro_rules! sql_function {
 
 sql_function!(bss_append_event, pg_finfo_bss_append_event, append_event);
 sql_function!(bss_append_events, pg_finfo_bss_append_events, append_events);
-sql_function!(bss_append_cloudevents, pg_finfo_bss_append_cloudevents, append_cloudevents);
+sql_function!(
+    bss_append_cloudevents,
+    pg_finfo_bss_append_cloudevents,
+    append_cloudevents
+);
 sql_function!(bss_uuidv7, pg_finfo_bss_uuidv7, uuidv7);
 
 /// A non-null argument's raw datum.
@@ -79,8 +83,11 @@ unsafe fn append_event(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
         }
     };
     let Some(data) = arg_datum(fcinfo, 2) else {
-        return Err(BssError::new(SqlState::InvalidEvent, format!("data of the event for stream \"{stream_id}\" is NULL"))
-            .hint("Pass a JSON value; use '{}' when the event carries nothing."));
+        return Err(BssError::new(
+            SqlState::InvalidEvent,
+            format!("data of the event for stream \"{stream_id}\" is NULL"),
+        )
+        .hint("Pass a JSON value; use '{}' when the event carries nothing."));
     };
     check_data("data", stream_id, data)?;
     let expected: Option<i64> = pg_getarg(fcinfo, 3);
@@ -107,7 +114,16 @@ unsafe fn append_event(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
     let subject: Option<&str> = pg_getarg(fcinfo, 7);
     let time = arg_datum(fcinfo, 8);
     let version = append::append_one(
-        OneEvent { stream_id, type_, data, metadata, event_id, source, subject, time },
+        OneEvent {
+            stream_id,
+            type_,
+            data,
+            metadata,
+            event_id,
+            source,
+            subject,
+            time,
+        },
         expected,
     )?;
     Ok(pg_sys::Datum::from(version))
@@ -117,8 +133,11 @@ unsafe fn append_events(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
     let stream_id: Option<&str> = pg_getarg(fcinfo, 0);
     let stream_id = append::check_stream_id(stream_id)?;
     let Some(events) = arg_datum(fcinfo, 1) else {
-        return Err(BssError::new(SqlState::InvalidBatch, format!("events for stream \"{stream_id}\" is NULL"))
-            .hint("Pass a JSON array of events: [{\"type\": \"...\", \"data\": {...}}, ...]."));
+        return Err(BssError::new(
+            SqlState::InvalidBatch,
+            format!("events for stream \"{stream_id}\" is NULL"),
+        )
+        .hint("Pass a JSON array of events: [{\"type\": \"...\", \"data\": {...}}, ...]."));
     };
     let expected: Option<i64> = pg_getarg(fcinfo, 2);
     let version = append::append_batch(stream_id, events, expected)?;
@@ -146,7 +165,10 @@ unsafe fn append_cloudevents(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datu
         let mut stored = 0i64;
         for (stream_id, evs) in by_stream {
             let rows = Rows {
-                event_ids: evs.iter().map(|e| Uuid::from_bytes(*e.event_id.as_bytes())).collect(),
+                event_ids: evs
+                    .iter()
+                    .map(|e| Uuid::from_bytes(*e.event_id.as_bytes()))
+                    .collect(),
                 sources: evs.iter().map(|e| e.source.clone()).collect(),
                 types: evs.iter().map(|e| e.type_.clone()).collect(),
                 subjects: evs.iter().map(|e| e.subject.clone()).collect(),

@@ -70,7 +70,12 @@ pub struct BssError {
 
 impl BssError {
     pub fn new(state: SqlState, message: impl Into<String>) -> Self {
-        BssError { state, message: message.into(), detail: None, hint: None }
+        BssError {
+            state,
+            message: message.into(),
+            detail: None,
+            hint: None,
+        }
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {

@@ -32,8 +32,13 @@ pub fn register_abort_callbacks() {
 }
 
 #[pgrx::pg_guard]
-unsafe extern "C-unwind" fn on_xact_event(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
-    if event == pg_sys::XactEvent::XACT_EVENT_ABORT || event == pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT {
+unsafe extern "C-unwind" fn on_xact_event(
+    event: pg_sys::XactEvent::Type,
+    _arg: *mut std::ffi::c_void,
+) {
+    if event == pg_sys::XactEvent::XACT_EVENT_ABORT
+        || event == pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
+    {
         COVER.set(None);
     }
 }
@@ -72,7 +77,6 @@ pub fn ensure_covered(client: &mut SpiClient<'_>) -> Result<(), pgrx::spi::SpiEr
     }
     Ok(())
 }
-
 
 fn timestamp_micros(ts: pgrx::datum::TimestampWithTimeZone) -> i64 {
     let raw: pg_sys::TimestampTz = ts.into_inner();

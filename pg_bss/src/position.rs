@@ -39,8 +39,11 @@ fn sequence_oid() -> BssResult<pg_sys::Oid> {
         }
     };
     if oid == pg_sys::InvalidOid {
-        return Err(BssError::new(SqlState::InvalidArgument, "sequence bss.global_position_seq does not exist")
-            .hint("Is the pg_bss extension installed in this database? CREATE EXTENSION pg_bss;"));
+        return Err(BssError::new(
+            SqlState::InvalidArgument,
+            "sequence bss.global_position_seq does not exist",
+        )
+        .hint("Is the pg_bss extension installed in this database? CREATE EXTENSION pg_bss;"));
     }
     Ok(oid)
 }
@@ -58,7 +61,11 @@ pub fn take_positions(n: usize) -> BssResult<Vec<i64>> {
     for _ in 0..n {
         // SAFETY: nextval_oid is a V1 function taking the sequence's oid.
         let d = unsafe {
-            pg_sys::DirectFunctionCall1Coll(Some(nextval_oid_v1), pg_sys::InvalidOid, pg_sys::Datum::from(seq))
+            pg_sys::DirectFunctionCall1Coll(
+                Some(nextval_oid_v1),
+                pg_sys::InvalidOid,
+                pg_sys::Datum::from(seq),
+            )
         };
         out.push(d.value() as i64);
     }

@@ -7,7 +7,9 @@ mod tests {
     use pgrx::prelude::*;
 
     fn one<T: IntoDatum + FromDatum>(sql: &str) -> T {
-        Spi::get_one::<T>(sql).unwrap_or_else(|e| panic!("{sql}: {e}")).unwrap_or_else(|| panic!("{sql}: NULL"))
+        Spi::get_one::<T>(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .unwrap_or_else(|| panic!("{sql}: NULL"))
     }
 
     /// Runs `sql` and requires it to fail with exactly `code`.
@@ -21,8 +23,14 @@ mod tests {
 
     #[pg_test]
     fn first_event_of_a_stream_is_version_1_and_versions_count_up() {
-        assert_eq!(one::<i64>("SELECT bss.append_event('customer-1', 'customer.created', '{\"n\": 1}')"), 1);
-        assert_eq!(one::<i64>("SELECT bss.append_event('customer-1', 'customer.updated', '{\"n\": 2}')"), 2);
+        assert_eq!(
+            one::<i64>("SELECT bss.append_event('customer-1', 'customer.created', '{\"n\": 1}')"),
+            1
+        );
+        assert_eq!(
+            one::<i64>("SELECT bss.append_event('customer-1', 'customer.updated', '{\"n\": 2}')"),
+            2
+        );
         assert_eq!(one::<i64>("SELECT bss.stream_version('customer-1')"), 2);
         assert_eq!(one::<i64>("SELECT bss.stream_version('customer-404')"), 0);
     }
@@ -41,16 +49,33 @@ mod tests {
              FROM bss.events WHERE stream_id = 'invoice-9'",
         )
         .unwrap();
-        assert_eq!(row.0.as_deref(), Some("01932c07-0000-7000-8000-000000000001"));
-        assert_eq!(row.1.as_deref(), Some("/billing|invoice.issued|customer-1|invoice"));
-        assert_eq!(row.2.as_deref(), Some("{\"amount\": 12.5}{\"correlation_id\": \"c-1\"}2026-01-02 03:04:05"));
+        assert_eq!(
+            row.0.as_deref(),
+            Some("01932c07-0000-7000-8000-000000000001")
+        );
+        assert_eq!(
+            row.1.as_deref(),
+            Some("/billing|invoice.issued|customer-1|invoice")
+        );
+        assert_eq!(
+            row.2.as_deref(),
+            Some("{\"amount\": 12.5}{\"correlation_id\": \"c-1\"}2026-01-02 03:04:05")
+        );
     }
 
     #[pg_test]
     fn default_event_ids_are_uuid_v7_and_default_source_is_set() {
         Spi::run("SELECT bss.append_event('usage-1', 'usage.recorded', '{}')").unwrap();
-        assert_eq!(one::<String>("SELECT substr(event_id::text, 15, 1) FROM bss.events WHERE stream_id = 'usage-1'"), "7");
-        assert_eq!(one::<String>("SELECT source FROM bss.events WHERE stream_id = 'usage-1'"), "/pg_bss");
+        assert_eq!(
+            one::<String>(
+                "SELECT substr(event_id::text, 15, 1) FROM bss.events WHERE stream_id = 'usage-1'"
+            ),
+            "7"
+        );
+        assert_eq!(
+            one::<String>("SELECT source FROM bss.events WHERE stream_id = 'usage-1'"),
+            "/pg_bss"
+        );
     }
 
     #[pg_test]
@@ -67,19 +92,34 @@ mod tests {
         assert_eq!(one::<i64>("SELECT bss.stream_version('payment-2')"), 2);
     }
 
-    #[pg_test(error = "wrong expected version for stream \"payment-3\": expected version 5, but it is at version 1")]
+    #[pg_test(
+        error = "wrong expected version for stream \"payment-3\": expected version 5, but it is at version 1"
+    )]
     fn wrong_expected_version_message_names_stream_expected_and_actual() {
         Spi::run("SELECT bss.append_event('payment-3', 'payment.received', '{}')").unwrap();
-        Spi::run("SELECT bss.append_event('payment-3', 'payment.received', '{}', expected_version => 5)").unwrap();
+        Spi::run(
+            "SELECT bss.append_event('payment-3', 'payment.received', '{}', expected_version => 5)",
+        )
+        .unwrap();
     }
 
     #[pg_test]
     fn retried_append_with_the_same_event_id_stores_nothing() {
         let sql = "SELECT bss.append_event('ticket-1', 'ticket.opened', '{}', event_id => '01932c07-0000-7000-8000-0000000000aa')";
         assert_eq!(one::<i64>(sql), 1);
-        assert_eq!(one::<i64>("SELECT bss.append_event('ticket-1', 'ticket.commented', '{}')"), 2);
-        assert_eq!(one::<i64>(sql), 1, "a retry returns the version the event was stored at");
-        assert_eq!(one::<i64>("SELECT count(*) FROM bss.events WHERE stream_id = 'ticket-1'"), 2);
+        assert_eq!(
+            one::<i64>("SELECT bss.append_event('ticket-1', 'ticket.commented', '{}')"),
+            2
+        );
+        assert_eq!(
+            one::<i64>(sql),
+            1,
+            "a retry returns the version the event was stored at"
+        );
+        assert_eq!(
+            one::<i64>("SELECT count(*) FROM bss.events WHERE stream_id = 'ticket-1'"),
+            2
+        );
         assert_eq!(one::<i64>("SELECT bss.stream_version('ticket-1')"), 2);
     }
 
@@ -90,7 +130,10 @@ mod tests {
             {\"type\": \"usage.recorded\", \"data\": {\"bytes\": 2}, \"event_id\": \"01932c07-0000-7000-8000-000000000102\"}]')";
         assert_eq!(one::<i64>(batch), 2);
         assert_eq!(one::<i64>(batch), 2);
-        assert_eq!(one::<i64>("SELECT count(*) FROM bss.events WHERE stream_id = 'usage-9'"), 2);
+        assert_eq!(
+            one::<i64>("SELECT count(*) FROM bss.events WHERE stream_id = 'usage-9'"),
+            2
+        );
         // A retry that carries one stored and one new id is neither a retry nor new.
         expect_sqlstate(
             "PERFORM bss.append_events('usage-9', '[\
@@ -118,7 +161,9 @@ mod tests {
         assert_eq!(one::<i64>("SELECT bss.stream_version('subscription-1')"), 3);
     }
 
-    #[pg_test(error = "invalid event events[1] for stream \"subscription-2\": type is required and must be a non-empty string")]
+    #[pg_test(
+        error = "invalid event events[1] for stream \"subscription-2\": type is required and must be a non-empty string"
+    )]
     fn batch_error_names_the_event_index_and_the_rule() {
         Spi::run("SELECT bss.append_events('subscription-2', '[{\"type\": \"a\", \"data\": {}}, {\"data\": {}}]')").unwrap();
     }
@@ -138,26 +183,44 @@ mod tests {
         expect_sqlstate("PERFORM bss.append_event(NULL, 't', '{}')", "XB002");
         expect_sqlstate("PERFORM bss.append_event('s-1', '', '{}')", "XB003");
         expect_sqlstate("PERFORM bss.append_event('s-1', 't', NULL)", "XB003");
-        expect_sqlstate("PERFORM bss.append_event('s-1', 't', '{}', metadata => '[1]')", "XB003");
-        expect_sqlstate("PERFORM bss.append_events('s-1', '{\"type\": \"t\"}')", "XB006");
+        expect_sqlstate(
+            "PERFORM bss.append_event('s-1', 't', '{}', metadata => '[1]')",
+            "XB003",
+        );
+        expect_sqlstate(
+            "PERFORM bss.append_events('s-1', '{\"type\": \"t\"}')",
+            "XB006",
+        );
         expect_sqlstate("PERFORM bss.append_events('s-1', '[]')", "XB006");
         expect_sqlstate("PERFORM bss.append_events('s-1', '[{\"type\": \"t\", \"data\": {}, \"time\": \"noon\"}]')", "XB003");
         expect_sqlstate("PERFORM bss.append_events('s-1', '[{\"type\": \"t\", \"data\": {}, \"event_id\": \"nope\"}]')", "XB003");
         expect_sqlstate("PERFORM bss.read_all(0, -1)", "XB009");
         expect_sqlstate("PERFORM bss.read_category('s', 0, 10, 2, 2)", "XB009");
         expect_sqlstate("PERFORM bss.read_category('s', 0, 10, 0, NULL)", "XB009");
-        assert_eq!(one::<i64>("SELECT count(*) FROM bss.events"), 0, "nothing stored by bad input");
+        assert_eq!(
+            one::<i64>("SELECT count(*) FROM bss.events"),
+            0,
+            "nothing stored by bad input"
+        );
     }
 
     #[pg_test]
     fn payload_over_the_size_limit_is_rejected() {
         Spi::run("SET bss.max_data_bytes = 1024").unwrap();
-        expect_sqlstate("PERFORM bss.append_event('s-1', 't', jsonb_build_object('blob', repeat('x', 2000)))", "XB005");
+        expect_sqlstate(
+            "PERFORM bss.append_event('s-1', 't', jsonb_build_object('blob', repeat('x', 2000)))",
+            "XB005",
+        );
         expect_sqlstate(
             "PERFORM bss.append_events('s-1', jsonb_build_array(jsonb_build_object('type', 't', 'data', jsonb_build_object('blob', repeat('x', 2000)))))",
             "XB005",
         );
-        assert_eq!(one::<i64>("SELECT bss.append_event('s-1', 't', jsonb_build_object('blob', repeat('x', 500)))"), 1);
+        assert_eq!(
+            one::<i64>(
+                "SELECT bss.append_event('s-1', 't', jsonb_build_object('blob', repeat('x', 500)))"
+            ),
+            1
+        );
     }
 
     #[pg_test]
@@ -168,7 +231,11 @@ mod tests {
             {"specversion": "1.0", "id": "A-2", "source": "/crm", "type": "ticket.closed", "partitionkey": "ticket-7", "data": {}}
         ]')"#;
         assert_eq!(one::<i64>(ce), 2);
-        assert_eq!(one::<i64>(ce), 0, "a retried CloudEvents batch stores nothing");
+        assert_eq!(
+            one::<i64>(ce),
+            0,
+            "a retried CloudEvents batch stores nothing"
+        );
         assert_eq!(
             one::<String>("SELECT string_agg(type || ':' || (metadata->>'ce_id'), ',' ORDER BY stream_version) FROM bss.read_stream('ticket-7')"),
             "ticket.opened:A-1,ticket.closed:A-2"
@@ -178,12 +245,28 @@ mod tests {
 
     #[pg_test]
     fn malformed_cloudevents_are_rejected() {
-        let base = r#""specversion": "1.0", "id": "x", "source": "/s", "type": "t", "subject": "s-1""#;
-        expect_sqlstate(r#"PERFORM bss.append_cloudevents('{"specversion": "1.0", "source": "/s", "type": "t", "subject": "s-1"}')"#, "XB004");
-        expect_sqlstate(r#"PERFORM bss.append_cloudevents('{"specversion": "0.3", "id": "x", "source": "/s", "type": "t", "subject": "s-1"}')"#, "XB004");
-        expect_sqlstate(&format!(r#"PERFORM bss.append_cloudevents('{{{base}, "time": "yesterday"}}')"#), "XB004");
-        expect_sqlstate(&format!(r#"PERFORM bss.append_cloudevents('{{{base}, "Bad_Name": 1}}')"#), "XB004");
-        expect_sqlstate(r#"PERFORM bss.append_cloudevents('{"specversion": "1.0", "id": "x", "source": "/s", "type": "t"}')"#, "XB004");
+        let base =
+            r#""specversion": "1.0", "id": "x", "source": "/s", "type": "t", "subject": "s-1""#;
+        expect_sqlstate(
+            r#"PERFORM bss.append_cloudevents('{"specversion": "1.0", "source": "/s", "type": "t", "subject": "s-1"}')"#,
+            "XB004",
+        );
+        expect_sqlstate(
+            r#"PERFORM bss.append_cloudevents('{"specversion": "0.3", "id": "x", "source": "/s", "type": "t", "subject": "s-1"}')"#,
+            "XB004",
+        );
+        expect_sqlstate(
+            &format!(r#"PERFORM bss.append_cloudevents('{{{base}, "time": "yesterday"}}')"#),
+            "XB004",
+        );
+        expect_sqlstate(
+            &format!(r#"PERFORM bss.append_cloudevents('{{{base}, "Bad_Name": 1}}')"#),
+            "XB004",
+        );
+        expect_sqlstate(
+            r#"PERFORM bss.append_cloudevents('{"specversion": "1.0", "id": "x", "source": "/s", "type": "t"}')"#,
+            "XB004",
+        );
         expect_sqlstate("PERFORM bss.append_cloudevents('42')", "XB006");
     }
 
@@ -203,7 +286,11 @@ mod tests {
     #[pg_test]
     fn partitions_exist_ahead_of_time_and_are_listed() {
         Spi::run("SELECT bss.append_event('customer-6', 'customer.created', '{}')").unwrap();
-        assert!(one::<i64>("SELECT count(*) FROM bss.partitions WHERE to_time > now() + interval '2 days'") >= 1);
+        assert!(
+            one::<i64>(
+                "SELECT count(*) FROM bss.partitions WHERE to_time > now() + interval '2 days'"
+            ) >= 1
+        );
         assert_eq!(
             one::<i64>("SELECT sum(row_count)::bigint FROM bss.partitions WHERE now() >= from_time AND now() < to_time"),
             one::<i64>("SELECT count(*) FROM bss.events")
@@ -219,7 +306,10 @@ mod tests {
             one::<String>("SELECT (to_time - from_time)::text FROM bss.partitions ORDER BY from_time DESC LIMIT 1"),
             "06:00:00"
         );
-        assert_eq!(one::<String>("SELECT bss.partition_start('2026-03-17 13:45+00', '1 month')::text"), "2026-03-01 00:00:00+00");
+        assert_eq!(
+            one::<String>("SELECT bss.partition_start('2026-03-17 13:45+00', '1 month')::text"),
+            "2026-03-01 00:00:00+00"
+        );
     }
 
     #[pg_test]
@@ -231,7 +321,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(one::<String>("SELECT string_agg(p::text, ',') FROM bss.detach_partitions_older_than('30 days') p"), "bss.events_19990101");
-        assert_eq!(one::<i64>("SELECT count(*) FROM bss.partitions WHERE partition::text = 'bss.events_19990101'"), 0);
+        assert_eq!(
+            one::<i64>(
+                "SELECT count(*) FROM bss.partitions WHERE partition::text = 'bss.events_19990101'"
+            ),
+            0
+        );
     }
 
     #[pg_test]
@@ -239,7 +334,12 @@ mod tests {
         assert!(one::<bool>(
             "SELECT pubinsert AND NOT pubupdate AND NOT pubdelete AND NOT pubtruncate AND pubviaroot FROM pg_publication WHERE pubname = 'bss_events'"
         ));
-        assert_eq!(one::<String>("SELECT tablename::text FROM pg_publication_tables WHERE pubname = 'bss_events'"), "events");
+        assert_eq!(
+            one::<String>(
+                "SELECT tablename::text FROM pg_publication_tables WHERE pubname = 'bss_events'"
+            ),
+            "events"
+        );
     }
 
     #[pg_test]
@@ -251,7 +351,10 @@ mod tests {
     #[pg_test]
     fn consumer_group_members_split_a_category_by_stream() {
         for i in 0..20 {
-            Spi::run(&format!("SELECT bss.append_event('usage-{i}', 'usage.recorded', '{{}}')")).unwrap();
+            Spi::run(&format!(
+                "SELECT bss.append_event('usage-{i}', 'usage.recorded', '{{}}')"
+            ))
+            .unwrap();
         }
         // Inside this one transaction nothing is final for read_category yet, so
         // check the split itself: every stream goes to exactly one member.

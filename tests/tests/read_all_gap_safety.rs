@@ -9,9 +9,12 @@ use std::time::{Duration, Instant};
 use bss_tests::*;
 
 fn position_of(c: &mut Client, stream: &str) -> i64 {
-    c.query_one("SELECT global_position FROM bss.events WHERE stream_id = $1 AND stream_version = 1", &[&stream])
-        .unwrap()
-        .get(0)
+    c.query_one(
+        "SELECT global_position FROM bss.events WHERE stream_id = $1 AND stream_version = 1",
+        &[&stream],
+    )
+    .unwrap()
+    .get(0)
 }
 
 #[test]
@@ -28,12 +31,21 @@ fn read_all_holds_back_a_later_commit_until_the_earlier_position_commits() {
     assert!(pb > pa, "the second append took the larger position");
 
     let seen = read_all_positions(&mut reader, start, 1000);
-    assert!(!seen.contains(&pb), "read_all returned position {pb} while {pa} was still open: {seen:?}");
+    assert!(
+        !seen.contains(&pb),
+        "read_all returned position {pb} while {pa} was still open: {seen:?}"
+    );
 
     a.batch_execute("COMMIT").unwrap();
     let seen = read_all_positions(&mut reader, start, 1000);
-    let ia = seen.iter().position(|p| *p == pa).expect("the earlier position appears after its commit");
-    let ib = seen.iter().position(|p| *p == pb).expect("the later position appears too");
+    let ia = seen
+        .iter()
+        .position(|p| *p == pa)
+        .expect("the earlier position appears after its commit");
+    let ib = seen
+        .iter()
+        .position(|p| *p == pb)
+        .expect("the later position appears too");
     assert!(ia < ib, "positions come in order: {seen:?}");
 }
 
@@ -77,7 +89,8 @@ fn concurrent_readers_see_a_prefix_that_only_grows() {
                         append(&mut c, &format!("{prefix}-{w}-{}", rng.below(5))).unwrap();
                         thread::sleep(Duration::from_micros(rng.below(3000)));
                     }
-                    c.batch_execute(if t % 7 == 3 { "ROLLBACK" } else { "COMMIT" }).unwrap();
+                    c.batch_execute(if t % 7 == 3 { "ROLLBACK" } else { "COMMIT" })
+                        .unwrap();
                 }
             })
         })
@@ -113,15 +126,24 @@ fn concurrent_readers_see_a_prefix_that_only_grows() {
     let seen = reader.join().unwrap();
 
     let committed: Vec<i64> = setup
-        .query("SELECT global_position FROM bss.events WHERE global_position > $1 ORDER BY 1", &[&start])
+        .query(
+            "SELECT global_position FROM bss.events WHERE global_position > $1 ORDER BY 1",
+            &[&start],
+        )
         .unwrap()
         .iter()
         .map(|r| r.get(0))
         .collect();
     let ours = setup
-        .query_one("SELECT count(*) FROM bss.events WHERE stream_id LIKE $1 || '%'", &[&prefix])
+        .query_one(
+            "SELECT count(*) FROM bss.events WHERE stream_id LIKE $1 || '%'",
+            &[&prefix],
+        )
         .unwrap()
         .get::<_, i64>(0);
     assert!(ours > 0, "the writers committed something");
-    assert_eq!(seen, committed, "the reader saw every committed event exactly once, in order");
+    assert_eq!(
+        seen, committed,
+        "the reader saw every committed event exactly once, in order"
+    );
 }

@@ -8,20 +8,32 @@ use bss_tests::*;
 #[test]
 fn appends_to_other_streams_never_wait_for_an_open_append() {
     let (mut a, mut b) = (session(), session());
-    let (s1, s2, s3) = (unique("usage-lock1-"), unique("usage-lock2-"), unique("usage-lock3-"));
+    let (s1, s2, s3) = (
+        unique("usage-lock1-"),
+        unique("usage-lock2-"),
+        unique("usage-lock3-"),
+    );
     a.batch_execute("BEGIN").unwrap();
     append(&mut a, &s1).unwrap(); // holds s1's lock until COMMIT
 
     // With lock_timeout, any wait would fail with 55P03 instead of succeeding.
     b.batch_execute("SET lock_timeout = '500ms'").unwrap();
-    assert_eq!(append(&mut b, &s2).unwrap(), 1, "same category, other stream: no wait");
+    assert_eq!(
+        append(&mut b, &s2).unwrap(),
+        1,
+        "same category, other stream: no wait"
+    );
     b.query_one(
         "SELECT bss.append_events($1, '[{\"type\": \"t\", \"data\": {}}, {\"type\": \"t\", \"data\": {}}]')",
         &[&s3],
     )
     .unwrap();
     let err = append(&mut b, &s1).unwrap_err();
-    assert_eq!(sqlstate(&err).as_deref(), Some("55P03"), "the same stream does wait: {err}");
+    assert_eq!(
+        sqlstate(&err).as_deref(),
+        Some("55P03"),
+        "the same stream does wait: {err}"
+    );
 
     a.batch_execute("COMMIT").unwrap();
     assert_eq!(append(&mut b, &s1).unwrap(), 2);
@@ -37,11 +49,16 @@ fn concurrent_appends_to_one_stream_get_versions_1_to_n() {
             let stream = stream.clone();
             thread::spawn(move || {
                 let mut c = session();
-                (0..EACH).map(|_| append(&mut c, &stream).unwrap()).collect::<Vec<_>>()
+                (0..EACH)
+                    .map(|_| append(&mut c, &stream).unwrap())
+                    .collect::<Vec<_>>()
             })
         })
         .collect();
-    let mut versions: Vec<i64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut versions: Vec<i64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     versions.sort();
     assert_eq!(versions, (1..=(THREADS * EACH) as i64).collect::<Vec<_>>());
 
@@ -57,7 +74,10 @@ fn concurrent_appends_to_one_stream_get_versions_1_to_n() {
     assert_eq!(row.get::<_, i64>(0), (THREADS * EACH) as i64);
     assert_eq!(row.get::<_, i64>(1), (THREADS * EACH) as i64);
     assert!(row.get::<_, bool>(2), "positions increase with versions");
-    let v: i64 = c.query_one("SELECT bss.stream_version($1)", &[&stream]).unwrap().get(0);
+    let v: i64 = c
+        .query_one("SELECT bss.stream_version($1)", &[&stream])
+        .unwrap()
+        .get(0);
     assert_eq!(v, (THREADS * EACH) as i64);
 }
 
@@ -67,19 +87,29 @@ fn of_two_writers_expecting_the_same_version_exactly_one_wins() {
     let mut a = session();
     append(&mut a, &stream).unwrap();
     a.batch_execute("BEGIN").unwrap();
-    a.query_one("SELECT bss.append_event($1, 't', '{}', expected_version => 1)", &[&stream]).unwrap();
+    a.query_one(
+        "SELECT bss.append_event($1, 't', '{}', expected_version => 1)",
+        &[&stream],
+    )
+    .unwrap();
     let loser = {
         let stream = stream.clone();
         thread::spawn(move || {
             let mut b = session();
-            b.query_one("SELECT bss.append_event($1, 't', '{}', expected_version => 1)", &[&stream])
+            b.query_one(
+                "SELECT bss.append_event($1, 't', '{}', expected_version => 1)",
+                &[&stream],
+            )
         })
     };
     thread::sleep(std::time::Duration::from_millis(200)); // let b queue on the stream lock
     a.batch_execute("COMMIT").unwrap();
     let err = loser.join().unwrap().unwrap_err();
     assert_eq!(sqlstate(&err).as_deref(), Some("XB001"), "{err}");
-    let v: i64 = a.query_one("SELECT bss.stream_version($1)", &[&stream]).unwrap().get(0);
+    let v: i64 = a
+        .query_one("SELECT bss.stream_version($1)", &[&stream])
+        .unwrap()
+        .get(0);
     assert_eq!(v, 2);
 }
 
@@ -94,12 +124,22 @@ fn a_retry_racing_the_original_stores_the_event_once() {
     let first: i64 = a.query_one(sql, &[&stream, &id]).unwrap().get(0);
     let retry = {
         let stream = stream.clone();
-        thread::spawn(move || session().query_one(sql, &[&stream, &id]).map(|r| r.get::<_, i64>(0)))
+        thread::spawn(move || {
+            session()
+                .query_one(sql, &[&stream, &id])
+                .map(|r| r.get::<_, i64>(0))
+        })
     };
     thread::sleep(std::time::Duration::from_millis(200));
     a.batch_execute("COMMIT").unwrap();
     assert_eq!(retry.join().unwrap().unwrap(), first);
-    let n: i64 = a.query_one("SELECT count(*) FROM bss.events WHERE stream_id = $1", &[&stream]).unwrap().get(0);
+    let n: i64 = a
+        .query_one(
+            "SELECT count(*) FROM bss.events WHERE stream_id = $1",
+            &[&stream],
+        )
+        .unwrap()
+        .get(0);
     assert_eq!(n, 2);
 }
 
@@ -111,7 +151,10 @@ fn consumer_group_members_split_a_category_without_overlap() {
         append(&mut c, &format!("{category}-{i}")).unwrap();
     }
     let all: Vec<String> = c
-        .query("SELECT stream_id FROM bss.read_category($1, 0, 1000)", &[&category])
+        .query(
+            "SELECT stream_id FROM bss.read_category($1, 0, 1000)",
+            &[&category],
+        )
         .unwrap()
         .iter()
         .map(|r| r.get(0))
@@ -120,7 +163,10 @@ fn consumer_group_members_split_a_category_without_overlap() {
     let mut union = Vec::new();
     for member in 0..3i32 {
         let part: Vec<String> = c
-            .query("SELECT stream_id FROM bss.read_category($1, 0, 1000, $2, 3)", &[&category, &member])
+            .query(
+                "SELECT stream_id FROM bss.read_category($1, 0, 1000, $2, 3)",
+                &[&category, &member],
+            )
             .unwrap()
             .iter()
             .map(|r| r.get(0))
