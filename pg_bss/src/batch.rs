@@ -297,13 +297,15 @@ fn check_event(
     match get("time") {
         None => {}
         Some(Value::Str(s)) if is_rfc3339(s) => {}
-        Some(Value::Str(s)) => return Err(problem(
-            i,
-            "time",
-            format!(
+        Some(Value::Str(s)) => {
+            return Err(problem(
+                i,
+                "time",
+                format!(
                 "time must be an RFC 3339 timestamp such as \"2026-11-24T10:15:00Z\", got {s:?}"
             ),
-        )),
+            ))
+        }
         Some(other) => {
             return Err(problem(
                 i,
