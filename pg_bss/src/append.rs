@@ -252,7 +252,7 @@ pub struct Locked {
     pub created_at: pg_sys::Datum,
 }
 
-pub fn lock_stream(
+fn lock_stream(
     client: &mut SpiClient<'_>,
     plans: &Plans,
     stream_id: &str,
@@ -274,7 +274,7 @@ pub fn lock_stream(
 }
 
 /// Stored versions of those of `ids` the stream already holds.
-pub fn find_stored(
+fn find_stored(
     client: &mut SpiClient<'_>,
     plans: &Plans,
     stream_id: &str,
@@ -301,10 +301,13 @@ pub fn find_stored(
     Ok(out)
 }
 
-/// Decide what a (possibly) retried append is: `Ok(Some(version))` when every
-/// id is already stored (nothing to do), `Ok(None)` when none is.
-pub fn retry_outcome(
+/// Decides what a (possibly) retried append of `n` events is, given the ids
+/// the caller named and those of them the stream already holds:
+/// `Ok(Some(version))` when all `n` events are stored (a retry, nothing to
+/// do), `Ok(None)` when none is, and a conflict for anything in between.
+fn retry_outcome(
     stream_id: &str,
+    n: i64,
     ids: &[Uuid],
     stored: &[(Uuid, i64)],
 ) -> BssResult<Option<i64>> {
@@ -312,16 +315,15 @@ pub fn retry_outcome(
         return Ok(None);
     }
     let distinct: std::collections::HashSet<[u8; 16]> = ids.iter().map(|u| *u.as_bytes()).collect();
-    if stored.len() == distinct.len() {
+    if stored.len() == distinct.len() && stored.len() as i64 == n {
         return Ok(stored.iter().map(|(_, v)| *v).max());
     }
     let first = &stored[0];
     Err(BssError::new(
         SqlState::IdempotencyConflict,
         format!(
-            "{} of {} event ids are already in stream \"{stream_id}\", the others are not",
-            stored.len(),
-            distinct.len()
+            "{} of the {n} events are already in stream \"{stream_id}\", the others are not",
+            stored.len()
         ),
     )
     .detail(format!(
@@ -334,7 +336,7 @@ pub fn retry_outcome(
     ))
 }
 
-pub fn release_versions(
+fn release_versions(
     client: &mut SpiClient<'_>,
     plans: &Plans,
     stream_id: &str,
@@ -344,6 +346,39 @@ pub fn release_versions(
         .update(&plans.release_versions, None, &[stream_id.into(), n.into()])
         .map_err(spi_error)?;
     Ok(())
+}
+
+/// What locking a stream for new events decided.
+pub enum Lock {
+    /// Every event is already stored (a retry): nothing changed; the stored version.
+    Replayed(i64),
+    /// Go ahead and append.
+    Append(Locked),
+}
+
+/// Locks `stream_id` and advances its version by `n`. When the caller named
+/// event ids (`ids`) that the stream already holds, this is a retry: the
+/// advance is undone and the stored version returned (see `retry_outcome`).
+pub fn lock_for_append(
+    client: &mut SpiClient<'_>,
+    plans: &Plans,
+    stream_id: &str,
+    n: i64,
+    ids: &[Uuid],
+) -> BssResult<Lock> {
+    let locked = lock_stream(client, plans, stream_id, n)?;
+    // A new stream holds no events, so nothing can be a retry.
+    if ids.is_empty() || locked.before == 0 {
+        return Ok(Lock::Append(locked));
+    }
+    let stored = find_stored(client, plans, stream_id, ids.to_vec(), locked.created_at)?;
+    match retry_outcome(stream_id, n, ids, &stored)? {
+        Some(version) => {
+            release_versions(client, plans, stream_id, n)?;
+            Ok(Lock::Replayed(version))
+        }
+        None => Ok(Lock::Append(locked)),
+    }
 }
 
 /// One event, its payloads as the caller's jsonb datums.
@@ -360,14 +395,11 @@ pub struct OneEvent<'a> {
 
 pub fn append_one(ev: OneEvent<'_>, expected: Option<i64>) -> BssResult<i64> {
     with_plans(|client, plans| {
-        let locked = lock_stream(client, plans, ev.stream_id, 1)?;
-        if let (Some(id), true) = (ev.event_id, locked.before > 0) {
-            let stored = find_stored(client, plans, ev.stream_id, vec![id], locked.created_at)?;
-            if let Some(version) = retry_outcome(ev.stream_id, &[id], &stored)? {
-                release_versions(client, plans, ev.stream_id, 1)?;
-                return Ok(version);
-            }
-        }
+        let ids: Vec<Uuid> = ev.event_id.into_iter().collect();
+        let locked = match lock_for_append(client, plans, ev.stream_id, 1, &ids)? {
+            Lock::Replayed(version) => return Ok(version),
+            Lock::Append(locked) => locked,
+        };
         check_expected(ev.stream_id, expected, locked.before)?;
         position::assign_transaction_id();
         let pos = position::take_positions(1)?[0];
@@ -439,21 +471,10 @@ pub fn append_batch(
             .map(|u| Uuid::from_bytes(*u.as_bytes()))
             .collect();
 
-        let locked = lock_stream(client, plans, stream_id, n)?;
-        if !ids.is_empty() && locked.before > 0 {
-            let stored = find_stored(client, plans, stream_id, ids.clone(), locked.created_at)?;
-            if let Some(version) = retry_outcome(stream_id, &ids, &stored)? {
-                if stored.len() as i64 == n {
-                    release_versions(client, plans, stream_id, n)?;
-                    return Ok(version);
-                }
-                return Err(BssError::new(
-                    SqlState::IdempotencyConflict,
-                    format!("{} of the {n} events of the batch for stream \"{stream_id}\" are already stored, the others are not", stored.len()),
-                )
-                .hint("A retry must send exactly the batch that was sent before."));
-            }
-        }
+        let locked = match lock_for_append(client, plans, stream_id, n, &ids)? {
+            Lock::Replayed(version) => return Ok(version),
+            Lock::Append(locked) => locked,
+        };
         check_expected(stream_id, expected, locked.before)?;
         position::assign_transaction_id();
         let positions = position::take_positions(n as usize)?;
@@ -520,20 +541,10 @@ pub fn append_rows(
     rows: Rows,
 ) -> BssResult<i64> {
     let n = rows.event_ids.len() as i64;
-    let locked = lock_stream(client, plans, stream_id, n)?;
-    if locked.before > 0 {
-        let stored = find_stored(
-            client,
-            plans,
-            stream_id,
-            rows.event_ids.clone(),
-            locked.created_at,
-        )?;
-        if retry_outcome(stream_id, &rows.event_ids, &stored)?.is_some() {
-            release_versions(client, plans, stream_id, n)?;
-            return Ok(0);
-        }
-    }
+    let locked = match lock_for_append(client, plans, stream_id, n, &rows.event_ids)? {
+        Lock::Replayed(_) => return Ok(0),
+        Lock::Append(locked) => locked,
+    };
     position::assign_transaction_id();
     let positions = position::take_positions(n as usize)?;
     let horizon = position::horizon();
@@ -586,6 +597,21 @@ mod tests {
         let err = check_expected("s-1", Some(0), 1).unwrap_err();
         assert!(err.message.contains("to not exist"), "{}", err.message);
         assert!(check_expected("s-1", None, 7).is_ok());
+    }
+
+    #[test]
+    fn a_retry_is_all_events_stored_and_anything_in_between_is_a_conflict() {
+        let (a, b) = (Uuid::from_bytes([1; 16]), Uuid::from_bytes([2; 16]));
+        assert_eq!(retry_outcome("s-1", 2, &[a, b], &[]), Ok(None));
+        assert_eq!(
+            retry_outcome("s-1", 2, &[a, b], &[(a, 4), (b, 5)]),
+            Ok(Some(5))
+        );
+        let partly = retry_outcome("s-1", 2, &[a, b], &[(a, 4)]).unwrap_err();
+        assert_eq!(partly.state, SqlState::IdempotencyConflict);
+        // Every named id stored, but the batch also has an event without one.
+        let unnamed = retry_outcome("s-1", 3, &[a, b], &[(a, 4), (b, 5)]).unwrap_err();
+        assert_eq!(unnamed.state, SqlState::IdempotencyConflict);
     }
 
     #[test]

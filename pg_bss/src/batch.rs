@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use pgrx::pg_sys::{self, jbvType, JsonbIteratorToken, JsonbValue};
 
 use crate::cloudevents::is_rfc3339;
+use crate::jsonb::{self, Root};
 
 /// The attributes an element may carry.
 pub const ALLOWED: &[&str] = &[
@@ -30,6 +31,7 @@ pub struct Checked {
 }
 
 /// A scalar or container value as the iterator hands it out (nested containers unexpanded).
+#[derive(Debug, Clone)]
 enum Value {
     Null,
     Str(String),
@@ -61,10 +63,8 @@ impl Value {
     }
 }
 
-const JB_FOBJECT: u32 = 0x2000_0000;
-
-unsafe fn container_is_object(c: *mut pg_sys::JsonbContainer) -> bool {
-    std::ptr::read_unaligned(c as *const u32) & JB_FOBJECT != 0
+unsafe fn is_object(c: *const pg_sys::JsonbContainer) -> bool {
+    jsonb::kind(c) == Root::Object
 }
 
 unsafe fn to_value(v: &JsonbValue) -> Value {
@@ -79,7 +79,7 @@ unsafe fn to_value(v: &JsonbValue) -> Value {
         jbvType::jbvBool => Value::Bool,
         jbvType::jbvBinary => {
             let b = v.val.binary;
-            if container_is_object(b.data) {
+            if is_object(b.data) {
                 Value::Object {
                     bytes: b.len as usize,
                 }
@@ -138,12 +138,14 @@ pub unsafe fn check(
         rule: "batch",
         message,
     };
-    let len = match crate::jsonb::root(events) {
-        crate::jsonb::Root::Array(n) => n as usize,
+    // Detoasted once: the insert later reads the caller's datum as it is.
+    let jb = jsonb::detoast(events);
+    let len = match jsonb::kind(&(*jb).root) {
+        Root::Array(n) => n as usize,
         other => {
             return Err(batch_problem(format!(
                 "events must be a JSON array, got {}",
-                crate::jsonb::describe(other)
+                jsonb::describe(other)
             )))
         }
     };
@@ -156,7 +158,6 @@ pub unsafe fn check(
         )));
     }
 
-    let jb = pg_sys::pg_detoast_datum(events.cast_mut_ptr()) as *mut pg_sys::Jsonb;
     let mut top = Level::new(&mut (*jb).root);
     let mut event_ids = Vec::new();
     let mut seen_ids = HashSet::new();
@@ -167,7 +168,7 @@ pub unsafe fn check(
         }
         let i = index;
         index += 1;
-        if v.type_ != jbvType::jbvBinary || !container_is_object(v.val.binary.data) {
+        if v.type_ != jbvType::jbvBinary || !is_object(v.val.binary.data) {
             return Err(problem(
                 i,
                 "shape",
@@ -341,17 +342,7 @@ mod tests {
     fn fields(pairs: &[(&str, Value)]) -> Vec<(String, Value)> {
         pairs
             .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    Value::Null => Value::Null,
-                    Value::Str(s) => Value::Str(s.clone()),
-                    Value::Number => Value::Number,
-                    Value::Bool => Value::Bool,
-                    Value::Object { bytes } => Value::Object { bytes: *bytes },
-                    Value::Array { bytes } => Value::Array { bytes: *bytes },
-                };
-                (k.to_string(), v)
-            })
+            .map(|(k, v)| (k.to_string(), v.clone()))
             .collect()
     }
 

@@ -164,25 +164,42 @@ unsafe fn append_cloudevents(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datu
     let stored = append::with_plans(|client, plans| {
         let mut stored = 0i64;
         for (stream_id, evs) in by_stream {
-            let rows = Rows {
-                event_ids: evs
-                    .iter()
-                    .map(|e| Uuid::from_bytes(*e.event_id.as_bytes()))
-                    .collect(),
-                sources: evs.iter().map(|e| e.source.clone()).collect(),
-                types: evs.iter().map(|e| e.type_.clone()).collect(),
-                subjects: evs.iter().map(|e| e.subject.clone()).collect(),
-                times: evs.iter().map(|e| e.time.clone()).collect(),
-                data: evs.iter().map(|e| e.data.clone()).collect(),
-                metadata: evs.iter().map(|e| e.metadata.clone()).collect(),
-                datacontenttypes: evs.iter().map(|e| e.datacontenttype.clone()).collect(),
-                dataschemas: evs.iter().map(|e| e.dataschema.clone()).collect(),
-            };
+            let rows = rows_of(evs);
             stored += append::append_rows(client, plans, &stream_id, rows)?;
         }
         Ok(stored)
     })?;
     Ok(pg_sys::Datum::from(stored))
+}
+
+/// The parsed events of one stream as the column arrays the insert takes,
+/// moving each payload rather than copying it.
+fn rows_of(evs: Vec<cloudevents::CloudEvent>) -> Rows {
+    let n = evs.len();
+    let mut rows = Rows {
+        event_ids: Vec::with_capacity(n),
+        sources: Vec::with_capacity(n),
+        types: Vec::with_capacity(n),
+        subjects: Vec::with_capacity(n),
+        times: Vec::with_capacity(n),
+        data: Vec::with_capacity(n),
+        metadata: Vec::with_capacity(n),
+        datacontenttypes: Vec::with_capacity(n),
+        dataschemas: Vec::with_capacity(n),
+    };
+    for e in evs {
+        rows.event_ids
+            .push(Uuid::from_bytes(*e.event_id.as_bytes()));
+        rows.sources.push(e.source);
+        rows.types.push(e.type_);
+        rows.subjects.push(e.subject);
+        rows.times.push(e.time);
+        rows.data.push(e.data);
+        rows.metadata.push(e.metadata);
+        rows.datacontenttypes.push(e.datacontenttype);
+        rows.dataschemas.push(e.dataschema);
+    }
+    rows
 }
 
 unsafe fn uuidv7(_fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {

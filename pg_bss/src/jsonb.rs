@@ -17,17 +17,20 @@ const JB_FSCALAR: u32 = 0x1000_0000;
 const JB_FOBJECT: u32 = 0x2000_0000;
 const JB_FARRAY: u32 = 0x4000_0000;
 
-/// The root kind of a non-null jsonb datum.
+/// The jsonb value of a datum, detoasted (a copy only when it was toasted).
 ///
 /// # Safety
-/// `datum` must be a valid jsonb datum.
-pub unsafe fn root(datum: pg_sys::Datum) -> Root {
-    let detoasted = pg_sys::pg_detoast_datum(datum.cast_mut_ptr());
-    // A detoasted varlena has a 4-byte header; the container header follows.
-    let header = std::ptr::read_unaligned((detoasted as *const u8).add(4) as *const u32);
-    if detoasted != datum.cast_mut_ptr() {
-        pg_sys::pfree(detoasted.cast());
-    }
+/// `datum` must be a valid, non-null jsonb datum.
+pub unsafe fn detoast(datum: pg_sys::Datum) -> *mut pg_sys::Jsonb {
+    pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as *mut pg_sys::Jsonb
+}
+
+/// What a jsonb container (a whole value, or one nested in it) holds.
+///
+/// # Safety
+/// `container` must point into a detoasted jsonb value.
+pub unsafe fn kind(container: *const pg_sys::JsonbContainer) -> Root {
+    let header = std::ptr::read_unaligned(container as *const u32);
     if header & JB_FSCALAR != 0 {
         Root::Scalar
     } else if header & JB_FOBJECT != 0 {
@@ -37,6 +40,19 @@ pub unsafe fn root(datum: pg_sys::Datum) -> Root {
     } else {
         Root::Scalar
     }
+}
+
+/// The root kind of a non-null jsonb datum.
+///
+/// # Safety
+/// `datum` must be a valid jsonb datum.
+pub unsafe fn root(datum: pg_sys::Datum) -> Root {
+    let jb = detoast(datum);
+    let root = kind(&(*jb).root);
+    if jb as *mut std::ffi::c_void != datum.cast_mut_ptr() {
+        pg_sys::pfree(jb.cast());
+    }
+    root
 }
 
 /// Bytes the value takes uncompressed, as stored.
