@@ -16,6 +16,10 @@ pub enum Error {
     },
     #[error("record of {len} bytes exceeds max_record_size {max}")]
     RecordTooLarge { len: usize, max: u32 },
+    #[error("log failed after an IO error ({0}); reopen it to recover what is on disk")]
+    Failed(String),
+    #[error("log directory {} is locked by another open log", .0.display())]
+    Locked(PathBuf),
     #[error("sequence number space exhausted")]
     SeqExhausted,
     #[error("invalid options: {0}")]

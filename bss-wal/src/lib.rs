@@ -4,6 +4,7 @@
 
 mod error;
 pub mod format;
+mod group_commit;
 mod iter;
 mod log;
 mod recovery;
@@ -13,8 +14,8 @@ mod typed;
 pub use crate::error::Error;
 pub use crate::iter::{Iter, Record};
 pub use crate::log::{
-    Log, Options, DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE, MAX_RECORD_SIZE_LIMIT,
-    MIN_SEGMENT_SIZE, WRITE_BUFFER_FLUSH_BYTES,
+    Log, Options, Stats, DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE, MAX_RECORD_SIZE_LIMIT,
+    MIN_SEGMENT_SIZE, PREALLOCATE_BYTES, WRITE_BUFFER_FLUSH_BYTES,
 };
 pub use crate::segment::{parse_segment_file_name, segment_file_name};
 pub use crate::typed::{TypedIter, TypedLog};

@@ -7,12 +7,13 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
 use crate::error::Error;
 use crate::format::{self, SEGMENT_HEADER_LEN};
+use crate::group_commit::{GroupCommit, Syncer};
 use crate::iter::{Iter, Snapshot};
 use crate::recovery;
 use crate::segment::{self, SegmentMeta};
@@ -27,6 +28,9 @@ pub const MAX_RECORD_SIZE_LIMIT: u32 = 1024 * 1024 * 1024;
 pub const MIN_SEGMENT_SIZE: u64 = (SEGMENT_HEADER_LEN + format::FRAME_HEADER_LEN) as u64;
 /// The in-memory write buffer is written to the file once it grows past this.
 pub const WRITE_BUFFER_FLUSH_BYTES: usize = 1024 * 1024;
+/// The active segment is filled with zeros this far ahead of its data, so
+/// that an fdatasync rarely has to commit a new file size (see FORMAT.md).
+pub const PREALLOCATE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Tuning knobs of a log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,32 +76,73 @@ struct Writer {
     file: Arc<File>,
     /// Bytes of the active segment already written to the file.
     file_len: u64,
+    /// The file holds zeros up to here, past `file_len`.
+    zeroed_len: u64,
+    /// Preallocation step: PREALLOCATE_BYTES, or less for small segments.
+    prealloc: u64,
     /// Encoded frames not yet written to the file.
     buf: Vec<u8>,
     next_seq: u64,
 }
 
 impl Writer {
-    fn flush(&mut self) -> Result<(), Error> {
-        if self.buf.is_empty() {
-            return Ok(());
+    /// Writes the buffer to the file; returns how many bytes it wrote.
+    fn flush(&mut self) -> Result<u64, Error> {
+        let n = self.buf.len() as u64;
+        if n > 0 {
+            let end = self.file_len + n;
+            if end > self.zeroed_len {
+                // Zeros never validate as a frame, so recovery treats them
+                // as the end of the log.
+                let new_zeroed = end.div_ceil(self.prealloc) * self.prealloc;
+                let zeros = vec![0u8; (new_zeroed - end) as usize];
+                self.file.write_all_at(&zeros, end)?;
+                self.zeroed_len = new_zeroed;
+            }
+            self.file.write_all_at(&self.buf, self.file_len)?;
+            self.file_len = end;
+            self.buf.clear();
         }
-        // Positioned write: a failed attempt leaves file_len untouched so a
-        // retry rewrites the same bytes at the same place.
-        self.file.write_all_at(&self.buf, self.file_len)?;
-        self.file_len += self.buf.len() as u64;
-        self.buf.clear();
-        Ok(())
+        Ok(n)
     }
 }
 
+/// Counters of a log since it was opened, for metrics and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// fsyncs of segment files (group commits and segment seals).
+    pub fsyncs: u64,
+    /// Frame bytes written to segment files.
+    pub bytes_written: u64,
+}
+
 /// A segmented, checksummed write-ahead log. Cheap to share across threads.
+///
+/// An IO error while writing or syncing *fails* the log: that call and
+/// every later one return [`Error::Failed`]. After a failed fsync the kernel
+/// may have dropped the dirty pages and cleared the error, so a retried
+/// fsync could report success for bytes that never reached the disk (the
+/// PostgreSQL "fsyncgate" lesson). Reopening the log recovers exactly what
+/// is on disk: every record covered by a successful `sync`, and possibly
+/// some records appended after it.
 pub struct Log {
+    core: Arc<Core>,
+    /// Runs fsyncs back to back while `sync` callers queue up.
+    flusher: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The log's state, shared with the flusher thread.
+struct Core {
     dir: PathBuf,
     opts: Options,
+    /// Held for the life of the log: one writer per directory.
+    _lock: File,
+    /// Why the log failed, once an IO error struck the write path.
+    failed: OnceLock<String>,
+    fsyncs: AtomicU64,
+    bytes_written: AtomicU64,
     writer: Mutex<Writer>,
-    /// Serializes fsyncs so concurrent `sync` callers share one.
-    sync_lock: Mutex<()>,
+    group: GroupCommit,
     /// Mirror of `Writer::next_seq` readable without the lock.
     next_seq: AtomicU64,
     /// Every record with seq below this is durable.
@@ -106,10 +151,94 @@ pub struct Log {
 
 impl Log {
     /// Opens (creating if needed) the log in `dir`, recovering from a crash.
+    /// Fails with [`Error::Locked`] while another `Log` has `dir` open.
     pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Log, Error> {
+        let core = Arc::new(Core::open(dir.as_ref(), opts)?);
+        let flusher = {
+            let core = Arc::clone(&core);
+            std::thread::Builder::new()
+                .name("bss-wal-flusher".into())
+                .spawn(move || core.group.run_flusher(&*core))?
+        };
+        Ok(Log {
+            core,
+            flusher: Some(flusher),
+        })
+    }
+
+    /// Appends one record and returns its sequence number. Not yet durable.
+    pub fn append(&self, payload: &[u8]) -> Result<u64, Error> {
+        self.core.append_batch(&[payload])
+    }
+
+    /// Appends records contiguously; returns the seq of the first (or the
+    /// next seq if `payloads` is empty). Not yet durable. A record that is
+    /// too large rejects the whole batch before anything is appended; an IO
+    /// error part way fails the log (see [`Log`]).
+    pub fn append_batch(&self, payloads: &[&[u8]]) -> Result<u64, Error> {
+        self.core.append_batch(payloads)
+    }
+
+    /// Makes every record appended before this call, by any thread,
+    /// durable. Concurrent callers share fsyncs (group commit).
+    pub fn sync(&self) -> Result<(), Error> {
+        self.core.sync()
+    }
+
+    /// Iterates records with seq >= `seq`, in order, including every record
+    /// appended before this call.
+    pub fn iter_from(&self, seq: u64) -> Result<Iter<'_>, Error> {
+        self.core.iter_from(seq)
+    }
+
+    /// The sequence number the next append will get.
+    pub fn next_seq(&self) -> u64 {
+        self.core.next_seq.load(Ordering::Acquire)
+    }
+
+    /// Every record with a seq below this is durable.
+    pub fn durable_seq(&self) -> u64 {
+        self.core.durable_seq()
+    }
+
+    /// Removes whole sealed segments all of whose records have seq < `seq`.
+    pub fn truncate_before(&self, seq: u64) -> Result<(), Error> {
+        self.core.truncate_before(seq)
+    }
+
+    /// Counters since the log was opened.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            fsyncs: self.core.fsyncs.load(Ordering::Relaxed),
+            bytes_written: self.core.bytes_written.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The directory this log lives in.
+    pub fn dir(&self) -> &Path {
+        &self.core.dir
+    }
+}
+
+impl Drop for Log {
+    /// Flushes and fsyncs so a clean drop loses nothing, then stops the
+    /// flusher. Errors cannot be reported from drop; recovery handles
+    /// whatever was not written.
+    fn drop(&mut self) {
+        let _ = self.sync();
+        self.core.group.shutdown();
+        if let Some(f) = self.flusher.take() {
+            let _ = f.join();
+        }
+    }
+}
+
+impl Core {
+    fn open(dir: &Path, opts: Options) -> Result<Core, Error> {
         opts.validate()?;
-        let dir = dir.as_ref().to_path_buf();
+        let dir = dir.to_path_buf();
         std::fs::create_dir_all(&dir)?;
+        let lock = segment::lock_dir(&dir)?;
         let rec = recovery::recover(&dir, opts.max_record_size)?;
         // What recovery kept may only be in the page cache of a crashed
         // process; make it durable before calling it so.
@@ -118,35 +247,35 @@ impl Log {
             segments: rec.segments,
             file: Arc::new(rec.active),
             file_len: rec.active_len,
-            buf: Vec::new(),
+            zeroed_len: rec.active_len,
+            prealloc: PREALLOCATE_BYTES.min(opts.segment_size),
+            buf: Vec::with_capacity(WRITE_BUFFER_FLUSH_BYTES * 2),
             next_seq: rec.next_seq,
         };
-        Ok(Log {
+        Ok(Core {
             dir,
             opts,
+            _lock: lock,
+            failed: OnceLock::new(),
+            fsyncs: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
             writer: Mutex::new(writer),
-            sync_lock: Mutex::new(()),
+            group: GroupCommit::default(),
             next_seq: AtomicU64::new(rec.next_seq),
             durable_seq: AtomicU64::new(rec.next_seq),
         })
     }
 
-    /// Appends one record and returns its sequence number. Not yet durable.
-    pub fn append(&self, payload: &[u8]) -> Result<u64, Error> {
-        self.append_batch(&[payload])
-    }
-
-    /// Appends records contiguously; returns the seq of the first (or the
-    /// next seq if `payloads` is empty). Not yet durable.
-    pub fn append_batch(&self, payloads: &[&[u8]]) -> Result<u64, Error> {
-        // Check sizes first so an oversized record rejects the whole batch.
+    fn append_batch(&self, payloads: &[&[u8]]) -> Result<u64, Error> {
         for p in payloads {
             self.check_size(p)?;
         }
+        self.check_failed()?;
         let mut w = self.writer.lock();
         let first = w.next_seq;
         for p in payloads {
-            self.append_locked(&mut w, p)?;
+            let r = self.append_locked(&mut w, p);
+            self.watch(r)?;
         }
         Ok(first)
     }
@@ -158,6 +287,20 @@ impl Log {
                 max: self.opts.max_record_size,
             });
         }
+        Ok(())
+    }
+
+    /// Fails the log on an IO error from the write path.
+    fn watch<T>(&self, r: Result<T, Error>) -> Result<T, Error> {
+        if let Err(Error::Io(e)) = &r {
+            let _ = self.failed.set(e.to_string());
+        }
+        r
+    }
+
+    fn write_out(&self, w: &mut Writer) -> Result<(), Error> {
+        let n = w.flush()?;
+        self.bytes_written.fetch_add(n, Ordering::Relaxed);
         Ok(())
     }
 
@@ -173,54 +316,38 @@ impl Log {
         w.next_seq = next;
         self.next_seq.store(w.next_seq, Ordering::Release);
         if w.buf.len() >= WRITE_BUFFER_FLUSH_BYTES {
-            w.flush()?;
+            self.write_out(w)?;
         }
         Ok(())
     }
 
     /// Seals the active segment and starts a new one at `w.next_seq`.
     fn roll(&self, w: &mut Writer) -> Result<(), Error> {
-        w.flush()?;
+        self.write_out(w)?;
         // Sealed segments end exactly at their data, and are durable before
         // the next segment exists, so recovery can be strict about them.
         w.file.set_len(w.file_len)?;
         w.file.sync_all()?;
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.durable_seq.fetch_max(w.next_seq, Ordering::AcqRel);
         let (meta, file) = segment::create_segment(&self.dir, w.next_seq)?;
         w.segments.push(meta);
         w.file = Arc::new(file);
         w.file_len = SEGMENT_HEADER_LEN as u64;
+        w.zeroed_len = w.file_len;
         Ok(())
     }
 
-    /// Makes every record appended before this call durable.
-    pub fn sync(&self) -> Result<(), Error> {
+    fn sync(&self) -> Result<(), Error> {
         let target = self.next_seq.load(Ordering::Acquire);
-        if self.durable_seq.load(Ordering::Acquire) >= target {
-            return Ok(());
-        }
-        let _g = self.sync_lock.lock();
-        // Someone else's fsync may have covered us while we waited.
-        if self.durable_seq.load(Ordering::Acquire) >= target {
-            return Ok(());
-        }
-        let (file, upto) = {
-            let mut w = self.writer.lock();
-            w.flush()?;
-            (Arc::clone(&w.file), w.next_seq)
-        };
-        // fsync outside the writer lock so appends continue meanwhile. If the
-        // segment rolled in between, roll() already synced it: still correct.
-        file.sync_data()?;
-        self.durable_seq.fetch_max(upto, Ordering::AcqRel);
-        Ok(())
+        self.group.sync(self, target)
     }
 
-    /// Iterates records with seq >= `seq`, in order, including every record
-    /// appended before this call.
-    pub fn iter_from(&self, seq: u64) -> Result<Iter<'_>, Error> {
+    fn iter_from(&self, seq: u64) -> Result<Iter<'_>, Error> {
+        self.check_failed()?;
         let mut w = self.writer.lock();
-        w.flush()?;
+        let r = self.write_out(&mut w);
+        self.watch(r)?;
         let idx = w
             .segments
             .partition_point(|s| s.first_seq <= seq)
@@ -235,13 +362,8 @@ impl Log {
         Ok(Iter::new(snap, seq, self.opts.max_record_size))
     }
 
-    /// The sequence number the next append will get.
-    pub fn next_seq(&self) -> u64 {
-        self.next_seq.load(Ordering::Acquire)
-    }
-
-    /// Removes whole sealed segments all of whose records have seq < `seq`.
-    pub fn truncate_before(&self, seq: u64) -> Result<(), Error> {
+    fn truncate_before(&self, seq: u64) -> Result<(), Error> {
+        self.check_failed()?;
         let mut w = self.writer.lock();
         let mut removed = false;
         while w.segments.len() > 1 && w.segments[1].first_seq <= seq {
@@ -254,21 +376,39 @@ impl Log {
             removed = true;
         }
         if removed {
-            segment::sync_dir(&self.dir)?;
+            self.watch(segment::sync_dir(&self.dir))?;
         }
         Ok(())
     }
-
-    /// The directory this log lives in.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
 }
 
-impl Drop for Log {
-    /// Flushes and fsyncs so a clean drop loses nothing; errors cannot be
-    /// reported from drop, and recovery handles whatever was not written.
-    fn drop(&mut self) {
-        let _ = self.sync();
+impl Syncer for Core {
+    fn durable_seq(&self) -> u64 {
+        self.durable_seq.load(Ordering::Acquire)
+    }
+
+    fn check_failed(&self) -> Result<(), Error> {
+        match self.failed.get() {
+            Some(reason) => Err(Error::Failed(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    type Round = (Arc<File>, u64);
+
+    fn flush(&self) -> Result<Self::Round, Error> {
+        let mut w = self.writer.lock();
+        let r = self.write_out(&mut w);
+        self.watch(r)?;
+        Ok((Arc::clone(&w.file), w.next_seq))
+    }
+
+    fn fsync(&self, (file, upto): Self::Round) -> Result<(), Error> {
+        // fsync outside the writer lock so appends continue meanwhile. If the
+        // segment rolled in between, roll() already synced it: still correct.
+        self.watch(file.sync_data().map_err(Error::from))?;
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.durable_seq.fetch_max(upto, Ordering::AcqRel);
+        Ok(())
     }
 }

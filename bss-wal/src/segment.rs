@@ -58,6 +58,24 @@ pub fn list_segments(dir: &Path) -> Result<Vec<SegmentMeta>, Error> {
     Ok(out)
 }
 
+/// File name of the lock held while a log is open.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// Takes the exclusive lock on a log directory (flock on `LOCK`, released
+/// when the returned file closes, also when the process dies).
+pub fn lock_dir(dir: &Path) -> Result<File, Error> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked(dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
 /// fsyncs a directory so that file creation/removal in it is durable.
 pub fn sync_dir(dir: &Path) -> Result<(), Error> {
     File::open(dir)?.sync_all()?;

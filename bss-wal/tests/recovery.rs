@@ -46,12 +46,13 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// (start offset, end offset, seq) of every frame in a segment file.
+/// (start offset, end offset, seq) of every frame in a segment file, up to
+/// the zeros the active segment is preallocated with.
 fn frames(path: &Path) -> Vec<(usize, usize, u64)> {
     let buf = std::fs::read(path).unwrap();
     let mut off = SEGMENT_HEADER_LEN;
     let mut out = Vec::new();
-    while off < buf.len() {
+    while off < buf.len() && buf[off..].iter().any(|&b| b != 0) {
         let f = decode_frame_any(&buf, off, DEFAULT_MAX_RECORD_SIZE).unwrap();
         out.push((off, f.end, f.seq));
         off = f.end;
