@@ -4,6 +4,8 @@
 
 mod error;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 mod group_commit;
 mod iter;
 mod log;
