@@ -1,18 +1,17 @@
-//! Owns reading records back: walking a snapshot of the segment list,
-//! sealed segments through mmap and the active one with positioned reads.
-//! Must never yield a payload whose frame failed its checksum, and never
-//! read past what was written when the iterator was created.
+//! Owns reading records back: walking a snapshot of the segment list
+//! through mmap, sealed segments whole and the active one up to what was
+//! written when the iterator was created. Must never yield a payload whose
+//! frame failed its checksum, and never read past that point.
 
 use std::fs::File;
 use std::marker::PhantomData;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use memmap2::Mmap;
+use memmap2::{Mmap, MmapOptions};
 
 use crate::error::Error;
-use crate::format::{self, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN};
+use crate::format::{self, SEGMENT_HEADER_LEN};
 use crate::log::Log;
 use crate::segment::SegmentMeta;
 
@@ -49,16 +48,11 @@ pub(crate) struct Snapshot {
     pub end_seq: u64,
 }
 
-enum Source {
-    Mapped(Mmap),
-    Active,
-}
-
 struct Cursor {
-    src: Source,
+    map: Mmap,
+    active: bool,
     path: PathBuf,
     off: u64,
-    len: u64,
     seq: u64,
 }
 
@@ -91,23 +85,22 @@ impl<'a> Iter<'a> {
 
     fn open_segment(&mut self, idx: usize) -> Result<Cursor, Error> {
         let meta = &self.snap.segments[idx];
-        let is_active = idx + 1 == self.snap.segments.len();
-        let (src, first, len) = if is_active {
-            let mut h = [0u8; SEGMENT_HEADER_LEN];
-            self.snap.active_file.read_exact_at(&mut h, 0)?;
-            let first = format::decode_header(&h).map_err(|r| Error::corrupt(&meta.path, 0, r))?;
-            (Source::Active, first, self.snap.active_len)
+        let active = idx + 1 == self.snap.segments.len();
+        // SAFETY: this crate never shrinks a segment below what a snapshot
+        // saw: sealed segments are never written or truncated (only
+        // unlinked, which keeps the mapping valid), and the active one is
+        // mapped only up to the bytes written before the snapshot. External
+        // modification of log files is outside the contract.
+        let map = if active {
+            unsafe {
+                MmapOptions::new()
+                    .len(self.snap.active_len as usize)
+                    .map(&*self.snap.active_file)?
+            }
         } else {
-            let file = File::open(&meta.path)?;
-            // SAFETY: sealed segments are never written or truncated by this
-            // crate (only unlinked, which keeps the mapping valid); external
-            // modification of log files is outside the contract.
-            let map = unsafe { Mmap::map(&file)? };
-            let first =
-                format::decode_header(&map).map_err(|r| Error::corrupt(&meta.path, 0, r))?;
-            let len = map.len() as u64;
-            (Source::Mapped(map), first, len)
+            unsafe { Mmap::map(&File::open(&meta.path)?)? }
         };
+        let first = format::decode_header(&map).map_err(|r| Error::corrupt(&meta.path, 0, r))?;
         if first != meta.first_seq || self.expected.is_some_and(|e| e != first) {
             return Err(Error::corrupt(
                 &meta.path,
@@ -119,60 +112,23 @@ impl<'a> Iter<'a> {
             ));
         }
         Ok(Cursor {
-            src,
+            map,
+            active,
             path: meta.path.clone(),
             off: SEGMENT_HEADER_LEN as u64,
-            len,
             seq: first,
         })
     }
 
     /// Reads the frame at the cursor; returns its payload if it is wanted.
     fn read_frame(&self, cur: &mut Cursor) -> Result<Option<Vec<u8>>, Error> {
-        let corrupt =
-            |off: u64, e: format::FrameError| Error::corrupt(&cur.path, off, e.to_string());
         let off = cur.off;
+        let f = format::decode_frame(&cur.map, off as usize, cur.seq, self.max_record_size)
+            .map_err(|e| Error::corrupt(&cur.path, off, e.to_string()))?;
         let want = cur.seq >= self.start;
-        match &cur.src {
-            Source::Mapped(map) => {
-                let at = off as usize;
-                let f = format::decode_frame(map, at, cur.seq, self.max_record_size)
-                    .map_err(|e| corrupt(off, e))?;
-                let payload =
-                    want.then(|| map[f.payload_start..f.payload_start + f.payload_len].to_vec());
-                cur.off = f.end as u64;
-                cur.seq = cur.seq.saturating_add(1);
-                Ok(payload)
-            }
-            Source::Active => {
-                let mut h = [0u8; FRAME_HEADER_LEN];
-                if off + FRAME_HEADER_LEN as u64 > cur.len {
-                    return Err(corrupt(off, format::FrameError::Short));
-                }
-                self.snap.active_file.read_exact_at(&mut h, off)?;
-                let (len, _) = format::peek_header(&h, 0)
-                    .ok_or_else(|| corrupt(off, format::FrameError::Short))?;
-                if len > self.max_record_size {
-                    return Err(corrupt(off, format::FrameError::TooLarge(len)));
-                }
-                let total = format::frame_len(len as usize);
-                if off + total as u64 > cur.len {
-                    return Err(corrupt(off, format::FrameError::Short));
-                }
-                let mut frame = vec![0u8; total];
-                self.snap.active_file.read_exact_at(&mut frame, off)?;
-                let f = format::decode_frame(&frame, 0, cur.seq, self.max_record_size)
-                    .map_err(|e| corrupt(off, e))?;
-                cur.off += f.end as u64;
-                cur.seq = cur.seq.saturating_add(1);
-                if !want {
-                    return Ok(None);
-                }
-                frame.truncate(f.payload_start + f.payload_len);
-                frame.drain(..f.payload_start);
-                Ok(Some(frame))
-            }
-        }
+        cur.off = f.end as u64;
+        cur.seq = cur.seq.saturating_add(1);
+        Ok(want.then(|| cur.map[f.payload_start..f.payload_start + f.payload_len].to_vec()))
     }
 
     fn step(&mut self) -> Result<Option<Record>, Error> {
@@ -191,8 +147,8 @@ impl<'a> Iter<'a> {
             if cur.seq >= self.snap.end_seq {
                 return Ok(None);
             }
-            if cur.off >= cur.len {
-                if matches!(cur.src, Source::Active) {
+            if cur.off >= cur.map.len() as u64 {
+                if cur.active {
                     return Err(Error::corrupt(
                         &cur.path,
                         cur.off,

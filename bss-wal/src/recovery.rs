@@ -69,7 +69,7 @@ fn check_first(s: &SegmentMeta, first: u64, expected: Option<u64>) -> Result<(),
 
 /// Checks a sealed segment end to end; returns the seq after its last record.
 fn check_sealed(s: &SegmentMeta, expected: Option<u64>, max: u32) -> Result<u64, Error> {
-    let buf = std::fs::read(&s.path)?;
+    let buf = segment::read_only(&File::open(&s.path)?)?;
     let first = format::decode_header(&buf).map_err(|r| Error::corrupt(&s.path, 0, r))?;
     check_first(s, first, expected)?;
     let mut off = SEGMENT_HEADER_LEN;
@@ -118,7 +118,7 @@ fn recover_active(
     max: u32,
 ) -> Result<(File, u64, u64), Error> {
     let file = segment::open_rw(&s.path)?;
-    let buf = std::fs::read(&s.path)?;
+    let buf = segment::read_only(&file)?;
     let first = match format::decode_header(&buf) {
         Ok(first) => first,
         Err(reason) => {
@@ -143,6 +143,7 @@ fn recover_active(
                     format!("{reason}, but a valid frame follows at offset {p}"),
                 ));
             }
+            drop(buf);
             segment::reset_segment(&file, s.first_seq)?;
             return Ok((file, SEGMENT_HEADER_LEN as u64, s.first_seq));
         }
@@ -165,6 +166,7 @@ fn recover_active(
                     ));
                 }
                 // Torn tail: nothing valid after it, so cut it durably.
+                drop(buf);
                 file.set_len(off as u64)?;
                 file.sync_all()?;
                 break;

@@ -82,6 +82,34 @@ pub fn sync_dir(dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// A whole segment file, mapped read-only (recovery reads each byte once,
+/// so mapping beats copying a file of up to segment_size into memory).
+pub fn read_only(file: &File) -> Result<SegmentBytes, Error> {
+    if file.metadata()?.len() == 0 {
+        return Ok(SegmentBytes::Empty);
+    }
+    // SAFETY: the log holds the directory lock, so no other log writes the
+    // file; external modification of log files is outside the contract.
+    let map = unsafe { memmap2::MmapOptions::new().populate().map(file)? };
+    Ok(SegmentBytes::Mapped(map))
+}
+
+/// Bytes of a segment file; see [`read_only`].
+pub enum SegmentBytes {
+    Mapped(memmap2::Mmap),
+    Empty,
+}
+
+impl std::ops::Deref for SegmentBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            SegmentBytes::Mapped(m) => m,
+            SegmentBytes::Empty => &[],
+        }
+    }
+}
+
 /// Opens an existing segment for reading and writing.
 pub fn open_rw(path: &Path) -> Result<File, Error> {
     Ok(OpenOptions::new().read(true).write(true).open(path)?)
