@@ -8,7 +8,7 @@ export PGPORT
 PG_USER := $(if $(filter 0,$(shell id -u)),postgres,$(shell id -un))
 PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 
-.PHONY: demo test setup devdb devdb-stop devdb-reset test-pg test-wal test-e2e bench-pg
+.PHONY: demo test setup devdb devdb-stop devdb-reset test-pg test-wal test-e2e bench bench-wal bench-pg
 
 demo: devdb
 	scripts/demo.sh
@@ -40,6 +40,14 @@ test-wal:
 # Tests across real, separate sessions against the devdb (concurrency, gap-safety).
 test-e2e: devdb
 	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" cargo test -p bss-tests --release --tests -- --test-threads 1
+
+# Every benchmark; the figures in the README come from these.
+bench: bench-wal bench-pg
+
+# bss-wal criterion benchmarks (bss-wal/benches/wal.rs), then the README table.
+bench-wal:
+	cargo bench -p bss-wal --bench wal
+	python3 benches/criterion_report.py
 
 bench-pg: devdb
 	benches/pgbench/run.sh

@@ -198,3 +198,18 @@ fn truncate_before_drops_whole_segments_only() {
     assert_eq!(log.next_seq(), RECORDS);
     assert_eq!(log.append(b"z").unwrap(), RECORDS);
 }
+
+#[test]
+fn a_directory_has_one_open_log_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), opts()).unwrap();
+    log.append(b"first").unwrap();
+    match Log::open(dir.path(), opts()) {
+        Err(bss_wal::Error::Locked(d)) => assert_eq!(d, dir.path()),
+        Err(e) => panic!("expected Locked, got {e}"),
+        Ok(_) => panic!("a second open of a locked directory succeeded"),
+    }
+    drop(log);
+    let log = Log::open(dir.path(), opts()).unwrap();
+    assert_eq!(log.next_seq(), 1);
+}
