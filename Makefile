@@ -8,12 +8,12 @@ export PGPORT
 PG_USER := $(if $(filter 0,$(shell id -u)),postgres,$(shell id -un))
 PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 
-.PHONY: demo test setup devdb devdb-stop devdb-reset test-pg test-wal test-e2e bench bench-wal bench-pg
+.PHONY: demo test setup devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar bench bench-wal bench-pg
 
 demo: devdb
 	scripts/demo.sh
 
-test: setup test-wal test-pg test-e2e
+test: setup test-wal test-pg test-e2e test-sidecar
 
 setup:
 	scripts/setup.sh
@@ -48,6 +48,11 @@ bench: bench-wal bench-pg
 bench-wal:
 	cargo bench -p bss-wal --bench wal
 	python3 benches/criterion_report.py
+
+# The sidecar: its units, each sink against a real redis-server / tansu broker
+# the tests start, and the whole path from the devdb to Kafka and Redis.
+test-sidecar: setup devdb
+	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" cargo test -p bss-sidecar --release -- --test-threads 1
 
 bench-pg: devdb
 	benches/pgbench/run.sh

@@ -1,9 +1,61 @@
 #!/usr/bin/env bash
-# make demo: append a realistic sample of BSS events to the devdb, then show
-# them back with psql. (Later: the sidecar forwarding them to Kafka and Redis.)
+# make demo: start the pipeline (a tansu broker, redis-server and bss-sidecar
+# next to the devdb), append a realistic sample of BSS events, show them back
+# with psql, then as they arrived in Kafka and Redis. Stops what it started.
 source "$(dirname "$0")/lib.sh"
 URL="$("$ROOT/scripts/devdb.sh" url)"
 psql_demo() { as_pg "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 "$URL" "$@"; }
+
+DEMO_DIR="$ROOT/target/demo"
+KAFKA_PORT="${DEMO_KAFKA_PORT:-29092}"
+REDIS_PORT="${DEMO_REDIS_PORT:-26379}"
+METRICS_PORT="${DEMO_METRICS_PORT:-29187}"
+SLOT=bss_demo
+PIDS=()
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+http_get() {  # prints the body of GET $2 on port $1 (bash only: no curl needed)
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
+    sed '1,/^\r$/d' <&3
+    exec 3<&-
+}
+healthy() { (exec 3<>"/dev/tcp/127.0.0.1/$METRICS_PORT" && printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3 && head -1 <&3 | grep -q ' 200 ') 2>/dev/null; }
+wait_until() {  # wait_until SECONDS WHAT COMMAND...
+    local t="$1" what="$2"; shift 2
+    for _ in $(seq $((t * 10))); do "$@" && return 0; sleep 0.1; done
+    die "$what did not happen within ${t}s (logs in $DEMO_DIR)"
+}
+stop_pipeline() {
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    # A demo slot left behind would hold WAL in the devdb forever.
+    psql_demo -qtAc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT' AND NOT active" >/dev/null 2>&1 || true
+}
+trap stop_pipeline EXIT
+
+for p in "$KAFKA_PORT" "$REDIS_PORT" "$METRICS_PORT"; do
+    port_free "$p" || die "port $p is taken; set DEMO_KAFKA_PORT / DEMO_REDIS_PORT / DEMO_METRICS_PORT"
+done
+mkdir -p "$DEMO_DIR"
+log "building bss-sidecar"
+cargo build -q -p bss-sidecar --release
+TANSU="$(tansu_bin)" || die "tansu is missing: run make setup"
+log "starting tansu (Kafka protocol) on 127.0.0.1:$KAFKA_PORT and redis-server on 127.0.0.1:$REDIS_PORT"
+"$TANSU" broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+    --storage-engine memory://tansu/ --cluster-id bss-demo >"$DEMO_DIR/tansu.log" 2>&1 &
+PIDS+=($!)
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >"$DEMO_DIR/redis.log" 2>&1 &
+PIDS+=($!)
+wait_until 20 "tansu listening" bash -c "(exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT) 2>/dev/null"
+wait_until 20 "redis listening" redis-cli -p "$REDIS_PORT" ping
+log "starting bss-sidecar (slot $SLOT, spool $DEMO_DIR/spool, metrics http://127.0.0.1:$METRICS_PORT/metrics)"
+rm -rf "$DEMO_DIR/spool"
+"$ROOT/target/release/bss-sidecar" --database-url "$URL" --spool-dir "$DEMO_DIR/spool" --slot "$SLOT" \
+    --kafka-brokers "127.0.0.1:$KAFKA_PORT" --redis-url "redis://127.0.0.1:$REDIS_PORT" \
+    --metrics-addr "127.0.0.1:$METRICS_PORT" >"$DEMO_DIR/sidecar.log" 2>&1 &
+PIDS+=($!)
+wait_until 60 "bss-sidecar streaming" healthy
 
 RUN="$(date +%s)"
 # Everything this run appends comes after the current head of the store.
@@ -92,4 +144,20 @@ SELECT partition, from_time, to_time, row_count FROM bss.partitions ORDER BY fro
 \set ON_ERROR_STOP 0
 SELECT bss.append_event('customer-' || :run || '-7', 'customer.updated', '{"segment": "business"}', expected_version => 1);
 SQL
-log "done: psql $URL"
+
+log "the same events, forwarded by bss-sidecar"
+R() { redis-cli -p "$REDIS_PORT" "$@"; }
+wait_until 60 "ticket events in Redis" bash -c "[ \"\$(redis-cli -p $REDIS_PORT HGET bss:agg:ticket-$RUN-46 version)\" = 1 ]"
+echo "--- Redis: the latest state of customer-$RUN-7 (bss:agg:*, merge-patch of its events):"
+R HGETALL "bss:agg:customer-$RUN-7"
+echo "--- Redis: the newest usage record in the category's stream (bss:events:usage):"
+R XREVRANGE bss:events:usage + - COUNT 1
+echo "--- Redis: events per type per minute (bss:count:*):"
+for k in $(R --scan --pattern 'bss:count:*' | sort); do echo "$k: $(R HGETALL "$k" | paste -sd' ')"; done
+echo "--- Kafka: the first two messages of topic bss.customer (read with confluent-kafka):"
+"$PY_VENV/bin/python" "$ROOT/bss-sidecar/tests/kafka_dump.py" --bootstrap "127.0.0.1:$KAFKA_PORT" \
+    --topic bss.customer --expect 2 --timeout 30 | head -2
+echo "--- the sidecar's metrics (excerpt of /metrics):"
+http_get "$METRICS_PORT" /metrics | grep -E '^bss_sidecar_(source_events|sink_delivered_events|spool_depth_events|slot_lag_bytes|commit_to_ack_seconds_(count|sum))' || true
+log "done: psql $URL; the broker, Redis and the sidecar stop now"
+

@@ -7,6 +7,14 @@ PG_MAJOR=15
 PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
 PG_CONFIG="${PG_BIN}/pg_config"
 PGRX_VERSION="0.18.1"
+TANSU_VERSION="0.6.0"
+CONFLUENT_KAFKA_VERSION="2.16.1"
+PY_VENV="$ROOT/target/py"
+
+# The tansu binary, from PATH or cargo's bin folder; fails if absent.
+tansu_bin() {
+    command -v tansu 2>/dev/null || { [ -x "$HOME/.cargo/bin/tansu" ] && echo "$HOME/.cargo/bin/tansu"; }
+}
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what pg_bss needs on Debian 12, skipping whatever is already there:
 # PostgreSQL 15 with its server headers, libclang (pgrx's bindgen), cargo-pgrx
-# at the pinned version, and `cargo pgrx init` against Debian's pg_config.
+# at the pinned version, and `cargo pgrx init` against Debian's pg_config;
+# for the sidecar: redis-server, the Kafka-protocol broker tansu, and a Python
+# venv with confluent-kafka (the independent Kafka consumer of the tests).
 # As root it installs; otherwise it prints the exact commands to run and fails.
 source "$(dirname "$0")/lib.sh"
 
-APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang pkg-config build-essential sudo)
+APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang pkg-config build-essential sudo
+    redis-server zlib1g-dev python3 python3-venv)
 
 missing_apt=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -34,4 +37,24 @@ PGRX_HOME="${PGRX_HOME:-$HOME/.pgrx}"
 if ! grep -qs "^pg${PG_MAJOR} = \"${PG_CONFIG}\"" "$PGRX_HOME/config.toml"; then
     log "cargo pgrx init --pg${PG_MAJOR} ${PG_CONFIG}"
     cargo pgrx init --pg${PG_MAJOR} "$PG_CONFIG" >&2
+fi
+
+# The sidecar's tests start their own redis-server on free ports; the one
+# Debian starts on 6379 is not needed.
+if [ "$(id -u)" = 0 ] && command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
+    systemctl disable --now redis-server >/dev/null 2>&1 || true
+fi
+
+# Apache Kafka cannot be installed here; tansu speaks the Kafka protocol.
+if ! tansu_bin >/dev/null; then
+    log "installing tansu ${TANSU_VERSION}, the Kafka-protocol broker (about 10 minutes, once)"
+    cargo install tansu --version "${TANSU_VERSION}" --locked --features dynostore >&2
+fi
+
+# Python with confluent-kafka: reads Kafka in the tests, independently of
+# the sidecar's librdkafka.
+if ! "$PY_VENV/bin/python" -c "import confluent_kafka as c; assert c.version() == '${CONFLUENT_KAFKA_VERSION}'" 2>/dev/null; then
+    log "creating $PY_VENV with confluent-kafka"
+    /usr/bin/python3 -m venv "$PY_VENV"
+    "$PY_VENV/bin/pip" install -q "confluent-kafka==${CONFLUENT_KAFKA_VERSION}" >&2
 fi

@@ -6,6 +6,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub mod broker;
+pub mod process;
+pub mod redis_server;
+
 pub use postgres::{Client, NoTls};
 
 /// `BSS_DATABASE_URL`, else the devdb's default address.

@@ -1,0 +1,242 @@
+//! Owns the sidecar's settings: command-line flags, `BSS_*` environment
+//! variables and a TOML file give the same settings, in that order of
+//! precedence. Must reject what it cannot use with a message naming the
+//! setting, never start with a half-understood configuration.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Parser;
+use serde::Deserialize;
+
+use crate::sink::kafka::KafkaSinkConfig;
+use crate::sink::redis::RedisSinkConfig;
+
+/// Forwards pg_bss events in commit order from PostgreSQL to Kafka and
+/// Redis, through a durable local spool.
+///
+/// Every flag can also be set with the environment variable named in
+/// brackets, or in the TOML file given with --config (flags win over the
+/// environment, which wins over the file). A sink whose setting is absent
+/// is off.
+#[derive(Debug, Parser)]
+#[command(name = "bss-sidecar", version)]
+pub struct Cli {
+    /// PostgreSQL connection URL of the database holding pg_bss; the
+    /// sidecar opens a logical replication connection and a normal one.
+    #[arg(long, env = "BSS_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Directory of the durable spool (created if missing). Keep it on a
+    /// local disk: its fsync is what lets PostgreSQL recycle WAL.
+    #[arg(long, env = "BSS_SPOOL_DIR")]
+    pub spool_dir: Option<PathBuf>,
+
+    /// Kafka bootstrap servers (host:port,...); turns the Kafka sink on.
+    #[arg(long, env = "BSS_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+
+    /// Redis URL (redis://host:port/db); turns the Redis sink on.
+    #[arg(long, env = "BSS_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Logical replication slot name (created if missing) [default: bss_sidecar]
+    #[arg(long, env = "BSS_SLOT")]
+    pub slot: Option<String>,
+
+    /// Publication to stream [default: bss_events]
+    #[arg(long, env = "BSS_PUBLICATION")]
+    pub publication: Option<String>,
+
+    /// Address for Prometheus /metrics and /healthz, e.g. 127.0.0.1:9187;
+    /// absent: no HTTP endpoint.
+    #[arg(long, env = "BSS_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
+    /// Most events the spool holds that a sink has not delivered; at the
+    /// bound the source stops reading from PostgreSQL [default: 1000000]
+    #[arg(long, env = "BSS_SPOOL_MAX_EVENTS")]
+    pub spool_max_events: Option<u64>,
+
+    /// Seconds the sinks get to deliver what is spooled after SIGTERM
+    /// [default: 10]
+    #[arg(long, env = "BSS_DRAIN_TIMEOUT_SECS")]
+    pub drain_timeout_secs: Option<u64>,
+
+    /// Log format: text or json [default: text]
+    #[arg(long, env = "BSS_LOG_FORMAT")]
+    pub log_format: Option<String>,
+
+    /// TOML file with the same settings, plus [kafka] and [redis] tables
+    /// (topic routes, key prefixes, client properties).
+    #[arg(long, env = "BSS_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// The TOML file's shape.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    spool_dir: Option<PathBuf>,
+    slot: Option<String>,
+    publication: Option<String>,
+    metrics_addr: Option<SocketAddr>,
+    spool_max_events: Option<u64>,
+    drain_timeout_secs: Option<u64>,
+    log_format: Option<String>,
+    kafka: Option<toml::Table>,
+    redis: Option<toml::Table>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything the sidecar runs with, merged and checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub spool_dir: PathBuf,
+    pub slot: String,
+    pub publication: String,
+    pub metrics_addr: Option<SocketAddr>,
+    pub spool_max_events: u64,
+    pub drain_timeout: Duration,
+    pub log_format: LogFormat,
+    pub kafka: Option<KafkaSinkConfig>,
+    pub redis: Option<RedisSinkConfig>,
+}
+
+impl Settings {
+    /// Merges flags and environment (in `cli`) over the file they name.
+    pub fn from_cli(cli: Cli) -> Result<Settings> {
+        let file = match &cli.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let database_url = cli
+            .database_url
+            .or(file.database_url)
+            .ok_or_else(|| anyhow!("--database-url (or BSS_DATABASE_URL) is required"))?;
+        let spool_dir = cli
+            .spool_dir
+            .or(file.spool_dir)
+            .ok_or_else(|| anyhow!("--spool-dir (or BSS_SPOOL_DIR) is required"))?;
+        let log_format = match cli
+            .log_format
+            .or(file.log_format)
+            .as_deref()
+            .unwrap_or("text")
+        {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => bail!("--log-format {other:?}: expected text or json"),
+        };
+        let kafka = sink_table(file.kafka, "brokers", cli.kafka_brokers)
+            .map(|t| {
+                t.try_into::<KafkaSinkConfig>()
+                    .map_err(|e| anyhow!("[kafka] settings: {e}"))
+            })
+            .transpose()?;
+        let redis = sink_table(file.redis, "url", cli.redis_url)
+            .map(|t| {
+                t.try_into::<RedisSinkConfig>()
+                    .map_err(|e| anyhow!("[redis] settings: {e}"))
+            })
+            .transpose()?;
+        Ok(Settings {
+            database_url,
+            spool_dir,
+            slot: cli
+                .slot
+                .or(file.slot)
+                .unwrap_or_else(|| "bss_sidecar".to_owned()),
+            publication: cli
+                .publication
+                .or(file.publication)
+                .unwrap_or_else(|| "bss_events".to_owned()),
+            metrics_addr: cli.metrics_addr.or(file.metrics_addr),
+            spool_max_events: cli
+                .spool_max_events
+                .or(file.spool_max_events)
+                .unwrap_or(1_000_000),
+            drain_timeout: Duration::from_secs(
+                cli.drain_timeout_secs
+                    .or(file.drain_timeout_secs)
+                    .unwrap_or(10),
+            ),
+            log_format,
+            kafka,
+            redis,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+}
+
+/// A sink's table: the file's, with `key` set from the flag when given.
+/// None (sink off) when neither names the sink's address.
+fn sink_table(file: Option<toml::Table>, key: &str, flag: Option<String>) -> Option<toml::Table> {
+    let mut table = file.unwrap_or_default();
+    if let Some(v) = flag {
+        table.insert(key.to_owned(), toml::Value::String(v));
+    }
+    table.contains_key(key).then_some(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("bss-sidecar").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_absent_sinks_are_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sidecar.toml");
+        std::fs::write(
+            &path,
+            "database_url = \"postgresql://file/db\"\nspool_dir = \"/var/spool/bss\"\nslot = \"from_file\"\n",
+        )
+        .unwrap();
+        let s = Settings::from_cli(cli(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--slot",
+            "from_flag",
+        ]))
+        .unwrap();
+        if std::env::var_os("BSS_DATABASE_URL").is_none() {
+            assert_eq!(s.database_url, "postgresql://file/db");
+        }
+        assert_eq!(s.spool_dir, PathBuf::from("/var/spool/bss"));
+        assert_eq!(s.slot, "from_flag");
+        assert_eq!(s.publication, "bss_events");
+        assert!(s.kafka.is_none() && s.redis.is_none());
+    }
+
+    #[test]
+    fn unknown_file_settings_and_missing_required_ones_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sidecar.toml");
+        std::fs::write(&path, "database_ur1 = \"x\"\n").unwrap();
+        let err = Settings::from_cli(cli(&["--config", path.to_str().unwrap()])).unwrap_err();
+        assert!(format!("{err:#}").contains("database_ur1"), "{err:#}");
+        if std::env::var_os("BSS_DATABASE_URL").is_none() {
+            let err = Settings::from_cli(cli(&["--spool-dir", "/tmp/x"])).unwrap_err();
+            assert!(err.to_string().contains("--database-url"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! bss-sidecar: forwards pg_bss events in commit order from PostgreSQL's
+//! logical replication to Kafka and Redis, through a durable bss-wal spool.
+//! This file only wires modules together.
+
+pub mod config;
+pub mod event;
+pub mod metrics;
+pub mod runner;
+pub mod sink;
+pub mod source;
+pub mod spool;

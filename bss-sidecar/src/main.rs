@@ -1,0 +1,139 @@
+//! The `bss-sidecar` daemon: wires settings, the spool, the replication
+//! source, the sinks and the metrics endpoint, and shuts them down in order
+//! on SIGTERM or SIGINT (source first, then the sinks drain).
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use bss_sidecar::config::{Cli, LogFormat, Settings};
+use bss_sidecar::metrics::{self, Metrics};
+use bss_sidecar::runner::run_sink;
+use bss_sidecar::sink::kafka::KafkaSink;
+use bss_sidecar::sink::redis::RedisSink;
+use bss_sidecar::sink::{Sink, SinkError};
+use bss_sidecar::source::replication::{self, SourceConfig};
+use bss_sidecar::spool::Spool;
+use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+fn main() {
+    let settings = match Settings::from_cli(Cli::parse()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("bss-sidecar: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    init_tracing(settings.log_format);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("bss-sidecar")
+        .build()
+        .expect("tokio runtime");
+    if let Err(e) = rt.block_on(run(settings)) {
+        error!(error = %format!("{e:#}"), "bss-sidecar stopped");
+        std::process::exit(1);
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BSS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(settings: Settings) -> Result<()> {
+    let metrics = Metrics::new();
+    let spool = Arc::new(
+        Spool::open(&settings.spool_dir, settings.spool_max_events)
+            .with_context(|| format!("opening the spool in {}", settings.spool_dir.display()))?,
+    );
+    let (stop_source, source_stop) = watch::channel(false);
+    let (stop_sinks, sinks_stop) = watch::channel(false);
+
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if let Some(cfg) = settings.kafka.clone() {
+        sinks.push(Box::new(KafkaSink::connect(cfg).await?));
+    }
+    if let Some(cfg) = settings.redis.clone() {
+        let sink = match RedisSink::connect(cfg.clone()).await {
+            Ok(sink) => sink,
+            Err(SinkError::Retry(e)) => {
+                warn!(error = %e, "Redis is not reachable yet; the sink connects when it is");
+                RedisSink::lazy(cfg)?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        sinks.push(Box::new(sink));
+    }
+    if sinks.is_empty() {
+        info!("no sink configured (--kafka-brokers, --redis-url): events are only spooled");
+    }
+    let mut sink_tasks = Vec::new();
+    for sink in sinks {
+        sink_tasks.push(tokio::spawn(run_sink(
+            spool.clone(),
+            sink,
+            metrics.clone(),
+            sinks_stop.clone(),
+            settings.drain_timeout,
+        )));
+    }
+    let metrics_task = settings
+        .metrics_addr
+        .map(|addr| tokio::spawn(metrics::serve(addr, metrics.clone(), sinks_stop.clone())));
+    let source_cfg = SourceConfig {
+        database_url: settings.database_url.clone(),
+        slot: settings.slot.clone(),
+        publication: settings.publication.clone(),
+        heartbeat: std::time::Duration::from_secs(10),
+        max_sync_delay: std::time::Duration::from_millis(5),
+    };
+    let mut source = tokio::spawn(replication::run(
+        source_cfg,
+        spool.clone(),
+        metrics.clone(),
+        source_stop,
+    ));
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let source_result = tokio::select! {
+        r = &mut source => Some(r),
+        _ = term.recv() => None,
+        _ = int.recv() => None,
+    };
+    let mut result = Ok(());
+    let source_result = match source_result {
+        Some(r) => r,
+        None => {
+            info!("shutting down: stopping the source, then draining the sinks");
+            let _ = stop_source.send(true);
+            source.await
+        }
+    };
+    if let Err(e) = source_result.context("source task")? {
+        result = Err(e);
+    }
+    let _ = stop_sinks.send(true);
+    for t in sink_tasks {
+        if let Err(e) = t.await.context("sink task")? {
+            if result.is_ok() {
+                result = Err(e);
+            }
+        }
+    }
+    if let Some(t) = metrics_task {
+        let _ = t.await;
+    }
+    info!(spool_depth = spool.depth(), "bss-sidecar stopped");
+    result
+}

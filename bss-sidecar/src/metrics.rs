@@ -1,0 +1,185 @@
+//! Owns the sidecar's Prometheus metrics and the HTTP endpoint that serves
+//! them (`/metrics`, `/healthz`). Must never block the pipeline: updates are
+//! atomic, and the endpoint only reads.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+
+/// Label set of per-sink metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkLabel {
+    pub sink: String,
+}
+
+impl SinkLabel {
+    pub fn new(sink: &str) -> Self {
+        SinkLabel {
+            sink: sink.to_owned(),
+        }
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms to ~16 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+/// Every metric the sidecar exports.
+pub struct Metrics {
+    registry: Registry,
+    pub source_events: Counter,
+    pub source_transactions: Counter,
+    pub source_reconnects: Counter,
+    pub confirmed_lsn: Gauge,
+    pub slot_lag_bytes: Gauge,
+    pub spool_depth: Gauge,
+    pub spool_head: Gauge,
+    pub sink_delivered: Family<SinkLabel, Counter>,
+    pub sink_retries: Family<SinkLabel, Counter>,
+    pub sink_lag: Family<SinkLabel, Gauge>,
+    pub commit_to_ack: Family<SinkLabel, Histogram, fn() -> Histogram>,
+    /// The replication connection is streaming.
+    pub source_up: AtomicBool,
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Metrics> {
+        let mut registry = Registry::with_prefix("bss_sidecar");
+        let m = Metrics {
+            source_events: Counter::default(),
+            source_transactions: Counter::default(),
+            source_reconnects: Counter::default(),
+            confirmed_lsn: Gauge::default(),
+            slot_lag_bytes: Gauge::default(),
+            spool_depth: Gauge::default(),
+            spool_head: Gauge::default(),
+            sink_delivered: Family::default(),
+            sink_retries: Family::default(),
+            sink_lag: Family::default(),
+            commit_to_ack: Family::new_with_constructor(latency_histogram),
+            source_up: AtomicBool::new(false),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "source_events",
+            "Events read from the replication slot and spooled",
+            m.source_events.clone(),
+        );
+        registry.register(
+            "source_transactions",
+            "Transactions read from the replication slot and spooled",
+            m.source_transactions.clone(),
+        );
+        registry.register(
+            "source_reconnects",
+            "Times the replication connection was re-established",
+            m.source_reconnects.clone(),
+        );
+        registry.register(
+            "confirmed_lsn",
+            "Flush LSN last confirmed to PostgreSQL (as a number)",
+            m.confirmed_lsn.clone(),
+        );
+        registry.register(
+            "slot_lag_bytes",
+            "WAL bytes between the server's current LSN and the slot's confirmed flush LSN",
+            m.slot_lag_bytes.clone(),
+        );
+        registry.register(
+            "spool_depth_events",
+            "Spooled events the slowest sink has not delivered yet",
+            m.spool_depth.clone(),
+        );
+        registry.register(
+            "spool_head_seq",
+            "Sequence number the next spooled event gets",
+            m.spool_head.clone(),
+        );
+        registry.register(
+            "sink_delivered_events",
+            "Events a sink's destination acknowledged",
+            m.sink_delivered.clone(),
+        );
+        registry.register(
+            "sink_retries",
+            "Failed deliveries a sink retried",
+            m.sink_retries.clone(),
+        );
+        registry.register(
+            "sink_lag_events",
+            "Durable spooled events a sink has not delivered yet",
+            m.sink_lag.clone(),
+        );
+        registry.register(
+            "commit_to_ack_seconds",
+            "Time from the PostgreSQL commit to the sink's acknowledgement",
+            m.commit_to_ack.clone(),
+        );
+        Arc::new(Metrics { registry, ..m })
+    }
+
+    /// The metrics in Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+async fn metrics_handler(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.encode(),
+    )
+}
+
+async fn health_handler(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    if m.source_up.load(Ordering::Acquire) {
+        (StatusCode::OK, "ok\n")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "replication source is not streaming\n",
+        )
+    }
+}
+
+/// Serves `/metrics` and `/healthz` on `addr` until `shutdown` turns true.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let app = Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/healthz", get(health_handler))
+        .with_state(metrics);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {addr}: {e}"))?;
+    tracing::info!(%addr, "serving /metrics and /healthz");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            crate::source::replication::stopped(&mut shutdown).await;
+        })
+        .await?;
+    Ok(())
+}

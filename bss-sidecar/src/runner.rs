@@ -1,0 +1,107 @@
+//! Owns driving one sink: read durable batches from the spool at the sink's
+//! cursor, deliver them, retry with backoff while the destination is down,
+//! and move the cursor only past what the destination acknowledged. Must
+//! never skip a batch, and never hold more than one batch in memory.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, Result};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::metrics::{Metrics, SinkLabel};
+use crate::sink::{Sink, SinkError};
+use crate::spool::Spool;
+
+/// Largest batch handed to a sink at once.
+pub const MAX_BATCH: usize = 5_000;
+/// Longest wait between retries of a failing delivery.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Delivers the spool to `sink` until `shutdown` turns true and the sink has
+/// caught up with what is durable (a drain), or `drain_timeout` after
+/// shutdown if its destination is down (what it did not deliver stays in
+/// the spool for the next start). Returns Err on a [`SinkError::Fatal`].
+pub async fn run_sink(
+    spool: Arc<Spool>,
+    mut sink: Box<dyn Sink>,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+    drain_timeout: Duration,
+) -> Result<()> {
+    let name = sink.name();
+    let label = SinkLabel::new(name);
+    let mut cursor = spool.register(name)?;
+    let mut durable = spool.subscribe();
+    info!(sink = name, cursor, "sink started");
+    let mut drain_deadline: Option<Instant> = None;
+    let past_deadline = |shutdown: &watch::Receiver<bool>, deadline: &mut Option<Instant>| {
+        *shutdown.borrow()
+            && Instant::now() >= *deadline.get_or_insert_with(|| Instant::now() + drain_timeout)
+    };
+    loop {
+        let batch = tokio::task::block_in_place(|| spool.read(cursor, MAX_BATCH))?;
+        if batch.is_empty() {
+            metrics.sink_lag.get_or_create(&label).set(0);
+            if *shutdown.borrow() {
+                info!(sink = name, cursor, "sink drained");
+                return Ok(());
+            }
+            tokio::select! {
+                r = durable.changed() => r.map_err(|_| anyhow!("spool closed"))?,
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match sink.deliver(&batch).await {
+                Ok(()) => break,
+                Err(SinkError::Fatal(e)) => {
+                    return Err(anyhow!(
+                        "sink {name} cannot deliver the events from spool seq {}: {e}",
+                        batch[0].seq
+                    ))
+                }
+                Err(SinkError::Retry(e)) => {
+                    metrics.sink_retries.get_or_create(&label).inc();
+                    warn!(sink = name, error = %e, retry_in = ?backoff, "delivery failed; retrying");
+                    if past_deadline(&shutdown, &mut drain_deadline) {
+                        warn!(
+                            sink = name,
+                            cursor,
+                            "stopping before the sink drained; its events stay in the spool"
+                        );
+                        return Ok(());
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+        let now_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
+        let hist = metrics.commit_to_ack.get_or_create(&label);
+        for s in &batch {
+            hist.observe((now_us - s.event.commit_time_us).max(0) as f64 / 1e6);
+        }
+        let next = batch.last().map_or(cursor, |s| s.seq + 1);
+        tokio::task::block_in_place(|| spool.advance(name, next))?;
+        cursor = next;
+        metrics
+            .sink_delivered
+            .get_or_create(&label)
+            .inc_by(batch.len() as u64);
+        metrics
+            .sink_lag
+            .get_or_create(&label)
+            .set(spool.durable_seq().saturating_sub(cursor) as i64);
+        metrics.spool_depth.set(spool.depth() as i64);
+    }
+}

@@ -1,0 +1,429 @@
+//! Owns the logical replication source: the slot (created if missing), the
+//! pgoutput stream of the `bss_events` publication, whole transactions into
+//! the spool, and the flush LSN confirmed to PostgreSQL. Must never confirm
+//! an LSN before every transaction up to it is durable in the spool, never
+//! spool a transaction twice, and never skip an event it cannot decode
+//! (that stops the sidecar with the event's position named).
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use futures::FutureExt;
+use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent};
+use tokio::sync::watch;
+use tokio_postgres::config::Host;
+use tokio_postgres::NoTls;
+use tracing::{info, warn};
+
+use super::pgoutput::{self, EventColumns, Message, PG_EPOCH_OFFSET_US};
+use crate::event::Event;
+use crate::metrics::Metrics;
+use crate::spool::Spool;
+
+/// Prefix of the logical messages the source emits to move an idle slot.
+pub const HEARTBEAT_PREFIX: &str = "bss_heartbeat";
+
+/// Settings of the source.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    pub database_url: String,
+    pub slot: String,
+    pub publication: String,
+    /// How often to emit a heartbeat message and sample the slot's lag.
+    pub heartbeat: Duration,
+    /// Longest a spooled commit waits for more before one fsync covers it.
+    pub max_sync_delay: Duration,
+}
+
+/// An error that reconnecting cannot fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct Fatal(pub anyhow::Error);
+
+/// Streams events into the spool until `shutdown` turns true, reconnecting
+/// with backoff after connection errors. Returns Err only for [`Fatal`]s.
+pub async fn run(
+    cfg: SourceConfig,
+    spool: Arc<Spool>,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    validate_slot_name(&cfg.slot).map_err(Fatal)?;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let started = Instant::now();
+        match stream(&cfg, &spool, &metrics, &mut shutdown).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is::<Fatal>() => return Err(e),
+            Err(e) => {
+                metrics.source_up.store(false, Ordering::Release);
+                metrics.source_reconnects.inc();
+                if started.elapsed() > Duration::from_secs(30) {
+                    backoff = Duration::from_millis(100);
+                }
+                warn!(error = %format!("{e:#}"), retry_in = ?backoff, "replication source failed; reconnecting");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stopped(&mut shutdown) => return Ok(()),
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Resolves once `shutdown` turns true (or its sender is gone).
+pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    // The borrow guard must not live across an await: it is not Send.
+    let _ = shutdown.wait_for(|s| *s).await.map(|_| ());
+}
+
+/// START_REPLICATION puts the slot name in the command unquoted.
+fn validate_slot_name(slot: &str) -> Result<()> {
+    let ok = !slot.is_empty()
+        && slot.len() <= 63
+        && slot
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !ok {
+        bail!("slot name {slot:?} must be 1 to 63 characters of a-z, 0-9 and _");
+    }
+    Ok(())
+}
+
+/// One replication session: connect, stream, and return on shutdown (Ok)
+/// or on the first error.
+async fn stream(
+    cfg: &SourceConfig,
+    spool: &Spool,
+    metrics: &Metrics,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<()> {
+    let (sql, conn) = tokio_postgres::connect(&cfg.database_url, NoTls)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let conn_task = tokio::spawn(conn);
+    let result = async {
+        prepare_slot(&sql, cfg).await?;
+        let start = spool.last_commit_lsn();
+        let mut client = ReplicationClient::connect(replication_config(cfg, start)?)
+            .await
+            .context("starting replication")?;
+        client
+            .wait_started()
+            .await
+            .context("starting replication")?;
+        metrics.source_up.store(true, Ordering::Release);
+        info!(slot = %cfg.slot, start_lsn = %Lsn(start), "replication streaming");
+        let r = Session::new(spool, metrics)
+            .run(&mut client, &sql, cfg, shutdown)
+            .await;
+        client.stop();
+        r
+    }
+    .await;
+    metrics.source_up.store(false, Ordering::Release);
+    conn_task.abort();
+    result
+}
+
+/// Checks the publication and creates the slot if it does not exist.
+async fn prepare_slot(sql: &tokio_postgres::Client, cfg: &SourceConfig) -> Result<()> {
+    let publication = sql
+        .query_opt(
+            "SELECT 1 FROM pg_publication WHERE pubname = $1",
+            &[&cfg.publication],
+        )
+        .await?;
+    if publication.is_none() {
+        return Err(Fatal(anyhow!(
+            "publication {:?} does not exist in this database (hint: CREATE EXTENSION pg_bss creates bss_events)",
+            cfg.publication
+        ))
+        .into());
+    }
+    let slot = sql
+        .query_opt(
+            "SELECT plugin FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()",
+            &[&cfg.slot],
+        )
+        .await?;
+    match slot {
+        Some(row) => {
+            let plugin: Option<String> = row.get(0);
+            if plugin.as_deref() != Some("pgoutput") {
+                return Err(Fatal(anyhow!(
+                    "replication slot {:?} uses plugin {plugin:?}, not pgoutput (hint: choose another --slot)",
+                    cfg.slot
+                ))
+                .into());
+            }
+        }
+        None => {
+            sql.query_one(
+                "SELECT pg_create_logical_replication_slot($1, 'pgoutput')",
+                &[&cfg.slot],
+            )
+            .await
+            .with_context(|| format!("creating replication slot {:?}", cfg.slot))?;
+            info!(slot = %cfg.slot, "created replication slot");
+        }
+    }
+    Ok(())
+}
+
+/// The replication connection's settings, from the database URL.
+fn replication_config(cfg: &SourceConfig, start: u64) -> Result<ReplicationConfig> {
+    let pg = tokio_postgres::Config::from_str(&cfg.database_url)
+        .map_err(|e| Fatal(anyhow!("invalid --database-url: {e}")))?;
+    let user = pg.get_user().unwrap_or("postgres").to_owned();
+    let password = pg
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .unwrap_or_default();
+    let dbname = pg.get_dbname().unwrap_or(&user).to_owned();
+    let port = pg.get_ports().first().copied().unwrap_or(5432);
+    // A host that is a path is a Unix socket directory, for both clients.
+    let host = match pg.get_hosts().first() {
+        Some(Host::Unix(dir)) => dir.to_string_lossy().into_owned(),
+        Some(Host::Tcp(host)) => host.clone(),
+        None => "localhost".to_owned(),
+    };
+    let rc = ReplicationConfig::new(
+        host,
+        user,
+        password,
+        dbname,
+        cfg.slot.clone(),
+        cfg.publication.clone(),
+    )
+    .with_port(port);
+    Ok(rc
+        .with_start_lsn(Lsn(start))
+        .with_binary(true)
+        .with_status_interval(Duration::from_millis(500))
+        .with_wakeup_interval(Duration::from_secs(1))
+        .with_application_name("bss-sidecar"))
+}
+
+/// The state of one streaming session.
+struct Session<'a> {
+    spool: &'a Spool,
+    metrics: &'a Metrics,
+    relations: HashMap<u32, Option<EventColumns>>,
+    /// The transaction being received: its events and commit time.
+    txn: Option<Vec<Event>>,
+    /// Newest commit appended to the spool but not yet synced.
+    unsynced: Option<u64>,
+    unsynced_since: Instant,
+    /// An LSN safe to confirm once everything before it is synced.
+    idle_lsn: Option<u64>,
+    confirmed: u64,
+}
+
+impl<'a> Session<'a> {
+    fn new(spool: &'a Spool, metrics: &'a Metrics) -> Self {
+        Session {
+            spool,
+            metrics,
+            relations: HashMap::new(),
+            txn: None,
+            unsynced: None,
+            unsynced_since: Instant::now(),
+            idle_lsn: None,
+            confirmed: spool.last_commit_lsn(),
+        }
+    }
+
+    async fn run(
+        mut self,
+        client: &mut ReplicationClient,
+        sql: &tokio_postgres::Client,
+        cfg: &SourceConfig,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<()> {
+        let mut heartbeat = tokio::time::interval(cfg.heartbeat);
+        loop {
+            // Take what is ready now; sync only when the stream pauses or
+            // the oldest unsynced commit has waited long enough.
+            if self.unsynced.is_some() || self.idle_lsn.is_some() {
+                let waited = self.unsynced_since.elapsed() >= cfg.max_sync_delay;
+                if !waited {
+                    if let Some(ev) = client.recv().now_or_never() {
+                        self.handle(ev?)?;
+                        continue;
+                    }
+                }
+                self.sync_and_confirm(client)?;
+            }
+            tokio::select! {
+                _ = self.spool.wait_for_room() => {}
+                _ = stopped(shutdown) => return Ok(()),
+            }
+            tokio::select! {
+                ev = client.recv() => {
+                    match ev? {
+                        Some(ev) => self.handle(Some(ev))?,
+                        None => return Err(anyhow!("replication stream ended")),
+                    }
+                }
+                _ = heartbeat.tick() => heartbeat_and_lag(sql, cfg, self.metrics).await?,
+                _ = stopped(shutdown) => {
+                    self.sync_and_confirm(client)?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, ev: Option<ReplicationEvent>) -> Result<()> {
+        let Some(ev) = ev else {
+            bail!("replication stream ended");
+        };
+        match ev {
+            ReplicationEvent::Begin { .. } => {
+                self.txn = Some(Vec::new());
+            }
+            ReplicationEvent::XLogData {
+                data, wal_start, ..
+            } => self.data(&data, wal_start)?,
+            ReplicationEvent::Commit {
+                end_lsn,
+                commit_time_micros,
+                ..
+            } => self.commit(end_lsn.0, commit_time_micros)?,
+            ReplicationEvent::Message {
+                transactional,
+                lsn,
+                prefix,
+                ..
+            } => {
+                if !transactional && prefix == HEARTBEAT_PREFIX && self.txn.is_none() {
+                    self.idle_lsn = Some(lsn.0);
+                }
+            }
+            ReplicationEvent::KeepAlive { wal_end, .. } => {
+                if self.txn.is_none() {
+                    self.idle_lsn = Some(wal_end.0);
+                }
+            }
+            ReplicationEvent::StoppedAt { .. } => bail!("replication stopped by the server"),
+        }
+        Ok(())
+    }
+
+    fn data(&mut self, data: &[u8], at: Lsn) -> Result<()> {
+        let decoded = pgoutput::decode(data)
+            .map_err(|e| Fatal(anyhow!("cannot decode pgoutput message at {at}: {e}")))?;
+        match decoded {
+            Message::Relation(rel) => {
+                let id = rel.id;
+                let is_events = rel.namespace == "bss" && rel.name == "events";
+                let cols = if is_events {
+                    Some(EventColumns::new(rel).map_err(|e| Fatal(anyhow!("bss.events: {e}")))?)
+                } else {
+                    warn!(relation = %format!("{}.{}", rel.namespace, rel.name), "ignoring a relation that is not bss.events");
+                    None
+                };
+                self.relations.insert(id, cols);
+            }
+            Message::Insert { relation, values } => {
+                let cols = match self.relations.get(&relation) {
+                    Some(Some(cols)) => cols,
+                    Some(None) => return Ok(()),
+                    None => {
+                        return Err(Fatal(anyhow!(
+                            "insert at {at} into relation {relation}, which no Relation message described"
+                        ))
+                        .into())
+                    }
+                };
+                let event = cols
+                    .event(&values)
+                    .map_err(|e| Fatal(anyhow!("cannot decode the event inserted at {at}: {e}")))?;
+                let txn = self
+                    .txn
+                    .as_mut()
+                    .ok_or_else(|| anyhow!("insert at {at} outside a transaction"))?;
+                txn.push(event);
+            }
+            Message::Other(_) => {}
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, end_lsn: u64, commit_time_pg_us: i64) -> Result<()> {
+        let mut events = self.txn.take().unwrap_or_default();
+        if events.is_empty() {
+            self.idle_lsn = Some(end_lsn);
+            return Ok(());
+        }
+        if end_lsn <= self.spool.last_commit_lsn() {
+            // Sent again after a restart: already in the spool.
+            return Ok(());
+        }
+        let commit_time_us = commit_time_pg_us.saturating_add(PG_EPOCH_OFFSET_US);
+        for (i, e) in events.iter_mut().enumerate() {
+            e.commit_lsn = end_lsn;
+            e.txn_index = i as u32;
+            e.commit_time_us = commit_time_us;
+        }
+        tokio::task::block_in_place(|| self.spool.append(&events))?;
+        self.metrics.source_events.inc_by(events.len() as u64);
+        self.metrics.source_transactions.inc();
+        if self.unsynced.is_none() {
+            self.unsynced_since = Instant::now();
+        }
+        self.unsynced = Some(end_lsn);
+        Ok(())
+    }
+
+    /// fsyncs the spool, then confirms the newest LSN it now covers.
+    fn sync_and_confirm(&mut self, client: &ReplicationClient) -> Result<()> {
+        let mut confirm = self.idle_lsn.take();
+        if let Some(lsn) = self.unsynced.take() {
+            tokio::task::block_in_place(|| self.spool.sync())?;
+            confirm = Some(confirm.map_or(lsn, |c| c.max(lsn)));
+        }
+        if let Some(lsn) = confirm {
+            if lsn > self.confirmed {
+                self.confirmed = lsn;
+                client.update_applied_lsn(Lsn(lsn));
+                self.metrics.confirmed_lsn.set(lsn as i64);
+            }
+        }
+        self.metrics.spool_depth.set(self.spool.depth() as i64);
+        Ok(())
+    }
+}
+
+/// Emits a heartbeat message (so an idle slot still moves) and samples the
+/// slot's lag.
+async fn heartbeat_and_lag(
+    sql: &tokio_postgres::Client,
+    cfg: &SourceConfig,
+    metrics: &Metrics,
+) -> Result<()> {
+    sql.execute(
+        "SELECT pg_logical_emit_message(false, $1, ''::text)",
+        &[&HEARTBEAT_PREFIX],
+    )
+    .await
+    .context("emitting a heartbeat message")?;
+    let row = sql
+        .query_opt(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint \
+             FROM pg_replication_slots WHERE slot_name = $1",
+            &[&cfg.slot],
+        )
+        .await
+        .context("reading the slot's lag")?;
+    if let Some(lag) = row.and_then(|r| r.get::<_, Option<i64>>(0)) {
+        metrics.slot_lag_bytes.set(lag);
+    }
+    Ok(())
+}

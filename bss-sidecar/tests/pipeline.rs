@@ -1,0 +1,161 @@
+//! End to end, with real processes: the devdb (PostgreSQL with pg_bss),
+//! the `bss-sidecar` binary, a tansu broker and a redis-server started by
+//! the test. What arrives is read back independently: Kafka through
+//! Python's confluent-kafka, Redis with plain commands, and compared with
+//! what PostgreSQL holds.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bss_tests::broker::Broker;
+use bss_tests::redis_server::RedisServer;
+use serde_json::Value;
+use support::*;
+
+const STREAMS: usize = 1_000;
+const VERSIONS: i64 = 100;
+const WRITERS: usize = 4;
+
+/// Appends VERSIONS events to each of `streams`, from WRITERS sessions.
+fn load(streams: &[String]) {
+    std::thread::scope(|s| {
+        for chunk in streams.chunks(streams.len().div_ceil(WRITERS)) {
+            s.spawn(move || {
+                let mut c = bss_tests::session();
+                for stream in chunk {
+                    append_range(&mut c, stream, 1, VERSIONS);
+                }
+            });
+        }
+    });
+}
+
+/// Waits until Redis holds version VERSIONS of every stream.
+fn wait_for_redis(redis: &mut redis::Connection, streams: &[String], sidecar: &Sidecar) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut pending: Vec<&String> = streams.iter().collect();
+    while !pending.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{} streams not complete in Redis after 180 s; sidecar log:\n{}",
+            pending.len(),
+            sidecar.log_tail()
+        );
+        pending.retain(|s| {
+            let v: Option<i64> = redis::cmd("HGET")
+                .arg(format!("bss:agg:{s}"))
+                .arg("version")
+                .query(redis)
+                .unwrap();
+            v != Some(VERSIONS)
+        });
+        if !pending.is_empty() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+#[test]
+fn every_event_reaches_kafka_in_stream_order_and_redis_state_matches_postgres() {
+    let broker = Broker::start();
+    let redis_server = RedisServer::start();
+    let slot = Slot::new("pipeline");
+    let spool = tempfile::tempdir().unwrap();
+    let category = bss_tests::unique("e2e").replace(['-', '_'], "");
+    let streams: Vec<String> = (0..STREAMS).map(|i| format!("{category}-{i}")).collect();
+
+    let sidecar = Sidecar::start(&SidecarArgs {
+        spool_dir: &spool.path().join("spool"),
+        slot: &slot.name,
+        kafka_brokers: Some(&broker.bootstrap()),
+        redis_url: Some(&redis_server.url()),
+    });
+    load(&streams);
+
+    let mut redis = redis::Client::open(redis_server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    wait_for_redis(&mut redis, &streams, &sidecar);
+
+    // Redis: the state of every stream is the fold of its events in PostgreSQL.
+    let mut pg = bss_tests::session();
+    for s in &streams {
+        let (state, version) = fold_in_postgres(&mut pg, s);
+        assert_eq!(version, VERSIONS);
+        let got: BTreeMap<String, String> = redis::cmd("HGETALL")
+            .arg(format!("bss:agg:{s}"))
+            .query(&mut redis)
+            .unwrap();
+        let got_state: Value = serde_json::from_str(&got["state"]).unwrap();
+        assert_eq!(got_state, state, "bss:agg:{s}");
+        assert_eq!(got["version"], VERSIONS.to_string(), "bss:agg:{s}");
+    }
+    let entries: i64 = redis::cmd("XLEN")
+        .arg(format!("bss:events:{category}"))
+        .query(&mut redis)
+        .unwrap();
+    assert_eq!(
+        entries,
+        STREAMS as i64 * VERSIONS,
+        "stream entries in Redis"
+    );
+
+    // Kafka: every event once, each stream's versions 1..=VERSIONS in order,
+    // with the CloudEvents headers of its row in PostgreSQL.
+    let total = STREAMS * VERSIONS as usize;
+    let msgs = kafka_dump(
+        &broker.bootstrap(),
+        &[format!("bss.{category}")],
+        total,
+        Duration::from_secs(120),
+    );
+    assert_eq!(msgs.len(), total);
+    let mut versions: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for m in &msgs {
+        let h = |k: &str| m.headers.get(k).cloned().flatten().unwrap_or_default();
+        assert_eq!(h("ce_specversion"), "1.0");
+        assert_eq!(h("ce_type"), "test.loaded");
+        assert_eq!(h("content-type"), "application/json");
+        let key = m.key.clone().expect("message key");
+        let v: i64 = h("bss_stream_version").parse().unwrap();
+        let data: Value = serde_json::from_str(m.value.as_deref().unwrap()).unwrap();
+        assert_eq!(data, payload(v), "value of {key} v{v}");
+        versions.entry(key).or_default().push(v);
+    }
+    assert_eq!(versions.len(), STREAMS);
+    let expected: Vec<i64> = (1..=VERSIONS).collect();
+    for (stream, vs) in &versions {
+        assert_eq!(vs, &expected, "versions of {stream} in Kafka");
+    }
+    // The ce_id of a sample is the event's id in PostgreSQL.
+    let sample = &msgs[msgs.len() / 2];
+    let key = sample.key.clone().unwrap();
+    let v: i64 = sample.headers["bss_stream_version"]
+        .clone()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let row = pg
+        .query_one(
+            "SELECT event_id::text, global_position FROM bss.events WHERE stream_id = $1 AND stream_version = $2",
+            &[&key, &v],
+        )
+        .unwrap();
+    assert_eq!(
+        sample.headers["ce_id"].as_deref(),
+        Some(row.get::<_, &str>(0))
+    );
+    assert_eq!(
+        sample.headers["bss_global_position"].as_deref(),
+        Some(row.get::<_, i64>(1).to_string().as_str())
+    );
+
+    let status = sidecar.stop();
+    assert!(
+        status.success(),
+        "sidecar exit status after SIGTERM: {status}"
+    );
+}

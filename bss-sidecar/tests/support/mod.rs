@@ -1,0 +1,279 @@
+//! What the sidecar's end-to-end tests share: the devdb, a running
+//! `bss-sidecar` process with its own slot and spool, a load of events
+//! appended through `bss.append_events`, and the independent readers of
+//! Kafka (Python confluent-kafka) and Redis used to check what arrived.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bss_tests::process::{free_port, ChildGuard};
+use serde_json::Value;
+
+/// A replication slot for one test, dropped (with its WAL) at the end.
+pub struct Slot {
+    pub name: String,
+}
+
+impl Slot {
+    pub fn new(tag: &str) -> Slot {
+        Slot {
+            name: bss_tests::unique(&format!("bss_test_{tag}_")).to_lowercase(),
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let Ok(mut c) = std::panic::catch_unwind(bss_tests::session) else {
+            return;
+        };
+        // The sidecar that used it is gone; wait for the walsender to notice.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let r = c.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+                 WHERE slot_name = $1 AND NOT active",
+                &[&self.name],
+            );
+            let gone = c
+                .query_opt(
+                    "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
+                    &[&self.name],
+                )
+                .map(|r| r.is_none())
+                .unwrap_or(false);
+            if gone || r.is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// A running `bss-sidecar`.
+pub struct Sidecar {
+    pub process: ChildGuard,
+    pub metrics_port: u16,
+    pub log: PathBuf,
+}
+
+/// Arguments of a sidecar run.
+pub struct SidecarArgs<'a> {
+    pub spool_dir: &'a Path,
+    pub slot: &'a str,
+    pub kafka_brokers: Option<&'a str>,
+    pub redis_url: Option<&'a str>,
+}
+
+impl Sidecar {
+    /// Starts the sidecar and waits until its replication source streams.
+    pub fn start(args: &SidecarArgs<'_>) -> Sidecar {
+        let metrics_port = free_port();
+        let log = args.spool_dir.with_extension("log");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bss-sidecar"));
+        cmd.arg("--database-url")
+            .arg(bss_tests::database_url())
+            .arg("--spool-dir")
+            .arg(args.spool_dir)
+            .arg("--slot")
+            .arg(args.slot)
+            .arg("--metrics-addr")
+            .arg(format!("127.0.0.1:{metrics_port}"))
+            .env("BSS_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log_file);
+        if let Some(b) = args.kafka_brokers {
+            cmd.arg("--kafka-brokers").arg(b);
+        }
+        if let Some(r) = args.redis_url {
+            cmd.arg("--redis-url").arg(r);
+        }
+        let process = ChildGuard::new("bss-sidecar", cmd.spawn().expect("spawn bss-sidecar"));
+        let s = Sidecar {
+            process,
+            metrics_port,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while http_get(metrics_port, "/healthz").map(|(code, _)| code) != Some(200) {
+            assert!(
+                Instant::now() < deadline,
+                "sidecar not healthy within 60 s; its log:\n{}",
+                s.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        s
+    }
+
+    /// The last lines of the sidecar's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// The value of a metric sample (name with labels as printed), if any.
+    pub fn metric(&self, sample: &str) -> Option<f64> {
+        let (_, body) = http_get(self.metrics_port, "/metrics")?;
+        body.lines().find_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            (name == sample).then(|| value.parse().ok())?
+        })
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        // SAFETY: signalling our own child by its pid.
+        unsafe {
+            libc::kill(self.process.pid() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.process.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "sidecar ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A minimal HTTP/1.0 GET on loopback: (status, body).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+    Some((code, body))
+}
+
+/// The payload of version `v` of a test stream: fields come and go, so
+/// the fold exercises merge-patch (nested objects, deletes, arrays).
+pub fn payload(v: i64) -> Value {
+    let mut p = serde_json::json!({
+        "v": v,
+        format!("f{}", v % 5): v,
+        "nested": {"a": v % 3, format!("b{}", v % 2): [v, v * 2]},
+    });
+    if v % 10 == 0 {
+        p["f1"] = Value::Null;
+        p["nested"]["a"] = Value::Null;
+    }
+    p
+}
+
+/// Appends versions `from..=to` of `stream` in one `bss.append_events`.
+pub fn append_range(c: &mut postgres::Client, stream: &str, from: i64, to: i64) {
+    let events: Vec<Value> = (from..=to)
+        .map(|v| serde_json::json!({"type": "test.loaded", "data": payload(v)}))
+        .collect();
+    let arr = Value::Array(events).to_string();
+    c.execute(
+        "SELECT bss.append_events($1, $2::text::jsonb, $3)",
+        &[&stream, &arr, &(from - 1)],
+    )
+    .unwrap_or_else(|e| panic!("append_events({stream}, {from}..={to}): {e}"));
+}
+
+/// RFC 7396 JSON merge-patch.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Default::default());
+    }
+    let t = target.as_object_mut().unwrap();
+    for (k, v) in p {
+        if v.is_null() {
+            t.remove(k);
+        } else {
+            merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+        }
+    }
+}
+
+/// The state of `stream` folded from its events in PostgreSQL.
+pub fn fold_in_postgres(c: &mut postgres::Client, stream: &str) -> (Value, i64) {
+    let rows = c
+        .query(
+            "SELECT data::text, stream_version FROM bss.events WHERE stream_id = $1 ORDER BY stream_version",
+            &[&stream],
+        )
+        .unwrap();
+    let mut state = Value::Null;
+    let mut version = 0;
+    for r in rows {
+        let data: String = r.get(0);
+        merge_patch(&mut state, &serde_json::from_str(&data).unwrap());
+        version = r.get(1);
+    }
+    (state, version)
+}
+
+/// One Kafka message as the independent consumer saw it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct KafkaMessage {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    pub value: Option<String>,
+    pub headers: BTreeMap<String, Option<String>>,
+}
+
+/// Reads `topics` from the beginning with Python's confluent-kafka until
+/// `expect` messages arrived; panics after `timeout`.
+pub fn kafka_dump(
+    bootstrap: &str,
+    topics: &[String],
+    expect: usize,
+    timeout: Duration,
+) -> Vec<KafkaMessage> {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/py/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `make setup` (scripts/setup.sh creates it)",
+        python.display()
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kafka_dump.py");
+    let mut cmd = Command::new(python);
+    cmd.arg(script)
+        .arg("--bootstrap")
+        .arg(bootstrap)
+        .arg("--expect")
+        .arg(expect.to_string())
+        .arg("--timeout")
+        .arg(timeout.as_secs_f64().to_string());
+    for t in topics {
+        cmd.arg("--topic").arg(t);
+    }
+    let out = cmd.output().expect("run kafka_dump.py");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "kafka_dump.py failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
