@@ -156,7 +156,7 @@ echo "--- Redis: events per type per minute (bss:count:*):"
 for k in $(R --scan --pattern 'bss:count:*' | sort); do echo "$k: $(R HGETALL "$k" | paste -sd' ')"; done
 echo "--- Kafka: the first two messages of topic bss.customer (read with confluent-kafka):"
 "$PY_VENV/bin/python" "$ROOT/bss-sidecar/tests/kafka_dump.py" --bootstrap "127.0.0.1:$KAFKA_PORT" \
-    --topic bss.customer --expect 2 --timeout 30 | head -2
+    --topic bss.customer --expect 2 --timeout 30
 echo "--- the sidecar's metrics (excerpt of /metrics):"
 http_get "$METRICS_PORT" /metrics | grep -E '^bss_sidecar_(source_events|sink_delivered_events|spool_depth_events|slot_lag_bytes|commit_to_ack_seconds_(count|sum))' || true
 log "done: psql $URL; the broker, Redis and the sidecar stop now"

@@ -36,6 +36,8 @@ def main():
         while seen < args.expect and time.monotonic() < deadline:
             msgs = consumer.consume(num_messages=10000, timeout=0.5)
             for m in msgs:
+                if seen >= args.expect:
+                    break
                 if m.error():
                     if m.error().code() == KafkaError._PARTITION_EOF:
                         continue
