@@ -2,7 +2,9 @@
 """Reads Kafka topics from the beginning with the confluent-kafka client
 (librdkafka, independent of the sidecar's) and prints one JSON line per
 message: topic, partition, offset, key, value and headers. Stops after
---expect messages, or when --timeout seconds have passed (then exits 3).
+--expect messages (with --idle S: once at least --expect arrived and
+nothing more came for S seconds, to see duplicates too), or when --timeout
+seconds have passed (then exits 3).
 
 Used by the sidecar's end-to-end tests as the independent check of what
 landed in the broker."""
@@ -20,6 +22,7 @@ def main():
     ap.add_argument("--topic", action="append", required=True)
     ap.add_argument("--expect", type=int, required=True)
     ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--idle", type=float, default=None)
     args = ap.parse_args()
     consumer = Consumer({
         "bootstrap.servers": args.bootstrap,
@@ -32,11 +35,18 @@ def main():
     seen = 0
     deadline = time.monotonic() + args.timeout
     out = sys.stdout
+    last = time.monotonic()
     try:
-        while seen < args.expect and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            if args.idle is None and seen >= args.expect:
+                break
+            if args.idle is not None and seen >= args.expect and time.monotonic() - last > args.idle:
+                break
             msgs = consumer.consume(num_messages=10000, timeout=0.5)
+            if msgs:
+                last = time.monotonic()
             for m in msgs:
-                if seen >= args.expect:
+                if args.idle is None and seen >= args.expect:
                     break
                 if m.error():
                     if m.error().code() == KafkaError._PARTITION_EOF:

@@ -159,3 +159,152 @@ fn every_event_reaches_kafka_in_stream_order_and_redis_state_matches_postgres() 
         "sidecar exit status after SIGTERM: {status}"
     );
 }
+
+/// Rounds of appends: each round appends VERSIONS / ROUNDS versions to
+/// every stream, so the load lasts long enough to be killed into.
+const ROUNDS: i64 = 10;
+const KILLS: usize = 10;
+
+/// A small deterministic generator (xorshift64*), so a failing run can be
+/// repeated with the seed it prints.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+}
+
+#[test]
+fn kill_9_during_the_load_loses_nothing_and_duplicates_stay_within_a_batch() {
+    let broker = Broker::start();
+    let redis_server = RedisServer::start();
+    let slot = Slot::new("kill");
+    let dir = tempfile::tempdir().unwrap();
+    let spool_dir = dir.path().join("spool");
+    let category = bss_tests::unique("kill").replace(['-', '_'], "");
+    let streams: Vec<String> = (0..STREAMS).map(|i| format!("{category}-{i}")).collect();
+    let brokers = broker.bootstrap();
+    let redis_url = redis_server.url();
+    let args = SidecarArgs {
+        spool_dir: &spool_dir,
+        slot: &slot.name,
+        kafka_brokers: Some(&brokers),
+        redis_url: Some(&redis_url),
+    };
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("kill seed {seed}");
+    let mut rng = seed;
+
+    let mut sidecar = Sidecar::start(&args);
+    let loading = std::sync::atomic::AtomicBool::new(true);
+    let mut kills_during_load = 0;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut c = bss_tests::session();
+            let per_round = VERSIONS / ROUNDS;
+            for round in 0..ROUNDS {
+                for stream in &streams {
+                    let from = round * per_round + 1;
+                    append_range(&mut c, stream, from, from + per_round - 1);
+                }
+            }
+            loading.store(false, std::sync::atomic::Ordering::Release);
+        });
+        for _ in 0..KILLS {
+            std::thread::sleep(Duration::from_millis(200 + next(&mut rng) % 800));
+            if loading.load(std::sync::atomic::Ordering::Acquire) {
+                kills_during_load += 1;
+            }
+            sidecar.process.kill(); // SIGKILL
+            sidecar = Sidecar::start(&args);
+        }
+    });
+    eprintln!("{kills_during_load} of {KILLS} kills landed during the load");
+    assert!(kills_during_load > 0, "the load ended before any kill");
+
+    let mut redis = redis::Client::open(redis_url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    wait_for_redis(&mut redis, &streams, &sidecar);
+    let mut pg = bss_tests::session();
+    for s in &streams {
+        let (state, _) = fold_in_postgres(&mut pg, s);
+        let got: String = redis::cmd("HGET")
+            .arg(format!("bss:agg:{s}"))
+            .arg("state")
+            .query(&mut redis)
+            .unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&got).unwrap(),
+            state,
+            "bss:agg:{s}"
+        );
+    }
+    let entries: i64 = redis::cmd("XLEN")
+        .arg(format!("bss:events:{category}"))
+        .query(&mut redis)
+        .unwrap();
+    assert_eq!(
+        entries,
+        STREAMS as i64 * VERSIONS,
+        "Redis stream entries (no duplicates)"
+    );
+
+    let total = STREAMS * VERSIONS as usize;
+    let msgs = kafka_dump_with(
+        &brokers,
+        &[format!("bss.{category}")],
+        total,
+        Duration::from_secs(180),
+        Some(Duration::from_secs(3)),
+    );
+    // Every version of every stream is there; copies of one event carry
+    // the same ce_id; first copies come in version order.
+    let mut seen: BTreeMap<(String, i64), String> = BTreeMap::new();
+    let mut first_order: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for m in &msgs {
+        let key = m.key.clone().unwrap();
+        let v: i64 = m.headers["bss_stream_version"]
+            .clone()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let ce_id = m.headers["ce_id"].clone().unwrap();
+        match seen.get(&(key.clone(), v)) {
+            Some(first) => assert_eq!(
+                first, &ce_id,
+                "a duplicate of {key} v{v} with another ce_id"
+            ),
+            None => {
+                seen.insert((key.clone(), v), ce_id);
+                first_order.entry(key).or_default().push(v);
+            }
+        }
+    }
+    assert_eq!(seen.len(), total, "events missing from Kafka");
+    let expected: Vec<i64> = (1..=VERSIONS).collect();
+    for (stream, vs) in &first_order {
+        assert_eq!(vs, &expected, "first copies of {stream} out of order");
+    }
+    let duplicates = msgs.len() - total;
+    eprintln!(
+        "kill -9 x{KILLS}: {duplicates} duplicates in Kafka out of {}",
+        msgs.len()
+    );
+    // A crash can only redeliver the batch that was in flight.
+    assert!(
+        duplicates <= KILLS * bss_sidecar::runner::MAX_BATCH,
+        "{duplicates} duplicates exceed {KILLS} batches of {}",
+        bss_sidecar::runner::MAX_BATCH
+    );
+    let status = sidecar.stop();
+    assert!(
+        status.success(),
+        "sidecar exit status after SIGTERM: {status}"
+    );
+}

@@ -246,6 +246,18 @@ pub fn kafka_dump(
     expect: usize,
     timeout: Duration,
 ) -> Vec<KafkaMessage> {
+    kafka_dump_with(bootstrap, topics, expect, timeout, None)
+}
+
+/// Like [`kafka_dump`], but with `idle`: keeps reading after `expect`
+/// messages until none came for `idle` (to count duplicates).
+pub fn kafka_dump_with(
+    bootstrap: &str,
+    topics: &[String],
+    expect: usize,
+    timeout: Duration,
+    idle: Option<Duration>,
+) -> Vec<KafkaMessage> {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/py/bin/python");
     assert!(
         python.exists(),
@@ -263,6 +275,9 @@ pub fn kafka_dump(
         .arg(timeout.as_secs_f64().to_string());
     for t in topics {
         cmd.arg("--topic").arg(t);
+    }
+    if let Some(idle) = idle {
+        cmd.arg("--idle").arg(idle.as_secs_f64().to_string());
     }
     let out = cmd.output().expect("run kafka_dump.py");
     let stdout = String::from_utf8(out.stdout).unwrap();
