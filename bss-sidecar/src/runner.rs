@@ -66,6 +66,10 @@ pub async fn run_sink(
                 }
                 Err(SinkError::Retry(e)) => {
                     metrics.sink_retries.get_or_create(&label).inc();
+                    metrics
+                        .sink_lag
+                        .get_or_create(&label)
+                        .set(spool.durable_seq().saturating_sub(cursor) as i64);
                     warn!(sink = name, error = %e, retry_in = ?backoff, "delivery failed; retrying");
                     if past_deadline(&shutdown, &mut drain_deadline) {
                         warn!(

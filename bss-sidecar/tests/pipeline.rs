@@ -226,13 +226,39 @@ fn kill_9_during_the_load_loses_nothing_and_duplicates_stay_within_a_batch() {
     eprintln!("{kills_during_load} of {KILLS} kills landed during the load");
     assert!(kills_during_load > 0, "the load ended before any kill");
 
-    let mut redis = redis::Client::open(redis_url.as_str())
+    let duplicates = verify_delivery(&brokers, &redis_url, &category, &streams, &sidecar);
+    eprintln!("kill -9 x{KILLS}: {duplicates} duplicates in Kafka");
+    // A crash can only redeliver the batch that was in flight.
+    assert!(
+        duplicates <= KILLS * bss_sidecar::runner::MAX_BATCH,
+        "{duplicates} duplicates exceed {KILLS} batches of {}",
+        bss_sidecar::runner::MAX_BATCH
+    );
+    let status = sidecar.stop();
+    assert!(
+        status.success(),
+        "sidecar exit status after SIGTERM: {status}"
+    );
+}
+
+/// Waits until everything arrived, then checks it against PostgreSQL:
+/// Redis holds each stream's fold and each event once; Kafka holds every
+/// event, copies share their ce_id, first copies come in version order.
+/// Returns the number of duplicates in Kafka.
+fn verify_delivery(
+    brokers: &str,
+    redis_url: &str,
+    category: &str,
+    streams: &[String],
+    sidecar: &Sidecar,
+) -> usize {
+    let mut redis = redis::Client::open(redis_url)
         .unwrap()
         .get_connection()
         .unwrap();
-    wait_for_redis(&mut redis, &streams, &sidecar);
+    wait_for_redis(&mut redis, streams, sidecar);
     let mut pg = bss_tests::session();
-    for s in &streams {
+    for s in streams {
         let (state, _) = fold_in_postgres(&mut pg, s);
         let got: String = redis::cmd("HGET")
             .arg(format!("bss:agg:{s}"))
@@ -257,7 +283,7 @@ fn kill_9_during_the_load_loses_nothing_and_duplicates_stay_within_a_batch() {
 
     let total = STREAMS * VERSIONS as usize;
     let msgs = kafka_dump_with(
-        &brokers,
+        brokers,
         &[format!("bss.{category}")],
         total,
         Duration::from_secs(180),
@@ -291,17 +317,113 @@ fn kill_9_during_the_load_loses_nothing_and_duplicates_stay_within_a_batch() {
     for (stream, vs) in &first_order {
         assert_eq!(vs, &expected, "first copies of {stream} out of order");
     }
-    let duplicates = msgs.len() - total;
-    eprintln!(
-        "kill -9 x{KILLS}: {duplicates} duplicates in Kafka out of {}",
-        msgs.len()
-    );
-    // A crash can only redeliver the batch that was in flight.
-    assert!(
-        duplicates <= KILLS * bss_sidecar::runner::MAX_BATCH,
-        "{duplicates} duplicates exceed {KILLS} batches of {}",
-        bss_sidecar::runner::MAX_BATCH
-    );
+    msgs.len() - total
+}
+
+/// How long each destination is unavailable in the outage test.
+const OUTAGE: Duration = Duration::from_secs(30);
+
+/// WAL bytes between the server's current LSN and the slot's confirmed one.
+fn slot_lag(pg: &mut postgres::Client, slot: &str) -> i64 {
+    pg.query_one(
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint \
+         FROM pg_replication_slots WHERE slot_name = $1",
+        &[&slot],
+    )
+    .unwrap()
+    .get(0)
+}
+
+#[test]
+fn broker_and_redis_down_30_s_each_during_the_load_lose_nothing_and_wal_does_not_pile_up() {
+    let mut broker = Broker::start();
+    let redis_server = RedisServer::start();
+    let slot = Slot::new("outage");
+    let dir = tempfile::tempdir().unwrap();
+    let spool_dir = dir.path().join("spool");
+    let category = bss_tests::unique("outage").replace(['-', '_'], "");
+    let streams: Vec<String> = (0..STREAMS).map(|i| format!("{category}-{i}")).collect();
+    let brokers = broker.bootstrap();
+    let redis_url = redis_server.url();
+    let sidecar = Sidecar::start(&SidecarArgs {
+        spool_dir: &spool_dir,
+        slot: &slot.name,
+        kafka_brokers: Some(&brokers),
+        redis_url: Some(&redis_url),
+    });
+    let mut pg = bss_tests::session();
+    let loading = std::sync::atomic::AtomicBool::new(true);
+    std::thread::scope(|s| {
+        // The load: ROUNDS rounds spread over both outages.
+        s.spawn(|| {
+            let mut c = bss_tests::session();
+            let per_round = VERSIONS / ROUNDS;
+            for round in 0..ROUNDS {
+                for stream in &streams {
+                    let from = round * per_round + 1;
+                    append_range(&mut c, stream, from, from + per_round - 1);
+                }
+                std::thread::sleep(OUTAGE * 2 / ROUNDS as u32);
+            }
+            loading.store(false, std::sync::atomic::Ordering::Release);
+        });
+        std::thread::sleep(Duration::from_secs(2));
+        broker.pause();
+        let events_before = sidecar
+            .metric("bss_sidecar_source_events_total")
+            .unwrap_or(0.0);
+        std::thread::sleep(OUTAGE);
+        // The source kept spooling and confirming while Kafka was away.
+        let events_after = sidecar
+            .metric("bss_sidecar_source_events_total")
+            .unwrap_or(0.0);
+        let lag = slot_lag(&mut pg, &slot.name);
+        let kafka_lag = sidecar
+            .metric("bss_sidecar_sink_lag_events{sink=\"kafka\"}")
+            .unwrap_or(0.0);
+        broker.resume();
+        eprintln!(
+            "broker down {OUTAGE:?}: source spooled {} events, kafka lag {kafka_lag}, slot lag {lag} bytes",
+            events_after - events_before
+        );
+        assert!(
+            events_after > events_before,
+            "the source stopped while Kafka was down"
+        );
+        assert!(
+            kafka_lag > 0.0,
+            "Kafka cannot have been delivered to while paused"
+        );
+        assert!(
+            lag < 16 * 1024 * 1024,
+            "slot lag {lag} bytes while Kafka was down"
+        );
+
+        redis_server.freeze();
+        let events_before = sidecar
+            .metric("bss_sidecar_source_events_total")
+            .unwrap_or(0.0);
+        std::thread::sleep(OUTAGE);
+        let events_after = sidecar
+            .metric("bss_sidecar_source_events_total")
+            .unwrap_or(0.0);
+        let lag = slot_lag(&mut pg, &slot.name);
+        redis_server.thaw();
+        eprintln!(
+            "redis down {OUTAGE:?}: source spooled {} events, slot lag {lag} bytes",
+            events_after - events_before
+        );
+        assert!(
+            events_after > events_before,
+            "the source stopped while Redis was down"
+        );
+        assert!(
+            lag < 16 * 1024 * 1024,
+            "slot lag {lag} bytes while Redis was down"
+        );
+    });
+    let duplicates = verify_delivery(&brokers, &redis_url, &category, &streams, &sidecar);
+    eprintln!("outages: {duplicates} duplicates in Kafka");
     let status = sidecar.stop();
     assert!(
         status.success(),
