@@ -228,6 +228,16 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_in_the_readme_is_valid() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/sidecar.example.toml");
+        let s = Settings::from_cli(cli(&["--config", path])).unwrap();
+        let kafka = s.kafka.expect("[kafka] turns the Kafka sink on");
+        assert_eq!(kafka.routes.len(), 1);
+        assert_eq!(kafka.replication_factor, 3);
+        assert_eq!(s.redis.expect("[redis]").stream_maxlen, Some(1_000_000));
+    }
+
+    #[test]
     fn unknown_file_settings_and_missing_required_ones_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sidecar.toml");
