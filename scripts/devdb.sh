@@ -73,6 +73,17 @@ stop() {
     fi
 }
 
+# Crash and recover: stop without a shutdown checkpoint (as after a power
+# loss; open transactions are lost), wait, and start again. For tests.
+crash() {
+    running || die "devdb is not running"
+    log "stopping devdb with -m immediate"
+    as_pg "$PG_BIN/pg_ctl" -D "$DATA" -w -m immediate stop >/dev/null
+    sleep "${CRASH_DOWN_SECS:-2}"
+    as_pg "$PG_BIN/pg_ctl" -D "$DATA" -w -o "-p $PGPORT" -l "$LOGFILE" start >/dev/null
+    log "devdb recovered"
+}
+
 reset() {
     if running; then
         log "dropping database bss"
@@ -86,5 +97,6 @@ case "${1:-start}" in
     start) start ;;
     stop) stop ;;
     url) echo "$URL" ;;
-    *) die "usage: $0 start|stop|reset|url" ;;
+    crash) crash ;;
+    *) die "usage: $0 start|stop|reset|url|crash" ;;
 esac

@@ -277,11 +277,11 @@ fn verify_delivery(
         .unwrap();
     assert_eq!(
         entries,
-        STREAMS as i64 * VERSIONS,
+        streams.len() as i64 * VERSIONS,
         "Redis stream entries (no duplicates)"
     );
 
-    let total = STREAMS * VERSIONS as usize;
+    let total = streams.len() * VERSIONS as usize;
     let msgs = kafka_dump_with(
         brokers,
         &[format!("bss.{category}")],
@@ -424,6 +424,136 @@ fn broker_and_redis_down_30_s_each_during_the_load_lose_nothing_and_wal_does_not
     });
     let duplicates = verify_delivery(&brokers, &redis_url, &category, &streams, &sidecar);
     eprintln!("outages: {duplicates} duplicates in Kafka");
+    let status = sidecar.stop();
+    assert!(
+        status.success(),
+        "sidecar exit status after SIGTERM: {status}"
+    );
+}
+
+/// Appends `from..=to` to `stream`, riding out a database restart: on an
+/// error it reconnects, reads where the stream is (the commit may or may not
+/// have happened) and appends what is still missing. Returns how many
+/// attempts failed.
+fn append_through_restarts(c: &mut postgres::Client, stream: &str, from: i64, to: i64) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut from = from;
+    let mut failed = 0;
+    loop {
+        let events: Vec<Value> = (from..=to)
+            .map(|v| serde_json::json!({"type": "test.loaded", "data": payload(v)}))
+            .collect();
+        let arr = Value::Array(events).to_string();
+        let r = c.execute(
+            "SELECT bss.append_events($1, $2::text::jsonb, $3)",
+            &[&stream, &arr, &(from - 1)],
+        );
+        if r.is_ok() {
+            return failed;
+        }
+        failed += 1;
+        assert!(
+            Instant::now() < deadline,
+            "could not append to {stream}: {r:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let Ok(mut fresh) = postgres::Client::connect(&bss_tests::database_url(), postgres::NoTls)
+        else {
+            continue;
+        };
+        let Ok(row) = fresh.query_one("SELECT bss.stream_version($1)", &[&stream]) else {
+            continue;
+        };
+        let at: Option<i64> = row.get(0);
+        from = at.unwrap_or(0) + 1;
+        *c = fresh;
+        if from > to {
+            return failed;
+        }
+    }
+}
+
+#[test]
+fn postgres_crash_during_the_load_delivers_every_committed_event_and_no_uncommitted_one() {
+    const CRASH_STREAMS: usize = 200;
+    let broker = Broker::start();
+    let redis_server = RedisServer::start();
+    let slot = Slot::new("pgcrash");
+    let dir = tempfile::tempdir().unwrap();
+    let category = bss_tests::unique("pgcrash").replace(['-', '_'], "");
+    let streams: Vec<String> = (0..CRASH_STREAMS)
+        .map(|i| format!("{category}-{i}"))
+        .collect();
+    let uncommitted = format!("{category}-uncommitted");
+    let brokers = broker.bootstrap();
+    let redis_url = redis_server.url();
+    let sidecar = Sidecar::start(&SidecarArgs {
+        spool_dir: &dir.path().join("spool"),
+        slot: &slot.name,
+        kafka_brokers: Some(&brokers),
+        redis_url: Some(&redis_url),
+    });
+    // A transaction still open when the server goes down never commits.
+    let mut open_tx = bss_tests::session();
+    open_tx.batch_execute("BEGIN").unwrap();
+    open_tx
+        .execute(
+            "SELECT bss.append_event($1, 'test.uncommitted', '{}'::jsonb)",
+            &[&uncommitted],
+        )
+        .unwrap();
+
+    let failed_appends = std::thread::scope(|s| {
+        let loader = s.spawn(|| {
+            let mut c = bss_tests::session();
+            let per_round = VERSIONS / ROUNDS;
+            let mut failed = 0;
+            for round in 0..ROUNDS {
+                for stream in &streams {
+                    let from = round * per_round + 1;
+                    failed += append_through_restarts(&mut c, stream, from, from + per_round - 1);
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            failed
+        });
+        std::thread::sleep(Duration::from_secs(2));
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/devdb.sh");
+        let out = std::process::Command::new(script)
+            .arg("crash")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "devdb.sh crash: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        loader.join().unwrap()
+    });
+    assert!(failed_appends > 0, "the crash did not land during the load");
+    drop(open_tx);
+
+    let mut pg = bss_tests::session();
+    assert!(
+        pg.query_opt(
+            "SELECT 1 FROM bss.events WHERE stream_id = $1",
+            &[&uncommitted]
+        )
+        .unwrap()
+        .is_none(),
+        "the open transaction survived the crash"
+    );
+    let duplicates = verify_delivery(&brokers, &redis_url, &category, &streams, &sidecar);
+    eprintln!("PostgreSQL crash: {duplicates} duplicates in Kafka");
+    let mut redis = redis::Client::open(redis_url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(format!("bss:agg:{uncommitted}"))
+        .query(&mut redis)
+        .unwrap();
+    assert_eq!(exists, 0, "an uncommitted event reached Redis");
     let status = sidecar.stop();
     assert!(
         status.success(),
