@@ -8,7 +8,7 @@ export PGPORT
 PG_USER := $(if $(filter 0,$(shell id -u)),postgres,$(shell id -un))
 PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 
-.PHONY: demo test setup devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar bench bench-wal bench-pg
+.PHONY: demo test setup devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar bench bench-wal bench-pg bench-cdc
 
 demo: devdb
 	scripts/demo.sh
@@ -42,7 +42,7 @@ test-e2e: devdb
 	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" cargo test -p bss-tests --release --tests -- --test-threads 1
 
 # Every benchmark; the figures in the README come from these.
-bench: bench-wal bench-pg
+bench: bench-wal bench-pg bench-cdc
 
 # bss-wal criterion benchmarks (bss-wal/benches/wal.rs), then the README table.
 bench-wal:
@@ -56,3 +56,7 @@ test-sidecar: setup devdb
 
 bench-pg: devdb
 	benches/pgbench/run.sh
+
+# The sidecar's catch-up speed and commit-to-ack latency at 400k events/min.
+bench-cdc: setup devdb
+	benches/cdc/run.sh

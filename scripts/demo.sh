@@ -7,55 +7,12 @@ URL="$("$ROOT/scripts/devdb.sh" url)"
 psql_demo() { as_pg "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 "$URL" "$@"; }
 
 DEMO_DIR="$ROOT/target/demo"
-KAFKA_PORT="${DEMO_KAFKA_PORT:-29092}"
-REDIS_PORT="${DEMO_REDIS_PORT:-26379}"
-METRICS_PORT="${DEMO_METRICS_PORT:-29187}"
 SLOT=bss_demo
-PIDS=()
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-http_get() {  # prints the body of GET $2 on port $1 (bash only: no curl needed)
-    exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
-    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
-    sed '1,/^\r$/d' <&3
-    exec 3<&-
-}
-healthy() { (exec 3<>"/dev/tcp/127.0.0.1/$METRICS_PORT" && printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3 && head -1 <&3 | grep -q ' 200 ') 2>/dev/null; }
-wait_until() {  # wait_until SECONDS WHAT COMMAND...
-    local t="$1" what="$2"; shift 2
-    for _ in $(seq $((t * 10))); do "$@" && return 0; sleep 0.1; done
-    die "$what did not happen within ${t}s (logs in $DEMO_DIR)"
-}
-stop_pipeline() {
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    # A demo slot left behind would hold WAL in the devdb forever.
-    psql_demo -qtAc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT' AND NOT active" >/dev/null 2>&1 || true
-}
+source "$ROOT/scripts/pipeline.sh"
 trap stop_pipeline EXIT
-
-for p in "$KAFKA_PORT" "$REDIS_PORT" "$METRICS_PORT"; do
-    port_free "$p" || die "port $p is taken; set DEMO_KAFKA_PORT / DEMO_REDIS_PORT / DEMO_METRICS_PORT"
-done
-mkdir -p "$DEMO_DIR"
-log "building bss-sidecar"
-cargo build -q -p bss-sidecar --release
-TANSU="$(tansu_bin)" || die "tansu is missing: run make setup"
-log "starting tansu (Kafka protocol) on 127.0.0.1:$KAFKA_PORT and redis-server on 127.0.0.1:$REDIS_PORT"
-"$TANSU" broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-    --storage-engine memory://tansu/ --cluster-id bss-demo >"$DEMO_DIR/tansu.log" 2>&1 &
-PIDS+=($!)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >"$DEMO_DIR/redis.log" 2>&1 &
-PIDS+=($!)
-wait_until 20 "tansu listening" bash -c "(exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT) 2>/dev/null"
-wait_until 20 "redis listening" redis-cli -p "$REDIS_PORT" ping
-log "starting bss-sidecar (slot $SLOT, spool $DEMO_DIR/spool, metrics http://127.0.0.1:$METRICS_PORT/metrics)"
+start_broker_and_redis "$DEMO_DIR"
 rm -rf "$DEMO_DIR/spool"
-"$ROOT/target/release/bss-sidecar" --database-url "$URL" --spool-dir "$DEMO_DIR/spool" --slot "$SLOT" \
-    --kafka-brokers "127.0.0.1:$KAFKA_PORT" --redis-url "redis://127.0.0.1:$REDIS_PORT" \
-    --metrics-addr "127.0.0.1:$METRICS_PORT" >"$DEMO_DIR/sidecar.log" 2>&1 &
-PIDS+=($!)
-wait_until 60 "bss-sidecar streaming" healthy
+start_sidecar "$DEMO_DIR"
 
 RUN="$(date +%s)"
 # Everything this run appends comes after the current head of the store.

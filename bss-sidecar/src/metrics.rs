@@ -34,8 +34,8 @@ impl SinkLabel {
 }
 
 fn latency_histogram() -> Histogram {
-    // 1 ms to ~16 s.
-    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+    // 0.5 ms to ~28 s in steps of 25%, fine enough for p99 estimates.
+    Histogram::new(exponential_buckets(0.0005, 1.25, 50))
 }
 
 /// Every metric the sidecar exports.

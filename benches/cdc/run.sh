@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# make bench-cdc: the sidecar between the devdb, a tansu broker and Redis,
+# all on this machine.
+#  1. catch-up: 1,000,000 events already in the store (1,000 transactions of
+#     1,000 events) when the sidecar starts; the time until both Kafka and
+#     Redis acknowledged all of them, as events/s;
+#  2. steady: appends at 6,667 events/s (400,000 a minute; pgbench -R, 10
+#     events per transaction) for BENCH_SECONDS (default 60); the sidecar's
+#     commit-to-acknowledgement latency per sink, p50/p95/p99, from its
+#     histogram over that window.
+source "$(dirname "$0")/../../scripts/lib.sh"
+URL="$("$ROOT/scripts/devdb.sh" url)"
+STEADY_SECONDS="${BENCH_SECONDS:-60}"
+PRELOAD_TXNS=1000
+STREAMS_PER_TXN=10
+EVENTS_PER_STREAM=100
+TOTAL=$((PRELOAD_TXNS * STREAMS_PER_TXN * EVENTS_PER_STREAM))
+WORK="$ROOT/target/bench-cdc"
+SLOT=bss_bench_cdc
+RUN="$(date +%s)"
+source "$ROOT/scripts/pipeline.sh"
+psql_b() { as_pg "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 "$URL" "$@"; }
+make_pg_dir "$WORK"
+rm -rf "$WORK/spool"
+trap stop_pipeline EXIT
+start_broker_and_redis "$WORK"
+
+DATA='{"kind": "data", "msisdn": "31612345678", "cell": "NL-AMS-117", "bytes": 48213771, "seconds": 0, "charge": 0.42, "currency": "EUR"}'
+psql_b -qc "SELECT pg_drop_replication_slot('$SLOT') FROM pg_replication_slots WHERE slot_name = '$SLOT'" >/dev/null
+psql_b -qc "SELECT pg_create_logical_replication_slot('$SLOT', 'pgoutput')" >/dev/null
+log "preloading $TOTAL events ($PRELOAD_TXNS transactions) into the store"
+for t in $(seq 0 $((PRELOAD_TXNS - 1))); do
+    lo=$((t * STREAMS_PER_TXN + 1)); hi=$((lo + STREAMS_PER_TXN - 1))
+    echo "SELECT count(bss.append_events('cdc$RUN-' || s, (SELECT jsonb_agg(jsonb_build_object('type', 'usage.recorded', 'data', '$DATA'::jsonb || jsonb_build_object('n', i))) FROM generate_series(1, $EVENTS_PER_STREAM) i))) FROM generate_series($lo, $hi) s;"
+done >"$WORK/preload.sql"
+chmod o+r "$WORK/preload.sql"
+psql_b -q -o /dev/null -f "$WORK/preload.sql"
+
+start=$(date +%s.%N)
+start_sidecar "$WORK"
+delivered() { echo "$(metric 'bss_sidecar_sink_delivered_events_total{sink="kafka"}') $(metric 'bss_sidecar_sink_delivered_events_total{sink="redis"}')"; }
+done_both() { read -r k r < <(delivered); [ "${k%.*}" -ge "$TOTAL" ] && [ "${r%.*}" -ge "$TOTAL" ]; }
+wait_until 900 "catch-up of $TOTAL events" done_both
+end=$(date +%s.%N)
+CATCHUP_S=$(python3 -c "print(f'{$end - $start:.1f}')")
+CATCHUP_RATE=$(python3 -c "print(f'{$TOTAL / ($end - $start):,.0f}')")
+log "catch-up: $TOTAL events in ${CATCHUP_S}s ($CATCHUP_RATE events/s, sidecar start included)"
+
+log "steady load: 6,667 events/s for ${STEADY_SECONDS}s"
+{
+    echo '\set sid random(1, 10000)'
+    printf "SELECT bss.append_events('steady$RUN-' || :sid, '["
+    for i in $(seq 1 10); do
+        [ "$i" = 1 ] || printf ','
+        printf '{"type":"usage.recorded","data":%s}' "$DATA"
+    done
+    echo "]'::jsonb);"
+} >"$WORK/steady.sql"
+chmod o+r "$WORK/steady.sql"
+http_get "$METRICS_PORT" /metrics >"$WORK/metrics-before.txt"
+read -r before_k before_r < <(delivered)
+as_pg "$PG_BIN/pgbench" -n -M prepared -c 4 -j 2 -R 667 -T "$STEADY_SECONDS" -f "$WORK/steady.sql" "$URL" >"$WORK/pgbench.txt" 2>&1
+appended=$(awk '/number of transactions actually processed/ { split($NF, a, "/"); print a[1] * 10 }' "$WORK/pgbench.txt")
+steady_done() {
+    read -r k r < <(delivered)
+    [ "${k%.*}" -ge $(( ${before_k%.*} + appended )) ] && [ "${r%.*}" -ge $(( ${before_r%.*} + appended )) ]
+}
+wait_until 60 "the steady events delivered" steady_done
+http_get "$METRICS_PORT" /metrics >"$WORK/metrics-after.txt"
+python3 "$ROOT/benches/cdc/latency.py" "$WORK/metrics-before.txt" "$WORK/metrics-after.txt" "$appended" "$STEADY_SECONDS" "$TOTAL" "$CATCHUP_S"

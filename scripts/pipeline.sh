@@ -1,0 +1,68 @@
+# Sourced by demo.sh and benches/cdc/run.sh (after lib.sh): starts a tansu
+# broker, redis-server and bss-sidecar next to the devdb, and stops them
+# (and drops the sidecar's slot) in stop_pipeline. Expects URL and SLOT.
+KAFKA_PORT="${PIPELINE_KAFKA_PORT:-29092}"
+REDIS_PORT="${PIPELINE_REDIS_PORT:-26379}"
+METRICS_PORT="${PIPELINE_METRICS_PORT:-29187}"
+PIDS=()
+SIDECAR_PID=""
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+http_get() {  # prints the body of GET $2 on port $1 (bash only: no curl needed)
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
+    sed '1,/^\r$/d' <&3
+    exec 3<&-
+}
+healthy() { (exec 3<>"/dev/tcp/127.0.0.1/$METRICS_PORT" && printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3 && head -1 <&3 | grep -q ' 200 ') 2>/dev/null; }
+wait_until() {  # wait_until SECONDS WHAT COMMAND...
+    local t="$1" what="$2"; shift 2
+    for _ in $(seq $((t * 10))); do "$@" && return 0; sleep 0.1; done
+    die "$what did not happen within ${t}s"
+}
+metric() {  # metric SAMPLE: the value of one /metrics sample, 0 if absent
+    http_get "$METRICS_PORT" /metrics | awk -v k="$1" '$1 == k { print $2; found = 1 } END { if (!found) print 0 }'
+}
+stop_pipeline() {
+    # The sidecar first (it drains into the broker and Redis), then the rest.
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        kill -TERM "${PIDS[i]}" 2>/dev/null || true
+        wait "${PIDS[i]}" 2>/dev/null || true
+    done
+    # A slot left behind would hold WAL in the devdb forever.
+    as_pg "$PG_BIN/psql" -X "$URL" -qtAc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT' AND NOT active" >/dev/null 2>&1 || true
+}
+
+# start_broker_and_redis DIR: logs go to DIR.
+start_broker_and_redis() {
+    local dir="$1"
+    for p in "$KAFKA_PORT" "$REDIS_PORT" "$METRICS_PORT"; do
+        port_free "$p" || die "port $p is taken; set PIPELINE_KAFKA_PORT / PIPELINE_REDIS_PORT / PIPELINE_METRICS_PORT"
+    done
+    mkdir -p "$dir"
+    log "building bss-sidecar"
+    cargo build -q -p bss-sidecar --release
+    local tansu
+    tansu="$(tansu_bin)" || die "tansu is missing: run make setup"
+    log "starting tansu (Kafka protocol) on 127.0.0.1:$KAFKA_PORT and redis-server on 127.0.0.1:$REDIS_PORT"
+    "$tansu" broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+        --storage-engine memory://tansu/ --cluster-id bss-local >"$dir/tansu.log" 2>&1 &
+    PIDS+=($!)
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >"$dir/redis.log" 2>&1 &
+    PIDS+=($!)
+    wait_until 20 "tansu listening" bash -c "(exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT) 2>/dev/null"
+    wait_until 20 "redis listening" redis-cli -p "$REDIS_PORT" ping
+}
+
+# start_sidecar DIR: spool in DIR/spool, log in DIR/sidecar.log.
+start_sidecar() {
+    local dir="$1"
+    log "starting bss-sidecar (slot $SLOT, spool $dir/spool, metrics http://127.0.0.1:$METRICS_PORT/metrics)"
+    "$ROOT/target/release/bss-sidecar" --database-url "$URL" --spool-dir "$dir/spool" --slot "$SLOT" \
+        --kafka-brokers "127.0.0.1:$KAFKA_PORT" --redis-url "redis://127.0.0.1:$REDIS_PORT" \
+        --metrics-addr "127.0.0.1:$METRICS_PORT" >"$dir/sidecar.log" 2>&1 &
+    SIDECAR_PID=$!
+    PIDS+=("$SIDECAR_PID")
+    wait_until 60 "bss-sidecar streaming (log: $dir/sidecar.log)" healthy
+}
