@@ -180,6 +180,35 @@ pub fn decode_frame(
     Ok(f)
 }
 
+/// Steps over the frame at `off` without computing its crc: checks that
+/// its header carries `expected_seq` and a length that fits; returns the
+/// offset just past it. For frames a reader skips, never for payloads it
+/// returns.
+pub fn skip_frame(
+    buf: &[u8],
+    off: usize,
+    expected_seq: u64,
+    max_record_size: u32,
+) -> Result<usize, FrameError> {
+    let (len, seq) = peek_header(buf, off).ok_or(FrameError::Short)?;
+    if len > max_record_size {
+        return Err(FrameError::TooLarge(len));
+    }
+    if seq != expected_seq {
+        return Err(FrameError::WrongSeq {
+            expected: expected_seq,
+            found: seq,
+        });
+    }
+    let end = (off + FRAME_HEADER_LEN)
+        .checked_add(padded_len(len as usize))
+        .ok_or(FrameError::Short)?;
+    if end > buf.len() {
+        return Err(FrameError::Short);
+    }
+    Ok(end)
+}
+
 fn u32_at(b: &[u8], at: usize) -> u32 {
     let mut a = [0u8; 4];
     a.copy_from_slice(&b[at..at + 4]);

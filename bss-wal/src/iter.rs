@@ -121,14 +121,27 @@ impl<'a> Iter<'a> {
     }
 
     /// Reads the frame at the cursor; returns its payload if it is wanted.
+    /// Frames before the start seq are only stepped over (their header
+    /// checked, not their crc): open validated every frame, and a payload
+    /// that is not returned cannot be a corrupt one handed out.
     fn read_frame(&self, cur: &mut Cursor) -> Result<Option<Vec<u8>>, Error> {
         let off = cur.off;
-        let f = format::decode_frame(&cur.map, off as usize, cur.seq, self.max_record_size)
-            .map_err(|e| Error::corrupt(&cur.path, off, e.to_string()))?;
         let want = cur.seq >= self.start;
-        cur.off = f.end as u64;
+        let map = &cur.map;
+        let corrupt = |e: format::FrameError| Error::corrupt(&cur.path, off, e.to_string());
+        let (payload, end) = if want {
+            let f = format::decode_frame(map, off as usize, cur.seq, self.max_record_size)
+                .map_err(corrupt)?;
+            let p = map[f.payload_start..f.payload_start + f.payload_len].to_vec();
+            (Some(p), f.end)
+        } else {
+            let end = format::skip_frame(map, off as usize, cur.seq, self.max_record_size)
+                .map_err(corrupt)?;
+            (None, end)
+        };
+        cur.off = end as u64;
         cur.seq = cur.seq.saturating_add(1);
-        Ok(want.then(|| cur.map[f.payload_start..f.payload_start + f.payload_len].to_vec()))
+        Ok(payload)
     }
 
     fn step(&mut self) -> Result<Option<Record>, Error> {
