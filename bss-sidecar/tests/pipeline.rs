@@ -165,6 +165,25 @@ fn every_event_reaches_kafka_in_stream_order_and_redis_state_matches_postgres() 
 const ROUNDS: i64 = 10;
 const KILLS: usize = 10;
 
+/// Appends VERSIONS events to every stream in ROUNDS rounds of
+/// VERSIONS / ROUNDS each, through `append`, pausing `pause` after each
+/// round, from one session.
+fn load_in_rounds(
+    streams: &[String],
+    pause: Duration,
+    mut append: impl FnMut(&mut postgres::Client, &str, i64, i64),
+) {
+    let mut c = bss_tests::session();
+    let per_round = VERSIONS / ROUNDS;
+    for round in 0..ROUNDS {
+        let from = round * per_round + 1;
+        for stream in streams {
+            append(&mut c, stream, from, from + per_round - 1);
+        }
+        std::thread::sleep(pause);
+    }
+}
+
 /// A small deterministic generator (xorshift64*), so a failing run can be
 /// repeated with the seed it prints.
 fn next(state: &mut u64) -> u64 {
@@ -204,14 +223,7 @@ fn kill_9_during_the_load_loses_nothing_and_duplicates_stay_within_a_batch() {
     let mut kills_during_load = 0;
     std::thread::scope(|s| {
         s.spawn(|| {
-            let mut c = bss_tests::session();
-            let per_round = VERSIONS / ROUNDS;
-            for round in 0..ROUNDS {
-                for stream in &streams {
-                    let from = round * per_round + 1;
-                    append_range(&mut c, stream, from, from + per_round - 1);
-                }
-            }
+            load_in_rounds(&streams, Duration::ZERO, append_range);
             loading.store(false, std::sync::atomic::Ordering::Release);
         });
         for _ in 0..KILLS {
@@ -334,6 +346,45 @@ fn slot_lag(pg: &mut postgres::Client, slot: &str) -> i64 {
     .get(0)
 }
 
+/// Takes `sink`'s destination down with `down` for OUTAGE and checks that
+/// the source kept spooling and confirming meanwhile (events read, slot
+/// lag bounded). Returns the sink's lag at the end, before the caller
+/// brings the destination back.
+fn outage(
+    sink: &str,
+    sidecar: &Sidecar,
+    pg: &mut postgres::Client,
+    slot: &str,
+    down: impl FnOnce(),
+) -> f64 {
+    let source_events = || {
+        sidecar
+            .metric("bss_sidecar_source_events_total")
+            .unwrap_or(0.0)
+    };
+    down();
+    let events_before = source_events();
+    std::thread::sleep(OUTAGE);
+    let events_after = source_events();
+    let lag = slot_lag(pg, slot);
+    let sink_lag = sidecar
+        .metric(&format!("bss_sidecar_sink_lag_events{{sink=\"{sink}\"}}"))
+        .unwrap_or(0.0);
+    eprintln!(
+        "{sink} down {OUTAGE:?}: source spooled {} events, {sink} lag {sink_lag}, slot lag {lag} bytes",
+        events_after - events_before
+    );
+    assert!(
+        events_after > events_before,
+        "the source stopped while {sink} was down"
+    );
+    assert!(
+        lag < 16 * 1024 * 1024,
+        "slot lag {lag} bytes while {sink} was down"
+    );
+    sink_lag
+}
+
 #[test]
 fn broker_and_redis_down_30_s_each_during_the_load_lose_nothing_and_wal_does_not_pile_up() {
     let mut broker = Broker::start();
@@ -352,75 +403,20 @@ fn broker_and_redis_down_30_s_each_during_the_load_lose_nothing_and_wal_does_not
         redis_url: Some(&redis_url),
     });
     let mut pg = bss_tests::session();
-    let loading = std::sync::atomic::AtomicBool::new(true);
     std::thread::scope(|s| {
         // The load: ROUNDS rounds spread over both outages.
-        s.spawn(|| {
-            let mut c = bss_tests::session();
-            let per_round = VERSIONS / ROUNDS;
-            for round in 0..ROUNDS {
-                for stream in &streams {
-                    let from = round * per_round + 1;
-                    append_range(&mut c, stream, from, from + per_round - 1);
-                }
-                std::thread::sleep(OUTAGE * 2 / ROUNDS as u32);
-            }
-            loading.store(false, std::sync::atomic::Ordering::Release);
-        });
+        s.spawn(|| load_in_rounds(&streams, OUTAGE * 2 / ROUNDS as u32, append_range));
         std::thread::sleep(Duration::from_secs(2));
-        broker.pause();
-        let events_before = sidecar
-            .metric("bss_sidecar_source_events_total")
-            .unwrap_or(0.0);
-        std::thread::sleep(OUTAGE);
-        // The source kept spooling and confirming while Kafka was away.
-        let events_after = sidecar
-            .metric("bss_sidecar_source_events_total")
-            .unwrap_or(0.0);
-        let lag = slot_lag(&mut pg, &slot.name);
-        let kafka_lag = sidecar
-            .metric("bss_sidecar_sink_lag_events{sink=\"kafka\"}")
-            .unwrap_or(0.0);
+        let kafka_lag = outage("kafka", &sidecar, &mut pg, &slot.name, || broker.pause());
         broker.resume();
-        eprintln!(
-            "broker down {OUTAGE:?}: source spooled {} events, kafka lag {kafka_lag}, slot lag {lag} bytes",
-            events_after - events_before
-        );
-        assert!(
-            events_after > events_before,
-            "the source stopped while Kafka was down"
-        );
         assert!(
             kafka_lag > 0.0,
             "Kafka cannot have been delivered to while paused"
         );
-        assert!(
-            lag < 16 * 1024 * 1024,
-            "slot lag {lag} bytes while Kafka was down"
-        );
-
-        redis_server.freeze();
-        let events_before = sidecar
-            .metric("bss_sidecar_source_events_total")
-            .unwrap_or(0.0);
-        std::thread::sleep(OUTAGE);
-        let events_after = sidecar
-            .metric("bss_sidecar_source_events_total")
-            .unwrap_or(0.0);
-        let lag = slot_lag(&mut pg, &slot.name);
+        outage("redis", &sidecar, &mut pg, &slot.name, || {
+            redis_server.freeze()
+        });
         redis_server.thaw();
-        eprintln!(
-            "redis down {OUTAGE:?}: source spooled {} events, slot lag {lag} bytes",
-            events_after - events_before
-        );
-        assert!(
-            events_after > events_before,
-            "the source stopped while Redis was down"
-        );
-        assert!(
-            lag < 16 * 1024 * 1024,
-            "slot lag {lag} bytes while Redis was down"
-        );
     });
     let duplicates = verify_delivery(&brokers, &redis_url, &category, &streams, &sidecar);
     eprintln!("outages: {duplicates} duplicates in Kafka");
@@ -440,14 +436,7 @@ fn append_through_restarts(c: &mut postgres::Client, stream: &str, from: i64, to
     let mut from = from;
     let mut failed = 0;
     loop {
-        let events: Vec<Value> = (from..=to)
-            .map(|v| serde_json::json!({"type": "test.loaded", "data": payload(v)}))
-            .collect();
-        let arr = Value::Array(events).to_string();
-        let r = c.execute(
-            "SELECT bss.append_events($1, $2::text::jsonb, $3)",
-            &[&stream, &arr, &(from - 1)],
-        );
+        let r = try_append_range(c, stream, from, to);
         if r.is_ok() {
             return failed;
         }
@@ -505,16 +494,14 @@ fn postgres_crash_during_the_load_delivers_every_committed_event_and_no_uncommit
 
     let failed_appends = std::thread::scope(|s| {
         let loader = s.spawn(|| {
-            let mut c = bss_tests::session();
-            let per_round = VERSIONS / ROUNDS;
             let mut failed = 0;
-            for round in 0..ROUNDS {
-                for stream in &streams {
-                    let from = round * per_round + 1;
-                    failed += append_through_restarts(&mut c, stream, from, from + per_round - 1);
-                }
-                std::thread::sleep(Duration::from_millis(300));
-            }
+            load_in_rounds(
+                &streams,
+                Duration::from_millis(300),
+                |c, stream, from, to| {
+                    failed += append_through_restarts(c, stream, from, to);
+                },
+            );
             failed
         });
         std::thread::sleep(Duration::from_secs(2));

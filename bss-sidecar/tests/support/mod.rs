@@ -177,8 +177,14 @@ pub fn payload(v: i64) -> Value {
     p
 }
 
-/// Appends versions `from..=to` of `stream` in one `bss.append_events`.
-pub fn append_range(c: &mut postgres::Client, stream: &str, from: i64, to: i64) {
+/// Appends versions `from..=to` of `stream` in one `bss.append_events`,
+/// expecting the stream at version `from - 1`.
+pub fn try_append_range(
+    c: &mut postgres::Client,
+    stream: &str,
+    from: i64,
+    to: i64,
+) -> Result<u64, postgres::Error> {
     let events: Vec<Value> = (from..=to)
         .map(|v| serde_json::json!({"type": "test.loaded", "data": payload(v)}))
         .collect();
@@ -187,7 +193,12 @@ pub fn append_range(c: &mut postgres::Client, stream: &str, from: i64, to: i64) 
         "SELECT bss.append_events($1, $2::text::jsonb, $3)",
         &[&stream, &arr, &(from - 1)],
     )
-    .unwrap_or_else(|e| panic!("append_events({stream}, {from}..={to}): {e}"));
+}
+
+/// [`try_append_range`], panicking on an error.
+pub fn append_range(c: &mut postgres::Client, stream: &str, from: i64, to: i64) {
+    try_append_range(c, stream, from, to)
+        .unwrap_or_else(|e| panic!("append_events({stream}, {from}..={to}): {e}"));
 }
 
 /// RFC 7396 JSON merge-patch.
