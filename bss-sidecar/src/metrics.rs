@@ -58,8 +58,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Arc<Metrics> {
-        let mut registry = Registry::with_prefix("bss_sidecar");
-        let m = Metrics {
+        let mut m = Metrics {
             source_events: Counter::default(),
             source_transactions: Counter::default(),
             source_reconnects: Counter::default(),
@@ -72,64 +71,64 @@ impl Metrics {
             sink_lag: Family::default(),
             commit_to_ack: Family::new_with_constructor(latency_histogram),
             source_up: AtomicBool::new(false),
-            registry: Registry::default(),
+            registry: Registry::with_prefix("bss_sidecar"),
         };
-        registry.register(
+        m.registry.register(
             "source_events",
             "Events read from the replication slot and spooled",
             m.source_events.clone(),
         );
-        registry.register(
+        m.registry.register(
             "source_transactions",
             "Transactions read from the replication slot and spooled",
             m.source_transactions.clone(),
         );
-        registry.register(
+        m.registry.register(
             "source_reconnects",
             "Times the replication connection was re-established",
             m.source_reconnects.clone(),
         );
-        registry.register(
+        m.registry.register(
             "confirmed_lsn",
             "Flush LSN last confirmed to PostgreSQL (as a number)",
             m.confirmed_lsn.clone(),
         );
-        registry.register(
+        m.registry.register(
             "slot_lag_bytes",
             "WAL bytes between the server's current LSN and the slot's confirmed flush LSN",
             m.slot_lag_bytes.clone(),
         );
-        registry.register(
+        m.registry.register(
             "spool_depth_events",
             "Spooled events the slowest sink has not delivered yet",
             m.spool_depth.clone(),
         );
-        registry.register(
+        m.registry.register(
             "spool_head_seq",
             "Sequence number the next spooled event gets",
             m.spool_head.clone(),
         );
-        registry.register(
+        m.registry.register(
             "sink_delivered_events",
             "Events a sink's destination acknowledged",
             m.sink_delivered.clone(),
         );
-        registry.register(
+        m.registry.register(
             "sink_retries",
             "Failed deliveries a sink retried",
             m.sink_retries.clone(),
         );
-        registry.register(
+        m.registry.register(
             "sink_lag_events",
             "Durable spooled events a sink has not delivered yet",
             m.sink_lag.clone(),
         );
-        registry.register(
+        m.registry.register(
             "commit_to_ack_seconds",
             "Time from the PostgreSQL commit to the sink's acknowledgement",
             m.commit_to_ack.clone(),
         );
-        Arc::new(Metrics { registry, ..m })
+        Arc::new(m)
     }
 
     /// The metrics in Prometheus text format.
