@@ -397,6 +397,7 @@ impl<'a> Session<'a> {
             }
         }
         self.metrics.spool_depth.set(self.spool.depth() as i64);
+        self.metrics.spool_head.set(self.spool.durable_seq() as i64);
         Ok(())
     }
 }
