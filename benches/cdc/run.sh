@@ -39,9 +39,8 @@ psql_b -q -o /dev/null -f "$WORK/preload.sql"
 start=$(date +%s.%N)
 start_sidecar "$WORK"
 delivered() { echo "$(metric 'bss_sidecar_sink_delivered_events_total{sink="kafka"}') $(metric 'bss_sidecar_sink_delivered_events_total{sink="redis"}')"; }
-done_both() { read -r k r < <(delivered); [ "${k%.*}" -ge "$TOTAL" ] && [ "${r%.*}" -ge "$TOTAL" ]; }
-wait_until 900 "catch-up of $TOTAL events" done_both
-end=$(date +%s.%N)
+end=$(python3 "$ROOT/benches/cdc/wait_delivered.py" "$METRICS_PORT" "$TOTAL" 900 kafka redis) ||
+    die "the catch-up of $TOTAL events did not finish within 900 s"
 CATCHUP_S=$(python3 -c "print(f'{$end - $start:.1f}')")
 CATCHUP_RATE=$(python3 -c "print(f'{$TOTAL / ($end - $start):,.0f}')")
 log "catch-up: $TOTAL events in ${CATCHUP_S}s ($CATCHUP_RATE events/s, sidecar start included)"

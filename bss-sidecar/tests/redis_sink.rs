@@ -397,6 +397,94 @@ async fn an_event_at_or_below_the_stored_version_leaves_the_state_alone() {
 }
 
 #[tokio::test]
+async fn many_events_of_a_stream_in_one_call_fold_like_one_at_a_time() {
+    // The function keeps a stream's state decoded across the exact events of
+    // a call and falls back to text when an inexact one comes: interleave
+    // both kinds over a few streams, in one batch and one event per batch.
+    let data = |v: i64| match v % 7 {
+        3 => format!(r#"{{"list": [], "n{v}": {v}}}"#),
+        5 => format!(r#"{{"big": 1234567890123456789{v}, "o": {{"k{v}": null}}}}"#),
+        6 => format!(r#"{{"n{}": null, "o": {{"k{v}": [{v}]}}}}"#, v - 1),
+        _ => format!(r#"{{"v": {v}, "o": {{"k{v}": {{"x": 0.{v}}}}}, "s": "\u00e9/{v}"}}"#),
+    };
+    let mut events = Vec::new();
+    for v in 1..=40 {
+        for (k, stream) in ["usage-1", "usage-2", "customer-3"].iter().enumerate() {
+            let lsn = 100 * v as u64;
+            events.push(ev(
+                stream,
+                v,
+                lsn,
+                k as u32,
+                0,
+                "usage.recorded",
+                &data(v + k as i64),
+            ));
+        }
+    }
+    let one_call = RedisServer::start();
+    let mut sink_a = sink(&one_call).await;
+    deliver(&mut sink_a, &spool(1, &events))
+        .await
+        .expect("one batch");
+    let one_by_one = RedisServer::start();
+    let mut sink_b = sink(&one_by_one).await;
+    for (i, e) in events.iter().enumerate() {
+        let batch = spool(1 + i as u64, std::slice::from_ref(e));
+        deliver(&mut sink_b, &batch).await.expect("one event");
+    }
+    let (mut a, mut b) = (redis(&one_call), redis(&one_by_one));
+    check_all(&mut a, &events);
+    check_all(&mut b, &events);
+    for stream in ["usage-1", "usage-2", "customer-3"] {
+        let key = format!("bss:agg:{stream}");
+        assert_eq!(hash(&mut a, &key), hash(&mut b, &key), "{key}");
+    }
+}
+
+#[tokio::test]
+async fn data_marked_exact_that_cjson_cannot_encode_falls_back_to_text() {
+    // 1e400 decodes to infinity, which cjson refuses to encode: the sidecar
+    // never marks it exact, but the function must still not lose it if told so.
+    let server = RedisServer::start();
+    let _sink = sink(&server).await;
+    let mut con = redis(&server);
+    let fcall = |con: &mut redis::Connection, version: &str, id: &str, data: &str| {
+        redis::cmd("FCALL")
+            .arg("bss_apply_events_v1")
+            .arg(3)
+            .arg(&["bss:events:t", "bss:agg:t-1", "bss:count:210001010000"])
+            .arg(&[
+                "",
+                "1",
+                "1",
+                "2",
+                "3",
+                id,
+                version,
+                "t.x",
+                "4102531200",
+                "1",
+                "1",
+            ])
+            .arg(&["data", data])
+            .query::<Vec<i64>>(con)
+    };
+    let added = fcall(&mut con, "1", "1-1", r#"{"a": 1}"#).expect("v1");
+    assert_eq!(added, vec![1, 1]);
+    fcall(&mut con, "2", "2-1", r#"{"e": 1e400, "b": 2}"#).expect("v2");
+    let h = hash(&mut con, "bss:agg:t-1");
+    assert_eq!(
+        (
+            h["state"].as_str(),
+            h["version"].as_str(),
+            h["exact"].as_str()
+        ),
+        (r#"{"a":1,"e":1e400,"b":2}"#, "2", "0")
+    );
+}
+
+#[tokio::test]
 async fn the_sink_recovers_by_itself_after_redis_restarted_empty() {
     let mut server = RedisServer::start();
     let mut sink = sink(&server).await;

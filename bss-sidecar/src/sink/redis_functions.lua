@@ -269,6 +269,67 @@ local function fail_event(i, e)
     error({err = 'BSSEVENT ' .. i .. ' ' .. tostring(e)})
 end
 
+-- The aggregate of one key within a call: its stored fields (base), then
+-- the events of the call applied in order. While every event is exact, the
+-- state stays decoded (doc[1]) and is encoded once, at the end of the call,
+-- instead of decoded and encoded again for every event of the stream.
+local function new_agg(version, state, exact)
+    return {v = tonumber(version), state = state, exact = exact,
+        base_state = state, base_exact = exact, applied = {}}
+end
+
+-- Redoes agg's applied events one by one from its base, with merged_state:
+-- the answer when the decoded state cannot be encoded (cjson's limits).
+local function replay(agg, args)
+    agg.doc, agg.state, agg.exact = nil, agg.base_state, agg.base_exact
+    for _, e in ipairs(agg.applied) do
+        local ok, state, exact = pcall(merged_state, agg.state, agg.exact, args[e.data_at], e.exact)
+        if not ok then
+            fail_event(e.i, state)
+        end
+        agg.state, agg.exact = state, exact
+    end
+end
+
+-- agg.state as text: the decoded state encoded, if there is one.
+local function materialize(agg, args)
+    if agg.doc then
+        local ok, text = pcall(encode, agg.doc[1])
+        if ok then
+            agg.doc, agg.state, agg.exact = nil, text, true
+        else
+            replay(agg, args)
+        end
+    end
+end
+
+-- Applies event i (data at args[data_at]) to agg.
+local function apply_event(agg, args, i, data_at, data_exact)
+    local data = args[data_at]
+    if data_exact and (agg.doc or agg.state == nil or agg.exact) then
+        local ok, patch = pcall(decode, data)
+        if ok and not agg.doc then
+            local target
+            if agg.state then
+                ok, target = pcall(decode, agg.state)
+            end
+            agg.doc = ok and {target} or nil
+        end
+        if ok then
+            agg.doc[1] = merge_decoded(agg.doc[1], patch)
+            agg.applied[#agg.applied + 1] = {i = i, data_at = data_at, exact = data_exact}
+            return
+        end
+    end
+    materialize(agg, args)
+    local ok, state, exact = pcall(merged_state, agg.state, agg.exact, data, data_exact)
+    if not ok then
+        fail_event(i, state)
+    end
+    agg.state, agg.exact = state, exact
+    agg.applied[#agg.applied + 1] = {i = i, data_at = data_at, exact = data_exact}
+end
+
 local function apply_events(keys, args)
     if not find then
         bind_libraries()
@@ -298,19 +359,19 @@ local function apply_events(keys, args)
             if cur.err then
                 fail_event(i, cur)
             end
-            agg = {v = tonumber(cur[1]), state = cur[2] or nil, exact = cur[3] == '1'}
+            agg = new_agg(cur[1], cur[2] or nil, cur[3] == '1')
             aggs[agg_key] = agg
         end
         if agg.v == nil or v > agg.v then
-            local ok, state, exact = pcall(merged_state, agg.state, agg.exact, args[data_at], args[pos + 7] == '1')
-            if not ok then
-                fail_event(i, state)
-            end
-            agg.state, agg.exact, agg.v, agg.version, agg.dirty = state, exact, v, args[pos + 4], true
+            apply_event(agg, args, i, data_at, args[pos + 7] == '1')
+            agg.v, agg.version, agg.dirty = v, args[pos + 4], true
         end
         pos = data_at + 1
     end
     at[count + 1] = pos
+    for _, agg in pairs(aggs) do
+        materialize(agg, args)
+    end
 
     -- 2. The stream entries, in order; count what was added.
     local added, counts, expiry = 0, {}, {}
