@@ -1,6 +1,7 @@
 //! Owns reading records back: walking a snapshot of the segment list
-//! through mmap, sealed segments whole and the active one up to what was
-//! written when the iterator was created. Must never yield a payload whose
+//! through mmap, from the sparse index's position for the start seq,
+//! sealed segments whole and the active one up to what was written when
+//! the iterator was created. Must never yield a payload whose
 //! frame failed its checksum, and never read past that point.
 
 use std::fs::File;
@@ -11,7 +12,8 @@ use std::sync::Arc;
 use memmap2::{Mmap, MmapOptions};
 
 use crate::error::Error;
-use crate::format::{self, SEGMENT_HEADER_LEN};
+use crate::format;
+use crate::index::Position;
 use crate::log::Log;
 use crate::segment::SegmentMeta;
 
@@ -39,6 +41,8 @@ impl Record {
 
 /// What the log looked like when `iter_from` was called.
 pub(crate) struct Snapshot {
+    /// Where to start in the first segment: a frame at or before the start seq.
+    pub start: Position,
     /// Segments from the one holding the start seq; the last is active.
     pub segments: Vec<SegmentMeta>,
     pub active_file: Arc<File>,
@@ -111,12 +115,22 @@ impl<'a> Iter<'a> {
                 ),
             ));
         }
+        // The first segment starts at the index's position, later ones
+        // at their first frame (which is where the index points for them).
+        let at = if idx == 0 {
+            self.snap.start
+        } else {
+            Position {
+                seq: first,
+                offset: format::SEGMENT_HEADER_LEN as u64,
+            }
+        };
         Ok(Cursor {
             map,
             active,
             path: meta.path.clone(),
-            off: SEGMENT_HEADER_LEN as u64,
-            seq: first,
+            off: at.offset,
+            seq: at.seq,
         })
     }
 

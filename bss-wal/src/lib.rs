@@ -7,6 +7,7 @@ pub mod format;
 #[doc(hidden)]
 pub mod fuzzing;
 mod group_commit;
+mod index;
 mod iter;
 mod log;
 mod recovery;

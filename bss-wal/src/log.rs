@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 use crate::error::Error;
 use crate::format::{self, SEGMENT_HEADER_LEN};
 use crate::group_commit::{GroupCommit, Syncer};
+use crate::index::SparseIndex;
 use crate::iter::{Iter, Snapshot};
 use crate::recovery;
 use crate::segment::{self, SegmentMeta};
@@ -83,6 +84,8 @@ struct Writer {
     /// Encoded frames not yet written to the file.
     buf: Vec<u8>,
     next_seq: u64,
+    /// Where frames start, so readers need not walk a segment from its start.
+    index: SparseIndex,
 }
 
 impl Writer {
@@ -239,7 +242,8 @@ impl Core {
         let dir = dir.to_path_buf();
         std::fs::create_dir_all(&dir)?;
         let lock = segment::lock_dir(&dir)?;
-        let rec = recovery::recover(&dir, opts.max_record_size)?;
+        let mut index = SparseIndex::new(opts.segment_size);
+        let rec = recovery::recover(&dir, opts.max_record_size, &mut index)?;
         // What recovery kept may only be in the page cache of a crashed
         // process; make it durable before calling it so.
         rec.active.sync_all()?;
@@ -251,6 +255,7 @@ impl Core {
             prealloc: PREALLOCATE_BYTES.min(opts.segment_size),
             buf: Vec::with_capacity(WRITE_BUFFER_FLUSH_BYTES * 2),
             next_seq: rec.next_seq,
+            index,
         };
         Ok(Core {
             dir,
@@ -312,6 +317,8 @@ impl Core {
             self.roll(w)?;
         }
         let next = w.next_seq.checked_add(1).ok_or(Error::SeqExhausted)?;
+        let offset = w.file_len + w.buf.len() as u64;
+        w.index.frame(w.next_seq, offset);
         format::encode_frame(&mut w.buf, w.next_seq, payload);
         w.next_seq = next;
         self.next_seq.store(w.next_seq, Ordering::Release);
@@ -335,6 +342,7 @@ impl Core {
         w.file = Arc::new(file);
         w.file_len = SEGMENT_HEADER_LEN as u64;
         w.zeroed_len = w.file_len;
+        w.index.segment_started();
         Ok(())
     }
 
@@ -353,6 +361,7 @@ impl Core {
             .partition_point(|s| s.first_seq <= seq)
             .saturating_sub(1);
         let snap = Snapshot {
+            start: w.index.seek(seq, w.segments[idx].first_seq),
             segments: w.segments[idx..].to_vec(),
             active_file: Arc::clone(&w.file),
             active_len: w.file_len,
@@ -376,6 +385,8 @@ impl Core {
             removed = true;
         }
         if removed {
+            let first = w.segments[0].first_seq;
+            w.index.forget_before(first);
             self.watch(segment::sync_dir(&self.dir))?;
         }
         Ok(())

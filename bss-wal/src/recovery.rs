@@ -8,6 +8,7 @@ use std::path::Path;
 
 use crate::error::Error;
 use crate::format::{self, FRAME_ALIGN, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN};
+use crate::index::SparseIndex;
 use crate::segment::{self, SegmentMeta};
 
 /// State of a log directory after successful recovery.
@@ -19,8 +20,12 @@ pub(crate) struct Recovered {
 }
 
 /// Validates every segment in `dir` (creating the first if none) and
-/// repairs a torn tail of the newest one.
-pub(crate) fn recover(dir: &Path, max_record_size: u32) -> Result<Recovered, Error> {
+/// repairs a torn tail of the newest one; marks the frames it keeps in `index`.
+pub(crate) fn recover(
+    dir: &Path,
+    max_record_size: u32,
+    index: &mut SparseIndex,
+) -> Result<Recovered, Error> {
     let segments = segment::list_segments(dir)?;
     let Some((last, sealed)) = segments.split_last() else {
         let (meta, file) = segment::create_segment(dir, 0)?;
@@ -33,9 +38,9 @@ pub(crate) fn recover(dir: &Path, max_record_size: u32) -> Result<Recovered, Err
     };
     let mut expected = None;
     for s in sealed {
-        expected = Some(check_sealed(s, expected, max_record_size)?);
+        expected = Some(check_sealed(s, expected, max_record_size, index)?);
     }
-    let (active, active_len, next_seq) = recover_active(last, expected, max_record_size)?;
+    let (active, active_len, next_seq) = recover_active(last, expected, max_record_size, index)?;
     Ok(Recovered {
         segments,
         active,
@@ -68,15 +73,22 @@ fn check_first(s: &SegmentMeta, first: u64, expected: Option<u64>) -> Result<(),
 }
 
 /// Checks a sealed segment end to end; returns the seq after its last record.
-fn check_sealed(s: &SegmentMeta, expected: Option<u64>, max: u32) -> Result<u64, Error> {
+fn check_sealed(
+    s: &SegmentMeta,
+    expected: Option<u64>,
+    max: u32,
+    index: &mut SparseIndex,
+) -> Result<u64, Error> {
     let buf = segment::read_only(&File::open(&s.path)?)?;
     let first = format::decode_header(&buf).map_err(|r| Error::corrupt(&s.path, 0, r))?;
     check_first(s, first, expected)?;
     let mut off = SEGMENT_HEADER_LEN;
     let mut seq = first;
+    index.segment_started();
     while off < buf.len() {
         let f = format::decode_frame(&buf, off, seq, max)
             .map_err(|e| Error::corrupt(&s.path, off as u64, format!("sealed segment: {e}")))?;
+        index.frame(seq, off as u64);
         off = f.end;
         seq = next_seq_after(seq, &s.path, off)?;
     }
@@ -116,9 +128,11 @@ fn recover_active(
     s: &SegmentMeta,
     expected: Option<u64>,
     max: u32,
+    index: &mut SparseIndex,
 ) -> Result<(File, u64, u64), Error> {
     let file = segment::open_rw(&s.path)?;
     let buf = segment::read_only(&file)?;
+    index.segment_started();
     let first = match format::decode_header(&buf) {
         Ok(first) => first,
         Err(reason) => {
@@ -154,6 +168,7 @@ fn recover_active(
     while off < buf.len() {
         match format::decode_frame(&buf, off, seq, max) {
             Ok(f) => {
+                index.frame(seq, off as u64);
                 off = f.end;
                 seq = next_seq_after(seq, &s.path, off)?;
             }
