@@ -3,6 +3,8 @@
 //! bss-wal's TypedLog), and handed to the sinks. Must keep every column a
 //! sink needs; never derives anything a sink could get wrong twice.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// One event of the store, with the commit that published it.
@@ -45,12 +47,23 @@ impl Event {
     }
 
     /// The CloudEvents `id`: `metadata.ce_id` when the event came in as a
-    /// CloudEvent whose id was not a UUID, else `event_id`.
-    pub fn ce_id(&self) -> String {
-        serde_json::from_str::<serde_json::Value>(&self.metadata)
-            .ok()
-            .and_then(|m| m.get("ce_id")?.as_str().map(str::to_owned))
-            .unwrap_or_else(|| self.event_id.clone())
+    /// CloudEvent whose id was not a UUID, else `event_id`. Metadata without
+    /// a `ce_id` member (most events) is not parsed: the store prints member
+    /// names without escapes.
+    pub fn ce_id(&self) -> Cow<'_, str> {
+        if !self.metadata.contains("\"ce_id\"") {
+            return Cow::Borrowed(&self.event_id);
+        }
+        #[derive(serde::Deserialize)]
+        struct Metadata {
+            ce_id: Option<serde_json::Value>,
+        }
+        match serde_json::from_str::<Metadata>(&self.metadata) {
+            Ok(Metadata {
+                ce_id: Some(serde_json::Value::String(id)),
+            }) => Cow::Owned(id),
+            _ => Cow::Borrowed(&self.event_id),
+        }
     }
 }
 

@@ -162,10 +162,10 @@ impl Spool {
     /// Up to `max` durable records from `from` on, in order.
     pub fn read(&self, from: u64, max: usize) -> Result<Vec<Spooled>> {
         let durable = self.durable_seq();
-        let mut out = Vec::new();
         if from >= durable {
-            return Ok(out);
+            return Ok(Vec::new());
         }
+        let mut out = Vec::with_capacity(max.min((durable - from) as usize));
         for r in self.log.iter_from(from)? {
             let (seq, event) = r?;
             if seq >= durable || out.len() >= max {

@@ -165,7 +165,7 @@ fn lsn(e: &Event) -> String {
 fn expected_headers(e: &Event) -> BTreeMap<String, String> {
     let mut h: BTreeMap<String, String> = [
         ("ce_specversion", "1.0".to_owned()),
-        ("ce_id", e.ce_id()),
+        ("ce_id", e.ce_id().into_owned()),
         ("ce_source", e.source.clone()),
         ("ce_type", e.event_type.clone()),
         ("ce_time", e.time.clone()),
@@ -256,7 +256,10 @@ async fn batch_lands_in_category_and_routed_topics_with_cloudevents_headers_in_s
     let records = consume_async(&broker.bootstrap(), &topics, b.len()).await;
     assert_eq!(records.len(), b.len(), "one record per event: {records:#?}");
 
-    let by_id: HashMap<String, &Event> = b.iter().map(|s| (s.event.ce_id(), &s.event)).collect();
+    let by_id: HashMap<String, &Event> = b
+        .iter()
+        .map(|s| (s.event.ce_id().into_owned(), &s.event))
+        .collect();
     assert_eq!(by_id.len(), b.len());
     for r in &records {
         let e = by_id

@@ -194,7 +194,7 @@ fn next(state: &mut u64) -> u64 {
 }
 
 #[test]
-fn kill_9_during_the_load_loses_nothing_and_duplicates_stay_within_a_batch() {
+fn kill_9_during_the_load_loses_nothing_and_duplicates_stay_in_flight() {
     let broker = Broker::start();
     let redis_server = RedisServer::start();
     let slot = Slot::new("kill");
@@ -240,11 +240,11 @@ fn kill_9_during_the_load_loses_nothing_and_duplicates_stay_within_a_batch() {
 
     let duplicates = verify_delivery(&brokers, &redis_url, &category, &streams, &sidecar);
     eprintln!("kill -9 x{KILLS}: {duplicates} duplicates in Kafka");
-    // A crash can only redeliver the batch that was in flight.
+    // A crash can only redeliver the events in flight.
     assert!(
-        duplicates <= KILLS * bss_sidecar::runner::MAX_BATCH,
-        "{duplicates} duplicates exceed {KILLS} batches of {}",
-        bss_sidecar::runner::MAX_BATCH
+        duplicates <= KILLS * bss_sidecar::runner::MAX_IN_FLIGHT,
+        "{duplicates} duplicates exceed {KILLS} times the {} events in flight",
+        bss_sidecar::runner::MAX_IN_FLIGHT
     );
     let status = sidecar.stop();
     assert!(

@@ -163,7 +163,7 @@ fn check_all(con: &mut redis::Connection, events: &[Event]) {
         assert_eq!(ids, want, "entries of category {category}");
         for ((_, fields), e) in got.iter().zip(evs) {
             let f = |name: &str| fields.get(name).map(String::as_str);
-            assert_eq!(f("ce_id"), Some(e.ce_id().as_str()));
+            assert_eq!(f("ce_id"), Some(e.ce_id().as_ref()));
             assert_eq!(f("stream_id"), Some(e.stream_id.as_str()));
             assert_eq!(f("version"), Some(e.stream_version.to_string().as_str()));
             assert_eq!(f("type"), Some(e.event_type.as_str()));

@@ -69,6 +69,10 @@ impl Options {
     }
 }
 
+/// The zeros written ahead of the data, a chunk at a time (static: no
+/// allocation, and its pages are never written).
+static ZEROS: [u8; 1024 * 1024] = [0; 1024 * 1024];
+
 /// State owned by whoever holds the writer lock.
 struct Writer {
     /// All live segments sorted by first_seq; the last one is active.
@@ -98,8 +102,12 @@ impl Writer {
                 // Zeros never validate as a frame, so recovery treats them
                 // as the end of the log.
                 let new_zeroed = end.div_ceil(self.prealloc) * self.prealloc;
-                let zeros = vec![0u8; (new_zeroed - end) as usize];
-                self.file.write_all_at(&zeros, end)?;
+                let mut at = end;
+                while at < new_zeroed {
+                    let n = (new_zeroed - at).min(ZEROS.len() as u64);
+                    self.file.write_all_at(&ZEROS[..n as usize], at)?;
+                    at += n;
+                }
                 self.zeroed_len = new_zeroed;
             }
             self.file.write_all_at(&self.buf, self.file_len)?;

@@ -27,7 +27,6 @@
 //! later event of a category stream never lands before an earlier one that
 //! must be retried (its lower entry ID would then be refused).
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -36,7 +35,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ErrorKind, RedisError, ServerError, Value};
 use serde::Deserialize;
 
-use crate::event::{Event, Spooled};
+use crate::event::Spooled;
 use crate::sink::{Sink, SinkError};
 
 /// The Redis Function library, loaded with `FUNCTION LOAD REPLACE`.
@@ -330,7 +329,7 @@ fn function_call(cfg: &RedisSinkConfig, chunk: &[Spooled]) -> redis::Cmd {
             .arg(if cjson_exact(&e.data) { "1" } else { "0" })
             .arg(fields)
             .arg("ce_id")
-            .arg(ce_id(e))
+            .arg(e.ce_id().as_ref())
             .arg("stream_id")
             .arg(&e.stream_id)
             .arg("version")
@@ -352,16 +351,6 @@ fn function_call(cfg: &RedisSinkConfig, chunk: &[Spooled]) -> redis::Cmd {
             .arg(&e.data);
     }
     cmd
-}
-
-/// `Event::ce_id`, without parsing metadata that has no `ce_id` member
-/// (most events; the store prints member names without escapes).
-fn ce_id(e: &Event) -> Cow<'_, str> {
-    if e.metadata.contains("\"ce_id\"") {
-        Cow::Owned(e.ce_id())
-    } else {
-        Cow::Borrowed(&e.event_id)
-    }
 }
 
 /// How many events from the front of `rest` go into one function call: at

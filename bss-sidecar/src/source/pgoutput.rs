@@ -4,8 +4,6 @@
 //! bytes: never does IO, never panics on any input, and refuses a row whose
 //! columns it cannot read rather than guessing.
 
-use std::collections::HashMap;
-
 use crate::event::Event;
 
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
@@ -148,10 +146,12 @@ pub fn decode(data: &[u8]) -> Result<Message, DecodeError> {
 #[derive(Debug, Clone)]
 pub struct EventColumns {
     relation: Relation,
-    index: HashMap<&'static str, usize>,
+    /// Position in the tuple of each column of [`NEEDED`], in its order.
+    index: [usize; NEEDED.len()],
 }
 
-/// Columns the sidecar reads, with the types it accepts for each.
+/// Columns the sidecar reads, with the types it accepts for each, in the
+/// order [`EventColumns::event`] takes them.
 const NEEDED: &[(&str, &[u32])] = &[
     ("global_position", &[INT8_OID]),
     ("stream_id", &[TEXT_OID, VARCHAR_OID]),
@@ -174,8 +174,8 @@ impl EventColumns {
     /// a needed column or has it with an unexpected type.
     pub fn new(relation: Relation) -> Result<Self, DecodeError> {
         let full_name = format!("{}.{}", relation.namespace, relation.name);
-        let mut index = HashMap::new();
-        for (name, types) in NEEDED {
+        let mut index = [0; NEEDED.len()];
+        for (k, (name, types)) in NEEDED.iter().enumerate() {
             let i = relation
                 .columns
                 .iter()
@@ -188,7 +188,7 @@ impl EventColumns {
                     reason: format!("type oid {oid} is not one of {types:?}"),
                 });
             }
-            index.insert(*name, i);
+            index[k] = i;
         }
         Ok(EventColumns { relation, index })
     }
@@ -197,50 +197,73 @@ impl EventColumns {
         &self.relation
     }
 
-    /// Builds the event of one inserted row (binary tuple format). The
-    /// commit fields are filled in when the transaction's commit arrives.
-    pub fn event(&self, values: &[Option<Vec<u8>>]) -> Result<Event, DecodeError> {
-        let get = |name: &'static str| -> Result<Option<&[u8]>, DecodeError> {
-            let i = self.index[name];
-            Ok(values
-                .get(i)
-                .ok_or(DecodeError::Truncated("tuple shorter than relation"))?
-                .as_deref())
-        };
-        let required = |name: &'static str| -> Result<&[u8], DecodeError> {
-            get(name)?.ok_or_else(|| column_error(name, "is NULL"))
-        };
-        let text = |name: &'static str| -> Result<String, DecodeError> {
-            String::from_utf8(required(name)?.to_vec())
-                .map_err(|_| column_error(name, "is not UTF-8"))
-        };
-        let opt_text = |name: &'static str| -> Result<Option<String>, DecodeError> {
-            get(name)?
-                .map(|b| {
-                    String::from_utf8(b.to_vec()).map_err(|_| column_error(name, "is not UTF-8"))
-                })
-                .transpose()
+    /// Builds the event of one inserted row (binary tuple format), taking
+    /// the column values without copying them. The commit fields are
+    /// filled in when the transaction's commit arrives.
+    pub fn event(&self, values: Vec<Option<Vec<u8>>>) -> Result<Event, DecodeError> {
+        let mut row = Row {
+            index: &self.index,
+            next: 0,
+            values,
         };
         Ok(Event {
             commit_lsn: 0,
             txn_index: 0,
             commit_time_us: 0,
-            global_position: int8(required("global_position")?, "global_position")?,
-            stream_id: text("stream_id")?,
-            stream_version: int8(required("stream_version")?, "stream_version")?,
-            event_id: uuid(required("event_id")?)?,
-            source: text("source")?,
-            event_type: text("type")?,
-            subject: opt_text("subject")?,
-            time: timestamptz(required("time")?, "time")?,
-            datacontenttype: text("datacontenttype")?,
-            dataschema: opt_text("dataschema")?,
-            data: jsonb(required("data")?, "data")?,
-            metadata: jsonb(required("metadata")?, "metadata")?,
-            region: text("region")?,
-            recorded_at: timestamptz(required("recorded_at")?, "recorded_at")?,
+            global_position: int8(&row.required("global_position")?, "global_position")?,
+            stream_id: row.text("stream_id")?,
+            stream_version: int8(&row.required("stream_version")?, "stream_version")?,
+            event_id: uuid(&row.required("event_id")?)?,
+            source: row.text("source")?,
+            event_type: row.text("type")?,
+            subject: row.opt_text("subject")?,
+            time: timestamptz(&row.required("time")?, "time")?,
+            datacontenttype: row.text("datacontenttype")?,
+            dataschema: row.opt_text("dataschema")?,
+            data: jsonb(row.required("data")?, "data")?,
+            metadata: jsonb(row.required("metadata")?, "metadata")?,
+            region: row.text("region")?,
+            recorded_at: timestamptz(&row.required("recorded_at")?, "recorded_at")?,
         })
     }
+}
+
+/// The values of one inserted row, taken out column by column in the
+/// order of [`NEEDED`] (the name is checked in debug builds).
+struct Row<'a> {
+    index: &'a [usize; NEEDED.len()],
+    next: usize,
+    values: Vec<Option<Vec<u8>>>,
+}
+
+impl Row<'_> {
+    fn take(&mut self, name: &'static str) -> Result<Option<Vec<u8>>, DecodeError> {
+        debug_assert_eq!(NEEDED[self.next].0, name, "columns taken out of order");
+        let i = self.index[self.next];
+        self.next += 1;
+        Ok(self
+            .values
+            .get_mut(i)
+            .ok_or(DecodeError::Truncated("tuple shorter than relation"))?
+            .take())
+    }
+
+    fn required(&mut self, name: &'static str) -> Result<Vec<u8>, DecodeError> {
+        self.take(name)?
+            .ok_or_else(|| column_error(name, "is NULL"))
+    }
+
+    fn text(&mut self, name: &'static str) -> Result<String, DecodeError> {
+        utf8(self.required(name)?, name)
+    }
+
+    fn opt_text(&mut self, name: &'static str) -> Result<Option<String>, DecodeError> {
+        self.take(name)?.map(|b| utf8(b, name)).transpose()
+    }
+}
+
+fn utf8(b: Vec<u8>, column: &str) -> Result<String, DecodeError> {
+    String::from_utf8(b).map_err(|_| column_error(column, "is not UTF-8"))
 }
 
 fn column_error(column: &str, reason: &str) -> DecodeError {
@@ -258,28 +281,28 @@ fn int8(b: &[u8], column: &str) -> Result<i64, DecodeError> {
 }
 
 fn uuid(b: &[u8]) -> Result<String, DecodeError> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     if b.len() != 16 {
         return Err(column_error("event_id", "uuid is not 16 bytes"));
     }
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    ))
+    let mut s = String::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        s.push(HEX[usize::from(x >> 4)] as char);
+        s.push(HEX[usize::from(x & 15)] as char);
+    }
+    Ok(s)
 }
 
 /// jsonb's binary send format: a version byte (1), then the JSON text.
-fn jsonb(b: &[u8], column: &str) -> Result<String, DecodeError> {
-    match b.split_first() {
-        Some((1, text)) => {
-            String::from_utf8(text.to_vec()).map_err(|_| column_error(column, "jsonb is not UTF-8"))
-        }
-        _ => Err(column_error(column, "unknown jsonb binary version")),
+fn jsonb(mut b: Vec<u8>, column: &str) -> Result<String, DecodeError> {
+    if b.first() != Some(&1) {
+        return Err(column_error(column, "unknown jsonb binary version"));
     }
+    b.remove(0);
+    String::from_utf8(b).map_err(|_| column_error(column, "jsonb is not UTF-8"))
 }
 
 /// timestamptz's binary format (µs since 2000-01-01 UTC) as RFC 3339.
@@ -302,12 +325,22 @@ pub fn rfc3339_from_unix_us(us: i64) -> Option<String> {
     if !(1..=9999).contains(&y) {
         return None;
     }
-    Some(format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    ))
+    // Written digit by digit: this runs twice per event on the hot path.
+    let mut out = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y as u64);
+    put(5, 2, m.into());
+    put(8, 2, d.into());
+    put(11, 2, (sod / 3600) as u64);
+    put(14, 2, (sod % 3600 / 60) as u64);
+    put(17, 2, (sod % 60) as u64);
+    put(20, 6, micros as u64);
+    String::from_utf8(out.to_vec()).ok()
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day)
@@ -409,7 +442,7 @@ mod tests {
             panic!("not an insert");
         };
         assert_eq!(relation, 16_384);
-        let e = cols.event(&values).unwrap();
+        let e = cols.event(values).unwrap();
         assert_eq!(e.global_position, 42);
         assert_eq!(e.stream_id, "customer-1");
         assert_eq!(e.stream_version, 3);
@@ -462,7 +495,7 @@ mod tests {
         let cols = EventColumns::new(rel).unwrap();
         let mut values = row();
         values[1] = None;
-        assert!(cols.event(&values).is_err());
+        assert!(cols.event(values).is_err());
     }
 
     #[test]
@@ -479,6 +512,18 @@ mod tests {
             rfc3339_from_unix_us(-1).unwrap(),
             "1969-12-31T23:59:59.999999Z"
         );
+        assert_eq!(
+            rfc3339_from_unix_us(253_402_300_799_999_999).unwrap(),
+            "9999-12-31T23:59:59.999999Z"
+        );
+        assert!(rfc3339_from_unix_us(253_402_300_800_000_000).is_none());
         assert!(rfc3339_from_unix_us(i64::MAX).is_none());
+    }
+
+    #[test]
+    fn uuid_formatting() {
+        let b: Vec<u8> = (0..16).map(|i| 0xf0 | i).collect();
+        assert_eq!(uuid(&b).unwrap(), "f0f1f2f3-f4f5-f6f7-f8f9-fafbfcfdfeff");
+        assert!(uuid(&b[..15]).is_err());
     }
 }

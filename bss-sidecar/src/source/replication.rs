@@ -343,7 +343,7 @@ impl<'a> Session<'a> {
                     }
                 };
                 let event = cols
-                    .event(&values)
+                    .event(values)
                     .map_err(|e| Fatal(anyhow!("cannot decode the event inserted at {at}: {e}")))?;
                 let txn = self
                     .txn
