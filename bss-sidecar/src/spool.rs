@@ -66,6 +66,12 @@ impl Spool {
         })
     }
 
+    /// The most records it holds that some sink has not passed; also the
+    /// largest transaction the source accepts (it spools a transaction whole).
+    pub fn max_events(&self) -> u64 {
+        self.max_events
+    }
+
     /// Commit LSN of the newest transaction in the spool; the source skips
     /// transactions PostgreSQL sends again up to here.
     pub fn last_commit_lsn(&self) -> u64 {

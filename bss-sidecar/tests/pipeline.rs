@@ -71,6 +71,7 @@ fn every_event_reaches_kafka_in_stream_order_and_redis_state_matches_postgres() 
         slot: &slot.name,
         kafka_brokers: Some(&broker.bootstrap()),
         redis_url: Some(&redis_server.url()),
+        spool_max_events: None,
     });
     load(&streams);
 
@@ -209,6 +210,7 @@ fn kill_9_during_the_load_loses_nothing_and_duplicates_stay_in_flight() {
         slot: &slot.name,
         kafka_brokers: Some(&brokers),
         redis_url: Some(&redis_url),
+        spool_max_events: None,
     };
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -418,6 +420,7 @@ fn broker_and_redis_down_30_s_each_during_the_load_lose_nothing_and_wal_does_not
         slot: &slot.name,
         kafka_brokers: Some(&brokers),
         redis_url: Some(&redis_url),
+        spool_max_events: None,
     });
     let mut pg = bss_tests::session();
     std::thread::scope(|s| {
@@ -498,6 +501,7 @@ fn postgres_crash_during_the_load_delivers_every_committed_event_and_no_uncommit
         slot: &slot.name,
         kafka_brokers: Some(&brokers),
         redis_url: Some(&redis_url),
+        spool_max_events: None,
     });
     // A transaction still open when the server goes down never commits.
     let mut open_tx = bss_tests::session();
@@ -563,4 +567,61 @@ fn postgres_crash_during_the_load_delivers_every_committed_event_and_no_uncommit
         status.success(),
         "sidecar exit status after SIGTERM: {status}"
     );
+}
+
+#[test]
+fn a_transaction_larger_than_the_spool_stops_the_sidecar_naming_the_setting() {
+    // The source holds a transaction in memory until its commit: one that
+    // could not fit in the spool stops it, rather than growing without bound.
+    let slot = Slot::new("bigtxn");
+    let dir = tempfile::tempdir().unwrap();
+    let spool_dir = dir.path().join("spool");
+    let args = SidecarArgs {
+        spool_dir: &spool_dir,
+        slot: &slot.name,
+        kafka_brokers: None,
+        redis_url: None,
+        spool_max_events: Some(50),
+    };
+    let mut sidecar = Sidecar::start(&args);
+    let stream = format!("{}-1", bss_tests::unique("bigtxn").replace(['-', '_'], ""));
+    let mut pg = bss_tests::session();
+    append_range(&mut pg, &stream, 1, 50); // fits
+    append_range(&mut pg, &stream, 51, 150); // 100 events in one transaction
+    let status = sidecar
+        .wait_exit(Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("the sidecar kept running; its log:\n{}", sidecar.log_tail()));
+    assert!(!status.success(), "exit status {status}");
+    let log = sidecar.log_tail();
+    assert!(
+        log.contains("has more than 50 events") && log.contains("--spool-max-events"),
+        "the log does not name the bound and the setting:\n{log}"
+    );
+    // Nothing is lost: with the bound raised, a restart spools both.
+    let sidecar = Sidecar::start(&SidecarArgs {
+        spool_max_events: None,
+        ..args
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sidecar.metric("bss_sidecar_spool_head_seq") != Some(150.0) {
+        assert!(
+            Instant::now() < deadline,
+            "spool head {:?} after the restart; its log:\n{}",
+            sidecar.metric("bss_sidecar_spool_head_seq"),
+            sidecar.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(sidecar.stop().success());
+    let spool = bss_wal::TypedLog::<bss_sidecar::event::Event>::open(
+        spool_dir.join("log"),
+        bss_wal::Options::default(),
+    )
+    .unwrap();
+    let versions: Vec<i64> = spool
+        .iter_from(0)
+        .unwrap()
+        .map(|r| r.unwrap().1.stream_version)
+        .collect();
+    assert_eq!(versions, (1..=150).collect::<Vec<_>>());
 }

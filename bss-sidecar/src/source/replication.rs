@@ -349,6 +349,17 @@ impl<'a> Session<'a> {
                     .txn
                     .as_mut()
                     .ok_or_else(|| anyhow!("insert at {at} outside a transaction"))?;
+                // A transaction is spooled whole at its commit, so it is held
+                // in memory until then: it must fit in the spool.
+                let max = self.spool.max_events();
+                if txn.len() as u64 >= max {
+                    return Err(Fatal(anyhow!(
+                        "the transaction with the insert at {at} has more than {max} events, \
+                         the spool's bound; raise spool_max_events (--spool-max-events) \
+                         above the largest transaction"
+                    ))
+                    .into());
+                }
                 txn.push(event);
             }
             Message::Other(_) => {}

@@ -69,6 +69,8 @@ pub struct SidecarArgs<'a> {
     pub slot: &'a str,
     pub kafka_brokers: Option<&'a str>,
     pub redis_url: Option<&'a str>,
+    /// `--spool-max-events`; the sidecar's default when None.
+    pub spool_max_events: Option<u64>,
 }
 
 impl Sidecar {
@@ -98,6 +100,9 @@ impl Sidecar {
         }
         if let Some(r) = args.redis_url {
             cmd.arg("--redis-url").arg(r);
+        }
+        if let Some(n) = args.spool_max_events {
+            cmd.arg("--spool-max-events").arg(n.to_string());
         }
         let process = ChildGuard::new("bss-sidecar", cmd.spawn().expect("spawn bss-sidecar"));
         let s = Sidecar {
@@ -131,6 +136,18 @@ impl Sidecar {
             let (name, value) = l.rsplit_once(' ')?;
             (name == sample).then(|| value.parse().ok())?
         })
+    }
+
+    /// Waits up to `timeout` for the sidecar to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.process.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// SIGTERM, then waits for a clean exit.
