@@ -56,6 +56,7 @@ test-sidecar: setup devdb
 
 bench-pg: devdb
 	benches/pgbench/run.sh
+	benches/pgbench/time_travel.sh
 
 # The sidecar's catch-up speed and commit-to-ack latency at 400k events/min.
 bench-cdc: setup devdb

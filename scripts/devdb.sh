@@ -18,6 +18,11 @@ install_extension() {
     local sudo=()
     [ "$(id -u)" = 0 ] || sudo=(--sudo)
     (cd "$ROOT/pg_bss" && cargo pgrx install --release --pg-config "$PG_CONFIG" "${sudo[@]}" >&2)
+    # 0.1.0 to 0.2.0 added the read side (time travel, snapshots, projections):
+    # its script is the update, so databases made with 0.1.0 update in place.
+    local ext_dir
+    ext_dir="$("$PG_CONFIG" --sharedir)/extension"
+    ${sudo:+sudo} install -m 0644 "$ROOT/sql/time_travel.sql" "$ext_dir/pg_bss--0.1.0--0.2.0.sql"
 }
 
 running() { [ -f "$DATA/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }

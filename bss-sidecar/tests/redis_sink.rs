@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use bss_sidecar::event::{example, Event, Spooled};
 use bss_sidecar::sink::redis::{RedisSink, RedisSinkConfig};
 use bss_sidecar::sink::{Sink, SinkError};
+use bss_tests::merge_patch;
 use bss_tests::redis_server::RedisServer;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// 2100-01-01T00:00:00Z: counters of that minute outlive any test run.
 const T0_US: i64 = 4_102_444_800_000_000;
@@ -18,25 +19,6 @@ const MINUTE_US: i64 = 60_000_000;
 const MAX_ATTEMPTS: usize = 10;
 /// A guard against a hang; the sink's own timeouts are far shorter.
 const HANG_GUARD: Duration = Duration::from_secs(60);
-
-/// RFC 7396 MergePatch, the reference the Redis Function must agree with.
-fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(p) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    let t = target.as_object_mut().expect("made an object above");
-    for (k, v) in p {
-        if v.is_null() {
-            t.remove(k);
-        } else {
-            merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
-        }
-    }
-}
 
 /// `v` with every number as f64: JSON does not tell -500 from -500.0, and
 /// the function's cjson path may print either (exact digits are checked on

@@ -29,13 +29,19 @@ pub struct Plans {
     insert_one: OwnedPreparedStatement,
     insert_batch: OwnedPreparedStatement,
     insert_rows: OwnedPreparedStatement,
+    after_append: OwnedPreparedStatement,
 }
+
+/// Inline projections and snapshot policies (sql/time_travel.sql), run
+/// with the stream still locked.
+const AFTER_APPEND: &str = "SELECT bss.after_append($1, $2, $3)";
 
 const LOCK_STREAM: &str = "\
 INSERT INTO bss.streams AS s (stream_id, category, version, created_at, updated_at) \
 VALUES ($1, split_part($1, '-', 1), $2, now(), now()) \
-ON CONFLICT (stream_id) DO UPDATE SET version = s.version + excluded.version, updated_at = excluded.updated_at \
-RETURNING s.version, s.created_at";
+ON CONFLICT (stream_id) DO UPDATE SET version = s.version + excluded.version, \
+    updated_at = greatest(s.updated_at, excluded.updated_at) \
+RETURNING s.version, s.created_at, s.updated_at";
 
 const RELEASE_VERSIONS: &str = "UPDATE bss.streams SET version = version - $2 WHERE stream_id = $1";
 
@@ -44,13 +50,18 @@ const FIND_STORED: &str = "\
 SELECT event_id, stream_version FROM bss.events \
 WHERE stream_id = $1 AND event_id = ANY($2) AND recorded_at >= $3";
 
+// recorded_at is the stream's updated_at after the lock: now(), or the
+// previous append's recorded_at when that is later (a transaction that
+// started earlier can lock the stream later), so that within a stream
+// recorded_at never decreases with the version and "the stream as of a
+// moment" is always a prefix of its versions.
 const EVENT_COLUMNS: &str =
-    "global_position, stream_id, stream_version, event_id, source, type, subject, \"time\", data, metadata, region, position_horizon";
+    "global_position, stream_id, stream_version, event_id, source, type, subject, \"time\", data, metadata, region, position_horizon, recorded_at";
 
 fn insert_one_sql() -> String {
     format!(
         "INSERT INTO bss.events ({EVENT_COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()), $9, coalesce(nullif($10, 'null'::jsonb), '{{}}'::jsonb), $11, $12)"
+         ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()), $9, coalesce(nullif($10, 'null'::jsonb), '{{}}'::jsonb), $11, $12, $13)"
     )
 }
 
@@ -60,7 +71,7 @@ fn insert_batch_sql() -> String {
          SELECT $1[t.i], $2, $3 + t.i, coalesce((t.e->>'event_id')::uuid, bss.uuidv7()), \
                 coalesce(t.e->>'source', $4), t.e->>'type', t.e->>'subject', \
                 coalesce((t.e->>'time')::timestamptz, now()), t.e->'data', \
-                coalesce(nullif(t.e->'metadata', 'null'::jsonb), '{{}}'::jsonb), $5, $6 \
+                coalesce(nullif(t.e->'metadata', 'null'::jsonb), '{{}}'::jsonb), $5, $6, $8 \
          FROM jsonb_array_elements($7) WITH ORDINALITY AS t(e, i)"
     )
 }
@@ -69,7 +80,7 @@ fn insert_batch_sql() -> String {
 fn insert_rows_sql() -> String {
     format!(
         "INSERT INTO bss.events ({EVENT_COLUMNS}, datacontenttype, dataschema) \
-         SELECT u.p, $2, $3 + u.i, u.id, u.src, u.typ, u.subj, coalesce(u.tm::timestamptz, now()), u.d::jsonb, u.m::jsonb, $4, $5, \
+         SELECT u.p, $2, $3 + u.i, u.id, u.src, u.typ, u.subj, coalesce(u.tm::timestamptz, now()), u.d::jsonb, u.m::jsonb, $4, $5, $15, \
                 coalesce(u.dct, 'application/json'), u.dsch \
          FROM unnest($1::bigint[], $6::uuid[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) \
               WITH ORDINALITY AS u(p, id, src, typ, subj, tm, d, m, dct, dsch, i)"
@@ -118,6 +129,7 @@ fn prepare_all(client: &SpiClient<'_>) -> Result<Plans, SpiError> {
                 JSONBOID,
                 TEXTOID,
                 XID8OID,
+                TIMESTAMPTZOID,
             ],
         )?,
         insert_batch: prepare(
@@ -131,6 +143,7 @@ fn prepare_all(client: &SpiClient<'_>) -> Result<Plans, SpiError> {
                 TEXTOID,
                 XID8OID,
                 JSONBOID,
+                TIMESTAMPTZOID,
             ],
         )?,
         insert_rows: prepare(
@@ -151,8 +164,10 @@ fn prepare_all(client: &SpiClient<'_>) -> Result<Plans, SpiError> {
                 TEXTARRAYOID,
                 TEXTARRAYOID,
                 TEXTARRAYOID,
+                TIMESTAMPTZOID,
             ],
         )?,
+        after_append: prepare(client, AFTER_APPEND, &[TEXTOID, INT8OID, INT8OID])?,
     })
 }
 
@@ -250,6 +265,15 @@ pub fn check_expected(stream_id: &str, expected: Option<i64>, actual: i64) -> Bs
 pub struct Locked {
     pub before: i64,
     pub created_at: pg_sys::Datum,
+    /// The recorded_at of the events appended under this lock.
+    pub recorded_at: pg_sys::Datum,
+}
+
+impl Locked {
+    fn recorded_at(&self) -> DatumWithOid<'static> {
+        // SAFETY: a timestamptz datum (pass-by-value) returned by the lock query.
+        unsafe { DatumWithOid::new(self.recorded_at, pg_sys::TIMESTAMPTZOID) }
+    }
 }
 
 fn lock_stream(
@@ -267,10 +291,37 @@ fn lock_stream(
         .get_datum_by_ordinal(2)
         .map_err(spi_error)?
         .unwrap_or(pg_sys::Datum::from(0usize));
+    let recorded_at = row
+        .get_datum_by_ordinal(3)
+        .map_err(spi_error)?
+        .unwrap_or(pg_sys::Datum::from(0usize));
     Ok(Locked {
         before: after - n,
         created_at,
+        recorded_at,
     })
+}
+
+/// Runs the read side's work for events `before+1..=after` just appended.
+fn after_append(
+    client: &mut SpiClient<'_>,
+    plans: &Plans,
+    stream_id: &str,
+    before: i64,
+    after: i64,
+) -> BssResult<()> {
+    let category = stream_id.split('-').next().unwrap_or(stream_id);
+    if !crate::read_side::has_work(client, category)? {
+        return Ok(());
+    }
+    client
+        .update(
+            &plans.after_append,
+            None,
+            &[stream_id.into(), before.into(), after.into()],
+        )
+        .map_err(spi_error)?;
+    Ok(())
 }
 
 /// Stored versions of those of `ids` the stream already holds.
@@ -428,11 +479,13 @@ pub fn append_one(ev: OneEvent<'_>, expected: Option<i64>) -> BssResult<i64> {
                 nullable(ev.metadata, pg_sys::JSONBOID),
                 region.as_str().into(),
                 DatumWithOid::new(horizon, pg_sys::XID8OID),
+                locked.recorded_at(),
             ]
         };
         client
             .update(&plans.insert_one, None, &args)
             .map_err(spi_error)?;
+        after_append(client, plans, ev.stream_id, locked.before, version)?;
         Ok(version)
     })
 }
@@ -491,11 +544,13 @@ pub fn append_batch(
                 region.as_str().into(),
                 DatumWithOid::new(horizon, pg_sys::XID8OID),
                 DatumWithOid::new(events, pg_sys::JSONBOID),
+                locked.recorded_at(),
             ]
         };
         client
             .update(&plans.insert_batch, None, &args)
             .map_err(spi_error)?;
+        after_append(client, plans, stream_id, locked.before, locked.before + n)?;
         Ok(locked.before + n)
     })
 }
@@ -566,11 +621,13 @@ pub fn append_rows(
             rows.metadata.into(),
             rows.datacontenttypes.into(),
             rows.dataschemas.into(),
+            locked.recorded_at(),
         ]
     };
     client
         .update(&plans.insert_rows, None, &args)
         .map_err(spi_error)?;
+    after_append(client, plans, stream_id, locked.before, locked.before + n)?;
     Ok(n)
 }
 

@@ -12,29 +12,7 @@ use pgrx::{FromDatum, JsonB, Uuid};
 
 use crate::append::{self, OneEvent, Rows};
 use crate::error::{raise, BssError, BssResult, SqlState};
-use crate::{cloudevents, guc, jsonb};
-
-macro_rules! sql_function {
-    ($name:ident, $finfo:ident, $body:path) => {
-        #[no_mangle]
-        pub extern "C" fn $finfo() -> &'static pg_sys::Pg_finfo_record {
-            const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-            &V1
-        }
-
-        /// # Safety
-        /// Called by PostgreSQL's function manager with a valid `fcinfo`.
-        #[no_mangle]
-        pub unsafe extern "C-unwind" fn $name(fcinfo: FunctionCallInfo) -> pg_sys::Datum {
-            let outcome: BssResult<pg_sys::Datum> =
-                pg_sys::panic::pgrx_extern_c_guard(|| $body(fcinfo));
-            match outcome {
-                Ok(datum) => datum,
-                Err(err) => raise(err),
-            }
-        }
-    };
-}
+use crate::{cloudevents, fold, guc, jsonb, read_side};
 
 sql_function!(bss_append_event, pg_finfo_bss_append_event, append_event);
 sql_function!(bss_append_events, pg_finfo_bss_append_events, append_events);
@@ -44,6 +22,19 @@ sql_function!(
     append_cloudevents
 );
 sql_function!(bss_uuidv7, pg_finfo_bss_uuidv7, uuidv7);
+sql_function!(bss_fold_step, pg_finfo_bss_fold_step, fold::fold_step);
+sql_function!(bss_fold_final, pg_finfo_bss_fold_final, fold::fold_final);
+sql_function!(
+    bss_jsonb_merge_patch,
+    pg_finfo_bss_jsonb_merge_patch,
+    fold::jsonb_merge_patch
+);
+sql_function!(bss_check_reducer, pg_finfo_bss_check_reducer, check_reducer);
+sql_function!(
+    bss_read_side_changed,
+    pg_finfo_bss_read_side_changed,
+    read_side::read_side_changed
+);
 
 /// A non-null argument's raw datum.
 unsafe fn arg_datum(fcinfo: FunctionCallInfo, n: usize) -> Option<pg_sys::Datum> {
@@ -200,6 +191,23 @@ fn rows_of(evs: Vec<cloudevents::CloudEvent>) -> Rows {
         rows.dataschemas.push(e.dataschema);
     }
     rows
+}
+
+/// `bss.check_reducer(reducer regprocedure, event_type regtype)`: raises
+/// XB011 naming the function when it cannot fold events.
+unsafe fn check_reducer(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
+    let oid = |n| arg_datum(fcinfo, n).map(|d| pg_sys::Oid::from(d.value() as u32));
+    match (oid(0), oid(1)) {
+        (Some(reducer), Some(event_type)) => fold::check_reducer(reducer, event_type)?,
+        _ => {
+            return Err(BssError::new(
+                SqlState::InvalidReducer,
+                "reducer must not be NULL",
+            ))
+        }
+    }
+    (*fcinfo).isnull = true;
+    Ok(pg_sys::Datum::from(0usize))
 }
 
 unsafe fn uuidv7(_fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {

@@ -32,6 +32,14 @@ pub enum SqlState {
     IdempotencyConflict,
     /// A read argument out of range (max_count, consumer group).
     InvalidArgument,
+    /// A stream that does not exist (raised from SQL, listed for the README).
+    #[allow(dead_code)]
+    UnknownStream,
+    /// A function that cannot fold events: wrong signature, STRICT, set-returning.
+    InvalidReducer,
+    /// A projection that does not exist (raised from SQL, listed for the README).
+    #[allow(dead_code)]
+    UnknownProjection,
 }
 
 impl SqlState {
@@ -46,6 +54,9 @@ impl SqlState {
             SqlState::AppendOnly => "XB007",
             SqlState::IdempotencyConflict => "XB008",
             SqlState::InvalidArgument => "XB009",
+            SqlState::UnknownStream => "XB010",
+            SqlState::InvalidReducer => "XB011",
+            SqlState::UnknownProjection => "XB012",
         }
     }
 
@@ -63,6 +74,9 @@ impl SqlState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BssError {
     pub state: SqlState,
+    /// Raised with this packed SQLSTATE instead of `state`'s: an error of
+    /// someone else's code (a reducer's) passed on with our context.
+    pub foreign_code: Option<c_int>,
     pub message: String,
     pub detail: Option<String>,
     pub hint: Option<String>,
@@ -72,9 +86,18 @@ impl BssError {
     pub fn new(state: SqlState, message: impl Into<String>) -> Self {
         BssError {
             state,
+            foreign_code: None,
             message: message.into(),
             detail: None,
             hint: None,
+        }
+    }
+
+    /// An error raised by other code, with its packed SQLSTATE.
+    pub fn with_code(code: c_int, message: impl Into<String>) -> Self {
+        BssError {
+            foreign_code: Some(code),
+            ..BssError::new(SqlState::InvalidArgument, message)
         }
     }
 
@@ -119,7 +142,7 @@ unsafe fn error_cstring(s: &str) -> *mut c_char {
 /// dropped, which this function does for `err` itself before jumping.
 pub unsafe fn raise(err: BssError) -> ! {
     const PERCENT_S: &std::ffi::CStr = c"%s";
-    let code = err.state.packed();
+    let code = err.foreign_code.unwrap_or_else(|| err.state.packed());
     let message = error_cstring(&err.message);
     let detail = err.detail.as_deref().map(|d| error_cstring(d));
     let hint = err.hint.as_deref().map(|h| error_cstring(h));
@@ -163,6 +186,9 @@ mod tests {
             SqlState::AppendOnly,
             SqlState::IdempotencyConflict,
             SqlState::InvalidArgument,
+            SqlState::UnknownStream,
+            SqlState::InvalidReducer,
+            SqlState::UnknownProjection,
         ];
         let mut codes: Vec<_> = all.iter().map(|s| s.code()).collect();
         codes.sort();

@@ -4,30 +4,61 @@
 //! time-partitioned table `bss.events`, the publication `bss_events` for logical
 //! decoding, and the SQL API (`bss.append_event`, `bss.append_events`,
 //! `bss.append_cloudevents`, `bss.read_stream`, `bss.read_all`,
-//! `bss.read_category`, `bss.stream_version`, partition management).
+//! `bss.read_category`, `bss.stream_version`, partition management), and the
+//! read side (`bss.aggregate`, reducers, snapshots, projections: see
+//! `sql/time_travel.sql` and `fold.rs`).
 //!
 //! SQL lives in `sql/pg_bss.sql`; Rust does the append path, where speed, exact
 //! ordering and clear errors matter. This crate owns the on-disk event model;
 //! it never talks to anything outside PostgreSQL.
+
+/// Declares a C function PostgreSQL calls (`LANGUAGE c` in the SQL files):
+/// runs the Rust body under pgrx's guard and raises a returned `BssError`.
+macro_rules! sql_function {
+    ($name:ident, $finfo:ident, $body:path) => {
+        #[no_mangle]
+        pub extern "C" fn $finfo() -> &'static pg_sys::Pg_finfo_record {
+            const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+            &V1
+        }
+
+        /// # Safety
+        /// Called by PostgreSQL's function manager with a valid `fcinfo`.
+        #[no_mangle]
+        pub unsafe extern "C-unwind" fn $name(fcinfo: FunctionCallInfo) -> pg_sys::Datum {
+            let outcome: BssResult<pg_sys::Datum> =
+                pg_sys::panic::pgrx_extern_c_guard(|| $body(fcinfo));
+            match outcome {
+                Ok(datum) => datum,
+                Err(err) => raise(err),
+            }
+        }
+    };
+}
 
 mod append;
 mod batch;
 mod cloudevents;
 mod entry;
 mod error;
+mod fold;
 mod guc;
 mod jsonb;
+mod merge_patch;
 mod partitions;
 mod position;
+mod read_side;
 
 ::pgrx::pg_module_magic!(name, version);
 
 pgrx::extension_sql_file!("../../sql/pg_bss.sql", name = "bootstrap", bootstrap);
+pgrx::extension_sql_file!("../../sql/time_travel.sql", name = "time_travel", finalize);
 
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     guc::register();
     partitions::register_abort_callbacks();
+    read_side::register();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -218,24 +218,7 @@ pub fn append_range(c: &mut postgres::Client, stream: &str, from: i64, to: i64) 
         .unwrap_or_else(|e| panic!("append_events({stream}, {from}..={to}): {e}"));
 }
 
-/// RFC 7396 JSON merge-patch.
-pub fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(p) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Default::default());
-    }
-    let t = target.as_object_mut().unwrap();
-    for (k, v) in p {
-        if v.is_null() {
-            t.remove(k);
-        } else {
-            merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
-        }
-    }
-}
+pub use bss_tests::merge_patch;
 
 /// The state of `stream` folded from its events in PostgreSQL.
 pub fn fold_in_postgres(c: &mut postgres::Client, stream: &str) -> (Value, i64) {
