@@ -388,28 +388,15 @@ END
 $$;
 COMMENT ON FUNCTION bss.register_reducer(text, regprocedure) IS 'Sets the reducer of a category (NULL: back to bss.reduce_merge_patch); snapshots of the old one are no longer used.';
 
--- Called by every append, with the stream still locked: projections and snapshots.
-CREATE FUNCTION bss.after_append(stream_id text, before bigint, after bigint) RETURNS void
+-- Called by appends to a category with a snapshot policy, with the stream
+-- still locked (projections are updated by the append itself: append.rs).
+CREATE FUNCTION bss.snapshot_by_policy(stream_id text, before bigint, after bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    cat text := split_part(stream_id, '-', 1);
-    p bss.projections;
     every int;
-    cur_state jsonb;
-    cur_version bigint;
 BEGIN
-    FOR p IN SELECT * FROM bss.projections pr WHERE pr.category = cat LOOP
-        EXECUTE format('SELECT state, version FROM bss_projection.%I WHERE stream_id = $1', p.name)
-        INTO cur_state, cur_version USING stream_id;
-        EXECUTE format('INSERT INTO bss_projection.%I AS t VALUES ($1, $2, $3, now()) '
-                       'ON CONFLICT (stream_id) DO UPDATE SET state = excluded.state, '
-                       'version = excluded.version, updated_at = excluded.updated_at', p.name)
-        USING stream_id,
-              bss.fold_range(stream_id, coalesce(p.reducer, bss.reducer_for(cat)),
-                             coalesce(cur_version, 0), cur_state, after),
-              after;
-    END LOOP;
-    SELECT sp.every_n_events INTO every FROM bss.snapshot_policies sp WHERE sp.category = cat;
+    SELECT sp.every_n_events INTO every FROM bss.snapshot_policies sp
+    WHERE sp.category = split_part(stream_id, '-', 1);
     IF every IS NOT NULL AND after / every > before / every THEN
         PERFORM bss.snapshot_at(stream_id, after / every * every);
     END IF;

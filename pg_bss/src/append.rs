@@ -19,7 +19,7 @@ use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiError};
 use pgrx::Uuid;
 
 use crate::error::{BssError, BssResult, SqlState};
-use crate::{guc, partitions, position};
+use crate::{guc, partitions, position, read_side};
 
 /// Statements prepared once per session and kept (SPI_keepplan).
 pub struct Plans {
@@ -29,12 +29,12 @@ pub struct Plans {
     insert_one: OwnedPreparedStatement,
     insert_batch: OwnedPreparedStatement,
     insert_rows: OwnedPreparedStatement,
-    after_append: OwnedPreparedStatement,
+    snapshot_by_policy: OwnedPreparedStatement,
 }
 
-/// Inline projections and snapshot policies (sql/time_travel.sql), run
-/// with the stream still locked.
-const AFTER_APPEND: &str = "SELECT bss.after_append($1, $2, $3)";
+/// The category's snapshot policy (sql/time_travel.sql), run with the
+/// stream still locked.
+const SNAPSHOT_BY_POLICY: &str = "SELECT bss.snapshot_by_policy($1, $2, $3)";
 
 const LOCK_STREAM: &str = "\
 INSERT INTO bss.streams AS s (stream_id, category, version, created_at, updated_at) \
@@ -167,7 +167,7 @@ fn prepare_all(client: &SpiClient<'_>) -> Result<Plans, SpiError> {
                 TIMESTAMPTZOID,
             ],
         )?,
-        after_append: prepare(client, AFTER_APPEND, &[TEXTOID, INT8OID, INT8OID])?,
+        snapshot_by_policy: prepare(client, SNAPSHOT_BY_POLICY, &[TEXTOID, INT8OID, INT8OID])?,
     })
 }
 
@@ -302,7 +302,8 @@ fn lock_stream(
     })
 }
 
-/// Runs the read side's work for events `before+1..=after` just appended.
+/// The read side's work for events `before+1..=after` just appended, with
+/// the stream still locked: its category's projections, then its policy.
 fn after_append(
     client: &mut SpiClient<'_>,
     plans: &Plans,
@@ -311,16 +312,21 @@ fn after_append(
     after: i64,
 ) -> BssResult<()> {
     let category = stream_id.split('-').next().unwrap_or(stream_id);
-    if !crate::read_side::has_work(client, category)? {
+    let Some(work) = read_side::work(client, category)? else {
         return Ok(());
+    };
+    for name in &work.projections {
+        read_side::update_projection(client, name, stream_id, after)?;
     }
-    client
-        .update(
-            &plans.after_append,
-            None,
-            &[stream_id.into(), before.into(), after.into()],
-        )
-        .map_err(spi_error)?;
+    if work.snapshots {
+        client
+            .update(
+                &plans.snapshot_by_policy,
+                None,
+                &[stream_id.into(), before.into(), after.into()],
+            )
+            .map_err(spi_error)?;
+    }
     Ok(())
 }
 

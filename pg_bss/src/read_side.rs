@@ -1,28 +1,41 @@
-//! Owns deciding, cheaply, whether an append has read-side work: the
-//! categories with a projection or a snapshot policy, cached per backend.
-//! The SQL functions that change those tables send a relcache invalidation
-//! of `bss.projections` (`bss.read_side_changed`), which every backend
-//! applies before its next lock, so the cache is dropped and read again;
-//! so is it on any other relcache invalidation, which only costs a reload.
-//! Must never answer "no work" for a category that has some in the
-//! appender's snapshot.
+//! Owns the read side's work in an append: which projections of the
+//! category to bring up to the new version (one statement each, prepared
+//! once per session) and whether its snapshot policy applies. What each
+//! category has is cached per backend: the SQL functions that change
+//! projections or policies send a relcache invalidation of
+//! `bss.projections` (`bss.read_side_changed`), which every backend applies
+//! before its next lock, dropping the cache; so does any other relcache
+//! invalidation, which only costs a reload. Must never skip work that a
+//! category has in the appender's snapshot.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use pgrx::fcinfo::{pg_arg_is_null, pg_getarg_datum_raw};
 use pgrx::pg_sys::{self, FunctionCallInfo};
-use pgrx::spi::SpiClient;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiError};
+use pgrx::PgOid;
 
 use crate::error::{BssError, BssResult, SqlState};
 
-const CATEGORIES: &str = "SELECT category FROM bss.projections \
-                          UNION SELECT category FROM bss.snapshot_policies";
+/// What appends to one category do besides storing the events.
+#[derive(Debug, Default, Clone)]
+pub struct Work {
+    /// Names of its projections (tables in schema bss_projection).
+    pub projections: Vec<String>,
+    /// Whether it has a snapshot policy.
+    pub snapshots: bool,
+}
+
+const WORK: &str = "SELECT category, name FROM bss.projections \
+                    UNION ALL SELECT category, NULL FROM bss.snapshot_policies";
 
 thread_local! {
-    static CACHE: RefCell<Option<HashSet<String>>> = const { RefCell::new(None) };
-    /// Bumped by every invalidation: a set read while one arrived is not kept.
+    static CACHE: RefCell<Option<HashMap<String, Work>>> = const { RefCell::new(None) };
+    /// Bumped by every invalidation: what was read while one arrived is not kept.
     static GENERATION: Cell<u64> = const { Cell::new(0) };
+    /// The update statement of each projection, by name.
+    static UPDATES: RefCell<HashMap<String, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
 }
 
 /// Registers the invalidation callback, once, from _PG_init.
@@ -32,34 +45,92 @@ pub fn register() {
 }
 
 unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
-    // Cannot fail, allocates nothing: safe at any point PostgreSQL calls it.
+    // Cannot fail: safe at any point PostgreSQL calls it.
     let _ = GENERATION.try_with(|g| g.set(g.get().wrapping_add(1)));
     let _ = CACHE.try_with(|c| c.try_borrow_mut().map(|mut c| *c = None));
 }
 
-/// Whether appends to `category` must run `bss.after_append`.
-pub fn has_work(client: &mut SpiClient<'_>, category: &str) -> BssResult<bool> {
-    if let Some(found) = CACHE.with(|c| c.borrow().as_ref().map(|set| set.contains(category))) {
+fn internal(e: SpiError) -> BssError {
+    BssError::new(
+        SqlState::InvalidArgument,
+        format!("pg_bss internal query failed: {e}"),
+    )
+}
+
+/// The work of appends to `category`; None when there is none.
+pub fn work(client: &mut SpiClient<'_>, category: &str) -> BssResult<Option<Work>> {
+    if let Some(found) = CACHE.with(|c| c.borrow().as_ref().map(|m| m.get(category).cloned())) {
         return Ok(found);
     }
     let generation = GENERATION.with(Cell::get);
-    let mut set = HashSet::new();
-    let table = client.select(CATEGORIES, None, &[]).map_err(|e| {
-        BssError::new(
-            SqlState::InvalidArgument,
-            format!("pg_bss internal query failed: {e}"),
-        )
-    })?;
-    for row in table {
-        if let Ok(Some(c)) = row.get::<String>(1) {
-            set.insert(c);
+    let mut all: HashMap<String, Work> = HashMap::new();
+    for row in client.select(WORK, None, &[]).map_err(internal)? {
+        let (Ok(Some(cat)), Ok(name)) = (row.get::<String>(1), row.get::<String>(2)) else {
+            continue;
+        };
+        let w = all.entry(cat).or_default();
+        match name {
+            Some(name) => w.projections.push(name),
+            None => w.snapshots = true,
         }
     }
-    let found = set.contains(category);
+    let found = all.get(category).cloned();
     if GENERATION.with(Cell::get) == generation {
-        CACHE.with(|c| *c.borrow_mut() = Some(set));
+        CACHE.with(|c| *c.borrow_mut() = Some(all));
     }
     Ok(found)
+}
+
+/// The statement that brings projection `name`'s row of stream $1 to
+/// version $2: its reducer (its own, else its category's, else merge
+/// patch) folded from the row's state over the events after the row's
+/// version. One statement, no function calls besides the fold: this runs
+/// in every append to the category. `name` is a checked identifier
+/// (create_projection allows `[a-z_][a-z0-9_]*` only).
+fn update_sql(name: &str) -> String {
+    format!(
+        "INSERT INTO bss_projection.\"{name}\" AS t (stream_id, state, version, updated_at) \
+         SELECT $1, CASE WHEN f.n = 0 THEN cur.state ELSE f.state END, $2, now() \
+         FROM bss.projections p \
+         LEFT JOIN bss_projection.\"{name}\" cur ON cur.stream_id = $1 \
+         CROSS JOIN LATERAL ( \
+             SELECT bss.fold(coalesce(p.reducer, \
+                                      (SELECT r.reducer FROM bss.reducers r WHERE r.category = p.category), \
+                                      'bss.reduce_merge_patch(jsonb, bss.events)'::regprocedure), \
+                             cur.state, e ORDER BY e.stream_version) AS state, count(*) AS n \
+             FROM bss.events e \
+             WHERE e.stream_id = $1 AND e.stream_version > coalesce(cur.version, 0) \
+               AND e.stream_version <= $2) f \
+         WHERE p.name = '{name}' \
+         ON CONFLICT (stream_id) DO UPDATE SET state = excluded.state, \
+            version = excluded.version, updated_at = excluded.updated_at"
+    )
+}
+
+/// Brings projection `name` up to version `after` of `stream_id`.
+pub fn update_projection(
+    client: &mut SpiClient<'_>,
+    name: &str,
+    stream_id: &str,
+    after: i64,
+) -> BssResult<()> {
+    let prepared = UPDATES.with(|u| u.borrow().contains_key(name));
+    if !prepared {
+        let oids = [PgOid::from(pg_sys::TEXTOID), PgOid::from(pg_sys::INT8OID)];
+        let stmt = client
+            .prepare_mut(&update_sql(name), &oids)
+            .map_err(internal)?
+            .keep();
+        UPDATES.with(|u| u.borrow_mut().insert(name.to_owned(), stmt));
+    }
+    UPDATES.with(|u| {
+        let updates = u.borrow();
+        let stmt = updates.get(name).expect("prepared above");
+        client
+            .update(stmt, None, &[stream_id.into(), after.into()])
+            .map(|_| ())
+            .map_err(internal)
+    })
 }
 
 /// `bss.read_side_changed(rel regclass)`: the projections or snapshot
