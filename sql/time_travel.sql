@@ -31,9 +31,10 @@ COMMENT ON AGGREGATE bss.fold(regprocedure, jsonb, bss.events) IS 'Folds events 
 CREATE FUNCTION bss.check_reducer(reducer regprocedure, event_type regtype) RETURNS void
 LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'bss_check_reducer';
 
--- Appends skip bss.after_append for categories without projections or
--- snapshot policies, from a per-backend cache; changes to those tables call
--- this so that every backend drops it at commit.
+-- Appends do read-side work (projection updates, bss.snapshot_by_policy)
+-- only for categories that have some, known from a per-backend cache (see
+-- pg_bss/src/read_side.rs); changes to projections or snapshot policies
+-- call this so that every backend drops that cache at commit.
 CREATE FUNCTION bss.read_side_changed(rel regclass) RETURNS void
 LANGUAGE c AS 'MODULE_PATHNAME', 'bss_read_side_changed';
 

@@ -67,10 +67,7 @@ pub async fn run_sink(
             continue;
         }
         let next = batch.last().map_or(cursor, |s| s.seq + 1);
-        let prefetch = {
-            let spool = Arc::clone(&spool);
-            tokio::task::spawn_blocking(move || spool.read(next, MAX_BATCH))
-        };
+        let prefetch = read_ahead(&spool, next);
         let mut backoff = Duration::from_millis(50);
         loop {
             match sink.deliver(&batch).await {
@@ -124,10 +121,16 @@ pub async fn run_sink(
     }
 }
 
-/// Up to [`MAX_BATCH`] durable records from `from` on, read off the runtime.
-async fn read(spool: &Arc<Spool>, from: u64) -> Result<Vec<Spooled>> {
+/// Starts reading up to [`MAX_BATCH`] durable records from `from` on, off
+/// the runtime.
+fn read_ahead(spool: &Arc<Spool>, from: u64) -> JoinHandle<Result<Vec<Spooled>>> {
     let spool = Arc::clone(spool);
-    tokio::task::spawn_blocking(move || spool.read(from, MAX_BATCH)).await?
+    tokio::task::spawn_blocking(move || spool.read(from, MAX_BATCH))
+}
+
+/// Up to [`MAX_BATCH`] durable records from `from` on.
+async fn read(spool: &Arc<Spool>, from: u64) -> Result<Vec<Spooled>> {
+    read_ahead(spool, from).await?
 }
 
 /// The commit-to-ack latency of each event of an acknowledged batch.

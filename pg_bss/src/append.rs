@@ -192,7 +192,7 @@ pub fn with_plans<R>(f: impl FnOnce(&mut SpiClient<'_>, &Plans) -> BssResult<R>)
     })
 }
 
-fn spi_error(e: SpiError) -> BssError {
+pub(crate) fn spi_error(e: SpiError) -> BssError {
     BssError::new(
         SqlState::InvalidArgument,
         format!("pg_bss internal query failed: {e}"),

@@ -198,7 +198,9 @@ fn rows_of(evs: Vec<cloudevents::CloudEvent>) -> Rows {
 unsafe fn check_reducer(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
     let oid = |n| arg_datum(fcinfo, n).map(|d| pg_sys::Oid::from(d.value() as u32));
     match (oid(0), oid(1)) {
-        (Some(reducer), Some(event_type)) => fold::check_reducer(reducer, event_type)?,
+        (Some(reducer), Some(event_type)) => {
+            fold::check_reducer(reducer, event_type)?;
+        }
         _ => {
             return Err(BssError::new(
                 SqlState::InvalidReducer,

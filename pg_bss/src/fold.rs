@@ -7,7 +7,7 @@
 //! its plan cached for the whole fold. Must refuse a function that is not
 //! a reducer before calling it, call a reducer exactly once per event in
 //! the order given, and name the reducer, stream and version in the
-//! context of any error a reducer raises.
+//! DETAIL of any error a reducer raises.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::AssertUnwindSafe;
@@ -34,7 +34,7 @@ struct Fold {
     cx: pg_sys::MemoryContext,
     flinfo: pg_sys::FmgrInfo,
     fcinfo: *mut pg_sys::FunctionCallInfoBaseData,
-    /// For error context: the reducer's signature, the stream, the version.
+    /// For errors: the reducer's signature, the stream, the version.
     reducer_name: CString,
     stream_id: CString,
     version: i64,
@@ -42,11 +42,12 @@ struct Fold {
 
 /// Whether `reducer` can fold events of row type `event_type`: a plain,
 /// non-strict, single-result function (jsonb, event) returning jsonb.
-/// Err names the function and what is wrong with it.
+/// Ok is its name (`schema.name(argtypes)`); Err names the function and
+/// what is wrong with it.
 ///
 /// # Safety
 /// Must run inside a backend (catalog lookups).
-pub unsafe fn check_reducer(reducer: Oid, event_type: Oid) -> BssResult<()> {
+pub unsafe fn check_reducer(reducer: Oid, event_type: Oid) -> BssResult<String> {
     let name = procedure_name(reducer);
     let mut argtypes: *mut Oid = std::ptr::null_mut();
     let mut nargs: c_int = 0;
@@ -75,7 +76,7 @@ pub unsafe fn check_reducer(reducer: Oid, event_type: Oid) -> BssResult<()> {
     if pg_sys::func_strict(reducer) {
         return Err(invalid("it is STRICT"));
     }
-    Ok(())
+    Ok(name)
 }
 
 /// `schema.name(argtypes)` of a function, or its OID if it does not exist.
@@ -137,7 +138,7 @@ unsafe fn start_fold(fcinfo: FunctionCallInfo, cx: pg_sys::MemoryContext) -> Bss
     }
     let reducer = Oid::from(pg_getarg_datum_raw(fcinfo, 1).value() as u32);
     let event_type = pg_sys::get_fn_expr_argtype((*fcinfo).flinfo, 3);
-    check_reducer(reducer, event_type)?;
+    let reducer_name = check_reducer(reducer, event_type)?;
     let native = is_native(reducer);
     let initial = (!pg_arg_is_null(fcinfo, 2)).then(|| pg_getarg_datum_raw(fcinfo, 2));
     let mut fold = Box::new(Fold {
@@ -147,7 +148,7 @@ unsafe fn start_fold(fcinfo: FunctionCallInfo, cx: pg_sys::MemoryContext) -> Bss
         cx,
         flinfo: pg_sys::FmgrInfo::default(),
         fcinfo: std::ptr::null_mut(),
-        reducer_name: CString::new(procedure_name(reducer)).unwrap_or_default(),
+        reducer_name: CString::new(reducer_name).unwrap_or_default(),
         stream_id: CString::default(),
         version: 0,
     });

@@ -156,14 +156,8 @@ impl Sidecar {
         unsafe {
             libc::kill(self.process.pid() as i32, libc::SIGTERM);
         }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.process.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "sidecar ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_exit(Duration::from_secs(60))
+            .expect("sidecar ignored SIGTERM")
     }
 }
 
