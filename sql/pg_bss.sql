@@ -339,10 +339,7 @@ RETURNS bigint LANGUAGE c VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'bss_append_event';
 COMMENT ON FUNCTION bss.append_event(text, text, jsonb, bigint, jsonb, uuid, text, text, timestamptz) IS 'Appends one event to a stream; returns its stream version.';
 
-CREATE FUNCTION bss.append_events(stream_id text, events jsonb, expected_version bigint DEFAULT NULL)
-RETURNS bigint LANGUAGE c VOLATILE PARALLEL UNSAFE
-AS 'MODULE_PATHNAME', 'bss_append_events';
-COMMENT ON FUNCTION bss.append_events(text, jsonb, bigint) IS 'Appends a JSON array of events to one stream, all or none; returns the version of the last.';
+-- bss.append_events is declared in data_quality.sql (it takes on_invalid).
 
 CREATE FUNCTION bss.append_cloudevents(events jsonb)
 RETURNS bigint LANGUAGE c VOLATILE PARALLEL UNSAFE

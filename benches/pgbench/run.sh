@@ -3,6 +3,7 @@
 # of one category, a ~300-byte usage event. Same run, same table:
 #   bss.append_event          vs a plain single-row INSERT   (16 clients)
 #   bss.append_events x 100   vs a plain 100-row INSERT      (2 clients)
+#   bss.append_events x 100 of a type with a JSON Schema vs of one without
 # BENCH_SECONDS (default 30) per case. Prints one table.
 source "$(dirname "$0")/../../scripts/lib.sh"
 SECONDS_PER_CASE="${BENCH_SECONDS:-30}"
@@ -46,7 +47,18 @@ SQL
     done
     echo ";"
 } >"$WORK/insert_many.sql"
+sed 's/"usage.recorded"/"usage.validated"/g' "$WORK/append_events.sql" >"$WORK/append_events_schema.sql"
 chmod o+r "$WORK"/*.sql
+# The schema a mediation system would register for its CDRs (every field typed,
+# ranges, the MSISDN pattern, the UUID format): what validation costs is this.
+SCHEMA='{"type": "object", "additionalProperties": false,
+  "required": ["kind", "msisdn", "cell", "bytes", "seconds", "charge", "currency"],
+  "properties": {"kind": {"enum": ["voice", "sms", "data"]}, "msisdn": {"type": "string", "pattern": "^[0-9]{8,15}$"},
+    "imsi": {"type": "string", "pattern": "^[0-9]{15}$"}, "cell": {"type": "string", "minLength": 1}, "apn": {"type": "string"},
+    "plan": {"type": "string"}, "bytes": {"type": "integer", "minimum": 0}, "seconds": {"type": "integer", "minimum": 0},
+    "charge": {"type": "number", "minimum": 0}, "currency": {"enum": ["EUR", "USD", "GBP"]},
+    "session": {"type": "string", "format": "uuid"}, "started_at": {"type": "integer"}, "zone": {"type": "string"}}}'
+as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$URL" -c "SELECT bss.register_schema('usage.validated', '$SCHEMA')" >/dev/null
 
 run() { # script clients -> transactions per second
     as_pg "$PG_BIN/pgbench" -n -M prepared -c "$2" -j 2 -T "$SECONDS_PER_CASE" -f "$WORK/$1" "$URL" 2>&1 \
@@ -56,11 +68,12 @@ run() { # script clients -> transactions per second
 as_pg "$PG_BIN/psql" -X -q "$URL" -c "SELECT bss.ensure_partitions()" >/dev/null
 log "warming up"
 BENCH_WARM=$(SECONDS_PER_CASE=5 run append_event.sql 16)
-log "running 4 cases of ${SECONDS_PER_CASE}s each"
+log "running 5 cases of ${SECONDS_PER_CASE}s each"
 one_plain=$(run insert_one.sql 16)
 one_bss=$(run append_event.sql 16)
 many_plain=$(run insert_many.sql 2)
 many_bss=$(run append_events.sql 2)
+many_schema=$(run append_events_schema.sql 2)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", (b > 0 ? 100 * a / b : 0) }'; }
 printf '\n%-34s %8s %10s %12s %9s\n' "case (pgbench -M prepared, ${SECONDS_PER_CASE}s)" clients "tx/s" "events/s" "vs plain"
@@ -68,4 +81,6 @@ printf '%-34s %8s %10s %12s %9s\n' "plain INSERT, 1 row" 16 "$one_plain" "$one_p
 printf '%-34s %8s %10s %12s %9s\n' "bss.append_event" 16 "$one_bss" "$one_bss" "$(ratio "$one_bss" "$one_plain")"
 printf '%-34s %8s %10s %12s %9s\n' "plain INSERT, 100 rows" 2 "$many_plain" "$((many_plain * 100))" "100%"
 printf '%-34s %8s %10s %12s %9s\n' "bss.append_events, 100 events" 2 "$many_bss" "$((many_bss * 100))" "$(ratio "$many_bss" "$many_plain")"
-echo "(warm-up: $BENCH_WARM tx/s; logs in $WORK)"
+printf '%-34s %8s %10s %12s %9s\n' "bss.append_events, 100, schema" 2 "$many_schema" "$((many_schema * 100))" "$(ratio "$many_schema" "$many_plain")"
+echo "(with a JSON Schema: $(ratio "$many_schema" "$many_bss") of append_events without one; warm-up: $BENCH_WARM tx/s; logs in $WORK)"
+as_pg "$PG_BIN/psql" -X -q "$URL" -c "SELECT bss.register_schema('usage.validated', NULL)" >/dev/null

@@ -18,8 +18,9 @@ use pgrx::pg_sys::{self, PgOid};
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiError};
 use pgrx::Uuid;
 
+use crate::batch::{self, Mode};
 use crate::error::{BssError, BssResult, SqlState};
-use crate::{guc, partitions, position, read_side};
+use crate::{dead_letters, guc, jsonb, partitions, position, read_side, schemas};
 
 /// Statements prepared once per session and kept (SPI_keepplan).
 pub struct Plans {
@@ -28,6 +29,7 @@ pub struct Plans {
     find_stored: OwnedPreparedStatement,
     insert_one: OwnedPreparedStatement,
     insert_batch: OwnedPreparedStatement,
+    insert_valid: OwnedPreparedStatement,
     insert_rows: OwnedPreparedStatement,
     snapshot_by_policy: OwnedPreparedStatement,
 }
@@ -65,14 +67,28 @@ fn insert_one_sql() -> String {
     )
 }
 
-fn insert_batch_sql() -> String {
+/// The INSERT of a batch's elements `t.e`, numbered 1.. by `t.n`, from `from`.
+fn insert_elements_sql(from: &str) -> String {
     format!(
         "INSERT INTO bss.events ({EVENT_COLUMNS}) \
-         SELECT $1[t.i], $2, $3 + t.i, coalesce((t.e->>'event_id')::uuid, bss.uuidv7()), \
+         SELECT $1[t.n], $2, $3 + t.n, coalesce((t.e->>'event_id')::uuid, bss.uuidv7()), \
                 coalesce(t.e->>'source', $4), t.e->>'type', t.e->>'subject', \
                 coalesce((t.e->>'time')::timestamptz, now()), t.e->'data', \
                 coalesce(nullif(t.e->'metadata', 'null'::jsonb), '{{}}'::jsonb), $5, $6, $8 \
-         FROM jsonb_array_elements($7) WITH ORDINALITY AS t(e, i)"
+         FROM {from}"
+    )
+}
+
+fn insert_batch_sql() -> String {
+    insert_elements_sql("jsonb_array_elements($7) WITH ORDINALITY AS t(e, n)")
+}
+
+/// The batch without the elements whose 1-based ordinals are in $9 (the
+/// invalid ones, kept as dead letters): versions and positions stay dense.
+fn insert_valid_sql() -> String {
+    insert_elements_sql(
+        "(SELECT a.e, row_number() OVER (ORDER BY a.i) AS n \
+          FROM jsonb_array_elements($7) WITH ORDINALITY AS a(e, i) WHERE a.i <> ALL($9)) t",
     )
 }
 
@@ -105,6 +121,17 @@ fn prepare_all(client: &SpiClient<'_>) -> Result<Plans, SpiError> {
         INT8ARRAYOID, INT8OID, JSONBOID, TEXTARRAYOID, TEXTOID, TIMESTAMPTZOID, UUIDARRAYOID,
         UUIDOID, XID8OID,
     };
+    // positions, stream, version before, default source, region, horizon, events, recorded_at
+    const BATCH_ARGS: [pg_sys::Oid; 8] = [
+        INT8ARRAYOID,
+        TEXTOID,
+        INT8OID,
+        TEXTOID,
+        TEXTOID,
+        XID8OID,
+        JSONBOID,
+        TIMESTAMPTZOID,
+    ];
     Ok(Plans {
         lock_stream: prepare(client, LOCK_STREAM, &[TEXTOID, INT8OID])?,
         release_versions: prepare(client, RELEASE_VERSIONS, &[TEXTOID, INT8OID])?,
@@ -132,19 +159,11 @@ fn prepare_all(client: &SpiClient<'_>) -> Result<Plans, SpiError> {
                 TIMESTAMPTZOID,
             ],
         )?,
-        insert_batch: prepare(
+        insert_batch: prepare(client, &insert_batch_sql(), &BATCH_ARGS)?,
+        insert_valid: prepare(
             client,
-            &insert_batch_sql(),
-            &[
-                INT8ARRAYOID,
-                TEXTOID,
-                INT8OID,
-                TEXTOID,
-                TEXTOID,
-                XID8OID,
-                JSONBOID,
-                TIMESTAMPTZOID,
-            ],
+            &insert_valid_sql(),
+            &[&BATCH_ARGS[..], &[INT8ARRAYOID]].concat(),
         )?,
         insert_rows: prepare(
             client,
@@ -452,6 +471,13 @@ pub struct OneEvent<'a> {
 
 pub fn append_one(ev: OneEvent<'_>, expected: Option<i64>) -> BssResult<i64> {
     with_plans(|client, plans| {
+        if let Some(validator) = schemas::validators(client)?.get(ev.type_) {
+            // SAFETY: data is the caller's non-null jsonb argument.
+            let data = unsafe { jsonb::to_serde(&mut (*jsonb::detoast(ev.data)).root) };
+            if let Some(v) = schemas::check(ev.type_, validator, &data) {
+                return Err(batch_error(ev.stream_id, None, v.rule, &v.message));
+            }
+        }
         let ids: Vec<Uuid> = ev.event_id.into_iter().collect();
         let locked = match lock_for_append(client, plans, ev.stream_id, 1, &ids)? {
             Lock::Replayed(version) => return Ok(version),
@@ -508,22 +534,34 @@ unsafe fn nullable<'a>(d: Option<pg_sys::Datum>, oid: pg_sys::Oid) -> DatumWithO
 }
 
 /// A JSON array of `{type, data, metadata?, event_id?, source?, subject?, time?}`.
+/// In `Mode::CollectInvalid` the invalid elements go to `bss.dead_letters`
+/// and the valid ones are appended, in batch order, as if sent alone.
 pub fn append_batch(
     stream_id: &str,
     events: pg_sys::Datum,
     expected: Option<i64>,
+    mode: Mode,
 ) -> BssResult<i64> {
     with_plans(|client, plans| {
+        let schemas = schemas::validators(client)?;
         // SAFETY: `events` is the caller's non-null jsonb argument.
         let checked = unsafe {
-            crate::batch::check(
+            batch::check(
                 events,
                 guc::MAX_DATA_BYTES.get() as usize,
                 guc::MAX_BATCH_EVENTS.get() as usize,
+                &schemas,
+                mode,
             )
         }
         .map_err(|p| batch_error(stream_id, p.index, p.rule, &p.message))?;
-        let n = checked.len as i64;
+        let n = (checked.len - checked.invalid.len()) as i64;
+        if n == 0 {
+            let version = current_version(client, stream_id)?;
+            check_expected(stream_id, expected, version)?;
+            dead_letters::store(client, stream_id, events, &checked)?;
+            return Ok(version);
+        }
         let ids: Vec<Uuid> = checked
             .event_ids
             .iter()
@@ -531,7 +569,10 @@ pub fn append_batch(
             .collect();
 
         let locked = match lock_for_append(client, plans, stream_id, n, &ids)? {
-            Lock::Replayed(version) => return Ok(version),
+            Lock::Replayed(version) => {
+                dead_letters::store(client, stream_id, events, &checked)?;
+                return Ok(version);
+            }
             Lock::Append(locked) => locked,
         };
         check_expected(stream_id, expected, locked.before)?;
@@ -541,8 +582,8 @@ pub fn append_batch(
         let source = guc::string(&guc::DEFAULT_SOURCE, "/pg_bss");
         let region = guc::string(&guc::REGION, "local");
         // SAFETY: horizon is an xid8 datum; events the caller's jsonb.
-        let args = unsafe {
-            [
+        let mut args = unsafe {
+            vec![
                 positions.into(),
                 stream_id.into(),
                 locked.before.into(),
@@ -553,27 +594,51 @@ pub fn append_batch(
                 locked.recorded_at(),
             ]
         };
-        client
-            .update(&plans.insert_batch, None, &args)
-            .map_err(spi_error)?;
+        let statement = if checked.invalid.is_empty() {
+            &plans.insert_batch
+        } else {
+            let skipped: Vec<i64> = checked.invalid.iter().map(|e| e.index as i64 + 1).collect();
+            args.push(skipped.into());
+            &plans.insert_valid
+        };
+        client.update(statement, None, &args).map_err(spi_error)?;
         after_append(client, plans, stream_id, locked.before, locked.before + n)?;
+        dead_letters::store(client, stream_id, events, &checked)?;
         Ok(locked.before + n)
     })
 }
 
-fn batch_error(stream_id: &str, idx: Option<usize>, rule: &str, message: &str) -> BssError {
+/// The stream's version, 0 when it does not exist (nothing locked).
+fn current_version(client: &mut SpiClient<'_>, stream_id: &str) -> BssResult<i64> {
+    let table = client
+        .select(
+            "SELECT version FROM bss.streams WHERE stream_id = $1",
+            Some(1),
+            &[stream_id.into()],
+        )
+        .map_err(spi_error)?;
+    if table.is_empty() {
+        return Ok(0);
+    }
+    Ok(table.first().get::<i64>(1).map_err(spi_error)?.unwrap_or(0))
+}
+
+pub fn batch_error(stream_id: &str, idx: Option<usize>, rule: &str, message: &str) -> BssError {
     let state = match rule {
         "size" => SqlState::EventTooLarge,
         "batch" => SqlState::InvalidBatch,
+        "schema" => SqlState::SchemaViolation,
         _ => SqlState::InvalidEvent,
     };
-    let at = match idx {
-        Some(i) => format!("invalid event events[{i}] for stream \"{stream_id}\""),
-        None => format!("invalid batch for stream \"{stream_id}\""),
+    let at = match (idx, rule) {
+        (Some(i), _) => format!("invalid event events[{i}] for stream \"{stream_id}\""),
+        (None, "batch") => format!("invalid batch for stream \"{stream_id}\""),
+        (None, _) => format!("invalid event for stream \"{stream_id}\""),
     };
     let hint = match rule {
         "size" => "Keep large documents outside the event and reference them, or raise bss.max_data_bytes.",
         "batch" => "Pass a JSON array of 1 to bss.max_batch_events objects: [{\"type\": \"...\", \"data\": {...}}, ...].",
+        "schema" => "Fix the producer, or register the type's new schema with bss.register_schema. With append_events(..., on_invalid => 'dead_letter') valid events are stored and invalid ones kept in bss.dead_letters. Nothing was stored.",
         _ => "Each event is an object {type, data, metadata?, event_id?, source?, subject?, time?}. Nothing was stored.",
     };
     BssError::new(state, format!("{at}: {message}"))

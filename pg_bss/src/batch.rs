@@ -1,14 +1,22 @@
 //! Checks an `append_events` batch in its binary jsonb form, in one pass with
-//! PostgreSQL's own jsonb iterator: no text round trip, no SQL per element. It
-//! finds the first broken rule (with the event's index) and collects the event
-//! ids the caller gave, for the idempotency check. It never writes.
+//! PostgreSQL's own jsonb iterator: no text round trip, no SQL per element.
+//! It finds the broken rules of each element (with its index), the schema of
+//! its type included (`data` is turned into a serde value only for types that
+//! have one), and collects the event ids the caller gave, for the idempotency
+//! check. It never writes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use pgrx::pg_sys::{self, jbvType, JsonbIteratorToken, JsonbValue};
+use serde_json::Map;
 
 use crate::cloudevents::is_rfc3339;
 use crate::jsonb::{self, Root};
+use crate::schemas;
+
+/// The compiled schemas by event type.
+pub type Schemas = HashMap<String, Rc<jsonschema::Validator>>;
 
 /// The attributes an element may carry.
 pub const ALLOWED: &[&str] = &[
@@ -23,11 +31,31 @@ pub struct Problem {
     pub message: String,
 }
 
-/// What the insert needs to know of a valid batch.
+/// What the insert needs to know of a batch.
 pub struct Checked {
     pub len: usize,
-    /// Event ids given by the caller, in batch order.
+    /// Event ids given by the caller for its valid events, in batch order.
     pub event_ids: Vec<uuid::Uuid>,
+    /// The invalid events, in batch order (only when asked to collect them).
+    pub invalid: Vec<Invalid>,
+}
+
+/// An element that breaks at least one rule, with every rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub index: usize,
+    /// Its event_id, when it gave one that parses.
+    pub event_id: Option<uuid::Uuid>,
+    pub problems: Vec<Problem>,
+}
+
+/// What to do with invalid elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The first broken rule fails the batch.
+    FirstProblem,
+    /// Every invalid element is collected, with all its problems.
+    CollectInvalid,
 }
 
 /// A scalar or container value as the iterator hands it out (nested containers unexpanded).
@@ -50,6 +78,23 @@ impl Value {
             Value::Bool => "a boolean",
             Value::Object { .. } => "an object",
             Value::Array { .. } => "an array",
+        }
+    }
+
+    /// A parsed JSON value as the rules see it (sizes as serialized).
+    fn of_serde(v: &serde_json::Value) -> Value {
+        use serde_json::Value as J;
+        match v {
+            J::Null => Value::Null,
+            J::Bool(_) => Value::Bool,
+            J::Number(_) => Value::Number,
+            J::String(s) => Value::Str(s.clone()),
+            J::Array(_) => Value::Array {
+                bytes: v.to_string().len(),
+            },
+            J::Object(_) => Value::Object {
+                bytes: v.to_string().len(),
+            },
         }
     }
 
@@ -132,6 +177,8 @@ pub unsafe fn check(
     events: pg_sys::Datum,
     max_data_bytes: usize,
     max_events: usize,
+    schemas: &Schemas,
+    mode: Mode,
 ) -> Result<Checked, Problem> {
     let batch_problem = |message: String| Problem {
         index: None,
@@ -160,6 +207,7 @@ pub unsafe fn check(
 
     let mut top = Level::new(&mut (*jb).root);
     let mut event_ids = Vec::new();
+    let mut invalid = Vec::new();
     let mut seen_ids = HashSet::new();
     let mut index = 0usize;
     while let Some((tok, v)) = top.next() {
@@ -168,171 +216,244 @@ pub unsafe fn check(
         }
         let i = index;
         index += 1;
-        if v.type_ != jbvType::jbvBinary || !is_object(v.val.binary.data) {
-            return Err(problem(
-                i,
-                "shape",
-                format!(
-                    "an event must be a JSON object, got {}",
-                    to_value(&v).kind()
-                ),
-            ));
-        }
-        let mut fields: Vec<(String, Value)> = Vec::with_capacity(8);
-        let mut level = Level::new(v.val.binary.data);
-        let mut key: Option<String> = None;
-        while let Some((tok, v)) = level.next() {
-            match tok {
-                JsonbIteratorToken::WJB_KEY => {
-                    if let Value::Str(k) = to_value(&v) {
-                        key = Some(k);
+        let (event_id, mut problems) =
+            if v.type_ != jbvType::jbvBinary || !is_object(v.val.binary.data) {
+                let p = problem(
+                    i,
+                    "shape",
+                    format!(
+                        "an event must be a JSON object, got {}",
+                        to_value(&v).kind()
+                    ),
+                );
+                (None, vec![p])
+            } else {
+                let mut fields: Vec<(String, Value)> = Vec::with_capacity(8);
+                let mut data: Option<JsonbValue> = None;
+                let mut level = Level::new(v.val.binary.data);
+                let mut key: Option<String> = None;
+                while let Some((tok, v)) = level.next() {
+                    match tok {
+                        JsonbIteratorToken::WJB_KEY => {
+                            if let Value::Str(k) = to_value(&v) {
+                                key = Some(k);
+                            }
+                        }
+                        JsonbIteratorToken::WJB_VALUE => {
+                            if let Some(k) = key.take() {
+                                if k == "data" {
+                                    data = Some(v);
+                                }
+                                fields.push((k, to_value(&v)));
+                            }
+                        }
+                        _ => {}
                     }
                 }
-                JsonbIteratorToken::WJB_VALUE => {
-                    if let Some(k) = key.take() {
-                        fields.push((k, to_value(&v)));
+                let (event_id, mut problems) = check_event(i, &fields, max_data_bytes);
+                if problems.is_empty() {
+                    if let (Some(validator), Some(data)) = (schema_of(&fields, schemas), data) {
+                        let type_ = type_of(&fields).unwrap_or_default();
+                        let value = jsonb::value_to_serde(&data);
+                        if let Some(v) = schemas::check(type_, validator, &value) {
+                            problems.push(problem(i, v.rule, v.message));
+                        }
                     }
                 }
-                _ => {}
-            }
-        }
-        if let Some(id) = check_event(i, &fields, max_data_bytes)? {
+                (event_id, problems)
+            };
+        if let Some(id) = event_id {
             if !seen_ids.insert(id) {
-                return Err(problem(
+                problems.push(problem(
                     i,
                     "event_id",
                     format!("event_id {id} appears more than once in the batch"),
                 ));
             }
-            event_ids.push(id);
+        }
+        if problems.is_empty() {
+            if let Some(id) = event_id {
+                event_ids.push(id);
+            }
+            continue;
+        }
+        match mode {
+            Mode::FirstProblem => return Err(problems.swap_remove(0)),
+            Mode::CollectInvalid => invalid.push(Invalid {
+                index: i,
+                event_id,
+                problems,
+            }),
         }
     }
-    Ok(Checked { len, event_ids })
+    Ok(Checked {
+        len,
+        event_ids,
+        invalid,
+    })
 }
 
-/// The rules of one element; returns its event id if it gave one.
+fn type_of(fields: &[(String, Value)]) -> Option<&str> {
+    fields.iter().find_map(|(k, v)| match (k.as_str(), v) {
+        ("type", Value::Str(s)) => Some(s.as_str()),
+        _ => None,
+    })
+}
+
+fn schema_of<'a>(
+    fields: &[(String, Value)],
+    schemas: &'a Schemas,
+) -> Option<&'a jsonschema::Validator> {
+    if schemas.is_empty() {
+        return None;
+    }
+    type_of(fields)
+        .and_then(|t| schemas.get(t))
+        .map(|v| v.as_ref())
+}
+
+/// Every rule one element (a parsed JSON object) breaks, its schema
+/// included: what `bss.validate_event` reports.
+pub fn problems_of_object(
+    obj: &Map<String, serde_json::Value>,
+    max_data_bytes: usize,
+    schemas: &Schemas,
+) -> Vec<Problem> {
+    let fields: Vec<(String, Value)> = obj
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::of_serde(v)))
+        .collect();
+    let (_, mut problems) = check_event(0, &fields, max_data_bytes);
+    if problems.is_empty() {
+        if let (Some(validator), Some(data)) = (schema_of(&fields, schemas), obj.get("data")) {
+            let type_ = type_of(&fields).unwrap_or_default();
+            if let Some(v) = schemas::check(type_, validator, data) {
+                problems.push(problem(0, v.rule, v.message));
+            }
+        }
+    }
+    problems
+}
+
+/// The rules of one element: its event id if it gave one that parses, and
+/// every rule it breaks, in the order of the README's list.
 fn check_event(
     i: usize,
     fields: &[(String, Value)],
     max_data_bytes: usize,
-) -> Result<Option<uuid::Uuid>, Problem> {
+) -> (Option<uuid::Uuid>, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let event_id = rules(i, fields, max_data_bytes, &mut problems);
+    (event_id, problems)
+}
+
+fn rules(
+    i: usize,
+    fields: &[(String, Value)],
+    max_data_bytes: usize,
+    out: &mut Vec<Problem>,
+) -> Option<uuid::Uuid> {
     let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    let mut broken = |rule: &'static str, message: String| out.push(problem(i, rule, message));
     let unknown: Vec<&str> = fields
         .iter()
         .map(|(k, _)| k.as_str())
         .filter(|k| !ALLOWED.contains(k))
         .collect();
     if !unknown.is_empty() {
-        return Err(problem(
-            i,
+        broken(
             "attribute",
             format!(
                 "unknown attribute {}; allowed: {}",
                 unknown.join(", "),
                 ALLOWED.join(", ")
             ),
-        ));
+        );
     }
     match get("type") {
         Some(Value::Str(s)) if !s.trim().is_empty() => {}
-        _ => {
-            return Err(problem(
-                i,
-                "type",
-                "type is required and must be a non-empty string",
-            ))
-        }
+        _ => broken(
+            "type",
+            "type is required and must be a non-empty string".into(),
+        ),
     }
-    let Some(data) = get("data") else {
-        return Err(problem(
-            i,
+    let data = get("data");
+    if data.is_none() {
+        broken(
             "data",
-            "data is required (use {} when an event carries nothing)",
-        ));
-    };
+            "data is required (use {} when an event carries nothing)".into(),
+        );
+    }
     match get("metadata") {
         None | Some(Value::Null) | Some(Value::Object { .. }) => {}
-        Some(other) => {
-            return Err(problem(
-                i,
-                "metadata",
-                format!("metadata must be a JSON object, got {}", other.kind()),
-            ))
-        }
+        Some(other) => broken(
+            "metadata",
+            format!("metadata must be a JSON object, got {}", other.kind()),
+        ),
     }
     let event_id = match get("event_id") {
         None => None,
         Some(Value::Str(s)) => match uuid::Uuid::parse_str(s) {
             Ok(u) => Some(u),
             Err(_) => {
-                return Err(problem(
-                    i,
+                broken(
                     "event_id",
                     format!("event_id must be a UUID string, got {s:?}"),
-                ))
+                );
+                None
             }
         },
         Some(other) => {
-            return Err(problem(
-                i,
+            broken(
                 "event_id",
                 format!("event_id must be a UUID string, got {}", other.kind()),
-            ))
+            );
+            None
         }
     };
     match get("source") {
         None => {}
         Some(Value::Str(s)) if !s.is_empty() => {}
-        Some(_) => return Err(problem(i, "source", "source must be a non-empty string")),
+        Some(_) => broken("source", "source must be a non-empty string".into()),
     }
     match get("subject") {
         None | Some(Value::Null) | Some(Value::Str(_)) => {}
-        Some(other) => {
-            return Err(problem(
-                i,
-                "subject",
-                format!("subject must be a string, got {}", other.kind()),
-            ))
-        }
+        Some(other) => broken(
+            "subject",
+            format!("subject must be a string, got {}", other.kind()),
+        ),
     }
     match get("time") {
         None => {}
         Some(Value::Str(s)) if is_rfc3339(s) => {}
-        Some(Value::Str(s)) => {
-            return Err(problem(
-                i,
-                "time",
-                format!(
+        Some(Value::Str(s)) => broken(
+            "time",
+            format!(
                 "time must be an RFC 3339 timestamp such as \"2026-11-24T10:15:00Z\", got {s:?}"
             ),
-            ))
-        }
-        Some(other) => {
-            return Err(problem(
-                i,
-                "time",
-                format!(
-                    "time must be an RFC 3339 timestamp string, got {}",
-                    other.kind()
-                ),
-            ))
-        }
+        ),
+        Some(other) => broken(
+            "time",
+            format!(
+                "time must be an RFC 3339 timestamp string, got {}",
+                other.kind()
+            ),
+        ),
     }
-    for (name, value) in [("data", Some(data)), ("metadata", get("metadata"))] {
+    for (name, value) in [("data", data), ("metadata", get("metadata"))] {
         if let Some(v) = value {
             if v.bytes() > max_data_bytes {
-                return Err(problem(
-                    i,
+                broken(
                     "size",
                     format!(
                         "{name} is {} bytes, over bss.max_data_bytes ({max_data_bytes})",
                         v.bytes()
                     ),
-                ));
+                );
             }
         }
     }
-    Ok(event_id)
+    event_id
 }
 
 #[cfg(test)]
@@ -356,7 +477,7 @@ mod tests {
             ("type", s("usage.recorded")),
             ("data", Value::Object { bytes: 40 }),
         ]);
-        assert_eq!(check_event(0, &f, 1024), Ok(None));
+        assert_eq!(check_event(0, &f, 1024), (None, vec![]));
     }
 
     #[test]
@@ -398,7 +519,23 @@ mod tests {
             ),
         ];
         for (f, rule) in cases {
-            assert_eq!(check_event(3, &f, 1024).unwrap_err().rule, rule);
+            let (_, problems) = check_event(3, &f, 1024);
+            assert_eq!(problems.len(), 1, "{rule}: {problems:?}");
+            assert_eq!(problems[0].rule, rule);
+            assert_eq!(problems[0].index, Some(3));
         }
+    }
+
+    #[test]
+    fn every_broken_rule_of_an_event_is_named() {
+        let f = fields(&[
+            ("tipe", s("x")),
+            ("time", s("noon")),
+            ("event_id", Value::Number),
+        ]);
+        let (id, problems) = check_event(0, &f, 1024);
+        assert_eq!(id, None);
+        let rules: Vec<&str> = problems.iter().map(|p| p.rule).collect();
+        assert_eq!(rules, ["attribute", "type", "data", "event_id", "time"]);
     }
 }

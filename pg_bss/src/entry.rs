@@ -12,7 +12,7 @@ use pgrx::{FromDatum, JsonB, Uuid};
 
 use crate::append::{self, OneEvent, Rows};
 use crate::error::{raise, BssError, BssResult, SqlState};
-use crate::{cloudevents, fold, guc, jsonb, read_side};
+use crate::{batch, cloudevents, dead_letters, fold, guc, jsonb, read_side, schemas};
 
 sql_function!(bss_append_event, pg_finfo_bss_append_event, append_event);
 sql_function!(bss_append_events, pg_finfo_bss_append_events, append_events);
@@ -22,6 +22,12 @@ sql_function!(
     append_cloudevents
 );
 sql_function!(bss_uuidv7, pg_finfo_bss_uuidv7, uuidv7);
+sql_function!(bss_check_schema, pg_finfo_bss_check_schema, check_schema);
+sql_function!(
+    bss_event_problems,
+    pg_finfo_bss_event_problems,
+    event_problems
+);
 sql_function!(bss_fold_step, pg_finfo_bss_fold_step, fold::fold_step);
 sql_function!(bss_fold_final, pg_finfo_bss_fold_final, fold::fold_final);
 sql_function!(
@@ -131,7 +137,15 @@ unsafe fn append_events(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
         .hint("Pass a JSON array of events: [{\"type\": \"...\", \"data\": {...}}, ...]."));
     };
     let expected: Option<i64> = pg_getarg(fcinfo, 2);
-    let version = append::append_batch(stream_id, events, expected)?;
+    // The 0.2.0 declaration has no on_invalid: between installing this
+    // library and ALTER EXTENSION UPDATE, calls come with three arguments.
+    let on_invalid = if (*fcinfo).nargs > 3 {
+        pg_getarg::<&str>(fcinfo, 3)
+    } else {
+        None
+    };
+    let mode = dead_letters::mode(on_invalid)?;
+    let version = append::append_batch(stream_id, events, expected, mode)?;
     Ok(pg_sys::Datum::from(version))
 }
 
@@ -145,7 +159,6 @@ unsafe fn append_cloudevents(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datu
         guc::MAX_DATA_BYTES.get() as usize,
         guc::MAX_BATCH_EVENTS.get() as usize,
     )?;
-    drop(value);
     // One stream at a time, in stream-id order, so that two concurrent batches
     // touching the same streams lock them in the same order (no deadlock).
     let mut by_stream: BTreeMap<String, Vec<cloudevents::CloudEvent>> = BTreeMap::new();
@@ -153,6 +166,8 @@ unsafe fn append_cloudevents(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datu
         by_stream.entry(ev.stream_id.clone()).or_default().push(ev);
     }
     let stored = append::with_plans(|client, plans| {
+        let schemas = schemas::validators(client)?;
+        check_cloudevent_schemas(&schemas, &value)?;
         let mut stored = 0i64;
         for (stream_id, evs) in by_stream {
             let rows = rows_of(evs);
@@ -161,6 +176,40 @@ unsafe fn append_cloudevents(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datu
         Ok(stored)
     })?;
     Ok(pg_sys::Datum::from(stored))
+}
+
+/// The data of each CloudEvent (one object or an array, already parsed)
+/// against its type's schema.
+fn check_cloudevent_schemas(schemas: &batch::Schemas, value: &serde_json::Value) -> BssResult<()> {
+    if schemas.is_empty() {
+        return Ok(());
+    }
+    let one = std::slice::from_ref(value);
+    let (items, batch) = match value {
+        serde_json::Value::Array(items) => (items.as_slice(), true),
+        _ => (one, false),
+    };
+    for (i, item) in items.iter().enumerate() {
+        let type_ = item
+            .get("type")
+            .and_then(|t| t.as_str())
+            .unwrap_or_default();
+        let Some(validator) = schemas.get(type_) else {
+            continue;
+        };
+        let data = item.get("data").unwrap_or(&serde_json::Value::Null);
+        if let Some(v) = schemas::check(type_, validator, data) {
+            let at = if batch {
+                format!(" events[{i}]")
+            } else {
+                String::new()
+            };
+            return Err(BssError::new(SqlState::SchemaViolation, format!("invalid CloudEvent{at}: {}", v.message))
+                .detail("rule: schema")
+                .hint("Fix the producer, or register the type's new schema with bss.register_schema. Nothing was stored."));
+        }
+    }
+    Ok(())
 }
 
 /// The parsed events of one stream as the column arrays the insert takes,
@@ -215,4 +264,78 @@ unsafe fn check_reducer(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
 unsafe fn uuidv7(_fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
     let id = Uuid::from_bytes(*crate::position::uuid_v7().as_bytes());
     Ok(pgrx::IntoDatum::into_datum(id).unwrap_or(pg_sys::Datum::from(0usize)))
+}
+
+/// `bss.check_schema(type text, schema jsonb)`: raises XB014 unless the
+/// schema compiles.
+unsafe fn check_schema(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
+    let type_: Option<&str> = pg_getarg(fcinfo, 0);
+    let type_ = match type_ {
+        Some(t) if !t.trim().is_empty() => t,
+        _ => {
+            return Err(BssError::new(
+                SqlState::InvalidSchema,
+                "the event type of a schema must not be empty",
+            )
+            .hint("Name the event type whose data the schema describes, e.g. 'usage.recorded'."))
+        }
+    };
+    let Some(JsonB(schema)) = pg_getarg::<JsonB>(fcinfo, 1) else {
+        return Err(schemas::invalid_schema(type_, "it is NULL"));
+    };
+    schemas::compile(&schema).map_err(|e| schemas::invalid_schema(type_, &e))?;
+    (*fcinfo).isnull = true;
+    Ok(pg_sys::Datum::from(0usize))
+}
+
+/// `bss.event_problems(event jsonb) RETURNS jsonb` (STRICT): every rule the
+/// event breaks as `[{"rule", "message"}]`; what bss.validate_event lists.
+unsafe fn event_problems(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
+    let Some(JsonB(event)) = pg_getarg::<JsonB>(fcinfo, 0) else {
+        (*fcinfo).isnull = true;
+        return Ok(pg_sys::Datum::from(0usize));
+    };
+    let schemas = pgrx::spi::Spi::connect(|client| schemas::validators(client))?;
+    let max_data_bytes = guc::MAX_DATA_BYTES.get() as usize;
+    let problems = match &event {
+        serde_json::Value::Object(obj) if obj.contains_key("specversion") => {
+            match cloudevents::parse(&event, max_data_bytes, 1) {
+                Err(e) => vec![batch::Problem {
+                    index: None,
+                    rule: "cloudevents",
+                    message: e.message,
+                }],
+                Ok(_) => {
+                    let mut checked = Vec::new();
+                    if let Err(e) = check_cloudevent_schemas(&schemas, &event) {
+                        checked.push(batch::Problem {
+                            index: None,
+                            rule: "schema",
+                            message: e.message,
+                        });
+                    }
+                    checked
+                }
+            }
+        }
+        serde_json::Value::Object(obj) => batch::problems_of_object(obj, max_data_bytes, &schemas),
+        other => vec![batch::Problem {
+            index: None,
+            rule: "shape",
+            message: format!("an event must be a JSON object, got {}", json_kind(other)),
+        }],
+    };
+    let out = dead_letters::reasons(&problems);
+    Ok(pgrx::IntoDatum::into_datum(JsonB(out)).unwrap_or(pg_sys::Datum::from(0usize)))
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
 }

@@ -40,6 +40,10 @@ pub enum SqlState {
     /// A projection that does not exist (raised from SQL, listed for the README).
     #[allow(dead_code)]
     UnknownProjection,
+    /// An event's data does not match the JSON Schema registered for its type.
+    SchemaViolation,
+    /// A JSON Schema that cannot be compiled.
+    InvalidSchema,
 }
 
 impl SqlState {
@@ -57,6 +61,8 @@ impl SqlState {
             SqlState::UnknownStream => "XB010",
             SqlState::InvalidReducer => "XB011",
             SqlState::UnknownProjection => "XB012",
+            SqlState::SchemaViolation => "XB013",
+            SqlState::InvalidSchema => "XB014",
         }
     }
 
@@ -189,6 +195,8 @@ mod tests {
             SqlState::UnknownStream,
             SqlState::InvalidReducer,
             SqlState::UnknownProjection,
+            SqlState::SchemaViolation,
+            SqlState::InvalidSchema,
         ];
         let mut codes: Vec<_> = all.iter().map(|s| s.code()).collect();
         codes.sort();

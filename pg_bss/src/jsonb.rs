@@ -70,3 +70,114 @@ pub fn describe(root: Root) -> &'static str {
         Root::Scalar => "a scalar",
     }
 }
+
+/// A jsonb container (a whole value or one nested in it) as a serde_json
+/// value, walking PostgreSQL's iterator: no text round trip. Numbers keep
+/// their digits as far as serde_json can hold them (i64, u64, else f64).
+///
+/// # Safety
+/// `container` must point into a detoasted jsonb value.
+pub unsafe fn to_serde(container: *mut pg_sys::JsonbContainer) -> serde_json::Value {
+    use pg_sys::JsonbIteratorToken as T;
+    use serde_json::{Map, Value};
+
+    enum Open {
+        Array(Vec<Value>),
+        Object(Map<String, Value>, Option<String>),
+    }
+    fn put(stack: &mut [Open], v: Value, root: &mut Option<Value>) {
+        match stack.last_mut() {
+            Some(Open::Array(items)) => items.push(v),
+            Some(Open::Object(map, key)) => {
+                if let Some(k) = key.take() {
+                    map.insert(k, v);
+                }
+            }
+            None => *root = Some(v),
+        }
+    }
+
+    let mut it = pg_sys::JsonbIteratorInit(container);
+    let mut stack: Vec<Open> = Vec::new();
+    let mut root: Option<Value> = None;
+    let mut raw_scalar = false;
+    loop {
+        let mut v: pg_sys::JsonbValue = std::mem::zeroed();
+        let tok = pg_sys::JsonbIteratorNext(&mut it, &mut v, false);
+        match tok {
+            T::WJB_DONE => break,
+            T::WJB_BEGIN_ARRAY => {
+                if v.val.array.rawScalar {
+                    raw_scalar = true;
+                } else {
+                    stack.push(Open::Array(Vec::new()));
+                }
+            }
+            T::WJB_BEGIN_OBJECT => stack.push(Open::Object(Map::new(), None)),
+            T::WJB_END_ARRAY if raw_scalar && stack.is_empty() => {}
+            T::WJB_END_ARRAY | T::WJB_END_OBJECT => {
+                let done = match stack.pop() {
+                    Some(Open::Array(items)) => Value::Array(items),
+                    Some(Open::Object(map, _)) => Value::Object(map),
+                    None => Value::Null,
+                };
+                put(&mut stack, done, &mut root);
+            }
+            T::WJB_KEY => {
+                if let Some(Open::Object(_, key)) = stack.last_mut() {
+                    *key = Some(string_of(&v));
+                }
+            }
+            _ => {
+                let scalar = scalar_of(&v);
+                put(&mut stack, scalar, &mut root);
+            }
+        }
+    }
+    root.unwrap_or(serde_json::Value::Null)
+}
+
+unsafe fn string_of(v: &pg_sys::JsonbValue) -> String {
+    let s = v.val.string;
+    let bytes = std::slice::from_raw_parts(s.val as *const u8, s.len as usize);
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// One value as the iterator hands it out (a nested container or a scalar).
+///
+/// # Safety
+/// `v` must come from an iterator over a live, detoasted jsonb value.
+pub unsafe fn value_to_serde(v: &pg_sys::JsonbValue) -> serde_json::Value {
+    if v.type_ == pg_sys::jbvType::jbvBinary {
+        to_serde(v.val.binary.data)
+    } else {
+        scalar_of(v)
+    }
+}
+
+unsafe fn scalar_of(v: &pg_sys::JsonbValue) -> serde_json::Value {
+    use pg_sys::jbvType;
+    use serde_json::Value;
+    match v.type_ {
+        jbvType::jbvString => Value::String(string_of(v)),
+        jbvType::jbvBool => Value::Bool(v.val.boolean),
+        jbvType::jbvNumeric => {
+            let text = pg_sys::numeric_normalize(v.val.numeric);
+            let digits = std::ffi::CStr::from_ptr(text).to_string_lossy();
+            let n = digits
+                .parse::<i64>()
+                .ok()
+                .map(serde_json::Number::from)
+                .or_else(|| digits.parse::<u64>().ok().map(serde_json::Number::from))
+                .or_else(|| {
+                    digits
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                });
+            pg_sys::pfree(text.cast());
+            n.map(Value::Number).unwrap_or(Value::Null)
+        }
+        _ => Value::Null,
+    }
+}

@@ -6,7 +6,9 @@
 //! `bss.append_cloudevents`, `bss.read_stream`, `bss.read_all`,
 //! `bss.read_category`, `bss.stream_version`, partition management), and the
 //! read side (`bss.aggregate`, reducers, snapshots, projections: see
-//! `sql/time_travel.sql` and `fold.rs`).
+//! `sql/time_travel.sql` and `fold.rs`), and data quality (JSON Schemas per
+//! event type, dead letters, `bss.validate_event`: `sql/data_quality.sql`,
+//! `schemas.rs`, `dead_letters.rs`).
 //!
 //! SQL lives in `sql/pg_bss.sql`; Rust does the append path, where speed, exact
 //! ordering and clear errors matter. This crate owns the on-disk event model;
@@ -39,6 +41,7 @@ macro_rules! sql_function {
 mod append;
 mod batch;
 mod cloudevents;
+mod dead_letters;
 mod entry;
 mod error;
 mod fold;
@@ -48,21 +51,35 @@ mod merge_patch;
 mod partitions;
 mod position;
 mod read_side;
+mod schemas;
 
 ::pgrx::pg_module_magic!(name, version);
 
 pgrx::extension_sql_file!("../../sql/pg_bss.sql", name = "bootstrap", bootstrap);
-pgrx::extension_sql_file!("../../sql/time_travel.sql", name = "time_travel", finalize);
+pgrx::extension_sql_file!(
+    "../../sql/time_travel.sql",
+    name = "time_travel",
+    requires = ["bootstrap"]
+);
+pgrx::extension_sql_file!(
+    "../../sql/data_quality.sql",
+    name = "data_quality",
+    finalize
+);
 
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     guc::register();
     partitions::register_abort_callbacks();
     read_side::register();
+    schemas::register();
 }
 
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
+
+#[cfg(any(test, feature = "pg_test"))]
+mod data_quality_tests;
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]
