@@ -8,12 +8,12 @@ export PGPORT
 PG_USER := $(if $(filter 0,$(shell id -u)),postgres,$(shell id -un))
 PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 
-.PHONY: demo test setup devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar bench bench-wal bench-pg bench-cdc
+.PHONY: demo test setup devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e
 
 demo: devdb
 	scripts/demo.sh
 
-test: setup test-wal test-pg test-e2e test-sidecar
+test: setup test-wal test-pg test-e2e test-sidecar test-loadgen
 
 setup:
 	scripts/setup.sh
@@ -42,7 +42,7 @@ test-e2e: devdb
 	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" cargo test -p bss-tests --release --tests -- --test-threads 1
 
 # Every benchmark; the figures in the README come from these.
-bench: bench-wal bench-pg bench-cdc
+bench: bench-wal bench-pg bench-cdc bench-e2e
 
 # bss-wal criterion benchmarks (bss-wal/benches/wal.rs), then the README table.
 bench-wal:
@@ -54,6 +54,11 @@ bench-wal:
 test-sidecar: setup devdb
 	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" cargo test -p bss-sidecar --release -- --test-threads 1
 
+# The load generator: simulator invariants and schemas, then a short run
+# against the devdb whose report must match what is in bss.events.
+test-loadgen: setup devdb
+	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" cargo test -p bss-loadgen --release -- --test-threads 1
+
 bench-pg: devdb
 	benches/pgbench/run.sh
 	benches/pgbench/time_travel.sh
@@ -61,3 +66,8 @@ bench-pg: devdb
 # The sidecar's catch-up speed and commit-to-ack latency at 400k events/min.
 bench-cdc: setup devdb
 	benches/cdc/run.sh
+
+# The seed's benchmark: bss-loadgen through the whole pipeline at 400k events/min
+# for 10 minutes, then 2x and 3x (BENCH_E2E_HOLD shortens the hold).
+bench-e2e: setup devdb
+	benches/e2e/run.sh

@@ -8,7 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 
 APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang pkg-config build-essential sudo
-    redis-server zlib1g-dev python3 python3-venv)
+    redis-server zlib1g-dev python3 python3-venv fonts-dejavu-core)
 
 missing_apt=()
 for p in "${APT_PACKAGES[@]}"; do

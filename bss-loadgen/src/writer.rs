@@ -1,0 +1,395 @@
+//! The open-loop writer: a pool of PostgreSQL connections fed by a
+//! scheduler that offers each append at its intended instant (from the
+//! integral of the stage rate) whether or not the database keeps up, so a
+//! slow database shows as latency, never as a lower offered rate
+//! (no coordinated omission). Latency = acknowledgement − intended instant.
+//!
+//! Owns connecting, registering the shipped schemas, the scheduler, the
+//! workers and the drain. Every append ends in exactly one of: acknowledged,
+//! failed (counted by SQLSTATE), not sent (queue full, drain timed out), or
+//! abandoned in flight at the drain deadline. Nothing is dropped silently.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use time::OffsetDateTime;
+use tokio_postgres::types::{Json, Type};
+use tokio_postgres::{Client, NoTls, Statement};
+use tracing::{info, warn};
+
+use crate::report::Recorder;
+use crate::schemas::SCHEMAS;
+use crate::simulator::{Append, Simulator};
+use crate::stages::Profile;
+
+const APPEND_SQL: &str = "SELECT bss.append_events($1, $2::jsonb)";
+const REGISTER_SQL: &str = "SELECT bss.register_schema($1, $2::jsonb)";
+/// A worker whose connection broke tries to reconnect at most this often.
+const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Told about every append's fate; the Kafka watcher and the label writer
+/// listen here. Called from the scheduler and the workers: keep it cheap.
+pub trait AppendObserver: Send + Sync {
+    fn offered(&self, _append: &Append, _intended: Instant) {}
+    fn acknowledged(&self, _append: &Append, _at: Instant) {}
+    /// The append failed, was never sent, or was abandoned in flight.
+    fn not_stored(&self, _append: &Append) {}
+}
+
+pub struct WriterConfig {
+    pub database_url: String,
+    pub connections: usize,
+    pub drain_timeout: Duration,
+    /// Appends waiting for a connection beyond this are counted as not sent.
+    pub max_queue: usize,
+}
+
+struct Scheduled {
+    append: Append,
+    intended: Instant,
+    intended_second: u64,
+}
+
+/// Opens one connection; its driver runs on its own task.
+pub async fn connect(url: &str) -> Result<Client> {
+    let (client, connection) =
+        tokio::time::timeout(CONNECT_TIMEOUT, tokio_postgres::connect(url, NoTls))
+            .await
+            .map_err(|_| anyhow!("connecting to PostgreSQL timed out after {CONNECT_TIMEOUT:?}"))?
+            .with_context(|| format!("connecting to PostgreSQL at {}", redact(url)))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            warn!(error = %e, "PostgreSQL connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// `url` without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The SQLSTATE of a failed call, or "client" when it never reached the server.
+pub fn sqlstate(e: &tokio_postgres::Error) -> String {
+    e.code()
+        .map_or_else(|| "client".to_owned(), |c| c.code().to_owned())
+}
+
+/// A PostgreSQL error with its detail and hint, on one line.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = db.message().to_owned();
+            if let Some(d) = db.detail() {
+                s.push_str(&format!(" (DETAIL: {d})"));
+            }
+            if let Some(h) = db.hint() {
+                s.push_str(&format!(" (HINT: {h})"));
+            }
+            s
+        }
+        None => e.to_string(),
+    }
+}
+
+/// What `bss.schemas` held for the shipped event types before a run
+/// registered its own: the schema, or None for a type that had none.
+pub type PreviousSchemas = Vec<(String, Option<serde_json::Value>)>;
+
+/// Registers every shipped JSON Schema with `bss.register_schema`, and
+/// returns what was registered for those types before.
+pub async fn register_schemas(client: &Client) -> Result<PreviousSchemas> {
+    let mut previous = PreviousSchemas::new();
+    for s in SCHEMAS {
+        let row = client
+            .query_opt(
+                "SELECT schema FROM bss.schemas WHERE type = $1",
+                &[&s.event_type],
+            )
+            .await
+            .map_err(|e| anyhow!("reading bss.schemas: {} [{}] (HINT: the pg_bss extension in this database has no \
+                 bss.schemas; update it to 0.3.0, or pass --no-register-schemas)", describe(&e), sqlstate(&e)))?;
+        let old = row.map(|r| r.get::<_, Json<serde_json::Value>>(0).0);
+        previous.push((s.event_type.to_string(), old));
+    }
+    let stmt = client
+        .prepare_typed(REGISTER_SQL, &[Type::TEXT, Type::JSONB])
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "preparing {REGISTER_SQL}: {} [{}] (HINT: the pg_bss extension in this database has no \
+                 bss.register_schema; update it, or pass --no-register-schemas)",
+                describe(&e),
+                sqlstate(&e)
+            )
+        })?;
+    for s in SCHEMAS {
+        let schema: serde_json::Value = serde_json::from_str(s.json)
+            .with_context(|| format!("the shipped schema of {} is not JSON", s.event_type))?;
+        client
+            .execute(&stmt, &[&s.event_type, &Json(&schema)])
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "registering the schema of {}: {} [{}]",
+                    s.event_type,
+                    describe(&e),
+                    sqlstate(&e)
+                )
+            })?;
+    }
+    info!(schemas = SCHEMAS.len(), "JSON Schemas registered");
+    Ok(previous)
+}
+
+/// Puts back what `register_schemas` found: the old schema, or none.
+pub async fn restore_schemas(client: &Client, previous: &PreviousSchemas) -> Result<()> {
+    for (event_type, schema) in previous {
+        client
+            .execute(
+                "SELECT bss.register_schema($1, $2)",
+                &[event_type, &schema.as_ref().map(Json)],
+            )
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "restoring the schema of {event_type}: {} [{}]",
+                    describe(&e),
+                    sqlstate(&e)
+                )
+            })?;
+    }
+    info!(
+        schemas = previous.len(),
+        "JSON Schemas restored as they were before the run"
+    );
+    Ok(())
+}
+
+async fn prepare_append(client: &Client) -> Result<Statement> {
+    client
+        .prepare_typed(APPEND_SQL, &[Type::TEXT, Type::JSONB])
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "preparing {APPEND_SQL}: {} [{}] (HINT: is the pg_bss extension installed in this database?)",
+                describe(&e),
+                sqlstate(&e)
+            )
+        })
+}
+
+/// When the load phase ended and how.
+pub struct LoadOutcome {
+    /// Seconds from the start until the workers finished (or were abandoned).
+    pub finished_s: f64,
+    pub drain_timed_out: bool,
+}
+
+/// Runs the load: the stages of `profile`, starting at `start` (wall clock
+/// `wall_start`), over `cfg.connections` connections.
+pub async fn run_load(
+    cfg: &WriterConfig,
+    mut sim: Simulator,
+    profile: Profile,
+    recorder: Arc<Recorder>,
+    observers: Vec<Arc<dyn AppendObserver>>,
+    start: Instant,
+    wall_start: OffsetDateTime,
+) -> Result<(LoadOutcome, Simulator)> {
+    let observers: Arc<[Arc<dyn AppendObserver>]> = observers.into();
+    let mut workers = Vec::with_capacity(cfg.connections);
+    let (tx, rx) = async_channel::bounded::<Scheduled>(cfg.max_queue.max(1));
+    let in_flight = Arc::new(AtomicU64::new(0));
+    for id in 0..cfg.connections.max(1) {
+        let client = connect(&cfg.database_url).await?;
+        let stmt = prepare_append(&client).await?;
+        let w = Worker {
+            id,
+            url: cfg.database_url.clone(),
+            conn: Some((client, stmt)),
+            last_reconnect: None,
+            rx: rx.clone(),
+            recorder: recorder.clone(),
+            observers: observers.clone(),
+            in_flight: in_flight.clone(),
+            start,
+        };
+        workers.push(tokio::spawn(w.run()));
+    }
+    info!(connections = workers.len(), "connected; offering load");
+
+    // The scheduler: open loop, one append at a time at its intended instant.
+    let mut offered: u64 = 0;
+    let total = profile.total_secs();
+    while let Some(t_first) = profile.time_of_event(offered as f64 + 1.0) {
+        let append = sim.next_append(wall_start + time::Duration::seconds_f64(t_first));
+        let n = append.events.len() as u64;
+        let t = profile.time_of_event((offered + n) as f64).unwrap_or(total);
+        let intended = start + Duration::from_secs_f64(t);
+        if intended > Instant::now() {
+            tokio::time::sleep_until(intended.into()).await;
+        }
+        // The last append is due at the very end; count it in the last second.
+        let intended_second = (t as u64).min((total.ceil() as u64).saturating_sub(1));
+        recorder.offered(intended_second, n);
+        for o in observers.iter() {
+            o.offered(&append, intended);
+        }
+        offered += n;
+        let job = Scheduled {
+            append,
+            intended,
+            intended_second,
+        };
+        if let Err(e) = tx.try_send(job) {
+            let job = e.into_inner();
+            recorder.not_sent(n);
+            for o in observers.iter() {
+                o.not_stored(&job.append);
+            }
+        }
+    }
+    tx.close();
+    info!(offered, "stages done; draining");
+
+    let deadline = Instant::now() + cfg.drain_timeout;
+    let mut drain_timed_out = false;
+    for handle in workers.iter_mut() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if tokio::time::timeout(left, &mut *handle).await.is_err() {
+            drain_timed_out = true;
+            break;
+        }
+    }
+    if drain_timed_out {
+        for handle in &workers {
+            handle.abort();
+        }
+        rx.close();
+        let mut left = 0u64;
+        while let Ok(job) = rx.try_recv() {
+            left += job.append.events.len() as u64;
+            recorder.not_sent(job.append.events.len() as u64);
+            for o in observers.iter() {
+                o.not_stored(&job.append);
+            }
+        }
+        for handle in workers {
+            let _ = handle.await;
+        }
+        let abandoned = in_flight.load(Ordering::SeqCst);
+        recorder.in_flight_abandoned(abandoned);
+        warn!(
+            not_sent = left,
+            in_flight = abandoned,
+            timeout = ?cfg.drain_timeout,
+            "drain timed out; queued appends were not sent"
+        );
+    }
+    Ok((
+        LoadOutcome {
+            finished_s: start.elapsed().as_secs_f64(),
+            drain_timed_out,
+        },
+        sim,
+    ))
+}
+
+struct Worker {
+    id: usize,
+    url: String,
+    conn: Option<(Client, Statement)>,
+    last_reconnect: Option<Instant>,
+    rx: async_channel::Receiver<Scheduled>,
+    recorder: Arc<Recorder>,
+    observers: Arc<[Arc<dyn AppendObserver>]>,
+    in_flight: Arc<AtomicU64>,
+    start: Instant,
+}
+
+impl Worker {
+    async fn run(mut self) {
+        while let Ok(job) = self.rx.recv().await {
+            let n = job.append.events.len() as u64;
+            self.in_flight.fetch_add(n, Ordering::SeqCst);
+            let result = self.append(&job.append).await;
+            let now = Instant::now();
+            let at_s = now.duration_since(self.start).as_secs_f64();
+            match result {
+                Ok(()) => {
+                    let latency = now.saturating_duration_since(job.intended);
+                    self.recorder.acknowledged(
+                        job.intended_second,
+                        at_s,
+                        latency.as_micros() as u64,
+                        job.append.events.iter().map(|e| e.event_type.as_str()),
+                    );
+                    for o in self.observers.iter() {
+                        o.acknowledged(&job.append, now);
+                    }
+                }
+                Err((code, message)) => {
+                    self.recorder
+                        .failed(at_s, n, &code, &job.append.stream_id, &message);
+                    for o in self.observers.iter() {
+                        o.not_stored(&job.append);
+                    }
+                }
+            }
+            self.in_flight.fetch_sub(n, Ordering::SeqCst);
+        }
+    }
+
+    async fn append(&mut self, append: &Append) -> Result<(), (String, String)> {
+        if self.conn.as_ref().is_none_or(|(c, _)| c.is_closed()) {
+            self.reconnect().await?;
+        }
+        let Some((client, stmt)) = self.conn.as_ref() else {
+            return Err(("08006".into(), "no connection to PostgreSQL".into()));
+        };
+        match client
+            .query_one(stmt, &[&append.stream_id, &Json(&append.events)])
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err((sqlstate(&e), describe(&e))),
+        }
+    }
+
+    async fn reconnect(&mut self) -> Result<(), (String, String)> {
+        self.conn = None;
+        if self
+            .last_reconnect
+            .is_some_and(|t| t.elapsed() < RECONNECT_INTERVAL)
+        {
+            return Err((
+                "08006".into(),
+                "connection to PostgreSQL lost; reconnecting".into(),
+            ));
+        }
+        self.last_reconnect = Some(Instant::now());
+        let client = connect(&self.url)
+            .await
+            .map_err(|e| ("08006".to_owned(), format!("{e:#}")))?;
+        let stmt = prepare_append(&client)
+            .await
+            .map_err(|e| ("08006".to_owned(), format!("{e:#}")))?;
+        info!(worker = self.id, "reconnected to PostgreSQL");
+        self.conn = Some((client, stmt));
+        Ok(())
+    }
+}

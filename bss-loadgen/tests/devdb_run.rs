@@ -1,0 +1,242 @@
+//! bss-loadgen against the devdb (`make test-loadgen` starts it): a short
+//! scenario's report must count exactly what `bss.events` holds, with the
+//! shipped schemas registered in the real extension, and every generated
+//! event (anomalies included) must pass `bss.validate_event`.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use postgres::{Client, NoTls};
+use serde_json::Value;
+
+fn database_url() -> String {
+    std::env::var("BSS_DATABASE_URL")
+        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:28815/bss".to_string())
+}
+
+fn session() -> Client {
+    Client::connect(&database_url(), NoTls).unwrap_or_else(|e| {
+        panic!(
+            "cannot connect to {} (run `make devdb`): {e}",
+            database_url()
+        )
+    })
+}
+
+/// A run id no other run uses (letters and digits only).
+fn run_id(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{prefix}{}", nanos % 1_000_000_000_000)
+}
+
+fn loadgen(args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_bss-loadgen"))
+        .args(args)
+        .output()
+        .expect("bss-loadgen runs");
+    assert!(
+        out.status.success(),
+        "bss-loadgen {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Removes the shipped schemas again, however the test ends: other tests on
+/// the devdb append these types with other data.
+struct Unregister;
+
+impl Drop for Unregister {
+    fn drop(&mut self) {
+        loadgen_schema_types().iter().for_each(|t| {
+            let _ = session().execute("SELECT bss.register_schema($1, NULL)", &[t]);
+        });
+    }
+}
+
+fn loadgen_schema_types() -> Vec<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_bss-loadgen"))
+        .arg("schemas")
+        .output()
+        .expect("bss-loadgen runs");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("schemas prints JSON");
+    v.as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_run_puts_bss_schemas_back_as_it_was() {
+    let url = database_url();
+    let mut db = session();
+    let _unregister = Unregister;
+    db.execute(
+        "SELECT bss.register_schema('payment.received', '{\"type\": \"object\"}')",
+        &[],
+    )
+    .unwrap();
+    db.execute("SELECT bss.register_schema('usage.recorded', NULL)", &[])
+        .unwrap();
+    let run = run_id("s");
+    loadgen(&[
+        "run",
+        "--database-url",
+        &url,
+        "--run-id",
+        &run,
+        "--stages",
+        "1s:100",
+        "--no-progress",
+    ]);
+    let after: Vec<(String, Value)> = db
+        .query("SELECT type, schema FROM bss.schemas WHERE type IN ('payment.received', 'usage.recorded')", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        after,
+        vec![(
+            "payment.received".to_string(),
+            serde_json::json!({"type": "object"})
+        )]
+    );
+}
+
+#[test]
+fn a_short_run_reports_exactly_what_the_store_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let report_path = dir.path().join("report.json");
+    let chart_path = dir.path().join("chart.svg");
+    let run = run_id("t");
+    let url = database_url();
+    let _unregister = Unregister;
+    loadgen(&[
+        "run",
+        "--database-url",
+        &url,
+        "--run-id",
+        &run,
+        "--stages",
+        "1s:400,3s:400",
+        "--connections",
+        "4",
+        "--no-progress",
+        "--keep-schemas",
+        "--report",
+        report_path.to_str().unwrap(),
+        "--chart",
+        chart_path.to_str().unwrap(),
+    ]);
+    let report: Value = serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    let acked = report["acknowledged"].as_u64().unwrap();
+    // 1 s ramp to 400/s, 3 s at 400/s: about 1,400 events.
+    assert!(acked >= 1_000, "only {acked} events acknowledged: {report}");
+    assert_eq!(report["failed"], 0, "{}", report["error_samples"]);
+    assert_eq!(report["not_sent"], 0);
+    assert_eq!(report["offered"].as_u64(), Some(acked));
+    assert!(report["append_ms"]["p95"].as_f64().unwrap() > 0.0);
+    assert!(std::fs::metadata(&chart_path).unwrap().len() > 1000);
+
+    let mut db = session();
+    let pattern = format!("%-{run}-%");
+    let stored: BTreeMap<String, u64> = db
+        .query(
+            "SELECT type, count(*) FROM bss.events WHERE stream_id LIKE $1 GROUP BY type",
+            &[&pattern],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
+        .collect();
+    let reported: BTreeMap<String, u64> =
+        serde_json::from_value(report["acknowledged_by_type"].clone()).unwrap();
+    assert_eq!(reported, stored);
+    assert_eq!(stored.values().sum::<u64>(), acked);
+
+    // The shipped schemas are what the extension checked the run against.
+    let registered: i64 = db
+        .query_one(
+            "SELECT count(*) FROM bss.schemas WHERE type IN ('usage.recorded', 'customer.created', 'payment.received')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(registered, 3);
+
+    // Lifecycles as stored: no usage for a customer before its activation.
+    let early: i64 = db
+        .query_one(
+            "SELECT count(*) FROM bss.events u
+             WHERE u.stream_id LIKE $1 AND u.type = 'usage.recorded'
+               AND NOT EXISTS (SELECT 1 FROM bss.events a
+                               WHERE a.stream_id = 'customer-' || split_part(u.stream_id, '-', 2) || '-' || split_part(u.stream_id, '-', 3)
+                                 AND a.type = 'subscription.activated' AND a.global_position < u.global_position)",
+            &[&format!("usage-{run}-%")],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(early, 0, "usage stored before its customer's activation");
+}
+
+#[test]
+fn every_generated_event_passes_validate_event_in_the_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels = dir.path().join("labels.jsonl");
+    let out = loadgen(&[
+        "generate",
+        "--count",
+        "20000",
+        "--anomalies",
+        "0.02",
+        "--seed",
+        "7",
+        "--labels",
+        labels.to_str().unwrap(),
+    ]);
+    let mut db = session();
+    let schemas: Value = serde_json::from_slice(&loadgen(&["schemas"]).stdout).unwrap();
+    let schemas = schemas.as_object().expect("schemas prints an object");
+    assert!(schemas.len() >= 6);
+    let mut tx = db.transaction().unwrap();
+    for (type_, schema) in schemas {
+        tx.execute("SELECT bss.register_schema($1, $2)", &[type_, schema])
+            .unwrap();
+    }
+    let mut checked = 0usize;
+    let mut events = Vec::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let append: Value = serde_json::from_str(line).unwrap();
+        for e in append["events"].as_array().unwrap() {
+            events.push(e.clone());
+        }
+    }
+    // Checked in the database in chunks of 1,000.
+    for chunk in events.chunks(1000) {
+        let batch = Value::Array(chunk.to_vec());
+        let rows = tx
+            .query(
+                "SELECT e.ord, p.rule, p.message FROM jsonb_array_elements($1) WITH ORDINALITY AS e(ev, ord),
+                 LATERAL bss.validate_event(e.ev) AS p",
+                &[&batch],
+            )
+            .unwrap();
+        assert!(
+            rows.is_empty(),
+            "{} generated events break rules, first: {} {}: {}",
+            rows.len(),
+            rows[0].get::<_, String>(1),
+            rows[0].get::<_, String>(2),
+            chunk[(rows[0].get::<_, i64>(0) - 1) as usize]
+        );
+        checked += chunk.len();
+    }
+    assert!(checked >= 20_000);
+    let labelled = std::fs::read_to_string(&labels).unwrap().lines().count();
+    assert!(labelled > 0, "no anomalies were injected");
+    // The registrations are rolled back with the transaction.
+    tx.rollback().unwrap();
+}
