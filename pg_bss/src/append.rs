@@ -471,12 +471,15 @@ pub struct OneEvent<'a> {
 
 pub fn append_one(ev: OneEvent<'_>, expected: Option<i64>) -> BssResult<i64> {
     with_plans(|client, plans| {
-        if let Some(validator) = schemas::validators(client)?.get(ev.type_) {
-            // SAFETY: data is the caller's non-null jsonb argument.
-            let data = unsafe { jsonb::to_serde(&mut (*jsonb::detoast(ev.data)).root) };
-            if let Some(v) = schemas::check(ev.type_, validator, &data) {
-                return Err(batch_error(ev.stream_id, None, v.rule, &v.message));
-            }
+        // SAFETY: data is the caller's non-null jsonb argument.
+        let data = || {
+            std::borrow::Cow::Owned(unsafe {
+                jsonb::to_serde(&mut (*jsonb::detoast(ev.data)).root)
+            })
+        };
+        let validators = schemas::validators(client)?;
+        if let Some(v) = schemas::violation(&validators, ev.type_, data) {
+            return Err(batch_error(ev.stream_id, None, v.rule, &v.message));
         }
         let ids: Vec<Uuid> = ev.event_id.into_iter().collect();
         let locked = match lock_for_append(client, plans, ev.stream_id, 1, &ids)? {
@@ -555,72 +558,81 @@ pub fn append_batch(
             )
         }
         .map_err(|p| batch_error(stream_id, p.index, p.rule, &p.message))?;
-        let n = (checked.len - checked.invalid.len()) as i64;
-        if n == 0 {
-            let version = current_version(client, stream_id)?;
-            check_expected(stream_id, expected, version)?;
-            dead_letters::store(client, stream_id, events, &checked)?;
-            return Ok(version);
-        }
-        let ids: Vec<Uuid> = checked
-            .event_ids
-            .iter()
-            .map(|u| Uuid::from_bytes(*u.as_bytes()))
-            .collect();
-
-        let locked = match lock_for_append(client, plans, stream_id, n, &ids)? {
-            Lock::Replayed(version) => {
-                dead_letters::store(client, stream_id, events, &checked)?;
-                return Ok(version);
-            }
-            Lock::Append(locked) => locked,
-        };
-        check_expected(stream_id, expected, locked.before)?;
-        position::assign_transaction_id();
-        let positions = position::take_positions(n as usize)?;
-        let horizon = position::horizon();
-        let source = guc::string(&guc::DEFAULT_SOURCE, "/pg_bss");
-        let region = guc::string(&guc::REGION, "local");
-        // SAFETY: horizon is an xid8 datum; events the caller's jsonb.
-        let mut args = unsafe {
-            vec![
-                positions.into(),
-                stream_id.into(),
-                locked.before.into(),
-                source.as_str().into(),
-                region.as_str().into(),
-                DatumWithOid::new(horizon, pg_sys::XID8OID),
-                DatumWithOid::new(events, pg_sys::JSONBOID),
-                locked.recorded_at(),
-            ]
-        };
-        let statement = if checked.invalid.is_empty() {
-            &plans.insert_batch
-        } else {
-            let skipped: Vec<i64> = checked.invalid.iter().map(|e| e.index as i64 + 1).collect();
-            args.push(skipped.into());
-            &plans.insert_valid
-        };
-        client.update(statement, None, &args).map_err(spi_error)?;
-        after_append(client, plans, stream_id, locked.before, locked.before + n)?;
+        let version = append_valid(client, plans, stream_id, events, expected, &checked)?;
         dead_letters::store(client, stream_id, events, &checked)?;
-        Ok(locked.before + n)
+        Ok(version)
     })
+}
+
+/// Appends the valid events of a checked batch; the stream's version after.
+fn append_valid(
+    client: &mut SpiClient<'_>,
+    plans: &Plans,
+    stream_id: &str,
+    events: pg_sys::Datum,
+    expected: Option<i64>,
+    checked: &batch::Checked,
+) -> BssResult<i64> {
+    let n = (checked.len - checked.invalid.len()) as i64;
+    if n == 0 {
+        let version = current_version(client, stream_id)?;
+        check_expected(stream_id, expected, version)?;
+        return Ok(version);
+    }
+    let ids: Vec<Uuid> = checked
+        .event_ids
+        .iter()
+        .map(|u| Uuid::from_bytes(*u.as_bytes()))
+        .collect();
+
+    let locked = match lock_for_append(client, plans, stream_id, n, &ids)? {
+        Lock::Replayed(version) => return Ok(version),
+        Lock::Append(locked) => locked,
+    };
+    check_expected(stream_id, expected, locked.before)?;
+    position::assign_transaction_id();
+    let positions = position::take_positions(n as usize)?;
+    let horizon = position::horizon();
+    let source = guc::string(&guc::DEFAULT_SOURCE, "/pg_bss");
+    let region = guc::string(&guc::REGION, "local");
+    // SAFETY: horizon is an xid8 datum; events the caller's jsonb.
+    let mut args = unsafe {
+        vec![
+            positions.into(),
+            stream_id.into(),
+            locked.before.into(),
+            source.as_str().into(),
+            region.as_str().into(),
+            DatumWithOid::new(horizon, pg_sys::XID8OID),
+            DatumWithOid::new(events, pg_sys::JSONBOID),
+            locked.recorded_at(),
+        ]
+    };
+    let statement = if checked.invalid.is_empty() {
+        &plans.insert_batch
+    } else {
+        let skipped: Vec<i64> = checked.invalid.iter().map(|e| e.index as i64 + 1).collect();
+        args.push(skipped.into());
+        &plans.insert_valid
+    };
+    client.update(statement, None, &args).map_err(spi_error)?;
+    after_append(client, plans, stream_id, locked.before, locked.before + n)?;
+    Ok(locked.before + n)
 }
 
 /// The stream's version, 0 when it does not exist (nothing locked).
 fn current_version(client: &mut SpiClient<'_>, stream_id: &str) -> BssResult<i64> {
-    let table = client
+    Ok(client
         .select(
-            "SELECT version FROM bss.streams WHERE stream_id = $1",
+            "SELECT bss.stream_version($1)",
             Some(1),
             &[stream_id.into()],
         )
-        .map_err(spi_error)?;
-    if table.is_empty() {
-        return Ok(0);
-    }
-    Ok(table.first().get::<i64>(1).map_err(spi_error)?.unwrap_or(0))
+        .map_err(spi_error)?
+        .first()
+        .get::<i64>(1)
+        .map_err(spi_error)?
+        .unwrap_or(0))
 }
 
 pub fn batch_error(stream_id: &str, idx: Option<usize>, rule: &str, message: &str) -> BssError {

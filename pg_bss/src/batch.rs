@@ -5,18 +5,15 @@
 //! have one), and collects the event ids the caller gave, for the idempotency
 //! check. It never writes.
 
-use std::collections::{HashMap, HashSet};
-use std::rc::Rc;
+use std::borrow::Cow;
+use std::collections::HashSet;
 
 use pgrx::pg_sys::{self, jbvType, JsonbIteratorToken, JsonbValue};
 use serde_json::Map;
 
 use crate::cloudevents::is_rfc3339;
 use crate::jsonb::{self, Root};
-use crate::schemas;
-
-/// The compiled schemas by event type.
-pub type Schemas = HashMap<String, Rc<jsonschema::Validator>>;
+use crate::schemas::{self, Validators};
 
 /// The attributes an element may carry.
 pub const ALLOWED: &[&str] = &[
@@ -177,7 +174,7 @@ pub unsafe fn check(
     events: pg_sys::Datum,
     max_data_bytes: usize,
     max_events: usize,
-    schemas: &Schemas,
+    schemas: &Validators,
     mode: Mode,
 ) -> Result<Checked, Problem> {
     let batch_problem = |message: String| Problem {
@@ -251,14 +248,10 @@ pub unsafe fn check(
                     }
                 }
                 let (event_id, mut problems) = check_event(i, &fields, max_data_bytes);
-                if problems.is_empty() {
-                    if let (Some(validator), Some(data)) = (schema_of(&fields, schemas), data) {
-                        let type_ = type_of(&fields).unwrap_or_default();
-                        let value = jsonb::value_to_serde(&data);
-                        if let Some(v) = schemas::check(type_, validator, &value) {
-                            problems.push(problem(i, v.rule, v.message));
-                        }
-                    }
+                if let Some(data) = data {
+                    schema_problem(i, &fields, schemas, &mut problems, || {
+                        Cow::Owned(jsonb::value_to_serde(&data))
+                    });
                 }
                 (event_id, problems)
             };
@@ -293,23 +286,24 @@ pub unsafe fn check(
     })
 }
 
-fn type_of(fields: &[(String, Value)]) -> Option<&str> {
-    fields.iter().find_map(|(k, v)| match (k.as_str(), v) {
+/// The schema rule, checked once an element passes the others.
+fn schema_problem<'d>(
+    i: usize,
+    fields: &[(String, Value)],
+    schemas: &Validators,
+    problems: &mut Vec<Problem>,
+    data: impl FnOnce() -> Cow<'d, serde_json::Value>,
+) {
+    if !problems.is_empty() {
+        return;
+    }
+    let type_ = fields.iter().find_map(|(k, v)| match (k.as_str(), v) {
         ("type", Value::Str(s)) => Some(s.as_str()),
         _ => None,
-    })
-}
-
-fn schema_of<'a>(
-    fields: &[(String, Value)],
-    schemas: &'a Schemas,
-) -> Option<&'a jsonschema::Validator> {
-    if schemas.is_empty() {
-        return None;
+    });
+    if let Some(v) = type_.and_then(|t| schemas::violation(schemas, t, data)) {
+        problems.push(problem(i, v.rule, v.message));
     }
-    type_of(fields)
-        .and_then(|t| schemas.get(t))
-        .map(|v| v.as_ref())
 }
 
 /// Every rule one element (a parsed JSON object) breaks, its schema
@@ -317,20 +311,15 @@ fn schema_of<'a>(
 pub fn problems_of_object(
     obj: &Map<String, serde_json::Value>,
     max_data_bytes: usize,
-    schemas: &Schemas,
+    schemas: &Validators,
 ) -> Vec<Problem> {
     let fields: Vec<(String, Value)> = obj
         .iter()
         .map(|(k, v)| (k.clone(), Value::of_serde(v)))
         .collect();
     let (_, mut problems) = check_event(0, &fields, max_data_bytes);
-    if problems.is_empty() {
-        if let (Some(validator), Some(data)) = (schema_of(&fields, schemas), obj.get("data")) {
-            let type_ = type_of(&fields).unwrap_or_default();
-            if let Some(v) = schemas::check(type_, validator, data) {
-                problems.push(problem(0, v.rule, v.message));
-            }
-        }
+    if let Some(data) = obj.get("data") {
+        schema_problem(0, &fields, schemas, &mut problems, || Cow::Borrowed(data));
     }
     problems
 }

@@ -4,6 +4,7 @@
 //! and raises a returned `BssError` with its own SQLSTATE from this, the
 //! outermost frame (see error.rs for why).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use pgrx::fcinfo::{pg_arg_is_null, pg_getarg, pg_getarg_datum_raw};
@@ -180,10 +181,10 @@ unsafe fn append_cloudevents(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datu
 
 /// The data of each CloudEvent (one object or an array, already parsed)
 /// against its type's schema.
-fn check_cloudevent_schemas(schemas: &batch::Schemas, value: &serde_json::Value) -> BssResult<()> {
-    if schemas.is_empty() {
-        return Ok(());
-    }
+fn check_cloudevent_schemas(
+    schemas: &schemas::Validators,
+    value: &serde_json::Value,
+) -> BssResult<()> {
     let one = std::slice::from_ref(value);
     let (items, batch) = match value {
         serde_json::Value::Array(items) => (items.as_slice(), true),
@@ -194,11 +195,8 @@ fn check_cloudevent_schemas(schemas: &batch::Schemas, value: &serde_json::Value)
             .get("type")
             .and_then(|t| t.as_str())
             .unwrap_or_default();
-        let Some(validator) = schemas.get(type_) else {
-            continue;
-        };
-        let data = item.get("data").unwrap_or(&serde_json::Value::Null);
-        if let Some(v) = schemas::check(type_, validator, data) {
+        let data = || Cow::Borrowed(item.get("data").unwrap_or(&serde_json::Value::Null));
+        if let Some(v) = schemas::violation(schemas, type_, data) {
             let at = if batch {
                 format!(" events[{i}]")
             } else {
@@ -322,20 +320,12 @@ unsafe fn event_problems(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
         other => vec![batch::Problem {
             index: None,
             rule: "shape",
-            message: format!("an event must be a JSON object, got {}", json_kind(other)),
+            message: format!(
+                "an event must be a JSON object, got {}",
+                cloudevents::kind(other)
+            ),
         }],
     };
     let out = dead_letters::reasons(&problems);
     Ok(pgrx::IntoDatum::into_datum(JsonB(out)).unwrap_or(pg_sys::Datum::from(0usize)))
-}
-
-fn json_kind(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
 }

@@ -26,7 +26,8 @@ pub struct Violation {
 /// At most this many schema errors are named per event; the rest are counted.
 const MAX_ERRORS_NAMED: usize = 5;
 
-type Validators = HashMap<String, Rc<jsonschema::Validator>>;
+/// The compiled schemas by event type.
+pub type Validators = HashMap<String, Rc<jsonschema::Validator>>;
 
 thread_local! {
     static CACHE: RefCell<Option<Rc<Validators>>> = const { RefCell::new(None) };
@@ -95,9 +96,20 @@ pub fn invalid_schema(type_: &str, why: &str) -> BssError {
     .hint("Pass a JSON Schema document (draft 2020-12, 2019-09, 7, 6 or 4), e.g. '{\"type\": \"object\", \"required\": [\"amount\"]}'.")
 }
 
+/// What an event of `type_` breaks of its type's schema, if it has one;
+/// `data` is only asked for when it does.
+pub fn violation<'d>(
+    all: &Validators,
+    type_: &str,
+    data: impl FnOnce() -> std::borrow::Cow<'d, Value>,
+) -> Option<Violation> {
+    let validator = all.get(type_)?;
+    check(type_, validator, &data())
+}
+
 /// What `data` breaks of `validator`, as one violation (rule `schema`)
 /// naming where and why, or None when it matches.
-pub fn check(type_: &str, validator: &jsonschema::Validator, data: &Value) -> Option<Violation> {
+fn check(type_: &str, validator: &jsonschema::Validator, data: &Value) -> Option<Violation> {
     if validator.is_valid(data) {
         return None;
     }
