@@ -8,12 +8,12 @@ export PGPORT
 PG_USER := $(if $(filter 0,$(shell id -u)),postgres,$(shell id -un))
 PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 
-.PHONY: demo test setup devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e
+.PHONY: demo test setup devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly test-detect test-monitoring
 
 demo: devdb
 	scripts/demo.sh
 
-test: setup test-wal test-pg test-e2e test-sidecar test-loadgen
+test: setup test-wal test-pg test-e2e test-sidecar test-loadgen test-detect test-monitoring
 
 setup:
 	scripts/setup.sh
@@ -42,7 +42,7 @@ test-e2e: devdb
 	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" cargo test -p bss-tests --release --tests -- --test-threads 1
 
 # Every benchmark; the figures in the README come from these.
-bench: bench-wal bench-pg bench-cdc bench-e2e
+bench: bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly
 
 # bss-wal criterion benchmarks (bss-wal/benches/wal.rs), then the README table.
 bench-wal:
@@ -59,6 +59,17 @@ test-sidecar: setup devdb
 test-loadgen: setup devdb
 	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" cargo test -p bss-loadgen --release -- --test-threads 1
 
+# The detectors: each against synthetic series with known anomalies, the
+# pipeline, and precision/recall/F1 on bss-loadgen's labelled anomalies
+# (printed; floors asserted).
+test-detect:
+	cargo test -p bss-detect --release -- --nocapture
+
+# Prometheus configuration, rules and their promtool unit tests, Alertmanager
+# routes, and the Grafana dashboards' queries (deploy/monitoring/check.sh).
+test-monitoring: setup
+	deploy/monitoring/check.sh
+
 bench-pg: devdb
 	benches/pgbench/run.sh
 	benches/pgbench/time_travel.sh
@@ -71,3 +82,11 @@ bench-cdc: setup devdb
 # for 10 minutes, then 2x and 3x (BENCH_E2E_HOLD shortens the hold).
 bench-e2e: setup devdb
 	benches/e2e/run.sh
+
+# Observations per second of each detector on one core (criterion).
+bench-detect:
+	cargo bench -p bss-detect
+
+# What the anomaly stage costs the sidecar at 400k events/min (CPU share).
+bench-anomaly: setup devdb
+	benches/anomaly/run.sh

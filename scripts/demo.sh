@@ -48,6 +48,13 @@ SELECT bss.append_events('usage-' || :run || '-' || c,
           CROSS JOIN LATERAL (SELECT (ARRAY['data','data','data','voice','sms'])[1 + i % 5] AS kind) k))
 FROM generate_series(1, 50) c;
 
+-- One data session of 60 GB on an ordinary plan: the sidecar's anomaly stage
+-- (bss-detect/detectors.toml) flags it and appends an anomaly.detected event.
+SELECT bss.append_event('usage-' || :run || '-7', 'usage.recorded',
+         jsonb_build_object('kind', 'data', 'msisdn', '31611000007', 'cell', 'NL-AMS-117',
+                            'bytes', 60000000000, 'seconds', 0, 'charge', 0.0),
+         source => '/mediation', subject => 'customer-' || :run || '-7');
+
 SELECT bss.append_event('customer-' || :run || '-' || c, 'invoice.issued',
          jsonb_build_object('invoice', 'INV-' || :run || '-' || c, 'amount', (ARRAY[10, 25, 60])[1 + c % 3] + c % 7,
                             'currency', 'EUR', 'period', to_char(now(), 'YYYY-MM')),
@@ -114,7 +121,13 @@ for k in $(R --scan --pattern 'bss:count:*' | sort); do echo "$k: $(R HGETALL "$
 echo "--- Kafka: the first two messages of topic bss.customer (read with confluent-kafka):"
 "$PY_VENV/bin/python" "$ROOT/bss-sidecar/tests/kafka_dump.py" --bootstrap "127.0.0.1:$KAFKA_PORT" \
     --topic bss.customer --expect 2 --timeout 30
+echo "--- anomalies the sidecar's detectors found in this run, appended back as events:"
+if [[ -n "${PIPELINE_DETECTORS-x}" ]]; then
+    flagged() { [ -n "$(psql_demo -qtA -c "SELECT 1 FROM bss.events WHERE type = 'anomaly.detected' AND global_position > $START AND data->>'key' = '31611000007' LIMIT 1")" ]; }
+    wait_until 60 "the 60 GB session flagged" flagged
+    psql_demo -c "SELECT stream_id, data->>'key' AS key, data->>'value' AS value, round((data->>'score')::numeric, 2) AS score, data->>'source_event_type' AS source_type FROM bss.events WHERE type = 'anomaly.detected' AND global_position > $START ORDER BY global_position"
+fi
 echo "--- the sidecar's metrics (excerpt of /metrics):"
-http_get "$METRICS_PORT" /metrics | grep -E '^bss_sidecar_(source_events|sink_delivered_events|spool_depth_events|slot_lag_bytes|commit_to_ack_seconds_(count|sum))' || true
+http_get "$METRICS_PORT" /metrics | grep -E '^bss_sidecar_(source_events|sink_delivered_events|spool_depth_events|slot_lag_bytes|commit_to_ack_seconds_(count|sum)|anomalies_total)' || true
 log "done: psql $URL; the broker, Redis and the sidecar stop now"
 

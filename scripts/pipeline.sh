@@ -34,6 +34,17 @@ stop_pipeline() {
     as_pg "$PG_BIN/psql" -X "$URL" -qtAc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT' AND NOT active" >/dev/null 2>&1 || true
 }
 
+# stop_sidecar: stops the sidecar started last (SIGTERM: it drains) and drops its slot.
+stop_sidecar() {
+    kill -TERM "$SIDECAR_PID" 2>/dev/null || true
+    wait "$SIDECAR_PID" 2>/dev/null || true
+    local keep=() p
+    for p in "${PIDS[@]}"; do [ "$p" = "$SIDECAR_PID" ] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+    SIDECAR_PID=""
+    as_pg "$PG_BIN/psql" -X "$URL" -qtAc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT' AND NOT active" >/dev/null 2>&1 || true
+}
+
 # start_broker_and_redis DIR: logs go to DIR.
 start_broker_and_redis() {
     local dir="$1"
@@ -55,13 +66,17 @@ start_broker_and_redis() {
     wait_until 20 "redis listening" redis-cli -p "$REDIS_PORT" ping
 }
 
-# start_sidecar DIR: spool in DIR/spool, log in DIR/sidecar.log.
+# start_sidecar DIR: spool in DIR/spool, log in DIR/sidecar.log. The
+# anomaly stage runs the detectors of PIPELINE_DETECTORS (default
+# bss-detect/detectors.toml; empty: no anomaly stage).
 start_sidecar() {
-    local dir="$1"
-    log "starting bss-sidecar (slot $SLOT, spool $dir/spool, metrics http://127.0.0.1:$METRICS_PORT/metrics)"
+    local dir="$1" config=()
+    local detectors="${PIPELINE_DETECTORS-$ROOT/bss-detect/detectors.toml}"
+    [[ -n "$detectors" ]] && config=(--config "$detectors")
+    log "starting bss-sidecar (slot $SLOT, spool $dir/spool, metrics http://127.0.0.1:$METRICS_PORT/metrics${detectors:+, detectors $detectors})"
     "$ROOT/target/release/bss-sidecar" --database-url "$URL" --spool-dir "$dir/spool" --slot "$SLOT" \
         --kafka-brokers "127.0.0.1:$KAFKA_PORT" --redis-url "redis://127.0.0.1:$REDIS_PORT" \
-        --metrics-addr "127.0.0.1:$METRICS_PORT" >"$dir/sidecar.log" 2>&1 &
+        --metrics-addr "127.0.0.1:$METRICS_PORT" "${config[@]}" >"$dir/sidecar.log" 2>&1 &
     SIDECAR_PID=$!
     PIDS+=("$SIDECAR_PID")
     wait_until 60 "bss-sidecar streaming (log: $dir/sidecar.log)" healthy

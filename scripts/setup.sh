@@ -8,7 +8,8 @@
 source "$(dirname "$0")/lib.sh"
 
 APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang pkg-config build-essential sudo
-    redis-server zlib1g-dev python3 python3-venv fonts-dejavu-core)
+    redis-server zlib1g-dev python3 python3-venv fonts-dejavu-core
+    prometheus prometheus-alertmanager)
 
 missing_apt=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -39,10 +40,12 @@ if ! grep -qs "^pg${PG_MAJOR} = \"${PG_CONFIG}\"" "$PGRX_HOME/config.toml"; then
     cargo pgrx init --pg${PG_MAJOR} "$PG_CONFIG" >&2
 fi
 
-# The sidecar's tests start their own redis-server on free ports; the one
-# Debian starts on 6379 is not needed.
-if [ "$(id -u)" = 0 ] && command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
-    systemctl disable --now redis-server >/dev/null 2>&1 || true
+# The tests start their own redis-server and Prometheus on free ports; the
+# services Debian starts (6379, 9090, 9093, 9100) are not needed.
+if [ "$(id -u)" = 0 ] && command -v systemctl >/dev/null; then
+    for svc in redis-server prometheus prometheus-alertmanager prometheus-node-exporter; do
+        systemctl is-active --quiet "$svc" 2>/dev/null && systemctl disable --now "$svc" >/dev/null 2>&1 || true
+    done
 fi
 
 # Apache Kafka cannot be installed here; tansu speaks the Kafka protocol.

@@ -17,6 +17,8 @@ EVENTS_PER_STREAM=100
 TOTAL=$((PRELOAD_TXNS * STREAMS_PER_TXN * EVENTS_PER_STREAM))
 WORK="$ROOT/target/bench-cdc"
 SLOT=bss_bench_cdc
+# The sidecar alone: its anomaly stage is measured by make bench-anomaly.
+PIPELINE_DETECTORS="${PIPELINE_DETECTORS-}"
 RUN="$(date +%s)"
 source "$ROOT/scripts/pipeline.sh"
 psql_b() { as_pg "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 "$URL" "$@"; }

@@ -20,8 +20,15 @@ pub const SPIKE_BATCHES: u32 = 10;
 /// Usage events before the first anomaly, so that there is a population
 /// and a normal level for an anomaly to stand out from.
 pub const WARMUP_USAGE_EVENTS: u64 = 2000;
-/// How long a drop (no payments, or no usage from one cell) lasts.
-pub const DROP_WINDOW: time::Duration = time::Duration::seconds(30);
+/// How long a payment drop (no payment events at all) lasts.
+pub const PAYMENT_DROP_WINDOW: time::Duration = time::Duration::seconds(30);
+/// How long a cell drop (no usage from one cell) lasts: longer than a
+/// payment drop, as real cell outages are. A cell is one of 900 and its
+/// CDRs come in clumps (most of a mediation file lands on the customer's
+/// home cell), so an empty 25 s window, all a 30 s silence holds, is only
+/// 3 to 6 spreads below the cell's normal count, where its ordinary lulls
+/// reach too; the empty 50 s windows of a minute's silence stand out.
+pub const CELL_DROP_WINDOW: time::Duration = time::Duration::seconds(60);
 /// The least time between the end of one drop and the start of the next, so
 /// that drops never overlap and a detector sees traffic between them.
 pub const DROP_GAP: time::Duration = time::Duration::seconds(60);
@@ -293,7 +300,12 @@ impl Injector {
     /// Starts a payment drop (cell None) or a drop of usage from `cell`.
     pub fn start_drop(&mut self, kind: AnomalyKind, cell: Option<String>, now: OffsetDateTime) {
         let id = self.take_id();
-        let end = now + DROP_WINDOW;
+        let end = now
+            + if cell.is_some() {
+                CELL_DROP_WINDOW
+            } else {
+                PAYMENT_DROP_WINDOW
+            };
         let (event_types, key_kind, key, key_field, field, description) = match &cell {
             Some(c) => (
                 vec!["usage.recorded".to_string()],

@@ -11,6 +11,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
 use serde::Deserialize;
 
+use bss_detect::config::DetectorConfig;
+
 use crate::sink::kafka::KafkaSinkConfig;
 use crate::sink::redis::RedisSinkConfig;
 
@@ -89,6 +91,15 @@ struct FileConfig {
     log_format: Option<String>,
     kafka: Option<toml::Table>,
     redis: Option<toml::Table>,
+    anomaly: Option<AnomalyFileConfig>,
+    detector: Option<Vec<toml::Value>>,
+}
+
+/// The `[anomaly]` table: how the anomaly stage runs its `[[detector]]`s.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnomalyFileConfig {
+    checkpoint_secs: Option<u64>,
 }
 
 /// Log output format.
@@ -111,6 +122,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub kafka: Option<KafkaSinkConfig>,
     pub redis: Option<RedisSinkConfig>,
+    /// The `[[detector]]`s; none: the anomaly stage is off.
+    pub detectors: Vec<DetectorConfig>,
+    /// How often the anomaly stage saves its detectors' state.
+    pub anomaly_checkpoint: Duration,
 }
 
 impl Settings {
@@ -150,7 +165,28 @@ impl Settings {
                     .map_err(|e| anyhow!("[redis] settings: {e}"))
             })
             .transpose()?;
+        let detectors = match &file.detector {
+            None => Vec::new(),
+            Some(tables) => {
+                let tables = tables
+                    .iter()
+                    .map(|t| serde_json::to_value(t).map_err(|e| anyhow!("[[detector]]: {e}")))
+                    .collect::<Result<Vec<_>>>()?;
+                bss_detect::config::from_tables(&tables)
+                    .map_err(|e| anyhow!("[[detector]] settings: {e}"))?
+            }
+        };
+        let checkpoint_secs = file
+            .anomaly
+            .as_ref()
+            .and_then(|a| a.checkpoint_secs)
+            .unwrap_or(5);
+        if checkpoint_secs == 0 {
+            bail!("[anomaly] checkpoint_secs must be at least 1");
+        }
         Ok(Settings {
+            detectors,
+            anomaly_checkpoint: Duration::from_secs(checkpoint_secs),
             database_url,
             spool_dir,
             slot: cli
@@ -235,6 +271,49 @@ mod tests {
         assert_eq!(kafka.routes.len(), 1);
         assert_eq!(kafka.replication_factor, 3);
         assert_eq!(s.redis.expect("[redis]").stream_maxlen, Some(1_000_000));
+        assert_eq!(s.detectors.len(), 1);
+        assert_eq!(s.detectors[0].stream_id(), "anomaly-big-data-session");
+        assert_eq!(s.anomaly_checkpoint, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_detectors_for_bss_traffic_are_a_valid_sidecar_configuration() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../bss-detect/detectors.toml");
+        let s = Settings::from_cli(cli(&[
+            "--config",
+            path,
+            "--database-url",
+            "x",
+            "--spool-dir",
+            "/tmp/x",
+        ]))
+        .unwrap();
+        assert!(s.detectors.len() >= 5, "{} detectors", s.detectors.len());
+    }
+
+    #[test]
+    fn a_bad_detector_stops_the_sidecar_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sidecar.toml");
+        std::fs::write(
+            &path,
+            "[[detector]]\nname = \"spikes\"\nevent_type = \"usage.recorded\"\ncount = \"30s\"\nalgorithm = \"zscore\"\nthreshold = -1\n",
+        )
+        .unwrap();
+        let err = Settings::from_cli(cli(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--database-url",
+            "x",
+            "--spool-dir",
+            "/tmp/x",
+        ]))
+        .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("detector spikes") && msg.contains("threshold"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use bss_sidecar::anomaly;
 use bss_sidecar::config::{Cli, LogFormat, Settings};
 use bss_sidecar::metrics::{self, Metrics};
 use bss_sidecar::runner::run_sink;
@@ -62,6 +63,7 @@ async fn run(settings: Settings) -> Result<()> {
         Spool::open(&settings.spool_dir, settings.spool_max_events)
             .with_context(|| format!("opening the spool in {}", settings.spool_dir.display()))?,
     );
+    metrics.spool_max_events.set(spool.max_events() as i64);
     let (stop_source, source_stop) = watch::channel(false);
     let (stop_sinks, sinks_stop) = watch::channel(false);
 
@@ -80,7 +82,7 @@ async fn run(settings: Settings) -> Result<()> {
         };
         sinks.push(Box::new(sink));
     }
-    if sinks.is_empty() {
+    if sinks.is_empty() && settings.detectors.is_empty() {
         info!("no sink configured (--kafka-brokers, --redis-url): events are only spooled");
     }
     let mut sink_tasks = Vec::new();
@@ -91,6 +93,21 @@ async fn run(settings: Settings) -> Result<()> {
             metrics.clone(),
             sinks_stop.clone(),
             settings.drain_timeout,
+        )));
+    }
+    if !settings.detectors.is_empty() {
+        let stage = anomaly::StageConfig {
+            database_url: settings.database_url.clone(),
+            detectors: settings.detectors.clone(),
+            checkpoint_every: settings.anomaly_checkpoint,
+            drain_timeout: settings.drain_timeout,
+        };
+        sink_tasks.push(tokio::spawn(anomaly::run(
+            spool.clone(),
+            settings.spool_dir.clone(),
+            stage,
+            metrics.clone(),
+            sinks_stop.clone(),
         )));
     }
     let metrics_task = settings

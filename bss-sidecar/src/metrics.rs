@@ -33,6 +33,20 @@ impl SinkLabel {
     }
 }
 
+/// Label set of per-detector metrics (the anomaly stage).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DetectorLabel {
+    pub detector: String,
+}
+
+impl DetectorLabel {
+    pub fn new(detector: &str) -> Self {
+        DetectorLabel {
+            detector: detector.to_owned(),
+        }
+    }
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms to ~28 s in steps of 25%, fine enough for p99 estimates.
     Histogram::new(exponential_buckets(0.0005, 1.25, 50))
@@ -48,10 +62,17 @@ pub struct Metrics {
     pub slot_lag_bytes: Gauge,
     pub spool_depth: Gauge,
     pub spool_head: Gauge,
+    pub spool_max_events: Gauge,
+    /// 1 while the replication connection streams (mirrors `source_up`).
+    pub source_streaming: Gauge,
     pub sink_delivered: Family<SinkLabel, Counter>,
     pub sink_retries: Family<SinkLabel, Counter>,
     pub sink_lag: Family<SinkLabel, Gauge>,
     pub commit_to_ack: Family<SinkLabel, Histogram, fn() -> Histogram>,
+    pub anomalies: Family<DetectorLabel, Counter>,
+    pub detector_observations: Family<DetectorLabel, Counter>,
+    pub detector_unjudged: Family<DetectorLabel, Counter>,
+    pub detector_keys: Family<DetectorLabel, Gauge>,
     /// The replication connection is streaming.
     pub source_up: AtomicBool,
 }
@@ -66,10 +87,16 @@ impl Metrics {
             slot_lag_bytes: Gauge::default(),
             spool_depth: Gauge::default(),
             spool_head: Gauge::default(),
+            spool_max_events: Gauge::default(),
+            source_streaming: Gauge::default(),
             sink_delivered: Family::default(),
             sink_retries: Family::default(),
             sink_lag: Family::default(),
             commit_to_ack: Family::new_with_constructor(latency_histogram),
+            anomalies: Family::default(),
+            detector_observations: Family::default(),
+            detector_unjudged: Family::default(),
+            detector_keys: Family::default(),
             source_up: AtomicBool::new(false),
             registry: Registry::with_prefix("bss_sidecar"),
         };
@@ -109,6 +136,16 @@ impl Metrics {
             m.spool_head.clone(),
         );
         m.registry.register(
+            "spool_max_events",
+            "The spool's bound (--spool-max-events): at it the source stops reading",
+            m.spool_max_events.clone(),
+        );
+        m.registry.register(
+            "source_streaming",
+            "1 while the replication connection streams, else 0",
+            m.source_streaming.clone(),
+        );
+        m.registry.register(
             "sink_delivered_events",
             "Events a sink's destination acknowledged",
             m.sink_delivered.clone(),
@@ -128,6 +165,26 @@ impl Metrics {
             "Time from the PostgreSQL commit to the sink's acknowledgement",
             m.commit_to_ack.clone(),
         );
+        m.registry.register(
+            "anomalies",
+            "Anomalies a detector found and the stage stored as anomaly.detected events",
+            m.anomalies.clone(),
+        );
+        m.registry.register(
+            "detector_observations",
+            "Observations a detector judged (events, or count samples)",
+            m.detector_observations.clone(),
+        );
+        m.registry.register(
+            "detector_unjudged_events",
+            "Watched events a detector could not judge: no key or number at its pointers, too late for its window, or past max_keys",
+            m.detector_unjudged.clone(),
+        );
+        m.registry.register(
+            "detector_keys",
+            "Keys (series) a detector tracks",
+            m.detector_keys.clone(),
+        );
         Arc::new(m)
     }
 
@@ -141,6 +198,8 @@ impl Metrics {
 }
 
 async fn metrics_handler(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    m.source_streaming
+        .set(i64::from(m.source_up.load(Ordering::Acquire)));
     (
         [(
             header::CONTENT_TYPE,

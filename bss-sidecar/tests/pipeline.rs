@@ -72,6 +72,7 @@ fn every_event_reaches_kafka_in_stream_order_and_redis_state_matches_postgres() 
         kafka_brokers: Some(&broker.bootstrap()),
         redis_url: Some(&redis_server.url()),
         spool_max_events: None,
+        config: None,
     });
     load(&streams);
 
@@ -211,6 +212,7 @@ fn kill_9_during_the_load_loses_nothing_and_duplicates_stay_in_flight() {
         kafka_brokers: Some(&brokers),
         redis_url: Some(&redis_url),
         spool_max_events: None,
+        config: None,
     };
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -421,6 +423,7 @@ fn broker_and_redis_down_30_s_each_during_the_load_lose_nothing_and_wal_does_not
         kafka_brokers: Some(&brokers),
         redis_url: Some(&redis_url),
         spool_max_events: None,
+        config: None,
     });
     let mut pg = bss_tests::session();
     std::thread::scope(|s| {
@@ -502,6 +505,7 @@ fn postgres_crash_during_the_load_delivers_every_committed_event_and_no_uncommit
         kafka_brokers: Some(&brokers),
         redis_url: Some(&redis_url),
         spool_max_events: None,
+        config: None,
     });
     // A transaction still open when the server goes down never commits.
     let mut open_tx = bss_tests::session();
@@ -582,6 +586,7 @@ fn a_transaction_larger_than_the_spool_stops_the_sidecar_naming_the_setting() {
         kafka_brokers: None,
         redis_url: None,
         spool_max_events: Some(50),
+        config: None,
     };
     let mut sidecar = Sidecar::start(&args);
     let stream = format!("{}-1", bss_tests::unique("bigtxn").replace(['-', '_'], ""));

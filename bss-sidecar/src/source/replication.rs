@@ -17,7 +17,7 @@ use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationE
 use tokio::sync::watch;
 use tokio_postgres::config::Host;
 use tokio_postgres::NoTls;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::pgoutput::{self, EventColumns, Message, PG_EPOCH_OFFSET_US};
 use crate::event::Event;
@@ -326,7 +326,9 @@ impl<'a> Session<'a> {
                 let cols = if is_events {
                     Some(EventColumns::new(rel).map_err(|e| Fatal(anyhow!("bss.events: {e}")))?)
                 } else {
-                    warn!(relation = %format!("{}.{}", rel.namespace, rel.name), "ignoring a relation that is not bss.events");
+                    // PostgreSQL describes bss.events' partitions too (their
+                    // rows arrive as the root's: publish_via_partition_root).
+                    debug!(relation = %format!("{}.{}", rel.namespace, rel.name), "a relation that is not bss.events");
                     None
                 };
                 self.relations.insert(id, cols);
@@ -334,7 +336,15 @@ impl<'a> Session<'a> {
             Message::Insert { relation, values } => {
                 let cols = match self.relations.get(&relation) {
                     Some(Some(cols)) => cols,
-                    Some(None) => return Ok(()),
+                    Some(None) => {
+                        // Skipping it could lose events (a partition of
+                        // bss.events published under its own name).
+                        return Err(Fatal(anyhow!(
+                            "insert at {at} into relation {relation}, which is not bss.events: \
+                             the publication must hold only bss.events, with publish_via_partition_root"
+                        ))
+                        .into());
+                    }
                     None => {
                         return Err(Fatal(anyhow!(
                             "insert at {at} into relation {relation}, which no Relation message described"

@@ -71,6 +71,8 @@ pub struct SidecarArgs<'a> {
     pub redis_url: Option<&'a str>,
     /// `--spool-max-events`; the sidecar's default when None.
     pub spool_max_events: Option<u64>,
+    /// `--config`: a TOML file (the anomaly stage's `[[detector]]`s).
+    pub config: Option<&'a Path>,
 }
 
 impl Sidecar {
@@ -103,6 +105,9 @@ impl Sidecar {
         }
         if let Some(n) = args.spool_max_events {
             cmd.arg("--spool-max-events").arg(n.to_string());
+        }
+        if let Some(c) = args.config {
+            cmd.arg("--config").arg(c);
         }
         let process = ChildGuard::new("bss-sidecar", cmd.spawn().expect("spawn bss-sidecar"));
         let s = Sidecar {
