@@ -16,8 +16,6 @@
 //! them is saved: none is lost between the two.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,8 +30,8 @@ use tracing::{info, warn};
 
 use crate::event::Spooled;
 use crate::metrics::{DetectorLabel, Metrics, SinkLabel};
-use crate::runner::MAX_BATCH;
-use crate::spool::Spool;
+use crate::runner;
+use crate::spool::{write_durably, Spool};
 
 /// The stage's name for its spool cursor, metrics and logs.
 pub const NAME: &str = "anomaly";
@@ -90,11 +88,7 @@ pub async fn run(
     let mut reported = Reported::new(&pipeline, &metrics);
     let label = SinkLabel::new(NAME);
     loop {
-        let from = next;
-        let batch = {
-            let spool = Arc::clone(&spool);
-            tokio::task::spawn_blocking(move || spool.read(from, MAX_BATCH)).await??
-        };
+        let batch = runner::read(&spool, next).await?;
         if batch.is_empty() {
             if saved_next != next {
                 checkpoint(&spool, &path, &pipeline, next).await?;
@@ -211,14 +205,7 @@ async fn checkpoint(spool: &Arc<Spool>, path: &Path, pipeline: &Pipeline, next: 
         bytes.extend_from_slice(&next.to_le_bytes());
         bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         bytes.extend_from_slice(&payload);
-        let tmp = path.with_extension("state.tmp");
-        let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        if let Some(dir) = path.parent() {
-            File::open(dir)?.sync_all()?;
-        }
+        write_durably(&path, &bytes)?;
         spool.advance(NAME, next)
     })
     .await?

@@ -129,7 +129,7 @@ fn read_ahead(spool: &Arc<Spool>, from: u64) -> JoinHandle<Result<Vec<Spooled>>>
 }
 
 /// Up to [`MAX_BATCH`] durable records from `from` on.
-async fn read(spool: &Arc<Spool>, from: u64) -> Result<Vec<Spooled>> {
+pub(crate) async fn read(spool: &Arc<Spool>, from: u64) -> Result<Vec<Spooled>> {
     read_ahead(spool, from).await?
 }
 

@@ -209,18 +209,29 @@ impl Spool {
         self.cursor_dir.join(format!("{sink}.cursor"))
     }
 
-    /// Writes a cursor file atomically and durably (write, fsync, rename,
-    /// fsync the directory).
+    /// Writes a cursor file atomically and durably.
     fn save_cursor(&self, sink: &str, seq: u64) -> Result<()> {
-        let path = self.cursor_path(sink);
-        let tmp = path.with_extension("cursor.tmp");
-        let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(format_cursor(seq).as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        File::open(&self.cursor_dir)?.sync_all()?;
-        Ok(())
+        write_durably(&self.cursor_path(sink), format_cursor(seq).as_bytes())
     }
+}
+
+/// Replaces the file at `path` by `bytes` atomically and durably: write a
+/// temporary file beside it, fsync it, rename it over `path`, fsync the
+/// directory.
+pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 /// A cursor file: the seq, a space, and the crc32 of the seq's digits.
