@@ -68,42 +68,36 @@ impl Iqr {
             seen: 0,
         }
     }
+}
 
-    fn judge(&self, x: f64) -> Verdict {
-        let q1 = self.window.quantile(0.25);
-        let q3 = self.window.quantile(0.75);
-        let iqr = floor_spread(q3 - q1, self.params.min_spread, self.window.median());
-        // Signed distance past the nearer quartile: + above q3, − below q1.
-        let beyond = if x > q3 {
-            x - q3
-        } else if x < q1 {
-            x - q1
-        } else {
-            0.0
-        };
-        let score = finite(beyond.abs() / iqr);
-        Verdict {
-            score,
-            anomalous: score > self.params.k && self.params.direction.watches(beyond),
-        }
+/// Scores `x` against `window`.
+fn judge(params: &IqrParams, window: &SortedWindow, x: f64) -> Verdict {
+    let q1 = window.quantile(0.25);
+    let q3 = window.quantile(0.75);
+    let iqr = floor_spread(q3 - q1, params.min_spread, window.median());
+    // Signed distance past the nearer quartile: + above q3, − below q1.
+    let beyond = if x > q3 {
+        x - q3
+    } else if x < q1 {
+        x - q1
+    } else {
+        0.0
+    };
+    let score = finite(beyond.abs() / iqr);
+    Verdict {
+        score,
+        anomalous: score > params.k && params.direction.watches(beyond),
     }
 }
 
 impl Detector for Iqr {
     /// A value that is not a finite number is neither judged nor learned.
     fn observe(&mut self, x: &[f64]) -> Verdict {
-        let x = x[0];
-        if !x.is_finite() {
-            return Verdict::WARMING_UP;
-        }
-        let verdict = if self.window.len() < self.params.min_samples {
-            Verdict::WARMING_UP
-        } else {
-            self.judge(x)
-        };
-        self.window.push(x);
-        self.seen = self.seen.saturating_add(1);
-        verdict
+        let (x, params) = (x[0], &self.params);
+        self.window
+            .judge_then_learn(x, params.min_samples, &mut self.seen, |w| {
+                judge(params, w, x)
+            })
     }
 
     fn seen(&self) -> u64 {

@@ -71,34 +71,28 @@ impl Mad {
             seen: 0,
         }
     }
+}
 
-    fn judge(&self, x: f64) -> Verdict {
-        let median = self.window.median();
-        let mad = floor_spread(self.window.mad(), self.params.min_spread, median);
-        let deviation = x - median;
-        let score = finite(MAD_OF_STANDARD_NORMAL * deviation.abs() / mad);
-        Verdict {
-            score,
-            anomalous: score > self.params.threshold && self.params.direction.watches(deviation),
-        }
+/// Scores `x` against `window`.
+fn judge(params: &MadParams, window: &SortedWindow, x: f64) -> Verdict {
+    let median = window.median();
+    let mad = floor_spread(window.mad(), params.min_spread, median);
+    let deviation = x - median;
+    let score = finite(MAD_OF_STANDARD_NORMAL * deviation.abs() / mad);
+    Verdict {
+        score,
+        anomalous: score > params.threshold && params.direction.watches(deviation),
     }
 }
 
 impl Detector for Mad {
     /// A value that is not a finite number is neither judged nor learned.
     fn observe(&mut self, x: &[f64]) -> Verdict {
-        let x = x[0];
-        if !x.is_finite() {
-            return Verdict::WARMING_UP;
-        }
-        let verdict = if self.window.len() < self.params.min_samples {
-            Verdict::WARMING_UP
-        } else {
-            self.judge(x)
-        };
-        self.window.push(x);
-        self.seen = self.seen.saturating_add(1);
-        verdict
+        let (x, params) = (x[0], &self.params);
+        self.window
+            .judge_then_learn(x, params.min_samples, &mut self.seen, |w| {
+                judge(params, w, x)
+            })
     }
 
     fn seen(&self) -> u64 {

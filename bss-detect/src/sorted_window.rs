@@ -8,6 +8,8 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Verdict;
+
 /// The last `capacity` values, oldest first, with a sorted copy.
 ///
 /// Order is `f64::total_cmp`, so the sorted copy is a function of the values
@@ -71,6 +73,30 @@ fn lerp(a: f64, b: f64, t: f64) -> f64 {
 }
 
 impl SortedWindow {
+    /// What a window detector's `observe` does: a value that is not finite
+    /// is neither judged nor learned; before `min_samples` values nothing is
+    /// judged; otherwise `judge` scores against the window as it is. Then
+    /// the value is learned and counted in `seen`.
+    pub(crate) fn judge_then_learn(
+        &mut self,
+        x: f64,
+        min_samples: usize,
+        seen: &mut u64,
+        judge: impl FnOnce(&SortedWindow) -> Verdict,
+    ) -> Verdict {
+        if !x.is_finite() {
+            return Verdict::WARMING_UP;
+        }
+        let verdict = if self.len() < min_samples {
+            Verdict::WARMING_UP
+        } else {
+            judge(self)
+        };
+        self.push(x);
+        *seen = seen.saturating_add(1);
+        verdict
+    }
+
     /// An empty window of the last `capacity` values; a capacity of 0 is
     /// taken as 1 (the detectors' params reject windows under 2 anyway).
     pub(crate) fn new(capacity: usize) -> Self {
