@@ -26,6 +26,8 @@ install_extension() {
     ${sudo:+sudo} install -m 0644 "$ROOT/sql/time_travel.sql" "$ext_dir/pg_bss--0.1.0--0.2.0.sql"
     # 0.2.0 to 0.3.0 added data quality (schemas, dead letters, validate_event).
     ${sudo:+sudo} install -m 0644 "$ROOT/sql/data_quality.sql" "$ext_dir/pg_bss--0.2.0--0.3.0.sql"
+    # 0.3.0 to 0.4.0 added observability (the view bss.stats).
+    ${sudo:+sudo} install -m 0644 "$ROOT/sql/observability.sql" "$ext_dir/pg_bss--0.3.0--0.4.0.sql"
 }
 
 running() { [ -f "$DATA/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }

@@ -33,7 +33,9 @@ make_pg_dir() {
     mkdir -p "$1"
     if [ "$(id -u)" = 0 ]; then
         chown "$PG_USER" "$1"
-        local d="$1"
+        # Absolute, so that the walk up ends at / (dirname of "." is ".").
+        local d
+        d="$(cd "$1" && pwd)"
         while [ "$d" != "/" ]; do chmod o+x "$d" 2>/dev/null || true; d="$(dirname "$d")"; done
     fi
 }

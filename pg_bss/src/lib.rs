@@ -8,7 +8,8 @@
 //! read side (`bss.aggregate`, reducers, snapshots, projections: see
 //! `sql/time_travel.sql` and `fold.rs`), and data quality (JSON Schemas per
 //! event type, dead letters, `bss.validate_event`: `sql/data_quality.sql`,
-//! `schemas.rs`, `dead_letters.rs`).
+//! `schemas.rs`, `dead_letters.rs`), and observability (the view `bss.stats`
+//! for a Prometheus postgres_exporter: `sql/observability.sql`).
 //!
 //! SQL lives in `sql/pg_bss.sql`; Rust does the append path, where speed, exact
 //! ordering and clear errors matter. This crate owns the on-disk event model;
@@ -64,6 +65,11 @@ pgrx::extension_sql_file!(
 pgrx::extension_sql_file!(
     "../../sql/data_quality.sql",
     name = "data_quality",
+    requires = ["time_travel"]
+);
+pgrx::extension_sql_file!(
+    "../../sql/observability.sql",
+    name = "observability",
     finalize
 );
 
@@ -80,6 +86,9 @@ mod tests;
 
 #[cfg(any(test, feature = "pg_test"))]
 mod data_quality_tests;
+
+#[cfg(any(test, feature = "pg_test"))]
+mod observability_tests;
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]
