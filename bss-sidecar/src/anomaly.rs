@@ -32,6 +32,7 @@ use crate::event::Spooled;
 use crate::metrics::{DetectorLabel, Metrics, SinkLabel};
 use crate::runner;
 use crate::spool::{write_durably, Spool};
+use crate::status::RecentAnomalies;
 
 /// The stage's name for its spool cursor, metrics and logs.
 pub const NAME: &str = "anomaly";
@@ -62,13 +63,15 @@ pub struct StageConfig {
 }
 
 /// Runs the detectors over the spool until `shutdown` turns true and the
-/// stage has caught up with what is durable. Returns Err when an anomaly
+/// stage has caught up with what is durable, recording every anomaly it
+/// stored in `recent` (for the status page). Returns Err when an anomaly
 /// cannot be stored for a reason retrying cannot fix.
 pub async fn run(
     spool: Arc<Spool>,
     spool_dir: PathBuf,
     cfg: StageConfig,
     metrics: Arc<Metrics>,
+    recent: Arc<RecentAnomalies>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
     let path = spool_dir.join(STATE_FILE);
@@ -118,6 +121,7 @@ pub async fn run(
             );
             return Ok(());
         }
+        recent.record(&found);
         next = batch.last().map_or(next, |s| s.seq + 1);
         reported.publish(&pipeline, &found, &metrics);
         metrics
@@ -244,7 +248,13 @@ impl Db {
         let mut deadline: Option<Instant> = None;
         loop {
             match self.append(found).await {
-                Ok(()) => return Ok(true),
+                Ok(()) => {
+                    metrics
+                        .sink_batches
+                        .get_or_create(&SinkLabel::new(NAME))
+                        .inc();
+                    return Ok(true);
+                }
                 Err(AppendError::Fatal(e)) => bail!(
                     "the anomaly stage cannot store anomaly {}: {e}",
                     found[0].id

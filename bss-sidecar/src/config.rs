@@ -52,8 +52,8 @@ pub struct Cli {
     #[arg(long, env = "BSS_PUBLICATION")]
     pub publication: Option<String>,
 
-    /// Address for Prometheus /metrics and /healthz, e.g. 127.0.0.1:9187;
-    /// absent: no HTTP endpoint.
+    /// Address for Prometheus /metrics, /healthz and the status page (/),
+    /// e.g. 127.0.0.1:9187; absent: no HTTP endpoint.
     #[arg(long, env = "BSS_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
 

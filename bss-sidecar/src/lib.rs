@@ -10,3 +10,4 @@ pub mod runner;
 pub mod sink;
 pub mod source;
 pub mod spool;
+pub mod status;

@@ -14,6 +14,7 @@ use bss_sidecar::sink::redis::RedisSink;
 use bss_sidecar::sink::{Sink, SinkError};
 use bss_sidecar::source::replication::{self, SourceConfig};
 use bss_sidecar::spool::Spool;
+use bss_sidecar::status::{self, RecentAnomalies, Status};
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
@@ -85,6 +86,14 @@ async fn run(settings: Settings) -> Result<()> {
     if sinks.is_empty() && settings.detectors.is_empty() {
         info!("no sink configured (--kafka-brokers, --redis-url): events are only spooled");
     }
+    let sink_names: Vec<&str> = sinks.iter().map(|s| s.name()).collect();
+    let anomalies = Arc::new(RecentAnomalies::default());
+    let status = Status::new(
+        metrics.clone(),
+        &sink_names,
+        (!settings.detectors.is_empty()).then_some(anomaly::NAME),
+        anomalies.clone(),
+    );
     let mut sink_tasks = Vec::new();
     for sink in sinks {
         sink_tasks.push(tokio::spawn(run_sink(
@@ -107,12 +116,19 @@ async fn run(settings: Settings) -> Result<()> {
             settings.spool_dir.clone(),
             stage,
             metrics.clone(),
+            anomalies,
             sinks_stop.clone(),
         )));
     }
-    let metrics_task = settings
-        .metrics_addr
-        .map(|addr| tokio::spawn(metrics::serve(addr, metrics.clone(), sinks_stop.clone())));
+    let metrics_task = settings.metrics_addr.map(|addr| {
+        tokio::spawn(status::run_sampler(status.clone(), sinks_stop.clone()));
+        tokio::spawn(metrics::serve(
+            addr,
+            metrics.clone(),
+            status,
+            sinks_stop.clone(),
+        ))
+    });
     let source_cfg = SourceConfig {
         database_url: settings.database_url.clone(),
         slot: settings.slot.clone(),

@@ -1,6 +1,7 @@
 //! Owns the sidecar's Prometheus metrics and the HTTP endpoint that serves
-//! them (`/metrics`, `/healthz`). Must never block the pipeline: updates are
-//! atomic, and the endpoint only reads.
+//! them (`/metrics`, `/healthz`) beside the status page's routes (`/`,
+//! `/status.json`, from `status.rs`). Must never block the pipeline: updates
+//! are atomic, and the endpoint only reads.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +19,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
+
+use crate::status::{self, Status};
 
 /// Label set of per-sink metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -55,6 +58,9 @@ fn latency_histogram() -> Histogram {
 /// Every metric the sidecar exports.
 pub struct Metrics {
     registry: Registry,
+    /// Only `commit_to_ack`: the status sampler reads its buckets from this
+    /// exposition, the one public view of them prometheus-client gives.
+    latency_registry: Registry,
     pub source_events: Counter,
     pub source_transactions: Counter,
     pub source_reconnects: Counter,
@@ -66,6 +72,9 @@ pub struct Metrics {
     /// 1 while the replication connection streams (mirrors `source_up`).
     pub source_streaming: Gauge,
     pub sink_delivered: Family<SinkLabel, Counter>,
+    /// Batches a sink's destination acknowledged: with `sink_retries`, the
+    /// failed attempts per delivered batch.
+    pub sink_batches: Family<SinkLabel, Counter>,
     pub sink_retries: Family<SinkLabel, Counter>,
     pub sink_lag: Family<SinkLabel, Gauge>,
     pub commit_to_ack: Family<SinkLabel, Histogram, fn() -> Histogram>,
@@ -90,6 +99,7 @@ impl Metrics {
             spool_max_events: Gauge::default(),
             source_streaming: Gauge::default(),
             sink_delivered: Family::default(),
+            sink_batches: Family::default(),
             sink_retries: Family::default(),
             sink_lag: Family::default(),
             commit_to_ack: Family::new_with_constructor(latency_histogram),
@@ -99,6 +109,7 @@ impl Metrics {
             detector_keys: Family::default(),
             source_up: AtomicBool::new(false),
             registry: Registry::with_prefix("bss_sidecar"),
+            latency_registry: Registry::default(),
         };
         m.registry.register(
             "source_events",
@@ -151,6 +162,11 @@ impl Metrics {
             m.sink_delivered.clone(),
         );
         m.registry.register(
+            "sink_batches",
+            "Delivery batches a sink's destination acknowledged (the runner's batches; the anomaly stage's append transactions)",
+            m.sink_batches.clone(),
+        );
+        m.registry.register(
             "sink_retries",
             "Failed deliveries a sink retried",
             m.sink_retries.clone(),
@@ -161,6 +177,11 @@ impl Metrics {
             m.sink_lag.clone(),
         );
         m.registry.register(
+            "commit_to_ack_seconds",
+            "Time from the PostgreSQL commit to the sink's acknowledgement",
+            m.commit_to_ack.clone(),
+        );
+        m.latency_registry.register(
             "commit_to_ack_seconds",
             "Time from the PostgreSQL commit to the sink's acknowledgement",
             m.commit_to_ack.clone(),
@@ -195,6 +216,15 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
+
+    /// Only the `commit_to_ack_seconds` histogram, in Prometheus text
+    /// format without the `bss_sidecar_` prefix.
+    pub fn encode_latency(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.latency_registry);
+        out
+    }
 }
 
 async fn metrics_handler(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
@@ -220,20 +250,23 @@ async fn health_handler(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     }
 }
 
-/// Serves `/metrics` and `/healthz` on `addr` until `shutdown` turns true.
+/// Serves `/metrics`, `/healthz` and the status page (`/`, `/status.json`)
+/// on `addr` until `shutdown` turns true.
 pub async fn serve(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
+    status: Arc<Status>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let app = Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(health_handler))
-        .with_state(metrics);
+        .with_state(metrics)
+        .merge(status::routes(status));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {addr}: {e}"))?;
-    tracing::info!(%addr, "serving /metrics and /healthz");
+    tracing::info!(%addr, "serving /metrics, /healthz and the status page at /");
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             crate::source::replication::stopped(&mut shutdown).await;

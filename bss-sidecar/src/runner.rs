@@ -104,6 +104,7 @@ pub async fn run_sink(
             }
         }
         observe_latency(&metrics, &label, &batch);
+        metrics.sink_batches.get_or_create(&label).inc();
         // One save at a time, in order: the previous one ends before this starts.
         saving.finish().await?;
         saving.start(&spool, name, next);

@@ -7,11 +7,10 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::{Sidecar, SidecarArgs, Slot};
+use support::{append_readings, Sidecar, SidecarArgs, Slot, EVERY_BIG};
 
-/// Readings in the load, and every how many one is over the limit.
+/// Readings in the load (one in EVERY_BIG is over the limit).
 const READINGS: i64 = 3_000;
-const EVERY_BIG: i64 = 50;
 const KILLS: usize = 5;
 
 fn write_config(path: &Path, tag: &str) {
@@ -41,19 +40,6 @@ threshold = 6
 min_spread = 1
 "#
         ),
-    )
-    .unwrap();
-}
-
-/// Appends readings `from..=to` to one stream in one transaction; every
-/// EVERY_BIG-th is 5000 kWh, the others 10 to 22.
-fn append_readings(c: &mut postgres::Client, stream: &str, ty: &str, from: i64, to: i64) {
-    c.execute(
-        "SELECT bss.append_events($1, (SELECT jsonb_agg(jsonb_build_object('type', $2::text, \
-           'data', jsonb_build_object('meter', 'm' || (g % 7), \
-                   'kwh', CASE WHEN g % $5 = 0 THEN 5000 ELSE 10 + g % 13 END)) ORDER BY g) \
-         FROM generate_series($3::bigint, $4::bigint) g))",
-        &[&stream, &ty, &from, &to, &EVERY_BIG],
     )
     .unwrap();
 }

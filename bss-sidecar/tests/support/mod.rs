@@ -211,6 +211,22 @@ pub fn try_append_range(
     )
 }
 
+/// Every how many meter readings of [`append_readings`] one is 5000 kWh.
+pub const EVERY_BIG: i64 = 50;
+
+/// Appends readings `from..=to` to `stream` in one transaction; every
+/// EVERY_BIG-th is 5000 kWh, the others 10 to 22.
+pub fn append_readings(c: &mut postgres::Client, stream: &str, ty: &str, from: i64, to: i64) {
+    c.execute(
+        "SELECT bss.append_events($1, (SELECT jsonb_agg(jsonb_build_object('type', $2::text, \
+           'data', jsonb_build_object('meter', 'm' || (g % 7), \
+                   'kwh', CASE WHEN g % $5 = 0 THEN 5000 ELSE 10 + g % 13 END)) ORDER BY g) \
+         FROM generate_series($3::bigint, $4::bigint) g))",
+        &[&stream, &ty, &from, &to, &EVERY_BIG],
+    )
+    .unwrap();
+}
+
 /// [`try_append_range`], panicking on an error.
 pub fn append_range(c: &mut postgres::Client, stream: &str, from: i64, to: i64) {
     try_append_range(c, stream, from, to)
