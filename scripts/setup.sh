@@ -9,7 +9,8 @@ source "$(dirname "$0")/lib.sh"
 
 APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang pkg-config build-essential sudo
     redis-server zlib1g-dev python3 python3-venv fonts-dejavu-core
-    prometheus prometheus-alertmanager)
+    prometheus prometheus-alertmanager prometheus-postgres-exporter prometheus-redis-exporter
+    docker-compose python3-yaml chromium)
 
 missing_apt=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -41,9 +42,10 @@ if ! grep -qs "^pg${PG_MAJOR} = \"${PG_CONFIG}\"" "$PGRX_HOME/config.toml"; then
 fi
 
 # The tests start their own redis-server and Prometheus on free ports; the
-# services Debian starts (6379, 9090, 9093, 9100) are not needed.
+# services Debian starts (6379, 9090, 9093, 9100, 9187, 9121) are not needed.
 if [ "$(id -u)" = 0 ] && command -v systemctl >/dev/null; then
-    for svc in redis-server prometheus prometheus-alertmanager prometheus-node-exporter; do
+    for svc in redis-server prometheus prometheus-alertmanager prometheus-node-exporter \
+        prometheus-postgres-exporter prometheus-redis-exporter; do
         systemctl is-active --quiet "$svc" 2>/dev/null && systemctl disable --now "$svc" >/dev/null 2>&1 || true
     done
 fi

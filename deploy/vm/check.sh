@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# Checks deploy/vm, the three-VM layout, on this machine without a Docker
+# engine and without the VMs: the compose files parse with their .env.example
+# values and refuse to run without each required secret; the configuration
+# files give a reason for each setting, hold no Kafka client settings and have
+# the settings the pipeline depends on; PostgreSQL, Redis and systemd read
+# their files (when installed here); the sidecar's TOML has only keys
+# config.rs knows and the detectors of bss-detect/detectors.toml; the image
+# carries every update script; users, addresses and ports agree across the
+# files. Then it shows that these checks can fail, by running them on copies
+# with one deliberate mistake each, which they must reject.
+#
+# Needs python3 (3.11, with python3-yaml) and docker-compose (apt:
+# docker-compose) or docker compose v2. Uses, when installed:
+# /usr/lib/postgresql/15/bin/postgres, redis-server and redis-cli (started on
+# a unix socket only, for a few seconds), systemd-analyze.
+# Ends with "check.sh: N passed, M failed"; exits 1 if anything failed.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+HERE="$PWD"
+ROOT="$(cd ../.. && pwd)"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+passed=0
+failed=0
+
+python3 -c 'import tomllib, yaml' 2>/dev/null \
+    || { echo "python3 3.11 with PyYAML is missing: apt-get install -y python3 python3-yaml" >&2; exit 1; }
+if command -v docker-compose >/dev/null; then
+    COMPOSE=(docker-compose)
+elif docker compose version >/dev/null 2>&1; then
+    COMPOSE=(docker compose)
+else
+    echo "docker-compose is missing: apt-get install -y docker-compose" >&2
+    exit 1
+fi
+POSTGRES=/usr/lib/postgresql/15/bin/postgres
+HAVE_POSTGRES=0
+[ -x "$POSTGRES" ] && HAVE_POSTGRES=1
+HAVE_REDIS=0
+command -v redis-server >/dev/null && command -v redis-cli >/dev/null && HAVE_REDIS=1
+HAVE_SYSTEMD_ANALYZE=0
+command -v systemd-analyze >/dev/null && HAVE_SYSTEMD_ANALYZE=1
+VMS=(vm1-postgres vm2-app vm3-kafka-redis)
+
+# --- the checks; each takes the repository root to check (the real one or a copy) --
+
+lint() { local root="$1"; shift; python3 "$HERE/lint.py" --root "$root" "$@"; }
+
+# compose ROOT VM ENVFILE: docker-compose config, with nothing from this shell's
+# environment, so that only ENVFILE's values are interpolated.
+compose() {
+    env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
+        "${COMPOSE[@]}" --env-file "$3" -f "$1/deploy/vm/$2/compose.yml" config
+}
+
+# The compose file parses with its .env.example, and what it mounts exists.
+check_compose() {
+    local root="$1" vm="$2"
+    compose "$root" "$vm" "$root/deploy/vm/$vm/.env.example" >"$TMP/config-$vm.yml" \
+        && echo "docker-compose config: OK" \
+        && lint "$root" mounts "$TMP/config-$vm.yml" "deploy/vm/$vm/compose.yml"
+}
+
+# Each ${VAR:?} of the compose file stops config, naming VAR, when VAR is
+# missing from the env file: no secret is ever silently empty.
+check_guards() {
+    local root="$1" vm="$2" var n=0
+    local vars
+    vars="$(grep -o '\${[A-Z_][A-Z0-9_]*:?' "$root/deploy/vm/$vm/compose.yml" | sed 's/^\${//; s/:?$//' | sort -u)"
+    [ -n "$vars" ] || { echo "no \${VAR:?} guards in $vm/compose.yml"; return 1; }
+    for var in $vars; do
+        grep -v "^$var=" "$root/deploy/vm/$vm/.env.example" >"$TMP/env-without-$var"
+        if compose "$root" "$vm" "$TMP/env-without-$var" >"$TMP/guard.out" 2>&1; then
+            echo "config ran without $var"
+            return 1
+        elif ! grep -q "$var" "$TMP/guard.out"; then
+            sed 's/^/   /' "$TMP/guard.out"
+            echo "config failed without $var, but did not name it"
+            return 1
+        fi
+        echo "without $var: $(grep -m1 "$var" "$TMP/guard.out" | sed 's/.*: //' | cut -c1-100)"
+        n=$((n + 1))
+    done
+    echo "$n required variables, each refused when missing"
+}
+
+# systemd-analyze verify: the units and the drop-ins over the Debian units they
+# change (or a stub when that package is not installed here). A binary that is
+# installed only on the VM is the one complaint accepted.
+check_units() {
+    local root="$1" dir="$TMP/units-$RANDOM" unit base out rc=0
+    mkdir -p "$dir"
+    cp "$root/deploy/vm/systemd/bss-sidecar.service" "$dir/"
+    cp "$root/deploy/vm/systemd/kafka@.service" "$dir/kafka@.service"
+    for d in "$root"/deploy/vm/systemd/*.service.d; do
+        unit="$(basename "$d" .d)"
+        base="/lib/systemd/system/$unit"
+        if [ -f "$base" ]; then
+            cp "$base" "$dir/$unit"
+        else
+            printf '[Unit]\nDescription=stub of %s\n[Service]\nExecStart=/bin/true\n' "$unit" >"$dir/$unit"
+            echo "$unit is not installed here: its drop-in is verified over a stub"
+        fi
+        mkdir -p "$dir/$unit.d"
+        cp "$d"/*.conf "$dir/$unit.d/"
+    done
+    local units=("$dir/bss-sidecar.service" "$dir/kafka@1.service")
+    for d in "$root"/deploy/vm/systemd/*.service.d; do units+=("$dir/$(basename "$d" .d)"); done
+    local accepted='Command /usr/local/bin/bss-sidecar is not executable: No such file or directory'
+    out="$(cd "$dir" && systemd-analyze verify "${units[@]}" 2>&1)" || rc=$?
+    if [ "$rc" != 0 ] && ! grep -qF "$accepted" <<<"$out"; then
+        printf '%s\n' "$out"
+        echo "systemd-analyze verify exited $rc"
+        return 1
+    fi
+    out="$(grep -v '^$' <<<"$out" | grep -vF "$accepted" || true)"
+    if [ -n "$out" ]; then
+        printf '%s\n' "$out"
+        return 1
+    fi
+    [ -x /usr/local/bin/bss-sidecar ] || echo "(/usr/local/bin/bss-sidecar is installed on VM2 only: not found here, accepted)"
+    echo "systemd-analyze verify: ${#units[@]} units with their drop-ins, nothing else to say (exit $rc)"
+}
+
+# --- running them ---------------------------------------------------------------
+
+run() {  # run WHAT COMMAND...: the command must succeed
+    local what="$1"; shift
+    echo "== $what"
+    if "$@" >"$TMP/out" 2>&1; then
+        sed 's/^/   /' "$TMP/out"
+        echo "ok: $what"
+        passed=$((passed + 1))
+    else
+        sed 's/^/   /' "$TMP/out"
+        echo "FAILED: $what"
+        failed=$((failed + 1))
+    fi
+}
+
+rejects() {  # rejects WHAT PATTERN COMMAND...: the command must fail, saying PATTERN
+    local what="$1" pattern="$2"; shift 2
+    echo "== self-test: $what"
+    if "$@" >"$TMP/out" 2>&1; then
+        sed 's/^/   /' "$TMP/out"
+        echo "FAILED: the check accepted it"
+        failed=$((failed + 1))
+    elif grep -q -- "$pattern" "$TMP/out"; then
+        echo "ok: rejected: $(grep -m1 -- "$pattern" "$TMP/out" | sed 's/^ *//' | cut -c1-200)"
+        passed=$((passed + 1))
+    else
+        sed 's/^/   /' "$TMP/out"
+        echo "FAILED: it failed, but not for '$pattern'"
+        failed=$((failed + 1))
+    fi
+}
+
+# mutated NAME FILE FROM TO: a copy of the repository in which FILE (under
+# deploy/vm, or deploy/monitoring/prometheus.yml) has FROM replaced by TO (FROM
+# must occur exactly once); prints the copy's root. The copy links to the real
+# repository for everything else, so the compose files' relative paths hold.
+mutated() {
+    local copy="$TMP/$1" e
+    mkdir -p "$copy/deploy/monitoring"
+    for e in "$ROOT"/* "$ROOT"/.[!.]*; do
+        if [ -e "$e" ] && [ "$(basename "$e")" != deploy ]; then ln -s "$e" "$copy/$(basename "$e")"; fi
+    done
+    for e in "$ROOT"/deploy/*; do
+        case "$(basename "$e")" in vm | monitoring) ;; *) ln -s "$e" "$copy/deploy/$(basename "$e")" ;; esac
+    done
+    for e in "$ROOT"/deploy/monitoring/*; do
+        if [ "$(basename "$e")" != prometheus.yml ]; then ln -s "$e" "$copy/deploy/monitoring/$(basename "$e")"; fi
+    done
+    cp "$ROOT/deploy/monitoring/prometheus.yml" "$copy/deploy/monitoring/"
+    cp -r "$HERE" "$copy/deploy/vm"
+    # The operators' secrets, if any, stay out of the copy.
+    find "$copy/deploy/vm" \( -name .env -o -name users.acl -o -name sidecar.env -o -name kafka.env \) -delete
+    python3 - "$copy/$2" "$3" "$4" <<'EOF'
+import sys
+path, old, new = sys.argv[1:]
+text = open(path, encoding="utf-8").read()
+if text.count(old) != 1:
+    sys.exit(f"self-test cannot apply its mistake: {old!r} occurs {text.count(old)} times in {path}")
+open(path, "w", encoding="utf-8").write(text.replace(old, new))
+EOF
+    echo "$copy"
+}
+
+for vm in "${VMS[@]}"; do
+    run "$vm/compose.yml: docker-compose config with .env.example; its mounts and build context exist" \
+        check_compose "$ROOT" "$vm"
+    run "$vm/compose.yml: config stops, naming the variable, without each required secret" \
+        check_guards "$ROOT" "$vm"
+done
+run "postgresql.conf, redis.conf, server.properties: every setting gives its reason" lint "$ROOT" reasons
+run "server.properties: no producer or consumer settings" lint "$ROOT" client-keys
+run "the settings the pipeline depends on (WAL, durability, replication, eviction)" lint "$ROOT" required
+if [ "$HAVE_POSTGRES" = 1 ]; then
+    run "postgres -C reads postgresql.conf (names, values, units)" lint "$ROOT" postgres "$POSTGRES"
+else
+    echo "== $POSTGRES is not installed: skipped postgres -C"
+fi
+if [ "$HAVE_REDIS" = 1 ]; then
+    run "redis-server runs redis.conf with users.acl.example; each ACL user may do its job" \
+        lint "$ROOT" redis "$(command -v redis-server)" "$(command -v redis-cli)"
+else
+    echo "== redis-server is not installed (apt-get install -y redis-server): skipped the Redis run"
+fi
+if [ "$HAVE_SYSTEMD_ANALYZE" = 1 ]; then
+    run "systemd-analyze verify: the units and drop-ins of systemd/" check_units "$ROOT"
+else
+    echo "== systemd-analyze is not installed: skipped the units"
+fi
+run "bss-sidecar.toml: config.rs's keys, bss-detect/detectors.toml's detectors" lint "$ROOT" sidecar
+run "images: every update script scripts/devdb.sh installs, versions as in Cargo.toml" lint "$ROOT" images
+run "users, addresses and ports agree across the files" lint "$ROOT" consistency
+
+# The same checks must reject a copy with one mistake each.
+copy="$(mutated no-reason deploy/vm/postgres/postgresql.conf \
+    '# per sort/hash node; the read and bss.stats queries sort little, 16MB keeps them in memory' '')"
+rejects "a postgresql.conf setting without its reason" "work_mem has no reason" lint "$copy" reasons
+
+copy="$(mutated no-reason-redis deploy/vm/redis/redis.conf \
+    '# Log to stdout: docker logs, or journald under systemd.
+logfile ""' 'logfile ""')"
+rejects "a redis.conf directive without its reason" "logfile has no reason" lint "$copy" reasons
+
+copy="$(mutated client-key deploy/vm/kafka/server.properties \
+    'num.io.threads=4' 'num.io.threads=4
+# The producer waits for every in-sync replica.
+acks=all')"
+rejects "a producer setting (acks=all) in server.properties" "acks is a producer/consumer setting" \
+    lint "$copy" client-keys
+
+copy="$(mutated replication-factor deploy/vm/kafka/server.properties \
+    'default.replication.factor=3' 'default.replication.factor=1')"
+rejects "default.replication.factor=1" "default.replication.factor = 1, want 3" lint "$copy" required
+
+copy="$(mutated async-commit deploy/vm/postgres/postgresql.conf \
+    'synchronous_commit = on ' 'synchronous_commit = off')"
+rejects "synchronous_commit = off" "synchronous_commit = off, want on" lint "$copy" required
+
+copy="$(mutated eviction deploy/vm/redis/redis.conf \
+    'maxmemory-policy noeviction' 'maxmemory-policy allkeys-lru')"
+rejects "Redis evicting keys (allkeys-lru)" "maxmemory-policy = allkeys-lru, want noeviction" lint "$copy" required
+
+copy="$(mutated missing-env deploy/vm/vm2-app/compose.yml \
+    '      BSS_LOG: "info"' '      BSS_LOG: "info"
+      BSS_NEW_SECRET: "${BSS_NEW_SECRET:?set BSS_NEW_SECRET in .env}"')"
+rejects "a compose file needing a variable its .env.example lacks" "BSS_NEW_SECRET" check_compose "$copy" vm2-app
+
+copy="$(mutated missing-mount deploy/vm/vm1-postgres/compose.yml \
+    '../postgres/pg_hba.conf:/etc' '../postgres/pg_hba.cnf:/etc')"
+rejects "a compose file mounting a file that does not exist" "pg_hba.cnf, which does not exist" \
+    check_compose "$copy" vm1-postgres
+
+copy="$(mutated toml-key deploy/vm/sidecar/bss-sidecar.toml 'spool_max_events = ' 'spool_max_event = ')"
+rejects "a misspelt key in bss-sidecar.toml" "'spool_max_event' is not a field of FileConfig" lint "$copy" sidecar
+
+copy="$(mutated toml-kafka-key deploy/vm/sidecar/bss-sidecar.toml 'delivery_timeout_ms = ' 'delivery_timeout = ')"
+rejects "a misspelt key in bss-sidecar.toml's [kafka]" "'delivery_timeout' is not a field of KafkaSinkConfig" \
+    lint "$copy" sidecar
+
+copy="$(mutated detector deploy/vm/sidecar/bss-sidecar.toml 'threshold = 4.5' 'threshold = 5.5')"
+rejects "a detector that differs from bss-detect/detectors.toml" "(cell-drop) differs" lint "$copy" sidecar
+
+copy="$(mutated update-script deploy/vm/postgres/Dockerfile \
+    '    install -m 0644 ../sql/observability.sql "$ext/pg_bss--0.3.0--0.4.0.sql"; \
+' '')"
+rejects "an image without the 0.3.0 to 0.4.0 update script" "pg_bss--0.3.0--0.4.0.sql from nothing" lint "$copy" images
+
+copy="$(mutated image-tag deploy/vm/vm1-postgres/compose.yml 'image: pg_bss/postgres:0.4.0' 'image: pg_bss/postgres:0.3.0')"
+rejects "an image tag that is not pg_bss's version" "want pg_bss/postgres:" lint "$copy" images
+
+copy="$(mutated hba-user deploy/vm/postgres/pg_hba.conf \
+    'host    bss       bss_sidecar        10.0.0.6/32' 'host    bss       bss_sidecr         10.0.0.6/32')"
+rejects "a pg_hba.conf line for a role bootstrap.sql does not create" "role bss_sidecr is not created" \
+    lint "$copy" consistency
+
+copy="$(mutated kafka-target deploy/monitoring/prometheus.yml '"10.0.0.7:7072", ' '')"
+rejects "Prometheus scraping two of the three Kafka nodes" "prometheus.yml kafka targets" lint "$copy" consistency
+
+copy="$(mutated brokers deploy/vm/sidecar/bss-sidecar.toml '10.0.0.7:9092,10.0.0.7:9093,10.0.0.7:9094' '10.0.0.7:9092,10.0.0.7:9093')"
+rejects "the sidecar bootstrapping from two of the three brokers" "brokers vs the CLIENT listeners" lint "$copy" consistency
+
+copy="$(mutated default-user deploy/vm/redis/users.acl.example \
+    'user default off resetpass resetchannels -@all' 'user default on nopass resetchannels -@all +ping')"
+rejects "the Redis default user on without a password (protected-mode refuses VM2)" \
+    "the default user is on without a password" lint "$copy" consistency
+
+if [ "$HAVE_POSTGRES" = 1 ]; then
+    copy="$(mutated pg-value deploy/vm/postgres/postgresql.conf 'wal_compression = lz4 ' 'wal_compression = lz5 ')"
+    rejects "an invalid postgresql.conf value (wal_compression = lz5)" "postgres -C wal_level failed" \
+        lint "$copy" postgres "$POSTGRES"
+fi
+if [ "$HAVE_REDIS" = 1 ]; then
+    copy="$(mutated acl-expireat deploy/vm/redis/users.acl.example ' +hincrby +expireat' ' +hincrby')"
+    rejects "a Redis ACL without a command the sink's library runs (EXPIREAT)" \
+        "bss-sidecar may not run EXPIREAT" lint "$copy" redis "$(command -v redis-server)" "$(command -v redis-cli)"
+    copy="$(mutated redis-directive deploy/vm/redis/redis.conf 'latency-monitor-threshold 100' 'latency-monitor-treshold 100')"
+    rejects "a misspelt redis.conf directive" "redis-server did not start" \
+        lint "$copy" redis "$(command -v redis-server)" "$(command -v redis-cli)"
+fi
+if [ "$HAVE_SYSTEMD_ANALYZE" = 1 ]; then
+    copy="$(mutated unit-key deploy/vm/systemd/bss-sidecar.service 'TimeoutStopSec=60s' 'TimeoutStopSecs=60s')"
+    rejects "a misspelt key in bss-sidecar.service" "Unknown key" check_units "$copy"
+fi
+
+echo "check.sh: $passed passed, $failed failed"
+[ "$failed" = 0 ]

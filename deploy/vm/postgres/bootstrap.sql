@@ -1,0 +1,58 @@
+-- The pg_bss database's extension, roles and grants for the three-VM layout.
+-- Run once, as the superuser, in database bss, with the two passwords as psql
+-- variables (the Docker image's first start does it: initdb/10-bootstrap.sh):
+--
+--   psql -X -v ON_ERROR_STOP=1 -d bss \
+--        -v sidecar_password="$BSS_SIDECAR_PASSWORD" -v exporter_password="$PG_EXPORTER_PASSWORD" \
+--        -f deploy/vm/postgres/bootstrap.sql
+--
+-- Running it again is harmless: it creates what is missing, sets the passwords
+-- again and grants again.
+--
+-- Roles:
+--   bss_writer         NOLOGIN group: may append and read events. Give each
+--                      application its own LOGIN role IN ROLE bss_writer
+--                      (pg_hba.conf lets +bss_writer in from the writers' network).
+--   bss_sidecar        the sidecar: REPLICATION (its slot and logical decoding
+--                      of publication bss_events) and bss_writer (the anomaly
+--                      stage appends anomaly.detected events).
+--   postgres_exporter  in pg_monitor, which may read bss.stats (the extension grants it).
+\set ON_ERROR_STOP on
+
+-- Schema bss, bss.events, the publication bss_events (inserts only,
+-- publish_via_partition_root) and the SQL API.
+CREATE EXTENSION IF NOT EXISTS pg_bss;
+ALTER EXTENSION pg_bss UPDATE;
+SELECT bss.ensure_partitions();
+
+SELECT 'CREATE ROLE bss_writer NOLOGIN'
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bss_writer') \gexec
+SELECT 'CREATE ROLE bss_sidecar LOGIN REPLICATION'
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bss_sidecar') \gexec
+SELECT 'CREATE ROLE postgres_exporter LOGIN'
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'postgres_exporter') \gexec
+
+-- Passwords are stored as SCRAM-SHA-256 hashes (password_encryption's default).
+ALTER ROLE bss_sidecar LOGIN REPLICATION PASSWORD :'sidecar_password';
+ALTER ROLE postgres_exporter LOGIN PASSWORD :'exporter_password';
+GRANT bss_writer TO bss_sidecar;
+GRANT pg_monitor TO postgres_exporter;
+
+-- Only these roles (and the superuser) connect to bss.
+REVOKE CONNECT, TEMPORARY ON DATABASE bss FROM PUBLIC;
+GRANT CONNECT ON DATABASE bss TO bss_writer, bss_sidecar, postgres_exporter;
+
+-- What an append touches as the calling role: the event, its stream's row and
+-- version, the global position, the type's schema, the category's reducer,
+-- snapshot policy and projections, and dead letters. Partitions are created by
+-- bss.ensure_partitions(), which runs as the extension's owner. bss.events
+-- stays append-only for every role: its triggers refuse UPDATE and DELETE.
+GRANT USAGE ON SCHEMA bss, bss_projection TO bss_writer;
+GRANT SELECT ON ALL TABLES IN SCHEMA bss TO bss_writer;
+GRANT INSERT ON bss.events, bss.dead_letters, bss.snapshots TO bss_writer;
+GRANT INSERT, UPDATE ON bss.streams TO bss_writer;
+GRANT USAGE ON SEQUENCE bss.global_position_seq TO bss_writer;
+-- Projections are tables in bss_projection that the appends keep current;
+-- bss.create_projection (run by the superuser) makes new ones.
+GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA bss_projection TO bss_writer;
+ALTER DEFAULT PRIVILEGES IN SCHEMA bss_projection GRANT SELECT, INSERT, UPDATE ON TABLES TO bss_writer;
