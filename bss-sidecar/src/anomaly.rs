@@ -90,6 +90,11 @@ pub async fn run(
     let mut saved_next = cursor;
     let mut reported = Reported::new(&pipeline, &metrics);
     let label = SinkLabel::new(NAME);
+    // The stage's own series exist at zero from the start, as a sink's do
+    // (Metrics::init_sink); it delivers through PostgreSQL, so it has no
+    // delivered count or commit-to-ack latency.
+    let _ = metrics.sink_batches.get_or_create(&label);
+    let _ = metrics.sink_retries.get_or_create(&label);
     loop {
         let batch = runner::read(&spool, next).await?;
         if batch.is_empty() {

@@ -217,6 +217,17 @@ impl Metrics {
         out
     }
 
+    /// Creates every per-sink series of `label` at zero. A series that is
+    /// born at its first value shows no increase to Prometheus's `rate()`,
+    /// so a sink's first deliveries would not count.
+    pub fn init_sink(&self, label: &SinkLabel) {
+        let _ = self.sink_delivered.get_or_create(label);
+        let _ = self.sink_batches.get_or_create(label);
+        let _ = self.sink_retries.get_or_create(label);
+        let _ = self.sink_lag.get_or_create(label);
+        let _ = self.commit_to_ack.get_or_create(label);
+    }
+
     /// Only the `commit_to_ack_seconds` histogram, in Prometheus text
     /// format without the `bss_sidecar_` prefix.
     pub fn encode_latency(&self) -> String {
@@ -273,4 +284,27 @@ pub async fn serve(
         })
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_sink_exposes_the_sinks_series_at_zero_before_any_delivery() {
+        let m = Metrics::new();
+        let before = m.encode();
+        assert!(!before.contains("sink=\"kafka\""), "{before}");
+        m.init_sink(&SinkLabel::new("kafka"));
+        let after = m.encode();
+        for sample in [
+            "bss_sidecar_sink_delivered_events_total{sink=\"kafka\"} 0",
+            "bss_sidecar_sink_batches_total{sink=\"kafka\"} 0",
+            "bss_sidecar_sink_retries_total{sink=\"kafka\"} 0",
+            "bss_sidecar_sink_lag_events{sink=\"kafka\"} 0",
+            "bss_sidecar_commit_to_ack_seconds_count{sink=\"kafka\"} 0",
+        ] {
+            assert!(after.contains(sample), "no {sample} in:\n{after}");
+        }
+    }
 }

@@ -41,6 +41,7 @@ pub async fn run_sink(
 ) -> Result<()> {
     let name = sink.name();
     let label = SinkLabel::new(name);
+    metrics.init_sink(&label);
     let mut cursor = spool.register(name)?;
     let mut durable = spool.subscribe();
     info!(sink = name, cursor, "sink started");
