@@ -8,12 +8,17 @@ export PGPORT
 PG_USER := $(if $(filter 0,$(shell id -u)),postgres,$(shell id -un))
 PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 
-.PHONY: demo test setup devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly test-detect test-monitoring
+.PHONY: demo demo-stop test-local test-vm test setup devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly test-detect test-monitoring
 
-demo: devdb
+# The one-machine layout (deploy/local/) with a sample of BSS traffic; it
+# keeps running until demo-stop.
+demo: setup
 	scripts/demo.sh
 
-test: setup test-wal test-pg test-e2e test-sidecar test-loadgen test-detect test-monitoring
+demo-stop:
+	deploy/local/local.sh down
+
+test: setup test-wal test-pg test-e2e test-sidecar test-loadgen test-detect test-monitoring test-local test-vm
 
 setup:
 	scripts/setup.sh
@@ -69,6 +74,15 @@ test-detect:
 # routes, and the Grafana dashboards' queries (deploy/monitoring/check.sh).
 test-monitoring: setup
 	deploy/monitoring/check.sh
+
+# The local layout end to end: brings it up in target/local-test, offers a
+# short load, and asks its Prometheus (HTTP API) for the pipeline's numbers.
+test-local: setup
+	deploy/local/e2e_test.sh
+
+# The three-VM layout: compose files parse, configs give reasons, units verify.
+test-vm: setup
+	deploy/vm/check.sh
 
 bench-pg: devdb
 	benches/pgbench/run.sh

@@ -1,18 +1,17 @@
 #!/usr/bin/env bash
-# make demo: start the pipeline (a tansu broker, redis-server and bss-sidecar
-# next to the devdb), append a realistic sample of BSS events, show them back
-# with psql, then as they arrived in Kafka and Redis. Stops what it started.
+# make demo: bring up the one-machine layout (deploy/local/local.sh: PostgreSQL
+# with pg_bss, a tansu broker, redis-server, bss-sidecar, Prometheus and its
+# exporters), append a realistic sample of BSS events, show them back with
+# psql, then as they arrived in Kafka and Redis, the anomaly the sidecar
+# found, and the key numbers from Prometheus. The layout keeps running
+# afterwards (make demo-stop stops it).
 source "$(dirname "$0")/lib.sh"
-URL="$("$ROOT/scripts/devdb.sh" url)"
+LOCAL="$ROOT/deploy/local/local.sh"
+"$LOCAL" up
+URL="$("$LOCAL" url)"
+SLOT=bss_local
+source "$ROOT/scripts/pipeline.sh"   # its ports and helpers (http_get, wait_until)
 psql_demo() { as_pg "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 "$URL" "$@"; }
-
-DEMO_DIR="$ROOT/target/demo"
-SLOT=bss_demo
-source "$ROOT/scripts/pipeline.sh"
-trap stop_pipeline EXIT
-start_broker_and_redis "$DEMO_DIR"
-rm -rf "$DEMO_DIR/spool"
-start_sidecar "$DEMO_DIR"
 
 RUN="$(date +%s)"
 # Everything this run appends comes after the current head of the store.
@@ -127,7 +126,9 @@ if [[ -n "${PIPELINE_DETECTORS-x}" ]]; then
     wait_until 60 "the 60 GB session flagged" flagged
     psql_demo -c "SELECT stream_id, data->>'key' AS key, data->>'value' AS value, round((data->>'score')::numeric, 2) AS score, data->>'source_event_type' AS source_type FROM bss.events WHERE type = 'anomaly.detected' AND global_position > $START ORDER BY global_position"
 fi
-echo "--- the sidecar's metrics (excerpt of /metrics):"
-http_get "$METRICS_PORT" /metrics | grep -E '^bss_sidecar_(source_events|sink_delivered_events|spool_depth_events|slot_lag_bytes|commit_to_ack_seconds_(count|sum)|anomalies_total)' || true
-log "done: psql $URL; the broker, Redis and the sidecar stop now"
-
+echo "--- the key numbers, from Prometheus (deploy/local/prom.py numbers):"
+# The recording rules are evaluated every 15 s, over rates of 5 s scrapes.
+"$ROOT/deploy/local/prom.py" wait 'sum(bss:sink_delivered:rate1m{sink="kafka"})' 60
+"$ROOT/deploy/local/prom.py" numbers
+log "done. The local layout keeps running: psql $URL; status page http://127.0.0.1:$METRICS_PORT/;"
+log "Prometheus http://127.0.0.1:29090/. Stop it with: make demo-stop"

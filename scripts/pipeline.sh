@@ -66,18 +66,18 @@ start_broker_and_redis() {
     wait_until 20 "redis listening" redis-cli -p "$REDIS_PORT" ping
 }
 
-# start_sidecar DIR: spool in DIR/spool, log in DIR/sidecar.log. The
+# start_sidecar DIR [LOG]: spool in DIR/spool, log in LOG (default DIR/sidecar.log). The
 # anomaly stage runs the detectors of PIPELINE_DETECTORS (default
 # bss-detect/detectors.toml; empty: no anomaly stage).
 start_sidecar() {
-    local dir="$1" config=()
+    local dir="$1" logfile="${2:-$1/sidecar.log}" config=()
     local detectors="${PIPELINE_DETECTORS-$ROOT/bss-detect/detectors.toml}"
     [[ -n "$detectors" ]] && config=(--config "$detectors")
     log "starting bss-sidecar (slot $SLOT, spool $dir/spool, metrics http://127.0.0.1:$METRICS_PORT/metrics${detectors:+, detectors $detectors})"
     "$ROOT/target/release/bss-sidecar" --database-url "$URL" --spool-dir "$dir/spool" --slot "$SLOT" \
         --kafka-brokers "127.0.0.1:$KAFKA_PORT" --redis-url "redis://127.0.0.1:$REDIS_PORT" \
-        --metrics-addr "127.0.0.1:$METRICS_PORT" "${config[@]}" >"$dir/sidecar.log" 2>&1 &
+        --metrics-addr "127.0.0.1:$METRICS_PORT" "${config[@]}" >"$logfile" 2>&1 &
     SIDECAR_PID=$!
     PIDS+=("$SIDECAR_PID")
-    wait_until 60 "bss-sidecar streaming (log: $dir/sidecar.log)" healthy
+    wait_until 60 "bss-sidecar streaming (log: $logfile)" healthy
 }
