@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make bench-anomaly: what the anomaly stage costs the sidecar. The pipeline
-# of `make demo` runs twice under the same bss-loadgen traffic (a ramp from
-# 0 to 6,667 events/s over BENCH_ANOMALY_SECONDS, default 60, with labelled
-# anomalies):
+# of `make demo` runs twice under the same bss-loadgen traffic (a 10 s ramp
+# to 6,667 events/s, then 400,000 a minute held for BENCH_ANOMALY_SECONDS,
+# default 60, with labelled anomalies):
 # once without detectors, once with bss-detect/detectors.toml. For each run,
 # the sidecar's CPU time (user + system, /proc) from its start until Kafka,
 # Redis and the stage have everything, per event and as a share of a core at
@@ -28,7 +28,7 @@ run_once() {
     rm -rf "$dir" && mkdir -p "$dir"
     head="$(psql_b -c 'SELECT coalesce(max(global_position), 0) FROM bss.events')"
     PIPELINE_DETECTORS="$2" start_sidecar "$dir"
-    "$ROOT/target/release/bss-loadgen" run --database-url "$URL" --stages "${LOAD_SECONDS}s:6667" \
+    "$ROOT/target/release/bss-loadgen" run --database-url "$URL" --stages "10s:6667,${LOAD_SECONDS}s:6667" \
         --connections 16 --batch-size 20 --seed 7 --anomalies 0.001 --labels "$dir/labels.jsonl" \
         --report "$dir/report.json" >"$dir/loadgen.txt" 2>&1
     # Anomalies appended by the stage are events too: wait for those to settle.
