@@ -9,10 +9,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 HERE="$PWD"
-TMP="$(mktemp -d)"
-trap 'rm -rf "$TMP"' EXIT
-passed=0
-failed=0
+source ../check_lib.sh
 
 command -v promtool >/dev/null || { echo "promtool is missing: apt-get install -y prometheus" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "python3 is missing" >&2; exit 1; }
@@ -70,49 +67,12 @@ check_names() {
 
 # --- running them ---------------------------------------------------------------
 
-run() {  # run WHAT COMMAND...: the command must succeed
-    local what="$1"; shift
-    echo "== $what"
-    if "$@" >"$TMP/out" 2>&1; then
-        sed 's/^/   /' "$TMP/out"
-        echo "ok: $what"
-        passed=$((passed + 1))
-    else
-        sed 's/^/   /' "$TMP/out"
-        echo "FAILED: $what"
-        failed=$((failed + 1))
-    fi
-}
-
-rejects() {  # rejects WHAT PATTERN COMMAND...: the command must fail, saying PATTERN
-    local what="$1" pattern="$2"; shift 2
-    echo "== self-test: $what"
-    if "$@" >"$TMP/out" 2>&1; then
-        echo "FAILED: the check accepted it"
-        failed=$((failed + 1))
-    elif grep -q -- "$pattern" "$TMP/out"; then
-        echo "ok: rejected: $(grep -m1 -- "$pattern" "$TMP/out" | cut -c1-160)"
-        passed=$((passed + 1))
-    else
-        sed 's/^/   /' "$TMP/out"
-        echo "FAILED: it failed, but not for '$pattern'"
-        failed=$((failed + 1))
-    fi
-}
-
 # mutated NAME FILE FROM TO: a copy of this folder in which FILE has FROM
 # replaced by TO (FROM must occur exactly once); prints the copy's path.
 mutated() {
     local copy="$TMP/$1"
     cp -r "$HERE" "$copy"
-    python3 - "$copy/$2" "$3" "$4" <<'EOF'
-import sys
-path, old, new = sys.argv[1:]
-text = open(path, encoding="utf-8").read()
-if text.count(old) != 1:
-    sys.exit(f"self-test cannot apply its mistake: {old!r} occurs {text.count(old)} times in {path}")
-open(path, "w", encoding="utf-8").write(text.replace(old, new))
-EOF
+    replace_once "$copy/$2" "$3" "$4"
     echo "$copy"
 }
 
@@ -169,5 +129,4 @@ if [ "$HAVE_AMTOOL" = 1 ]; then
     rejects "pages routed to the ticket queue" "does not reach bss-pager" check_routes "$copy"
 fi
 
-echo "check.sh: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

@@ -19,10 +19,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 HERE="$PWD"
 ROOT="$(cd ../.. && pwd)"
-TMP="$(mktemp -d)"
-trap 'rm -rf "$TMP"' EXIT
-passed=0
-failed=0
+source ../check_lib.sh
 
 python3 -c 'import tomllib, yaml' 2>/dev/null \
     || { echo "python3 3.11 with PyYAML is missing: apt-get install -y python3 python3-yaml" >&2; exit 1; }
@@ -125,37 +122,6 @@ check_units() {
 
 # --- running them ---------------------------------------------------------------
 
-run() {  # run WHAT COMMAND...: the command must succeed
-    local what="$1"; shift
-    echo "== $what"
-    if "$@" >"$TMP/out" 2>&1; then
-        sed 's/^/   /' "$TMP/out"
-        echo "ok: $what"
-        passed=$((passed + 1))
-    else
-        sed 's/^/   /' "$TMP/out"
-        echo "FAILED: $what"
-        failed=$((failed + 1))
-    fi
-}
-
-rejects() {  # rejects WHAT PATTERN COMMAND...: the command must fail, saying PATTERN
-    local what="$1" pattern="$2"; shift 2
-    echo "== self-test: $what"
-    if "$@" >"$TMP/out" 2>&1; then
-        sed 's/^/   /' "$TMP/out"
-        echo "FAILED: the check accepted it"
-        failed=$((failed + 1))
-    elif grep -q -- "$pattern" "$TMP/out"; then
-        echo "ok: rejected: $(grep -m1 -- "$pattern" "$TMP/out" | sed 's/^ *//' | cut -c1-200)"
-        passed=$((passed + 1))
-    else
-        sed 's/^/   /' "$TMP/out"
-        echo "FAILED: it failed, but not for '$pattern'"
-        failed=$((failed + 1))
-    fi
-}
-
 # mutated NAME FILE FROM TO: a copy of the repository in which FILE (under
 # deploy/vm, or deploy/monitoring/prometheus.yml) has FROM replaced by TO (FROM
 # must occur exactly once); prints the copy's root. The copy links to the real
@@ -176,14 +142,7 @@ mutated() {
     cp -r "$HERE" "$copy/deploy/vm"
     # The operators' secrets, if any, stay out of the copy.
     find "$copy/deploy/vm" \( -name .env -o -name users.acl -o -name sidecar.env -o -name kafka.env \) -delete
-    python3 - "$copy/$2" "$3" "$4" <<'EOF'
-import sys
-path, old, new = sys.argv[1:]
-text = open(path, encoding="utf-8").read()
-if text.count(old) != 1:
-    sys.exit(f"self-test cannot apply its mistake: {old!r} occurs {text.count(old)} times in {path}")
-open(path, "w", encoding="utf-8").write(text.replace(old, new))
-EOF
+    replace_once "$copy/$2" "$3" "$4"
     echo "$copy"
 }
 
@@ -307,5 +266,4 @@ if [ "$HAVE_SYSTEMD_ANALYZE" = 1 ]; then
     rejects "a misspelt key in bss-sidecar.service" "Unknown key" check_units "$copy"
 fi
 
-echo "check.sh: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish
