@@ -5,25 +5,8 @@
 
 #[pgrx::pg_schema]
 mod tests {
+    use crate::test_support::{one, outcome};
     use pgrx::prelude::*;
-
-    fn one<T: IntoDatum + FromDatum>(sql: &str) -> T {
-        Spi::get_one::<T>(sql)
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
-            .unwrap_or_else(|| panic!("{sql}: NULL"))
-    }
-
-    /// `SQLSTATE message` of the error `sql` raises, or "ok".
-    fn outcome(sql: &str) -> String {
-        Spi::run(
-            "CREATE OR REPLACE FUNCTION pg_temp.outcome(q text) RETURNS text LANGUAGE plpgsql AS $f$
-             BEGIN EXECUTE q; RETURN 'ok';
-             EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ' ' || SQLERRM; END $f$",
-        )
-        .unwrap();
-        let quoted = sql.replace('\'', "''");
-        one::<String>(&format!("SELECT pg_temp.outcome('{quoted}')"))
-    }
 
     const USAGE_SCHEMA: &str = r#"{
         "type": "object",

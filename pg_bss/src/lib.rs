@@ -82,6 +82,9 @@ pub extern "C-unwind" fn _PG_init() {
 }
 
 #[cfg(any(test, feature = "pg_test"))]
+mod test_support;
+
+#[cfg(any(test, feature = "pg_test"))]
 mod tests;
 
 #[cfg(any(test, feature = "pg_test"))]

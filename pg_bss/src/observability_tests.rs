@@ -6,13 +6,8 @@
 
 #[pgrx::pg_schema]
 mod tests {
+    use crate::test_support::{install_outcome, one};
     use pgrx::prelude::*;
-
-    fn one<T: IntoDatum + FromDatum>(sql: &str) -> T {
-        Spi::get_one::<T>(sql)
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
-            .unwrap_or_else(|| panic!("{sql}: NULL"))
-    }
 
     /// The value of one row of bss.stats, or None when there is no such row.
     fn stat(stat: &str, key: &str) -> Option<f64> {
@@ -39,11 +34,31 @@ mod tests {
         Spi::run("SELECT bss.ensure_partitions()").unwrap();
         let minute = "date_trunc('minute', now())";
         // In the last complete minute: its first and its last microsecond.
-        event_recorded_at("usage-1", 1, "usage.recorded", &format!("{minute} - interval '1 minute'"));
-        event_recorded_at("usage-1", 2, "usage.recorded", &format!("{minute} - interval '1 microsecond'"));
-        event_recorded_at("payment-1", 1, "payment.received", &format!("{minute} - interval '30 seconds'"));
+        event_recorded_at(
+            "usage-1",
+            1,
+            "usage.recorded",
+            &format!("{minute} - interval '1 minute'"),
+        );
+        event_recorded_at(
+            "usage-1",
+            2,
+            "usage.recorded",
+            &format!("{minute} - interval '1 microsecond'"),
+        );
+        event_recorded_at(
+            "payment-1",
+            1,
+            "payment.received",
+            &format!("{minute} - interval '30 seconds'"),
+        );
         // Outside it: the minute before, and the current (incomplete) minute.
-        event_recorded_at("usage-2", 1, "usage.recorded", &format!("{minute} - interval '61 seconds'"));
+        event_recorded_at(
+            "usage-2",
+            1,
+            "usage.recorded",
+            &format!("{minute} - interval '61 seconds'"),
+        );
         event_recorded_at("usage-2", 2, "usage.recorded", minute);
         Spi::run("SELECT bss.append_event('usage-3', 'usage.recorded', '{}')").unwrap();
 
@@ -74,7 +89,10 @@ mod tests {
         assert_eq!(stat("dead_letters", ""), Some(dead_before + 1.0));
         let head = stat("head_position", "").unwrap();
         assert!(head > head_before);
-        assert_eq!(head, one::<i64>("SELECT max(global_position) FROM bss.events") as f64);
+        assert_eq!(
+            head,
+            one::<i64>("SELECT max(global_position) FROM bss.events") as f64
+        );
         assert_eq!(
             stat("streams", ""),
             Some(one::<i64>("SELECT count(*) FROM bss.streams") as f64)
@@ -104,19 +122,16 @@ mod tests {
     #[pg_test]
     fn pg_monitor_reads_the_view_and_nothing_else_of_the_store() {
         Spi::run("SELECT bss.append_event('usage-mon', 'usage.recorded', '{}')").unwrap();
-        // Runs a statement and returns "ok" or its error, without aborting the test.
-        Spi::run(
-            "CREATE FUNCTION pg_temp.outcome(q text) RETURNS text LANGUAGE plpgsql AS $f$
-             BEGIN EXECUTE q; RETURN 'ok';
-             EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ' ' || SQLERRM; END $f$",
-        )
-        .unwrap();
+        install_outcome();
         Spi::run("CREATE ROLE bss_stats_reader LOGIN IN ROLE pg_monitor").unwrap();
         Spi::run("SET LOCAL ROLE bss_stats_reader").unwrap();
         let rows = one::<i64>("SELECT count(*) FROM bss.stats");
         let events = one::<String>("SELECT pg_temp.outcome('SELECT count(*) FROM bss.events')");
         Spi::run("RESET ROLE").unwrap();
-        assert!(rows >= 3, "streams, dead_letters and head_position at least: {rows}");
+        assert!(
+            rows >= 3,
+            "streams, dead_letters and head_position at least: {rows}"
+        );
         assert!(events.starts_with("42501 permission denied"), "{events}");
     }
 
@@ -130,7 +145,9 @@ mod tests {
             "stat text, key text, value double precision"
         );
         assert_eq!(
-            one::<i64>("SELECT count(*) FROM bss.stats WHERE stat IS NULL OR key IS NULL OR value IS NULL"),
+            one::<i64>(
+                "SELECT count(*) FROM bss.stats WHERE stat IS NULL OR key IS NULL OR value IS NULL"
+            ),
             0
         );
     }

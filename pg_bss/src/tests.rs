@@ -4,13 +4,8 @@
 
 #[pgrx::pg_schema]
 mod tests {
+    use crate::test_support::one;
     use pgrx::prelude::*;
-
-    fn one<T: IntoDatum + FromDatum>(sql: &str) -> T {
-        Spi::get_one::<T>(sql)
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
-            .unwrap_or_else(|| panic!("{sql}: NULL"))
-    }
 
     /// Runs `sql` and requires it to fail with exactly `code`.
     fn expect_sqlstate(sql: &str, code: &str) {
