@@ -7,28 +7,16 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::{append_readings, Sidecar, SidecarArgs, Slot, EVERY_BIG};
+use support::{append_readings, limit_detector, Sidecar, SidecarArgs, Slot, EVERY_BIG};
 
 /// Readings in the load (one in EVERY_BIG is over the limit).
 const READINGS: i64 = 3_000;
 const KILLS: usize = 5;
 
+/// The limit detector of [`limit_detector`], and a z-score one over gauges.
 fn write_config(path: &Path, tag: &str) {
-    std::fs::write(
-        path,
-        format!(
-            r#"
-[anomaly]
-checkpoint_secs = 1
-
-[[detector]]
-name = "{tag}-limit"
-event_type = "{tag}.reading"
-key = "/meter"
-field = "/kwh"
-algorithm = "threshold"
-above = 1000
-
+    let zscore = format!(
+        r#"
 [[detector]]
 name = "{tag}-z"
 event_type = "{tag}.gauge"
@@ -39,9 +27,8 @@ min_samples = 100
 threshold = 6
 min_spread = 1
 "#
-        ),
-    )
-    .unwrap();
+    );
+    std::fs::write(path, limit_detector(tag) + &zscore).unwrap();
 }
 
 fn count(c: &mut postgres::Client, stream: &str) -> i64 {

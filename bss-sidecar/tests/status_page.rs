@@ -17,7 +17,7 @@ use bss_tests::broker::Broker;
 use bss_tests::process::ChildGuard;
 use bss_tests::redis_server::RedisServer;
 use serde_json::Value;
-use support::{append_readings, http_get, Sidecar, SidecarArgs, Slot, EVERY_BIG};
+use support::{append_readings, http_get, limit_detector, Sidecar, SidecarArgs, Slot, EVERY_BIG};
 
 /// The load's bounds: rounds of ROUND_EVENTS readings, at most MAX_ROUNDS
 /// of them and for at most MAX_LOAD, ROUND_PAUSE apart.
@@ -30,27 +30,6 @@ const ROUND_PAUSE: Duration = Duration::from_millis(100);
 const PAGE_BUDGET_MS: u32 = 3_000;
 /// How long one Chromium run may take.
 const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(90);
-
-fn write_config(path: &Path, tag: &str) {
-    std::fs::write(
-        path,
-        format!(
-            r#"
-[anomaly]
-checkpoint_secs = 1
-
-[[detector]]
-name = "{tag}-limit"
-event_type = "{tag}.reading"
-key = "/meter"
-field = "/kwh"
-algorithm = "threshold"
-above = 1000
-"#
-        ),
-    )
-    .unwrap();
-}
 
 /// Appends rounds of readings until `stop`, MAX_ROUNDS or MAX_LOAD;
 /// returns the events appended.
@@ -261,7 +240,7 @@ fn status_page_in_chromium_shows_moving_figures_charts_and_anomalies() {
     let slot = Slot::new("status");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("sidecar.toml");
-    write_config(&config, &tag);
+    std::fs::write(&config, limit_detector(&tag)).unwrap();
     let sidecar = Sidecar::start(&SidecarArgs {
         spool_dir: &dir.path().join("spool"),
         slot: &slot.name,
@@ -442,7 +421,7 @@ fn status_json_reports_totals_rates_history_and_anomalies() {
     let slot = Slot::new("status_json");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("sidecar.toml");
-    write_config(&config, &tag);
+    std::fs::write(&config, limit_detector(&tag)).unwrap();
     let sidecar = Sidecar::start(&SidecarArgs {
         spool_dir: &dir.path().join("spool"),
         slot: &slot.name,

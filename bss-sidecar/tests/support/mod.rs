@@ -211,6 +211,26 @@ pub fn try_append_range(
     )
 }
 
+/// Sidecar config: the anomaly state saved every second, and detector
+/// `{tag}-limit` flagging `{tag}.reading` events over 1000 kWh per meter
+/// (the 5000 kWh readings of [`append_readings`]).
+pub fn limit_detector(tag: &str) -> String {
+    format!(
+        r#"
+[anomaly]
+checkpoint_secs = 1
+
+[[detector]]
+name = "{tag}-limit"
+event_type = "{tag}.reading"
+key = "/meter"
+field = "/kwh"
+algorithm = "threshold"
+above = 1000
+"#
+    )
+}
+
 /// Every how many meter readings of [`append_readings`] one is 5000 kWh.
 pub const EVERY_BIG: i64 = 50;
 
