@@ -14,7 +14,10 @@ http_get() {  # prints the body of GET $2 on port $1 (bash only: no curl needed)
     sed '1,/^\r$/d' <&3
     exec 3<&-
 }
-healthy() { (exec 3<>"/dev/tcp/127.0.0.1/$METRICS_PORT" && printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3 && head -1 <&3 | grep -q ' 200 ') 2>/dev/null; }
+http_ok() {  # http_ok PORT PATH: GET PATH on PORT answers 200
+    (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET %s HTTP/1.0\r\n\r\n' "$2" >&3 && head -1 <&3 | grep -q ' 200 ') 2>/dev/null
+}
+healthy() { http_ok "$METRICS_PORT" /healthz; }
 wait_until() {  # wait_until SECONDS WHAT COMMAND...
     local t="$1" what="$2"; shift 2
     for _ in $(seq $((t * 10))); do "$@" && return 0; sleep 0.1; done

@@ -84,8 +84,7 @@ up() {
     spawn prometheus prometheus --config.file="$MONITORING/prometheus.local.yml" \
         --storage.tsdb.path="$LOCAL_DIR/prometheus" --storage.tsdb.retention.time=7d \
         --web.listen-address="127.0.0.1:$PROMETHEUS_PORT"
-    wait_until 30 "Prometheus ready (log: $LOGS/prometheus.log)" \
-        bash -c "(exec 3<>/dev/tcp/127.0.0.1/$PROMETHEUS_PORT && printf 'GET /-/ready HTTP/1.0\r\n\r\n' >&3 && head -1 <&3 | grep -q ' 200 ') 2>/dev/null"
+    wait_until 30 "Prometheus ready (log: $LOGS/prometheus.log)" http_ok "$PROMETHEUS_PORT" /-/ready
     wait_until 60 "every Prometheus target up" "$ROOT/deploy/local/prom.py" --port "$PROMETHEUS_PORT" targets-up
     trap - EXIT
     log "the local layout is up ($LOCAL_DIR)"
