@@ -14,7 +14,7 @@ cargo build -q -p bss-loadgen --release
 "$LOCAL" up
 URL="$("$LOCAL" url)"
 
-# About 9,000 events over 30 s: a bounded load that stops by itself.
+# 7,500 events over 30 s: a bounded load that stops by itself.
 log "bss-loadgen: 10 s ramp to 300 events/s, then 20 s at 300/s"
 "$ROOT/target/release/bss-loadgen" run --database-url "$URL" --stages 10s:300,20s:300 --customers 500 \
     --seed 8 --connections 4 --no-progress --report "$LOCAL_DIR/report.json" >"$LOCAL_DIR/loadgen.txt"
