@@ -119,6 +119,32 @@ mod tests {
     }
 
     #[pg_test]
+    fn the_retry_lookup_leaves_the_planner_settings_as_they_were() {
+        // The lookup of stored ids runs with its own planner settings; the
+        // session's must be back afterwards, also after an error.
+        Spi::run("SET LOCAL enable_seqscan = off").unwrap();
+        Spi::run("SET LOCAL plan_cache_mode = force_custom_plan").unwrap();
+        let settings = "SELECT current_setting('enable_seqscan') || ' ' || current_setting('enable_bitmapscan') \
+                        || ' ' || current_setting('plan_cache_mode')";
+        let batch = "SELECT bss.append_events('usage-81', '[\
+            {\"type\": \"usage.recorded\", \"data\": {}, \"event_id\": \"01932c07-0000-7000-8000-000000000801\"}]')";
+        assert_eq!(one::<i64>(batch), 1);
+        assert_eq!(one::<i64>(batch), 1, "the retry found the stored id");
+        assert_eq!(one::<String>(settings), "off on force_custom_plan");
+        expect_sqlstate(
+            "PERFORM bss.append_events('usage-81', '[\
+             {\"type\": \"usage.recorded\", \"data\": {}, \"event_id\": \"01932c07-0000-7000-8000-000000000801\"}, \
+             {\"type\": \"usage.recorded\", \"data\": {}, \"event_id\": \"01932c07-0000-7000-8000-000000000802\"}]')",
+            "XB008",
+        );
+        assert_eq!(one::<String>(settings), "off on force_custom_plan");
+        Spi::run("SET LOCAL enable_seqscan = on").unwrap();
+        Spi::run("SET LOCAL plan_cache_mode = auto").unwrap();
+        assert_eq!(one::<i64>(batch), 1);
+        assert_eq!(one::<String>(settings), "on on auto");
+    }
+
+    #[pg_test]
     fn retried_batch_is_a_no_op() {
         let batch = "SELECT bss.append_events('usage-9', '[\
             {\"type\": \"usage.recorded\", \"data\": {\"bytes\": 1}, \"event_id\": \"01932c07-0000-7000-8000-000000000101\"}, \
