@@ -108,6 +108,12 @@ struct RunArgs {
     /// After the stages, how long to wait for queued appends to finish.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     drain_timeout: Duration,
+    /// Most appends a connection commits in one transaction: a worker takes
+    /// what is queued when it is free (never waiting for more), so under
+    /// light load each append is its own transaction, and under heavy load
+    /// one commit (one WAL flush) covers many. 1: a transaction per append.
+    #[arg(long, default_value_t = 32)]
+    max_group: usize,
     /// Appends waiting for a connection beyond this many are counted as not sent.
     #[arg(long, default_value_t = 50_000)]
     max_queue: usize,
@@ -341,6 +347,9 @@ fn run_command(args: RunArgs) -> Result<()> {
     let cfg = sim_config(&args.sim, run_id_from(wall_now))?;
     let stages = resolve_stages(&args)?;
     let profile = Profile::new(stages.clone());
+    if args.max_group == 0 || args.max_group > 10_000 {
+        bail!("--max-group {} must be between 1 and 10000", args.max_group);
+    }
     if args.connections == 0 || args.connections > 1000 {
         bail!(
             "--connections {} must be between 1 and 1000",
@@ -391,6 +400,7 @@ async fn run(args: RunArgs, cfg: SimConfig, stages: Vec<Stage>, profile: Profile
     let writer_cfg = WriterConfig {
         database_url: args.database_url.clone(),
         connections: args.connections,
+        max_group: args.max_group,
         drain_timeout: args.drain_timeout,
         max_queue: args.max_queue,
     };
@@ -471,6 +481,7 @@ async fn run(args: RunArgs, cfg: SimConfig, stages: Vec<Stage>, profile: Profile
     let config = serde_json::json!({
         "database_url": writer::redact(&args.database_url),
         "connections": args.connections,
+        "max_group": args.max_group,
         "customers": cfg.customers,
         "batch_size": cfg.batch_size,
         "anomalies": cfg.anomaly_rate,

@@ -139,6 +139,11 @@ pub struct Report {
     pub appends_offered: u64,
     pub appends_acknowledged: u64,
     pub appends_failed: u64,
+    /// Transactions that committed acknowledged appends: fewer than the
+    /// appends when a backlog let a connection commit several at once
+    /// (`--max-group`). 0 in reports of older versions.
+    #[serde(default)]
+    pub transactions: u64,
     /// Offered events per second over the planned duration.
     pub offered_rate: f64,
     /// Acknowledged events per second over `duration_s`.
@@ -186,6 +191,7 @@ struct Inner {
     appends_offered: u64,
     appends_acknowledged: u64,
     appends_failed: u64,
+    transactions: u64,
     by_type: BTreeMap<String, u64>,
     errors: BTreeMap<String, u64>,
     samples: Vec<ErrorSample>,
@@ -296,6 +302,11 @@ impl Recorder {
             .saturating_record(latency_us.max(1));
     }
 
+    /// A transaction committed acknowledged appends.
+    pub fn committed(&self) {
+        self.lock().transactions += 1;
+    }
+
     /// An append of `events` events that failed at `at_s` seconds.
     pub fn failed(&self, at_s: f64, events: u64, sqlstate: &str, stream_id: &str, message: &str) {
         let mut g = self.lock();
@@ -402,6 +413,7 @@ impl Recorder {
             appends_offered: g.appends_offered,
             appends_acknowledged: g.appends_acknowledged,
             appends_failed: g.appends_failed,
+            transactions: g.transactions,
             offered_rate: rate(g.offered, facts.planned_duration_s),
             achieved_rate: rate(g.acknowledged, duration_s),
             errors_by_sqlstate: g.errors.clone(),
@@ -538,6 +550,15 @@ pub fn render_table(r: &Report) -> String {
         "failed", r.failed, r.appends_failed
     );
     let _ = writeln!(out, "  {:<18} {:>12}", "not sent", r.not_sent);
+    if r.transactions > 0 {
+        let _ = writeln!(
+            out,
+            "  {:<18} {:>12} {:>12.1} appends each",
+            "transactions",
+            r.transactions,
+            r.appends_acknowledged as f64 / r.transactions as f64
+        );
+    }
     if r.in_flight_abandoned > 0 {
         let _ = writeln!(
             out,

@@ -42,6 +42,8 @@ pub trait AppendObserver: Send + Sync {
 pub struct WriterConfig {
     pub database_url: String,
     pub connections: usize,
+    /// Most appends committed in one transaction (see `Worker::run`).
+    pub max_group: usize,
     pub drain_timeout: Duration,
     /// Appends waiting for a connection beyond this are counted as not sent.
     pub max_queue: usize,
@@ -221,6 +223,7 @@ pub async fn run_load(
             id,
             url: cfg.database_url.clone(),
             conn: Some((client, stmt)),
+            max_group: cfg.max_group.max(1),
             last_reconnect: None,
             rx: rx.clone(),
             recorder: recorder.clone(),
@@ -313,6 +316,7 @@ struct Worker {
     id: usize,
     url: String,
     conn: Option<(Client, Statement)>,
+    max_group: usize,
     last_reconnect: Option<Instant>,
     rx: async_channel::Receiver<Scheduled>,
     recorder: Arc<Recorder>,
@@ -322,31 +326,48 @@ struct Worker {
 }
 
 impl Worker {
+    /// Takes the next append, and whatever else is queued at that moment up
+    /// to `max_group` (it never waits for more: batching comes only from a
+    /// backlog), and commits them in one transaction.
     async fn run(mut self) {
+        let mut group = Vec::with_capacity(self.max_group);
         while let Ok(job) = self.rx.recv().await {
-            let n = job.append.events.len() as u64;
+            group.push(job);
+            while group.len() < self.max_group {
+                match self.rx.try_recv() {
+                    Ok(job) => group.push(job),
+                    Err(_) => break,
+                }
+            }
+            let n: u64 = group.iter().map(|j| j.append.events.len() as u64).sum();
             self.in_flight.fetch_add(n, Ordering::SeqCst);
-            let result = self.append(&job.append).await;
+            let result = self.append(&mut group).await;
+            if result.is_ok() {
+                self.recorder.committed();
+            }
             let now = Instant::now();
             let at_s = now.duration_since(self.start).as_secs_f64();
-            match result {
-                Ok(()) => {
-                    let latency = now.saturating_duration_since(job.intended);
-                    self.recorder.acknowledged(
-                        job.intended_second,
-                        at_s,
-                        latency.as_micros() as u64,
-                        job.append.events.iter().map(|e| e.event_type.as_str()),
-                    );
-                    for o in self.observers.iter() {
-                        o.acknowledged(&job.append, now);
+            for job in group.drain(..) {
+                match &result {
+                    Ok(()) => {
+                        let latency = now.saturating_duration_since(job.intended);
+                        self.recorder.acknowledged(
+                            job.intended_second,
+                            at_s,
+                            latency.as_micros() as u64,
+                            job.append.events.iter().map(|e| e.event_type.as_str()),
+                        );
+                        for o in self.observers.iter() {
+                            o.acknowledged(&job.append, now);
+                        }
                     }
-                }
-                Err((code, message)) => {
-                    self.recorder
-                        .failed(at_s, n, &code, &job.append.stream_id, &message);
-                    for o in self.observers.iter() {
-                        o.not_stored(&job.append);
+                    Err((code, message)) => {
+                        let len = job.append.events.len() as u64;
+                        self.recorder
+                            .failed(at_s, len, code, &job.append.stream_id, message);
+                        for o in self.observers.iter() {
+                            o.not_stored(&job.append);
+                        }
                     }
                 }
             }
@@ -354,20 +375,38 @@ impl Worker {
         }
     }
 
-    async fn append(&mut self, append: &Append) -> Result<(), (String, String)> {
+    /// One append in its own transaction, or a group in one transaction:
+    /// the calls pipelined on the connection, in stream order (so that two
+    /// groups lock shared streams in the same order and cannot deadlock),
+    /// then one COMMIT. All are stored or, on any error, none.
+    async fn append(&mut self, group: &mut [Scheduled]) -> Result<(), (String, String)> {
         if self.conn.as_ref().is_none_or(|(c, _)| c.is_closed()) {
             self.reconnect().await?;
         }
-        let Some((client, stmt)) = self.conn.as_ref() else {
+        let Some((client, stmt)) = self.conn.as_mut() else {
             return Err(("08006".into(), "no connection to PostgreSQL".into()));
         };
-        match client
-            .query_one(stmt, &[&append.stream_id, &Json(&append.events)])
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => Err((sqlstate(&e), describe(&e))),
+        let failed = |e: tokio_postgres::Error| (sqlstate(&e), describe(&e));
+        if let [one] = group {
+            return client
+                .query_one(&*stmt, &[&one.append.stream_id, &Json(&one.append.events)])
+                .await
+                .map(drop)
+                .map_err(failed);
         }
+        group.sort_by(|a, b| a.append.stream_id.cmp(&b.append.stream_id));
+        let tx = client.transaction().await.map_err(failed)?;
+        let (tx_ref, stmt) = (&tx, &*stmt);
+        let calls = group.iter().map(|j| async move {
+            let events = Json(&j.append.events);
+            tx_ref
+                .query_one(stmt, &[&j.append.stream_id, &events])
+                .await
+        });
+        futures_util::future::try_join_all(calls)
+            .await
+            .map_err(failed)?;
+        tx.commit().await.map_err(failed)
     }
 
     async fn reconnect(&mut self) -> Result<(), (String, String)> {

@@ -45,6 +45,24 @@ fn loadgen(args: &[&str]) -> std::process::Output {
     out
 }
 
+/// `bss-loadgen run` against the devdb as run `run`, offering `stages`, with
+/// `more` arguments.
+fn run_load(run: &str, stages: &str, more: &[&str]) {
+    let url = database_url();
+    let mut args = vec![
+        "run",
+        "--database-url",
+        &url,
+        "--run-id",
+        run,
+        "--stages",
+        stages,
+        "--no-progress",
+    ];
+    args.extend_from_slice(more);
+    loadgen(&args);
+}
+
 /// Removes the shipped schemas again, however the test ends: other tests on
 /// the devdb append these types with other data.
 struct Unregister;
@@ -70,7 +88,6 @@ fn loadgen_schema_types() -> Vec<String> {
 
 #[test]
 fn a_run_puts_bss_schemas_back_as_it_was() {
-    let url = database_url();
     let mut db = session();
     let _unregister = Unregister;
     db.execute(
@@ -81,16 +98,7 @@ fn a_run_puts_bss_schemas_back_as_it_was() {
     db.execute("SELECT bss.register_schema('usage.recorded', NULL)", &[])
         .unwrap();
     let run = run_id("s");
-    loadgen(&[
-        "run",
-        "--database-url",
-        &url,
-        "--run-id",
-        &run,
-        "--stages",
-        "1s:100",
-        "--no-progress",
-    ]);
+    run_load(&run, "1s:100", &[]);
     let after: Vec<(String, Value)> = db
         .query("SELECT type, schema FROM bss.schemas WHERE type IN ('payment.received', 'usage.recorded')", &[])
         .unwrap()
@@ -112,25 +120,20 @@ fn a_short_run_reports_exactly_what_the_store_holds() {
     let report_path = dir.path().join("report.json");
     let chart_path = dir.path().join("chart.svg");
     let run = run_id("t");
-    let url = database_url();
     let _unregister = Unregister;
-    loadgen(&[
-        "run",
-        "--database-url",
-        &url,
-        "--run-id",
+    run_load(
         &run,
-        "--stages",
         "1s:400,3s:400",
-        "--connections",
-        "4",
-        "--no-progress",
-        "--keep-schemas",
-        "--report",
-        report_path.to_str().unwrap(),
-        "--chart",
-        chart_path.to_str().unwrap(),
-    ]);
+        &[
+            "--connections",
+            "4",
+            "--keep-schemas",
+            "--report",
+            report_path.to_str().unwrap(),
+            "--chart",
+            chart_path.to_str().unwrap(),
+        ],
+    );
     let report: Value = serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
     let acked = report["acknowledged"].as_u64().unwrap();
     // 1 s ramp to 400/s, 3 s at 400/s: about 1,400 events.
@@ -180,6 +183,65 @@ fn a_short_run_reports_exactly_what_the_store_holds() {
         .unwrap()
         .get(0);
     assert_eq!(early, 0, "usage stored before its customer's activation");
+}
+
+#[test]
+fn a_backlog_is_committed_several_appends_a_transaction_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let report_path = dir.path().join("report.json");
+    let run = run_id("g");
+    // One connection offered about 2,000 appends a second: more than one
+    // synchronous commit after another can take, so appends queue up and a
+    // free connection takes up to --max-group of them into one transaction.
+    run_load(
+        &run,
+        "1s:12000,1s:12000",
+        &[
+            "--connections",
+            "1",
+            "--max-group",
+            "16",
+            "--drain-timeout",
+            "120s",
+            "--no-register-schemas",
+            "--report",
+            report_path.to_str().unwrap(),
+        ],
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    assert_eq!(report["failed"], 0, "{}", report["error_samples"]);
+    assert_eq!(report["not_sent"], 0);
+    let appends = report["appends_acknowledged"].as_u64().unwrap();
+    let transactions = report["transactions"].as_u64().unwrap();
+    assert!(
+        transactions > 0 && transactions < appends,
+        "{transactions} transactions for {appends} appends: no append shared a commit"
+    );
+    assert!(
+        appends <= 16 * transactions,
+        "a transaction held more than --max-group appends"
+    );
+
+    let mut db = session();
+    let stored: i64 = db
+        .query_one(
+            "SELECT count(*) FROM bss.events WHERE stream_id LIKE $1",
+            &[&format!("%-{run}-%")],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(stored as u64, report["acknowledged"].as_u64().unwrap());
+    // Versions are dense per stream: no append was stored twice or half.
+    let gaps: i64 = db
+        .query_one(
+            "SELECT count(*) FROM (SELECT stream_id, max(stream_version) AS v, count(*) AS n
+                                   FROM bss.events WHERE stream_id LIKE $1 GROUP BY stream_id) s
+             WHERE v <> n",
+            &[&format!("%-{run}-%")],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(gaps, 0);
 }
 
 #[test]

@@ -21,6 +21,9 @@ fn sample_report(e2e: bool) -> Report {
             };
             let lat = 800 + (i * 37 % 500) * 10 + s * 100;
             rec.acknowledged(s, s as f64 + 0.5, lat, types.into_iter());
+            if i % 10 == 9 {
+                rec.committed();
+            }
         }
     }
     rec.failed(3.2, 10, "XB003", "usage-r1-1", "invalid event events[3]");
@@ -99,8 +102,15 @@ fn report_json_round_trips_with_the_documented_fields() {
     assert_eq!(r.timeline.len(), 20);
     assert!(r.timeline[0].append_p95_ms.is_some());
     assert!(r.append_ms.unwrap().p50 >= 0.8);
+    assert_eq!(r.transactions, 100);
     let table = render_table(&r);
     assert!(table.contains("acknowledged") && table.contains("XB003"));
+    assert!(table.contains("10.0 appends each"), "{table}");
+    // A report written before transactions were counted still reads.
+    let mut old = v.clone();
+    old.as_object_mut().unwrap().remove("transactions");
+    let old: Report = serde_json::from_value(old).unwrap();
+    assert_eq!(old.transactions, 0);
 }
 
 #[test]
