@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench-e2e: the seed's benchmark on this one machine. The devdb, a tansu
 # broker, redis-server and bss-sidecar run as in `make demo`; bss-loadgen
-# offers realistic BSS traffic open-loop through bss.append_events (16
+# offers realistic BSS traffic open-loop through bss.append_events (8
 # connections, CDRs in batches of 20) and reads it back from Kafka, matching
 # events by ce_id:
 #   400,000 events a minute (6,667/s) for BENCH_E2E_HOLD (default 10m), then
@@ -25,7 +25,7 @@ start_sidecar "$WORK"
 
 log "bss-loadgen: stages $STAGES"
 "$ROOT/target/release/bss-loadgen" run --database-url "$URL" --stages "$STAGES" \
-    --connections "${BENCH_E2E_CONNECTIONS:-16}" --batch-size "${BENCH_E2E_BATCH:-20}" --seed 42 \
+    --connections "${BENCH_E2E_CONNECTIONS:-8}" --batch-size "${BENCH_E2E_BATCH:-20}" --seed 42 \
     --kafka-brokers "127.0.0.1:$KAFKA_PORT" --e2e-timeout 120s \
     --report "$WORK/report.json" --chart "$WORK/chart.svg" --labels "$WORK/anomalies.jsonl"
 mkdir -p "$ROOT/docs"
