@@ -28,6 +28,8 @@ install_extension() {
     ${sudo:+sudo} install -m 0644 "$ROOT/sql/data_quality.sql" "$ext_dir/pg_bss--0.2.0--0.3.0.sql"
     # 0.3.0 to 0.4.0 added observability (the view bss.stats).
     ${sudo:+sudo} install -m 0644 "$ROOT/sql/observability.sql" "$ext_dir/pg_bss--0.3.0--0.4.0.sql"
+    # 0.4.0 to 0.5.0 vacuums partitions as append-only tables (partition upkeep).
+    ${sudo:+sudo} install -m 0644 "$ROOT/sql/partition_upkeep.sql" "$ext_dir/pg_bss--0.4.0--0.5.0.sql"
 }
 
 running() { [ -f "$DATA/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }

@@ -225,11 +225,11 @@ copy="$(mutated detector deploy/vm/sidecar/bss-sidecar.toml 'threshold = 4.5' 't
 rejects "a detector that differs from bss-detect/detectors.toml" "(cell-drop) differs" lint "$copy" sidecar
 
 copy="$(mutated update-script deploy/vm/postgres/Dockerfile \
-    '    install -m 0644 ../sql/observability.sql "$ext/pg_bss--0.3.0--0.4.0.sql"; \
+    '    install -m 0644 ../sql/partition_upkeep.sql "$ext/pg_bss--0.4.0--0.5.0.sql"; \
 ' '')"
-rejects "an image without the 0.3.0 to 0.4.0 update script" "pg_bss--0.3.0--0.4.0.sql from nothing" lint "$copy" images
+rejects "an image without the 0.4.0 to 0.5.0 update script" "pg_bss--0.4.0--0.5.0.sql from nothing" lint "$copy" images
 
-copy="$(mutated image-tag deploy/vm/vm1-postgres/compose.yml 'image: pg_bss/postgres:0.4.0' 'image: pg_bss/postgres:0.3.0')"
+copy="$(mutated image-tag deploy/vm/vm1-postgres/compose.yml 'image: pg_bss/postgres:0.5.0' 'image: pg_bss/postgres:0.4.0')"
 rejects "an image tag that is not pg_bss's version" "want pg_bss/postgres:" lint "$copy" images
 
 copy="$(mutated hba-user deploy/vm/postgres/pg_hba.conf \

@@ -9,9 +9,11 @@
 //! `sql/time_travel.sql` and `fold.rs`), and data quality (JSON Schemas per
 //! event type, dead letters, `bss.validate_event`: `sql/data_quality.sql`,
 //! `schemas.rs`, `dead_letters.rs`), and observability (the view `bss.stats`
-//! for a Prometheus postgres_exporter: `sql/observability.sql`).
+//! for a Prometheus postgres_exporter: `sql/observability.sql`), and partition
+//! upkeep (`bss.ensure_partitions`, autovacuum settings for append-only
+//! partitions: `sql/partition_upkeep.sql`).
 //!
-//! SQL lives in `sql/pg_bss.sql`; Rust does the append path, where speed, exact
+//! SQL lives in `sql/`; Rust does the append path, where speed, exact
 //! ordering and clear errors matter. This crate owns the on-disk event model;
 //! it never talks to anything outside PostgreSQL.
 
@@ -66,6 +68,11 @@ pgrx::extension_sql_file!(
     "../../sql/data_quality.sql",
     name = "data_quality",
     requires = ["time_travel"]
+);
+pgrx::extension_sql_file!(
+    "../../sql/partition_upkeep.sql",
+    name = "partition_upkeep",
+    requires = ["data_quality"]
 );
 pgrx::extension_sql_file!(
     "../../sql/observability.sql",

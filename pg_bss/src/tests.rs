@@ -319,6 +319,29 @@ mod tests {
     }
 
     #[pg_test]
+    fn partitions_are_vacuumed_as_append_only_tables() {
+        Spi::run("SELECT bss.append_event('customer-6', 'customer.created', '{}')").unwrap();
+        // Every partition the append path made, and none without.
+        let options = "ARRAY['autovacuum_vacuum_insert_threshold=50000', \
+                       'autovacuum_vacuum_insert_scale_factor=0', 'autovacuum_freeze_min_age=0']";
+        assert!(one::<i64>("SELECT count(*) FROM bss.partitions") >= 4);
+        assert_eq!(
+            one::<i64>(&format!(
+                "SELECT count(*) FROM bss.partitions p JOIN pg_class c ON c.oid = p.partition \
+                 WHERE NOT coalesce(c.reloptions @> {options}, false)"
+            )),
+            0
+        );
+        // A setting made by hand afterwards stays: ensure_partitions only sets new partitions.
+        let part = one::<String>("SELECT tableoid::regclass::text FROM bss.events LIMIT 1");
+        Spi::run(&format!("ALTER TABLE {part} SET (autovacuum_vacuum_insert_threshold = 7)")).unwrap();
+        Spi::run("SELECT bss.ensure_partitions()").unwrap();
+        assert!(one::<bool>(&format!(
+            "SELECT 'autovacuum_vacuum_insert_threshold=7' = ANY(reloptions) FROM pg_class WHERE oid = '{part}'::regclass"
+        )));
+    }
+
+    #[pg_test]
     fn partition_interval_is_a_setting() {
         Spi::run("SET bss.partition_interval = '6 hours'").unwrap();
         Spi::run("SELECT bss.ensure_partitions()").unwrap();
