@@ -98,19 +98,32 @@ pub async fn run(
     loop {
         let batch = runner::read(&spool, next).await?;
         if batch.is_empty() {
-            if saved_next != next {
+            metrics.sink_lag.get_or_create(&label).set(0);
+            // Caught up. The state is saved when checkpoint_every has
+            // passed, not each time the stage catches up: under a steady
+            // load that is many times a second, each a write of the whole
+            // state.
+            let unsaved = saved_next != next;
+            if unsaved && (*shutdown.borrow() || saved_at.elapsed() >= cfg.checkpoint_every) {
                 checkpoint(&spool, &path, &pipeline, next).await?;
+                metrics.anomaly_checkpoints.inc();
                 saved_next = next;
                 saved_at = Instant::now();
+                continue;
             }
-            metrics.sink_lag.get_or_create(&label).set(0);
             if *shutdown.borrow() {
                 info!(stage = NAME, next, "anomaly stage drained");
                 return Ok(());
             }
+            let save_in = if unsaved {
+                cfg.checkpoint_every.saturating_sub(saved_at.elapsed())
+            } else {
+                Duration::MAX
+            };
             tokio::select! {
                 r = durable.changed() => r.map_err(|_| anyhow!("spool closed"))?,
                 _ = shutdown.changed() => {}
+                _ = tokio::time::sleep(save_in) => {}
             }
             continue;
         }
@@ -135,6 +148,7 @@ pub async fn run(
             .set(spool.durable_seq().saturating_sub(next) as i64);
         if saved_at.elapsed() >= cfg.checkpoint_every {
             checkpoint(&spool, &path, &pipeline, next).await?;
+            metrics.anomaly_checkpoints.inc();
             saved_next = next;
             saved_at = Instant::now();
         }

@@ -180,7 +180,7 @@ impl Settings {
             .anomaly
             .as_ref()
             .and_then(|a| a.checkpoint_secs)
-            .unwrap_or(5);
+            .unwrap_or(30);
         if checkpoint_secs == 0 {
             bail!("[anomaly] checkpoint_secs must be at least 1");
         }
@@ -273,7 +273,7 @@ mod tests {
         assert_eq!(s.redis.expect("[redis]").stream_maxlen, Some(1_000_000));
         assert_eq!(s.detectors.len(), 1);
         assert_eq!(s.detectors[0].stream_id(), "anomaly-big-data-session");
-        assert_eq!(s.anomaly_checkpoint, Duration::from_secs(5));
+        assert_eq!(s.anomaly_checkpoint, Duration::from_secs(30));
     }
 
     #[test]

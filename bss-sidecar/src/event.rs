@@ -4,6 +4,7 @@
 //! sink needs; never derives anything a sink could get wrong twice.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -67,11 +68,12 @@ impl Event {
     }
 }
 
-/// An event with its sequence number in the spool.
+/// An event with its sequence number in the spool. The event is shared:
+/// every sink reading the spool's recent tail gets the same one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spooled {
     pub seq: u64,
-    pub event: Event,
+    pub event: Arc<Event>,
 }
 
 /// A sample event for tests and examples.

@@ -82,6 +82,8 @@ pub struct Metrics {
     pub detector_observations: Family<DetectorLabel, Counter>,
     pub detector_unjudged: Family<DetectorLabel, Counter>,
     pub detector_keys: Family<DetectorLabel, Gauge>,
+    /// Saves of the anomaly stage's detector state.
+    pub anomaly_checkpoints: Counter,
     /// The replication connection is streaming.
     pub source_up: AtomicBool,
 }
@@ -107,6 +109,7 @@ impl Metrics {
             detector_observations: Family::default(),
             detector_unjudged: Family::default(),
             detector_keys: Family::default(),
+            anomaly_checkpoints: Counter::default(),
             source_up: AtomicBool::new(false),
             registry: Registry::with_prefix("bss_sidecar"),
             latency_registry: Registry::default(),
@@ -205,6 +208,11 @@ impl Metrics {
             "detector_keys",
             "Keys (series) a detector tracks",
             m.detector_keys.clone(),
+        );
+        m.registry.register(
+            "anomaly_checkpoints",
+            "Saves of the anomaly stage's detector state (every [anomaly] checkpoint_secs while events come, and at shutdown)",
+            m.anomaly_checkpoints.clone(),
         );
         Arc::new(m)
     }

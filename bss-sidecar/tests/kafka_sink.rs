@@ -59,7 +59,10 @@ fn batch(streams: &[(&str, i64)], first_seq: u64) -> Vec<Spooled> {
                 e.commit_lsn = 0x16_B374_D848 + seq * 0x100;
                 e.event_id = format!("0190f0f0-0000-7000-8000-{seq:012x}");
                 e.data = format!(r#"{{"stream":"{stream}","v":{v}}}"#);
-                out.push(Spooled { seq, event: e });
+                out.push(Spooled {
+                    seq,
+                    event: e.into(),
+                });
             }
         }
     }
@@ -231,7 +234,7 @@ async fn batch_lands_in_category_and_routed_topics_with_cloudevents_headers_in_s
         100,
     );
     for s in &mut b {
-        let e = &mut s.event;
+        let e = std::sync::Arc::make_mut(&mut s.event);
         match (e.stream_id.as_str(), e.stream_version) {
             ("customer-1", 2) => {
                 e.subject = Some("msisdn-31612345678".into());
@@ -258,7 +261,7 @@ async fn batch_lands_in_category_and_routed_topics_with_cloudevents_headers_in_s
 
     let by_id: HashMap<String, &Event> = b
         .iter()
-        .map(|s| (s.event.ce_id().into_owned(), &s.event))
+        .map(|s| (s.event.ce_id().into_owned(), &*s.event))
         .collect();
     assert_eq!(by_id.len(), b.len());
     for r in &records {
@@ -441,7 +444,8 @@ async fn event_too_large_for_kafka_is_fatal_and_names_seq_and_stream() {
         .await
         .expect("connect");
     let mut b = batch(&[("usage-3", 2)], 40);
-    b[1].event.data = format!(r#"{{"blob":"{}"}}"#, "x".repeat(2_000_000));
+    std::sync::Arc::make_mut(&mut b[1].event).data =
+        format!(r#"{{"blob":"{}"}}"#, "x".repeat(2_000_000));
     match sink.deliver(&b).await {
         Err(SinkError::Fatal(e)) => {
             assert!(e.contains("seq 41") && e.contains("usage-3"), "{e}");
@@ -461,7 +465,7 @@ async fn category_without_a_valid_topic_name_is_fatal_before_anything_is_sent() 
     let mut b = batch(&[("usage-3", 1)], 0);
     b.push(Spooled {
         seq: 1,
-        event: example("kund/ä-1", 1),
+        event: example("kund/ä-1", 1).into(),
     });
     match sink.deliver(&b).await {
         Err(SinkError::Fatal(e)) => assert!(e.contains("seq 1") && e.contains("HINT"), "{e}"),
@@ -531,7 +535,7 @@ async fn throughput_to_tansu() {
             e.metadata = r#"{"tenant":"acme","correlation_id":"order-981"}"#.into();
             Spooled {
                 seq: i as u64,
-                event: e,
+                event: e.into(),
             }
         })
         .collect();

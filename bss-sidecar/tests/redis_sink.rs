@@ -58,7 +58,7 @@ fn spool(first_seq: u64, events: &[Event]) -> Vec<Spooled> {
         .enumerate()
         .map(|(i, e)| Spooled {
             seq: first_seq + i as u64,
-            event: e.clone(),
+            event: e.clone().into(),
         })
         .collect()
 }

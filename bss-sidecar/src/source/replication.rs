@@ -393,8 +393,9 @@ impl<'a> Session<'a> {
             e.txn_index = i as u32;
             e.commit_time_us = commit_time_us;
         }
-        tokio::task::block_in_place(|| self.spool.append(&events))?;
-        self.metrics.source_events.inc_by(events.len() as u64);
+        let n = events.len() as u64;
+        tokio::task::block_in_place(|| self.spool.append(events))?;
+        self.metrics.source_events.inc_by(n);
         self.metrics.source_transactions.inc();
         if self.unsynced.is_none() {
             self.unsynced_since = Instant::now();
