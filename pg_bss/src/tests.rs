@@ -319,7 +319,7 @@ mod tests {
     }
 
     #[pg_test]
-    fn partitions_are_vacuumed_as_append_only_tables() {
+    fn partitions_are_maintained_as_append_only_tables() {
         Spi::run("SELECT bss.append_event('customer-6', 'customer.created', '{}')").unwrap();
         // Every partition the append path made, and none without.
         let options = "ARRAY['autovacuum_vacuum_insert_threshold=50000', \
@@ -330,6 +330,14 @@ mod tests {
                 "SELECT count(*) FROM bss.partitions p JOIN pg_class c ON c.oid = p.partition \
                  WHERE NOT coalesce(c.reloptions @> {options}, false)"
             )),
+            0
+        );
+        // ANALYZE samples 3,000 rows (300 x the largest column target).
+        assert_eq!(
+            one::<i64>(
+                "SELECT count(*) FROM bss.partitions p JOIN pg_attribute a ON a.attrelid = p.partition \
+                 WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attstattarget <> 10"
+            ),
             0
         );
         // A setting made by hand afterwards stays: ensure_partitions only sets new partitions.
