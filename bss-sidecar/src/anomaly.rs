@@ -105,8 +105,7 @@ pub async fn run(
             // state.
             let unsaved = saved_next != next;
             if unsaved && (*shutdown.borrow() || saved_at.elapsed() >= cfg.checkpoint_every) {
-                checkpoint(&spool, &path, &pipeline, next).await?;
-                metrics.anomaly_checkpoints.inc();
+                checkpoint(&spool, &path, &pipeline, next, &metrics).await?;
                 saved_next = next;
                 saved_at = Instant::now();
                 continue;
@@ -147,8 +146,7 @@ pub async fn run(
             .get_or_create(&label)
             .set(spool.durable_seq().saturating_sub(next) as i64);
         if saved_at.elapsed() >= cfg.checkpoint_every {
-            checkpoint(&spool, &path, &pipeline, next).await?;
-            metrics.anomaly_checkpoints.inc();
+            checkpoint(&spool, &path, &pipeline, next, &metrics).await?;
             saved_next = next;
             saved_at = Instant::now();
         }
@@ -217,8 +215,15 @@ fn load(path: &Path, detectors: Vec<DetectorConfig>, cursor: u64) -> Result<(Pip
     Ok((pipeline, next))
 }
 
-/// Saves the state durably, then moves the stage's cursor to `next`.
-async fn checkpoint(spool: &Arc<Spool>, path: &Path, pipeline: &Pipeline, next: u64) -> Result<()> {
+/// Saves the state durably, then moves the stage's cursor to `next`, and
+/// counts the save.
+async fn checkpoint(
+    spool: &Arc<Spool>,
+    path: &Path,
+    pipeline: &Pipeline,
+    next: u64,
+    metrics: &Metrics,
+) -> Result<()> {
     let payload = pipeline.save();
     let spool = Arc::clone(spool);
     let path = path.to_owned();
@@ -231,7 +236,9 @@ async fn checkpoint(spool: &Arc<Spool>, path: &Path, pipeline: &Pipeline, next: 
         write_durably(&path, &bytes)?;
         spool.advance(NAME, next)
     })
-    .await?
+    .await??;
+    metrics.anomaly_checkpoints.inc();
+    Ok(())
 }
 
 /// The connection anomalies are appended through.

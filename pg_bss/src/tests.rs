@@ -342,7 +342,10 @@ mod tests {
         );
         // A setting made by hand afterwards stays: ensure_partitions only sets new partitions.
         let part = one::<String>("SELECT tableoid::regclass::text FROM bss.events LIMIT 1");
-        Spi::run(&format!("ALTER TABLE {part} SET (autovacuum_vacuum_insert_threshold = 7)")).unwrap();
+        Spi::run(&format!(
+            "ALTER TABLE {part} SET (autovacuum_vacuum_insert_threshold = 7)"
+        ))
+        .unwrap();
         Spi::run("SELECT bss.ensure_partitions()").unwrap();
         assert!(one::<bool>(&format!(
             "SELECT 'autovacuum_vacuum_insert_threshold=7' = ANY(reloptions) FROM pg_class WHERE oid = '{part}'::regclass"
