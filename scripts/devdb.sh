@@ -18,18 +18,6 @@ install_extension() {
     local sudo=()
     [ "$(id -u)" = 0 ] || sudo=(--sudo)
     (cd "$ROOT/pg_bss" && cargo pgrx install --release --pg-config "$PG_CONFIG" "${sudo[@]}" >&2)
-    # Each version's new SQL file is also its update script, so databases made
-    # with an older version update in place.
-    # 0.1.0 to 0.2.0 added the read side (time travel, snapshots, projections).
-    local ext_dir
-    ext_dir="$("$PG_CONFIG" --sharedir)/extension"
-    ${sudo:+sudo} install -m 0644 "$ROOT/sql/time_travel.sql" "$ext_dir/pg_bss--0.1.0--0.2.0.sql"
-    # 0.2.0 to 0.3.0 added data quality (schemas, dead letters, validate_event).
-    ${sudo:+sudo} install -m 0644 "$ROOT/sql/data_quality.sql" "$ext_dir/pg_bss--0.2.0--0.3.0.sql"
-    # 0.3.0 to 0.4.0 added observability (the view bss.stats).
-    ${sudo:+sudo} install -m 0644 "$ROOT/sql/observability.sql" "$ext_dir/pg_bss--0.3.0--0.4.0.sql"
-    # 0.4.0 to 0.5.0 vacuums partitions as append-only tables (partition upkeep).
-    ${sudo:+sudo} install -m 0644 "$ROOT/sql/partition_upkeep.sql" "$ext_dir/pg_bss--0.4.0--0.5.0.sql"
 }
 
 running() { [ -f "$DATA/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }

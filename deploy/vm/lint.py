@@ -421,7 +421,7 @@ def cmd_sidecar(root):
     finish(f"{n} keys of {SIDECAR_TOML} are config.rs's; its {len(have)} detectors are bss-detect/detectors.toml's")
 
 
-# --- images: update scripts and versions ------------------------------------------------
+# --- images: versions and build context -------------------------------------------------------
 
 
 def cargo_version(root, crate):
@@ -429,33 +429,7 @@ def cargo_version(root, crate):
     return m.group(1) if m else None
 
 
-def vkey(v):
-    return tuple(int(x) for x in v.split("."))
-
-
 def cmd_images(root):
-    devdb = dict((f, s) for s, f in re.findall(r'install -m 0644 "\$ROOT/sql/([\w.-]+\.sql)" "\$ext_dir/(pg_bss--[\d.]+--[\d.]+\.sql)"',
-                                               read(root, "scripts/devdb.sh")))
-    docker_text = read(root, f"{VM}/postgres/Dockerfile")
-    docker = dict((f, s) for s, f in re.findall(r'install -m 0644 \.\./sql/([\w.-]+\.sql) "\$ext/(pg_bss--[\d.]+--[\d.]+\.sql)"', docker_text))
-    if not devdb:
-        bad("scripts/devdb.sh: found no pg_bss--A--B.sql update scripts (has its install line changed? update lint.py)")
-    for f in sorted(set(devdb) | set(docker), key=lambda x: vkey(x.split("--")[1])):
-        if devdb.get(f) != docker.get(f):
-            bad(f"{VM}/postgres/Dockerfile installs {f} from {docker.get(f) or 'nothing'}, "
-                f"scripts/devdb.sh from {devdb.get(f) or 'nothing'}")
-        else:
-            print(f"   {f} <- sql/{docker[f]}")
-    version = cargo_version(root, "pg_bss")
-    # The update scripts chain from the first version to the current one.
-    steps = sorted((tuple(f[len("pg_bss--"):-len(".sql")].split("--")) for f in docker), key=lambda s: vkey(s[0]))
-    for (a, b), (c, _) in zip(steps, steps[1:]):
-        if b != c:
-            bad(f"{VM}/postgres/Dockerfile: no update script from {b} (the next one starts at {c})")
-    if steps and steps[-1][1] != version:
-        bad(f"{VM}/postgres/Dockerfile: the last update script goes to {steps[-1][1]}, pg_bss/Cargo.toml is {version}: "
-            f"add pg_bss--{steps[-1][1]}--{version}.sql here and in scripts/devdb.sh")
-
     images = {
         "pg_bss": (f"{VM}/postgres/Dockerfile", COMPOSE["vm1-postgres"], "pg_bss/postgres", "postgres"),
         "bss-sidecar": (f"{VM}/sidecar/Dockerfile", COMPOSE["vm2-app"], "pg_bss/bss-sidecar", "sidecar"),
@@ -475,12 +449,12 @@ def cmd_images(root):
     for d in ("postgres", "sidecar"):
         text = read(root, f"{VM}/{d}/Dockerfile")
         ignore = lines(root, f"{VM}/{d}/Dockerfile.dockerignore")
-        for m in members + ["sql"]:
+        for m in members:
             if not re.search(rf"^COPY {re.escape(m)}/ {re.escape(m)}/$", text, re.M):
                 bad(f"{VM}/{d}/Dockerfile does not COPY {m}/ (a workspace member: cargo needs its manifest)")
             if f"!{m}" not in ignore:
                 bad(f"{VM}/{d}/Dockerfile.dockerignore keeps {m} out of the build context")
-    finish(f"{len(docker)} update scripts as scripts/devdb.sh installs them, up to {version}; image tags are the crates' versions")
+    finish("image tags are the crates' versions; both Dockerfiles copy every workspace member")
 
 
 # --- users, addresses and ports across the files ---------------------------------------

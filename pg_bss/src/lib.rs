@@ -58,24 +58,24 @@ mod schemas;
 
 ::pgrx::pg_module_magic!(name, version);
 
-pgrx::extension_sql_file!("../../sql/pg_bss.sql", name = "bootstrap", bootstrap);
+pgrx::extension_sql_file!("../sql/pg_bss.sql", name = "bootstrap", bootstrap);
 pgrx::extension_sql_file!(
-    "../../sql/time_travel.sql",
+    "../sql/time_travel.sql",
     name = "time_travel",
     requires = ["bootstrap"]
 );
 pgrx::extension_sql_file!(
-    "../../sql/data_quality.sql",
+    "../sql/data_quality.sql",
     name = "data_quality",
     requires = ["time_travel"]
 );
 pgrx::extension_sql_file!(
-    "../../sql/partition_upkeep.sql",
+    "../sql/partition_upkeep.sql",
     name = "partition_upkeep",
     requires = ["data_quality"]
 );
 pgrx::extension_sql_file!(
-    "../../sql/observability.sql",
+    "../sql/observability.sql",
     name = "observability",
     finalize
 );
