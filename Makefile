@@ -8,7 +8,7 @@ export PGPORT
 PG_USER := $(if $(filter 0,$(shell id -u)),postgres,$(shell id -un))
 PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 
-.PHONY: demo demo-stop test-local test-vm test setup devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly test-detect test-monitoring
+.PHONY: demo demo-stop check test-local test-vm test setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly test-detect test-monitoring
 
 # The one-machine layout (deploy/local/) with a sample of BSS traffic; it
 # keeps running until demo-stop.
@@ -18,10 +18,23 @@ demo: setup
 demo-stop:
 	deploy/local/local.sh down
 
-test: setup test-wal test-pg test-e2e test-sidecar test-loadgen test-detect test-monitoring test-local test-vm
+# The fast tier: formatting, clippy with warnings as errors, and the unit
+# tests of every crate; no servers, minutes once the dependencies are built.
+# Release builds, shared with make test's later steps.
+check: setup-build
+	cargo fmt --all -- --check
+	cargo clippy --release --workspace --all-targets -- -D warnings
+	cargo test --release --workspace --lib --bins --exclude pg_bss
+
+# Everything, what CI runs (.ci/run).
+test: setup check test-wal test-pg test-regress test-upgrade test-e2e test-sidecar test-loadgen test-detect test-monitoring test-local test-vm
 
 setup:
 	scripts/setup.sh
+
+# Only what building needs (compilers, PostgreSQL's headers, cargo-pgrx).
+setup-build:
+	scripts/setup.sh --build
 
 devdb:
 	scripts/devdb.sh start
@@ -37,6 +50,16 @@ devdb-reset:
 test-pg: setup
 	source scripts/lib.sh && make_pg_dir "$(PGRX_TEST_DATA)"
 	cd pg_bss && cargo pgrx test pg15 $(if $(filter postgres,$(PG_USER)),--runas postgres) --pgdata "$(PGRX_TEST_DATA)"
+
+# What a psql user sees (pg_regress: results, errors with SQLSTATE, DETAIL
+# and HINT), in a temporary instance: pg_bss/tests/pg_regress/.
+test-regress: setup
+	pg_bss/tests/pg_regress/run.sh
+
+# pg_bss 0.1.0 updated step by step to the crate's version: rows intact and
+# the schema equal to a fresh install's (pg_bss/tests/upgrade/run.sh).
+test-upgrade: setup
+	pg_bss/tests/upgrade/run.sh
 
 # The spool's log engine: recovery, corruption, kill -9, model tests.
 test-wal:

@@ -13,18 +13,11 @@ URL="postgresql://${PG_USER}@127.0.0.1:${PGPORT}/bss"
 
 psql_pg() { as_pg "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -q -h 127.0.0.1 -p "$PGPORT" "$@"; }
 
-install_extension() {
-    log "building and installing pg_bss (release)"
-    local sudo=()
-    [ "$(id -u)" = 0 ] || sudo=(--sudo)
-    (cd "$ROOT/pg_bss" && cargo pgrx install --release --pg-config "$PG_CONFIG" "${sudo[@]}" >&2)
-}
-
 running() { [ -f "$DATA/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
 
 start() {
     "$ROOT/scripts/setup.sh"
-    install_extension
+    install_pg_bss
     make_pg_dir "$DEVDB"
     if [ ! -f "$DATA/PG_VERSION" ]; then
         log "initdb $DATA"

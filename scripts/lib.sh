@@ -39,3 +39,12 @@ make_pg_dir() {
         while [ "$d" != "/" ]; do chmod o+x "$d" 2>/dev/null || true; d="$(dirname "$d")"; done
     fi
 }
+
+# Build pg_bss and install it into the system's PostgreSQL: the library, the
+# control file, the install script and every pg_bss--A--B.sql update script.
+install_pg_bss() {
+    log "building and installing pg_bss (release)"
+    local sudo=()
+    [ "$(id -u)" = 0 ] || sudo=(--sudo)
+    (cd "$ROOT/pg_bss" && cargo pgrx install --release --pg-config "$PG_CONFIG" "${sudo[@]}" >&2)
+}

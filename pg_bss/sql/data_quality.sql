@@ -1,7 +1,7 @@
 -- pg_bss: data quality. JSON Schemas for event types' data, checked on every
 -- append; dead letters for batches that ask to keep going; validate_event to
--- check without storing. Loaded last by CREATE EXTENSION pg_bss
--- (extension_sql_file! finalize), and the update script from 0.2.0.
+-- check without storing. Loaded by CREATE EXTENSION pg_bss
+-- after time_travel.sql; what 0.3.0 added came with pg_bss--0.2.0--0.3.0.sql.
 --
 -- What must hold:
 --   * Every event stored by an append function passed the rules of the

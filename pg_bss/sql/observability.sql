@@ -1,8 +1,8 @@
 -- pg_bss: observability. The view bss.stats, one row per (stat, key), for a
 -- Prometheus postgres_exporter to scrape (deploy/monitoring/postgres_exporter/
 -- queries.yaml turns it into bss_stats_value{stat, key}). Loaded last by
--- CREATE EXTENSION pg_bss (extension_sql_file! finalize), and the update
--- script from 0.3.0.
+-- CREATE EXTENSION pg_bss (extension_sql_file! finalize); what 0.4.0 added
+-- came with pg_bss--0.3.0--0.4.0.sql.
 --
 -- What must hold:
 --   * Reading the view is cheap at any store size: no statement in it scans

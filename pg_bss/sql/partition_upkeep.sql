@@ -1,6 +1,7 @@
 -- pg_bss: partition upkeep. Creates the partitions of bss.events ahead of
 -- time and sets how autovacuum maintains them. Loaded by CREATE EXTENSION
--- pg_bss after data_quality.sql, and the update script from 0.4.0.
+-- pg_bss after data_quality.sql; what 0.5.0 changed came with
+-- pg_bss--0.4.0--0.5.0.sql.
 --
 -- What must hold:
 --   * Partitions exist bss.partition_premake intervals ahead, made by the

@@ -1,5 +1,6 @@
 -- pg_bss: time travel, reducers, snapshots and projections (the read side).
--- Loaded last by CREATE EXTENSION pg_bss (extension_sql_file! finalize).
+-- Loaded by CREATE EXTENSION pg_bss after pg_bss.sql; what 0.2.0 added came
+-- with pg_bss--0.1.0--0.2.0.sql.
 --
 -- What must hold:
 --   * The state of a stream at a point is its reducer folded over versions

@@ -1,0 +1,7 @@
+-- The README's "Reading" examples, on the events of appending.sql.
+SELECT stream_version, type, data FROM bss.read_stream('customer-42');
+SELECT stream_version, type, data FROM bss.read_stream('customer-42', from_version => 2, max_count => 100);
+SELECT bss.stream_version('customer-42'), bss.stream_version('customer-0');
+SELECT stream_id, stream_version, type FROM bss.read_all(after_position => 0, max_count => 1000) ORDER BY global_position;
+SELECT stream_id, stream_version, data FROM bss.read_category('usage', after_position => 0) ORDER BY global_position;
+SELECT count(*) FROM bss.read_category('usage', 0, 1000, consumer_member => 0, consumer_size => 4);
