@@ -28,6 +28,7 @@ use tokio::sync::watch;
 use tokio_postgres::types::ToSql;
 use tracing::{info, warn};
 
+use crate::backoff::{self, Backoff};
 use crate::event::Spooled;
 use crate::metrics::{DetectorLabel, Metrics, SinkLabel};
 use crate::runner;
@@ -40,8 +41,6 @@ pub const NAME: &str = "anomaly";
 const STATE_FILE: &str = "anomaly.state";
 /// First bytes of the state file (and its format version).
 const MAGIC: &[u8; 8] = b"BSSANOM1";
-/// Longest wait between retries of a failing append.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Source of the anomaly events.
 const EVENT_SOURCE: &str = "/bss-sidecar/anomaly";
 
@@ -270,7 +269,7 @@ impl Db {
         drain_timeout: Duration,
         metrics: &Metrics,
     ) -> Result<bool> {
-        let mut backoff = Duration::from_millis(50);
+        let mut backoff = Backoff::new(backoff::DELIVERY);
         let mut deadline: Option<Instant> = None;
         loop {
             match self.append(found).await {
@@ -291,7 +290,8 @@ impl Db {
                         .sink_retries
                         .get_or_create(&SinkLabel::new(NAME))
                         .inc();
-                    warn!(stage = NAME, error = %e, retry_in = ?backoff, "appending anomalies failed; retrying");
+                    let retry_in = backoff.next_wait();
+                    warn!(stage = NAME, error = %e, ?retry_in, "appending anomalies failed; retrying");
                     if *shutdown.borrow()
                         && Instant::now()
                             >= *deadline.get_or_insert_with(|| Instant::now() + drain_timeout)
@@ -299,10 +299,9 @@ impl Db {
                         return Ok(false);
                     }
                     tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(retry_in) => {}
                         _ = shutdown.changed() => {}
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }

@@ -3,10 +3,13 @@
 //! This file only wires modules together.
 
 pub mod anomaly;
+pub mod backoff;
 pub mod config;
 pub mod event;
+pub mod http;
 pub mod metrics;
 pub mod runner;
+pub mod shutdown;
 pub mod sink;
 pub mod source;
 pub mod spool;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use bss_sidecar::anomaly;
 use bss_sidecar::config::{Cli, LogFormat, Settings};
-use bss_sidecar::metrics::{self, Metrics};
+use bss_sidecar::http;
+use bss_sidecar::metrics::Metrics;
 use bss_sidecar::runner::run_sink;
 use bss_sidecar::sink::kafka::KafkaSink;
 use bss_sidecar::sink::redis::RedisSink;
@@ -122,7 +123,7 @@ async fn run(settings: Settings) -> Result<()> {
     }
     let metrics_task = settings.metrics_addr.map(|addr| {
         tokio::spawn(status::run_sampler(status.clone(), sinks_stop.clone()));
-        tokio::spawn(metrics::serve(
+        tokio::spawn(http::serve(
             addr,
             metrics.clone(),
             status,

@@ -1,26 +1,16 @@
-//! Owns the sidecar's Prometheus metrics and the HTTP endpoint that serves
-//! them (`/metrics`, `/healthz`) beside the status page's routes (`/`,
-//! `/status.json`, from `status.rs`). Must never block the pipeline: updates
-//! are atomic, and the endpoint only reads.
+//! Owns the sidecar's Prometheus metrics: their names, help texts, labels
+//! and buckets (`http.rs` serves them). Imports nothing of the crate, so
+//! every part can count. Must never block the pipeline: updates are atomic.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use tokio::sync::watch;
-
-use crate::status::{self, Status};
 
 /// Label set of per-sink metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -244,54 +234,6 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.latency_registry);
         out
     }
-}
-
-async fn metrics_handler(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
-    m.source_streaming
-        .set(i64::from(m.source_up.load(Ordering::Acquire)));
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        m.encode(),
-    )
-}
-
-async fn health_handler(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
-    if m.source_up.load(Ordering::Acquire) {
-        (StatusCode::OK, "ok\n")
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "replication source is not streaming\n",
-        )
-    }
-}
-
-/// Serves `/metrics`, `/healthz` and the status page (`/`, `/status.json`)
-/// on `addr` until `shutdown` turns true.
-pub async fn serve(
-    addr: SocketAddr,
-    metrics: Arc<Metrics>,
-    status: Arc<Status>,
-    mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let app = Router::new()
-        .route("/metrics", get(metrics_handler))
-        .route("/healthz", get(health_handler))
-        .with_state(metrics)
-        .merge(status::routes(status));
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {addr}: {e}"))?;
-    tracing::info!(%addr, "serving /metrics, /healthz and the status page at /");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            crate::source::replication::stopped(&mut shutdown).await;
-        })
-        .await?;
-    Ok(())
 }
 
 #[cfg(test)]

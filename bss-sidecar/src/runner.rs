@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::backoff::{self, Backoff};
 use crate::event::Spooled;
 use crate::metrics::{Metrics, SinkLabel};
 use crate::sink::{Sink, SinkError};
@@ -25,8 +26,6 @@ pub const MAX_BATCH: usize = 5_000;
 /// being delivered and the one whose cursor is being saved. A crash
 /// redelivers at most these.
 pub const MAX_IN_FLIGHT: usize = 2 * MAX_BATCH;
-/// Longest wait between retries of a failing delivery.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Delivers the spool to `sink` until `shutdown` turns true and the sink has
 /// caught up with what is durable (a drain), or `drain_timeout` after
@@ -69,7 +68,7 @@ pub async fn run_sink(
         }
         let next = batch.last().map_or(cursor, |s| s.seq + 1);
         let prefetch = read_ahead(&spool, next);
-        let mut backoff = Duration::from_millis(50);
+        let mut backoff = Backoff::new(backoff::DELIVERY);
         loop {
             match sink.deliver(&batch).await {
                 Ok(()) => break,
@@ -86,7 +85,8 @@ pub async fn run_sink(
                         .sink_lag
                         .get_or_create(&label)
                         .set(spool.durable_seq().saturating_sub(cursor) as i64);
-                    warn!(sink = name, error = %e, retry_in = ?backoff, "delivery failed; retrying");
+                    let retry_in = backoff.next_wait();
+                    warn!(sink = name, error = %e, ?retry_in, "delivery failed; retrying");
                     if past_deadline(&shutdown, &mut drain_deadline) {
                         saving.finish().await?;
                         warn!(
@@ -97,10 +97,9 @@ pub async fn run_sink(
                         return Ok(());
                     }
                     tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(retry_in) => {}
                         _ = shutdown.changed() => {}
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }

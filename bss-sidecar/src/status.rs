@@ -12,11 +12,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
 use bss_detect::pipeline::Anomaly;
 use bss_detect::time::format_rfc3339_us;
 use parking_lot::Mutex;
@@ -25,6 +20,7 @@ use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
 use crate::metrics::{Metrics, SinkLabel};
+use crate::shutdown::stopped;
 
 /// How often the sampler reads the metrics.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -37,12 +33,6 @@ pub const RECENT_ANOMALIES: usize = 20;
 pub const NOW_SAMPLES: usize = 10;
 /// The latency quantile the page shows.
 const QUANTILE: f64 = 0.95;
-/// The page, served as is.
-const PAGE: &str = include_str!("status_page.html");
-/// The browser may load nothing but the page itself and `/status.json`.
-const PAGE_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; \
-     style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; \
-     form-action 'none'";
 
 /// The last `cap` items pushed, oldest first.
 #[derive(Debug, Clone)]
@@ -459,7 +449,7 @@ pub async fn run_sampler(status: Arc<Status>, mut shutdown: watch::Receiver<bool
     loop {
         tokio::select! {
             _ = tick.tick() => status.sample(),
-            _ = crate::source::replication::stopped(&mut shutdown) => return,
+            _ = stopped(&mut shutdown) => return,
         }
     }
 }
@@ -579,29 +569,6 @@ fn unix_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-/// `/` and `/status.json`.
-pub fn routes(status: Arc<Status>) -> Router {
-    Router::new()
-        .route("/", get(page_handler))
-        .route("/status.json", get(json_handler))
-        .with_state(status)
-}
-
-async fn page_handler() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-            (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
-        ],
-        PAGE,
-    )
-}
-
-async fn json_handler(State(status): State<Arc<Status>>) -> impl IntoResponse {
-    ([(header::CACHE_CONTROL, "no-store")], Json(status.report()))
 }
 
 #[cfg(test)]

@@ -20,8 +20,10 @@ use tokio_postgres::NoTls;
 use tracing::{debug, info, warn};
 
 use super::pgoutput::{self, EventColumns, Message, PG_EPOCH_OFFSET_US};
+use crate::backoff::{self, Backoff};
 use crate::event::Event;
 use crate::metrics::Metrics;
+use crate::shutdown::stopped;
 use crate::spool::Spool;
 
 /// Prefix of the logical messages the source emits to move an idle slot.
@@ -53,7 +55,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
     validate_slot_name(&cfg.slot).map_err(Fatal)?;
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::new(backoff::REPLICATION);
     loop {
         let started = Instant::now();
         match stream(&cfg, &spool, &metrics, &mut shutdown).await {
@@ -63,23 +65,17 @@ pub async fn run(
                 metrics.source_up.store(false, Ordering::Release);
                 metrics.source_reconnects.inc();
                 if started.elapsed() > Duration::from_secs(30) {
-                    backoff = Duration::from_millis(100);
+                    backoff.reset();
                 }
-                warn!(error = %format!("{e:#}"), retry_in = ?backoff, "replication source failed; reconnecting");
+                let retry_in = backoff.next_wait();
+                warn!(error = %format!("{e:#}"), ?retry_in, "replication source failed; reconnecting");
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(retry_in) => {}
                     _ = stopped(&mut shutdown) => return Ok(()),
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }
-}
-
-/// Resolves once `shutdown` turns true (or its sender is gone).
-pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    // The borrow guard must not live across an await: it is not Send.
-    let _ = shutdown.wait_for(|s| *s).await.map(|_| ());
 }
 
 /// START_REPLICATION puts the slot name in the command unquoted.
