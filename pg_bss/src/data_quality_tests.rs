@@ -5,7 +5,7 @@
 
 #[pgrx::pg_schema]
 mod tests {
-    use crate::test_support::{one, outcome};
+    use crate::test_support::{one, outcome, outcome_with_detail};
     use pgrx::prelude::*;
 
     const USAGE_SCHEMA: &str = r#"{
@@ -380,5 +380,115 @@ mod tests {
             outcome(r#"SELECT bss.append_events('t-2', '[{"type": "t.s", "data": 5}]')"#)
                 .starts_with("XB013 ")
         );
+    }
+
+    #[pg_test]
+    fn validate_event_lists_every_cloudevents_rule_a_new_user_breaks() {
+        // The example of issue 21: missing id, missing type, wrong specversion
+        // (and no stream) are all listed, not only the first.
+        let got = one::<String>(
+            r#"SELECT string_agg(rule || ': ' || message, E'\n') FROM bss.validate_event('{"specversion": "0.1", "source": "/x"}')"#,
+        );
+        assert!(got.contains("required attribute id is missing"), "{got}");
+        assert!(got.contains("required attribute type is missing"), "{got}");
+        assert!(
+            got.contains("specversion must be \"1.0\", got \"0.1\""),
+            "{got}"
+        );
+        assert!(got.contains("no stream"), "{got}");
+        assert_eq!(
+            one::<String>(
+                r#"SELECT string_agg(DISTINCT rule, ',') FROM bss.validate_event('{"specversion": "0.1", "source": "/x"}')"#
+            ),
+            "cloudevents"
+        );
+        assert_eq!(
+            one::<i64>(
+                r#"SELECT count(*) FROM bss.validate_event('{"specversion": "0.1", "source": "/x"}')"#
+            ),
+            4
+        );
+    }
+
+    #[pg_test]
+    fn validate_event_lists_every_rule_of_a_plain_event() {
+        assert_eq!(
+            one::<String>(
+                r#"SELECT string_agg(rule, ',') FROM bss.validate_event('{"type": "", "metadata": 1, "source": "", "subject": 2, "event_id": "x"}')"#
+            ),
+            "type,data,metadata,event_id,source,subject"
+        );
+    }
+
+    #[pg_test]
+    fn a_rejected_batch_element_names_its_other_broken_rules_in_detail() {
+        let got = outcome_with_detail(
+            r#"SELECT bss.append_events('multi-1', '[{"type": "t", "data": {}}, {"data": {}, "time": "noon", "colour": 1}]')"#,
+        );
+        assert!(
+            got.starts_with(
+                "XB003 invalid event events[1] for stream \"multi-1\": unknown attribute colour"
+            ),
+            "{got}"
+        );
+        assert!(
+            got.contains("| rule: attribute; also broken: type ("),
+            "{got}"
+        );
+        assert!(got.contains("time ("), "{got}");
+        assert_eq!(
+            one::<i64>("SELECT count(*) FROM bss.events WHERE stream_id = 'multi-1'"),
+            0
+        );
+    }
+
+    #[pg_test]
+    fn a_dead_letter_keeps_every_rule_its_event_breaks() {
+        assert_eq!(
+            one::<i64>(
+                r#"SELECT bss.append_events('multi-2', '[{"type": "t", "data": {}}, {"type": 5, "metadata": [], "source": ""}]', on_invalid => 'dead_letter')"#
+            ),
+            1
+        );
+        assert_eq!(
+            one::<String>("SELECT string_agg(r->>'rule', ',') FROM bss.dead_letters, jsonb_array_elements(reasons) r WHERE stream_id = 'multi-2'"),
+            "type,data,metadata,source"
+        );
+    }
+
+    #[pg_test]
+    fn append_event_names_its_first_broken_argument_and_the_others_in_detail() {
+        let got =
+            outcome_with_detail("SELECT bss.append_event('multi-3', ' ', NULL, source => '')");
+        assert!(
+            got.starts_with("XB003 type of the event for stream \"multi-3\" must not be empty | also broken: data ("),
+            "{got}"
+        );
+        assert!(
+            got.contains("source (source of the event for stream \"multi-3\" is empty)"),
+            "{got}"
+        );
+        // One broken rule: no DETAIL, as before.
+        let got = outcome_with_detail("SELECT bss.append_event('multi-3', 't', NULL)");
+        assert_eq!(
+            got,
+            "XB003 data of the event for stream \"multi-3\" is NULL | "
+        );
+    }
+
+    #[pg_test]
+    fn a_rejected_cloudevent_names_every_rule_it_breaks() {
+        let got = outcome_with_detail(
+            r#"SELECT bss.append_cloudevents('{"specversion": "1.0", "source": "/s", "type": "t", "subject": "x-1", "time": "today", "Bad_Name": 1}')"#,
+        );
+        assert!(
+            got.starts_with(
+                "XB004 invalid CloudEvent: required attribute id is missing | also broken: "
+            ),
+            "{got}"
+        );
+        assert!(got.contains("RFC 3339"), "{got}");
+        assert!(got.contains("Bad_Name"), "{got}");
+        assert_eq!(one::<i64>("SELECT count(*) FROM bss.events"), 0);
     }
 }

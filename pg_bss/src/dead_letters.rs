@@ -9,9 +9,9 @@ use pgrx::pg_sys;
 use pgrx::spi::SpiClient;
 use serde_json::{json, Value};
 
-use crate::append::spi_error;
-use crate::batch::{Checked, Mode, Problem};
+use crate::batch::{Checked, Mode};
 use crate::error::{BssError, BssResult, SqlState};
+use crate::rules;
 
 // A retry of the same batch keeps its dead letters once: events with an
 // event_id conflict on (stream_id, event_id); those without one cannot be
@@ -36,16 +36,6 @@ pub fn mode(on_invalid: Option<&str>) -> BssResult<Mode> {
     }
 }
 
-/// Rule and message of each problem, as `bss.validate_event` shows them.
-pub fn reasons(problems: &[Problem]) -> Value {
-    Value::Array(
-        problems
-            .iter()
-            .map(|p| json!({"rule": p.rule, "message": p.message}))
-            .collect(),
-    )
-}
-
 /// Stores the invalid events of `checked` (elements of the caller's
 /// `events` array) and tells the caller how many with a NOTICE.
 pub fn store(
@@ -64,23 +54,21 @@ pub fn store(
             json!({
                 "index": e.index,
                 "event_id": e.event_id.map(|u| u.to_string()),
-                "reasons": reasons(&e.problems),
+                "reasons": rules::reasons(&e.problems),
             })
         })
         .collect();
     // SAFETY: `events` is the caller's non-null jsonb argument.
     let events = unsafe { DatumWithOid::new(events, pg_sys::JSONBOID) };
-    client
-        .update(
-            STORE,
-            None,
-            &[
-                stream_id.into(),
-                events,
-                pgrx::JsonB(Value::Array(letters)).into(),
-            ],
-        )
-        .map_err(spi_error)?;
+    client.update(
+        STORE,
+        None,
+        &[
+            stream_id.into(),
+            events,
+            pgrx::JsonB(Value::Array(letters)).into(),
+        ],
+    )?;
     let first = &checked.invalid[0];
     pgrx::notice!(
         "{} of the {} events for stream \"{stream_id}\" are invalid and kept in bss.dead_letters (first: events[{}]: {})",

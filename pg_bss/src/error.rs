@@ -44,6 +44,8 @@ pub enum SqlState {
     SchemaViolation,
     /// A JSON Schema that cannot be compiled.
     InvalidSchema,
+    /// A statement pg_bss runs itself failed: a bug, not bad input.
+    Internal,
 }
 
 impl SqlState {
@@ -63,6 +65,7 @@ impl SqlState {
             SqlState::UnknownProjection => "XB012",
             SqlState::SchemaViolation => "XB013",
             SqlState::InvalidSchema => "XB014",
+            SqlState::Internal => "XB015",
         }
     }
 
@@ -119,6 +122,19 @@ impl BssError {
 }
 
 pub type BssResult<T> = Result<T, BssError>;
+
+/// A failed SPI call of pg_bss's own statements: not the caller's input, so
+/// its own SQLSTATE, and a hint to report it. (An error PostgreSQL raises
+/// while running a statement does not come here: it propagates as itself.)
+impl From<pgrx::spi::SpiError> for BssError {
+    fn from(e: pgrx::spi::SpiError) -> Self {
+        BssError::new(
+            SqlState::Internal,
+            format!("internal: a statement of pg_bss failed: {e}"),
+        )
+        .hint("This is a bug in pg_bss: please report it with the statement that raised it.")
+    }
+}
 
 unsafe extern "C-unwind" {
     fn errstart(elevel: c_int, domain: *const c_char) -> bool;
@@ -197,10 +213,20 @@ mod tests {
             SqlState::UnknownProjection,
             SqlState::SchemaViolation,
             SqlState::InvalidSchema,
+            SqlState::Internal,
         ];
         let mut codes: Vec<_> = all.iter().map(|s| s.code()).collect();
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), all.len());
+    }
+
+    #[test]
+    fn an_spi_failure_is_internal_not_a_bad_argument() {
+        let err = BssError::from(pgrx::spi::SpiError::InvalidPosition);
+        assert_eq!(err.state, SqlState::Internal);
+        assert_eq!(err.state.code(), "XB015");
+        assert!(err.message.starts_with("internal: "), "{}", err.message);
+        assert!(err.hint.is_some_and(|h| h.contains("bug")));
     }
 }

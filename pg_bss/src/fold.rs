@@ -12,10 +12,11 @@
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::AssertUnwindSafe;
 
-use pgrx::fcinfo::{direct_function_call_as_datum, pg_arg_is_null, pg_getarg_datum_raw};
+use pgrx::fcinfo::{direct_function_call_as_datum, pg_getarg_datum_raw};
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::pg_sys::{self, Datum, FunctionCallInfo, Oid, PgTryBuilder};
 
+use crate::call_args;
 use crate::error::{BssError, BssResult, SqlState};
 use crate::merge_patch::{merge_patch, Doc};
 
@@ -132,7 +133,7 @@ unsafe extern "C-unwind" fn drop_fold(arg: *mut c_void) {
 }
 
 unsafe fn start_fold(fcinfo: FunctionCallInfo, cx: pg_sys::MemoryContext) -> BssResult<*mut Fold> {
-    if pg_arg_is_null(fcinfo, 1) {
+    if call_args::datum(fcinfo, 1).is_none() {
         return Err(BssError::new(SqlState::InvalidReducer, "reducer must not be NULL")
             .hint("Pass a function (state jsonb, event bss.events) RETURNS jsonb, e.g. 'bss.reduce_merge_patch'::regprocedure."));
     }
@@ -140,7 +141,7 @@ unsafe fn start_fold(fcinfo: FunctionCallInfo, cx: pg_sys::MemoryContext) -> Bss
     let event_type = pg_sys::get_fn_expr_argtype((*fcinfo).flinfo, 3);
     let reducer_name = check_reducer(reducer, event_type)?;
     let native = is_native(reducer);
-    let initial = (!pg_arg_is_null(fcinfo, 2)).then(|| pg_getarg_datum_raw(fcinfo, 2));
+    let initial = call_args::datum(fcinfo, 2);
     let mut fold = Box::new(Fold {
         native,
         doc: None,
@@ -189,13 +190,13 @@ pub unsafe fn fold_step(fcinfo: FunctionCallInfo) -> BssResult<Datum> {
             "bss.fold_step can only be called by the aggregate bss.fold",
         ));
     }
-    let fold = if pg_arg_is_null(fcinfo, 0) {
+    let fold = if call_args::datum(fcinfo, 0).is_none() {
         start_fold(fcinfo, cx)?
     } else {
         pg_getarg_datum_raw(fcinfo, 0).cast_mut_ptr::<Fold>()
     };
     let f = &mut *fold;
-    if pg_arg_is_null(fcinfo, 3) {
+    if call_args::datum(fcinfo, 3).is_none() {
         return Err(BssError::new(
             SqlState::InvalidArgument,
             "bss.fold: the event is NULL",
@@ -286,7 +287,7 @@ unsafe fn call_reducer(f: &mut Fold, event: Datum) {
 /// `bss_fold_final(internal) RETURNS jsonb`: the state (NULL when no event
 /// was folded; the caller then has its initial state).
 pub unsafe fn fold_final(fcinfo: FunctionCallInfo) -> BssResult<Datum> {
-    if pg_arg_is_null(fcinfo, 0) {
+    if call_args::datum(fcinfo, 0).is_none() {
         (*fcinfo).isnull = true;
         return Ok(Datum::from(0usize));
     }
@@ -308,14 +309,14 @@ pub unsafe fn fold_final(fcinfo: FunctionCallInfo) -> BssResult<Datum> {
 /// `bss_jsonb_merge_patch(target jsonb, patch jsonb) RETURNS jsonb`: RFC
 /// 7396; a NULL target is no document yet, a NULL patch changes nothing.
 pub unsafe fn jsonb_merge_patch(fcinfo: FunctionCallInfo) -> BssResult<Datum> {
-    if pg_arg_is_null(fcinfo, 1) {
-        if pg_arg_is_null(fcinfo, 0) {
+    if call_args::datum(fcinfo, 1).is_none() {
+        if call_args::datum(fcinfo, 0).is_none() {
             (*fcinfo).isnull = true;
             return Ok(Datum::from(0usize));
         }
         return Ok(pg_getarg_datum_raw(fcinfo, 0));
     }
-    let target = if pg_arg_is_null(fcinfo, 0) {
+    let target = if call_args::datum(fcinfo, 0).is_none() {
         None
     } else {
         let text = jsonb_text(pg_getarg_datum_raw(fcinfo, 0));

@@ -1,7 +1,9 @@
 //! The `bss.*` settings (GUCs). They live in postgresql.conf or `ALTER DATABASE ... SET`.
 //!
 //! SQL code reads them with `current_setting('bss.x', true)` and its own default,
-//! because plain SQL may run before this library is loaded.
+//! because plain SQL may run before this library is loaded. The prefix `bss`
+//! is reserved once they are defined: a setting of it that is not defined
+//! here is refused. Every setting lives here; no other module defines one.
 
 use std::ffi::CString;
 
@@ -21,9 +23,6 @@ pub static DEFAULT_SOURCE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"/pg_bss"));
 /// The region this database appends in, recorded on every event.
 pub static REGION: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"local"));
-
-/// Longest stream id accepted (bytes); longer ids are almost always a bug upstream.
-pub const MAX_STREAM_ID_BYTES: usize = 512;
 
 pub fn register() {
     GucRegistry::define_string_guc(
@@ -80,6 +79,11 @@ pub fn register() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    // After the definitions: a `bss.*` name that is not one of them (a
+    // misspelt setting) is now an error, not a silent placeholder; existing
+    // placeholders are reported and removed.
+    // SAFETY: a valid C string, called from _PG_init.
+    unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"bss".as_ptr()) };
 }
 
 pub fn string(setting: &GucSetting<Option<CString>>, fallback: &str) -> String {

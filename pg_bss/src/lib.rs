@@ -43,18 +43,28 @@ macro_rules! sql_function {
 
 mod append;
 mod batch;
+mod call_args;
 mod cloudevents;
 mod dead_letters;
 mod entry;
 mod error;
+mod expected_version;
 mod fold;
 mod guc;
+mod idempotency;
+mod insert;
 mod jsonb;
 mod merge_patch;
 mod partitions;
 mod position;
 mod read_side;
+mod rfc3339;
+mod rules;
 mod schemas;
+mod session_cache;
+mod statements;
+mod stream_id;
+mod stream_lock;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -74,11 +84,7 @@ pgrx::extension_sql_file!(
     name = "partition_upkeep",
     requires = ["data_quality"]
 );
-pgrx::extension_sql_file!(
-    "../sql/observability.sql",
-    name = "observability",
-    finalize
-);
+pgrx::extension_sql_file!("../sql/observability.sql", name = "observability", finalize);
 
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {

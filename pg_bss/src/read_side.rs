@@ -8,16 +8,17 @@
 //! invalidation, which only costs a reload. Must never skip work that a
 //! category has in the appender's snapshot.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 
-use pgrx::fcinfo::{pg_arg_is_null, pg_getarg_datum_raw};
+use pgrx::fcinfo::pg_getarg_datum_raw;
 use pgrx::pg_sys::{self, FunctionCallInfo};
 use pgrx::spi::{OwnedPreparedStatement, SpiClient};
 use pgrx::PgOid;
 
-use crate::append::spi_error;
+use crate::call_args;
 use crate::error::BssResult;
+use crate::session_cache::SessionCache;
 
 /// What appends to one category do besides storing the events.
 #[derive(Debug, Default, Clone)]
@@ -32,33 +33,25 @@ const WORK: &str = "SELECT category, name FROM bss.projections \
                     UNION ALL SELECT category, NULL FROM bss.snapshot_policies";
 
 thread_local! {
-    static CACHE: RefCell<Option<HashMap<String, Work>>> = const { RefCell::new(None) };
-    /// Bumped by every invalidation: what was read while one arrived is not kept.
-    static GENERATION: Cell<u64> = const { Cell::new(0) };
+    static CACHE: SessionCache<HashMap<String, Work>> = const { SessionCache::new() };
     /// The update statement of each projection, by name.
     static UPDATES: RefCell<HashMap<String, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
 }
 
 /// Registers the invalidation callback, once, from _PG_init.
 pub fn register() {
-    // SAFETY: a static callback registered once per backend.
-    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(invalidate), pg_sys::Datum::from(0usize)) }
-}
-
-unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
-    // Cannot fail: safe at any point PostgreSQL calls it.
-    let _ = GENERATION.try_with(|g| g.set(g.get().wrapping_add(1)));
-    let _ = CACHE.try_with(|c| c.try_borrow_mut().map(|mut c| *c = None));
+    SessionCache::register(&CACHE);
 }
 
 /// The work of appends to `category`; None when there is none.
 pub fn work(client: &mut SpiClient<'_>, category: &str) -> BssResult<Option<Work>> {
-    if let Some(found) = CACHE.with(|c| c.borrow().as_ref().map(|m| m.get(category).cloned())) {
-        return Ok(found);
-    }
-    let generation = GENERATION.with(Cell::get);
+    let all = CACHE.with(|cache| cache.get_or_load(|| load(client)))?;
+    Ok(all.get(category).cloned())
+}
+
+fn load(client: &SpiClient<'_>) -> BssResult<HashMap<String, Work>> {
     let mut all: HashMap<String, Work> = HashMap::new();
-    for row in client.select(WORK, None, &[]).map_err(spi_error)? {
+    for row in client.select(WORK, None, &[])? {
         let (Ok(Some(cat)), Ok(name)) = (row.get::<String>(1), row.get::<String>(2)) else {
             continue;
         };
@@ -68,11 +61,7 @@ pub fn work(client: &mut SpiClient<'_>, category: &str) -> BssResult<Option<Work
             None => w.snapshots = true,
         }
     }
-    let found = all.get(category).cloned();
-    if GENERATION.with(Cell::get) == generation {
-        CACHE.with(|c| *c.borrow_mut() = Some(all));
-    }
-    Ok(found)
+    Ok(all)
 }
 
 /// The statement that brings projection `name`'s row of stream $1 to
@@ -113,26 +102,21 @@ pub fn update_projection(
     let prepared = UPDATES.with(|u| u.borrow().contains_key(name));
     if !prepared {
         let oids = [PgOid::from(pg_sys::TEXTOID), PgOid::from(pg_sys::INT8OID)];
-        let stmt = client
-            .prepare_mut(&update_sql(name), &oids)
-            .map_err(spi_error)?
-            .keep();
+        let stmt = client.prepare_mut(&update_sql(name), &oids)?.keep();
         UPDATES.with(|u| u.borrow_mut().insert(name.to_owned(), stmt));
     }
     UPDATES.with(|u| {
         let updates = u.borrow();
         let stmt = updates.get(name).expect("prepared above");
-        client
-            .update(stmt, None, &[stream_id.into(), after.into()])
-            .map(|_| ())
-            .map_err(spi_error)
+        client.update(stmt, None, &[stream_id.into(), after.into()])?;
+        Ok(())
     })
 }
 
 /// `bss.read_side_changed(rel regclass)`: the projections or snapshot
 /// policies changed; every backend drops its cache at this commit.
 pub unsafe fn read_side_changed(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
-    if !pg_arg_is_null(fcinfo, 0) {
+    if call_args::datum(fcinfo, 0).is_some() {
         let relid = pg_sys::Oid::from(pg_getarg_datum_raw(fcinfo, 0).value() as u32);
         pg_sys::CacheInvalidateRelcacheByRelid(relid);
     }

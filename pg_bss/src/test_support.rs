@@ -28,3 +28,20 @@ pub fn outcome(sql: &str) -> String {
     let quoted = sql.replace('\'', "''");
     one::<String>(&format!("SELECT pg_temp.outcome('{quoted}')"))
 }
+
+/// `SQLSTATE message` of the error `sql` raises and, after ` | `, its
+/// DETAIL (empty when it has none); or "ok".
+pub fn outcome_with_detail(sql: &str) -> String {
+    Spi::run(
+        "CREATE OR REPLACE FUNCTION pg_temp.outcome_with_detail(q text) RETURNS text LANGUAGE plpgsql AS $f$
+         DECLARE d text;
+         BEGIN EXECUTE q; RETURN 'ok';
+         EXCEPTION WHEN OTHERS THEN
+             GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+             RETURN SQLSTATE || ' ' || SQLERRM || ' | ' || coalesce(d, '');
+         END $f$",
+    )
+    .unwrap();
+    let quoted = sql.replace('\'', "''");
+    one::<String>(&format!("SELECT pg_temp.outcome_with_detail('{quoted}')"))
+}

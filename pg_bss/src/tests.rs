@@ -419,4 +419,59 @@ mod tests {
         );
         assert!(one::<bool>("SELECT bool_and(bss.consumer_member_of(stream_id, 3) BETWEEN 0 AND 2) FROM bss.streams"));
     }
+
+    #[pg_test]
+    fn the_bss_setting_prefix_is_reserved_for_registered_settings() {
+        crate::test_support::install_outcome();
+        let got = one::<String>("SELECT pg_temp.outcome('SET bss.no_such_setting = 1')");
+        assert_ne!(got, "ok");
+        assert!(
+            got.contains("invalid configuration parameter name \"bss.no_such_setting\""),
+            "{got}"
+        );
+        for set in [
+            "SET LOCAL bss.max_data_bytes = 2048",
+            "SET LOCAL bss.max_batch_events = 5",
+            "SET LOCAL bss.partition_interval = '1 day'",
+            "SET LOCAL bss.partition_premake = 4",
+            "SET LOCAL bss.default_source = '/test'",
+            "SET LOCAL bss.region = 'test'",
+        ] {
+            Spi::run(set).unwrap_or_else(|e| panic!("{set}: {e}"));
+        }
+        assert_eq!(
+            one::<String>("SELECT current_setting('bss.max_data_bytes')"),
+            "2048"
+        );
+    }
+
+    #[pg_test]
+    fn an_older_declaration_with_fewer_arguments_reads_the_missing_ones_as_null() {
+        // As between installing a new library and ALTER EXTENSION UPDATE: the
+        // same C symbol declared with fewer arguments.
+        Spi::run(
+            "CREATE FUNCTION public.old_append_events(text, jsonb) RETURNS bigint \
+             LANGUAGE c AS '$libdir/pg_bss', 'bss_append_events'",
+        )
+        .unwrap();
+        Spi::run(
+            "CREATE FUNCTION public.old_append_event(text, text, jsonb) RETURNS bigint \
+             LANGUAGE c AS '$libdir/pg_bss', 'bss_append_event'",
+        )
+        .unwrap();
+        assert_eq!(
+            one::<i64>(
+                r#"SELECT public.old_append_events('old-1', '[{"type": "t", "data": {}}, {"type": "t", "data": {}}]')"#
+            ),
+            2
+        );
+        assert_eq!(
+            one::<i64>(r#"SELECT public.old_append_event('old-1', 't', '{}')"#),
+            3
+        );
+        assert_eq!(
+            one::<String>("SELECT source || ' ' || coalesce(subject, 'none') || ' ' || metadata::text FROM bss.events WHERE stream_id = 'old-1' AND stream_version = 3"),
+            "/pg_bss none {}"
+        );
+    }
 }

@@ -1,0 +1,216 @@
+//! The statements of an append, prepared once per session and kept
+//! (SPI_keepplan): their text, their argument types and the SPI connection
+//! they run on. Each was tuned with measurements (see the comments on them):
+//! change one only with a measurement. This module runs none of them; the
+//! steps of an append do (stream_lock.rs, idempotency.rs, insert.rs, append.rs).
+
+use std::cell::OnceCell;
+
+use pgrx::pg_sys::{self, PgOid};
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiError};
+
+use crate::error::BssResult;
+use crate::partitions;
+
+/// Statements prepared once per session and kept (SPI_keepplan).
+pub struct Plans {
+    pub advance_stream: OwnedPreparedStatement,
+    pub lock_stream: OwnedPreparedStatement,
+    pub release_versions: OwnedPreparedStatement,
+    pub find_stored: OwnedPreparedStatement,
+    pub insert_one: OwnedPreparedStatement,
+    pub insert_batch: OwnedPreparedStatement,
+    pub insert_valid: OwnedPreparedStatement,
+    pub insert_rows: OwnedPreparedStatement,
+    pub snapshot_by_policy: OwnedPreparedStatement,
+}
+
+/// The category's snapshot policy (sql/time_travel.sql), run with the
+/// stream still locked.
+const SNAPSHOT_BY_POLICY: &str = "SELECT bss.snapshot_by_policy($1, $2, $3)";
+
+/// The common case, a stream that exists: one UPDATE. An upsert would lock
+/// the row first (a heap_lock_tuple and its WAL record) and then update it.
+const ADVANCE_STREAM: &str = "\
+UPDATE bss.streams AS s SET version = s.version + $2, updated_at = greatest(s.updated_at, now()) \
+WHERE s.stream_id = $1 \
+RETURNING s.version, s.created_at, s.updated_at";
+
+/// A stream the UPDATE did not find: created, or, when another transaction
+/// created it meanwhile, advanced once that one has committed.
+const LOCK_STREAM: &str = "\
+INSERT INTO bss.streams AS s (stream_id, category, version, created_at, updated_at) \
+VALUES ($1, split_part($1, '-', 1), $2, now(), now()) \
+ON CONFLICT (stream_id) DO UPDATE SET version = s.version + excluded.version, \
+    updated_at = greatest(s.updated_at, excluded.updated_at) \
+RETURNING s.version, s.created_at, s.updated_at";
+
+const RELEASE_VERSIONS: &str = "UPDATE bss.streams SET version = version - $2 WHERE stream_id = $1";
+
+// Run through `by_event_id`: one generic plan whose only way in is the
+// event_id index of each partition not older than the stream ($3 is its
+// created_at, pruned at executor start). `stream_id || ''` keeps the planner
+// off the stream index, which would read every event of a long stream.
+const FIND_STORED: &str = "\
+SELECT event_id, stream_version FROM bss.events \
+WHERE event_id = ANY($2) AND recorded_at >= $3 AND stream_id || '' = $1";
+
+// recorded_at is the stream's updated_at after the lock: now(), or the
+// previous append's recorded_at when that is later (a transaction that
+// started earlier can lock the stream later), so that within a stream
+// recorded_at never decreases with the version and "the stream as of a
+// moment" is always a prefix of its versions.
+const EVENT_COLUMNS: &str =
+    "global_position, stream_id, stream_version, event_id, source, type, subject, \"time\", data, metadata, region, position_horizon, recorded_at";
+
+fn insert_one_sql() -> String {
+    format!(
+        "INSERT INTO bss.events ({EVENT_COLUMNS}) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()), $9, coalesce(nullif($10, 'null'::jsonb), '{{}}'::jsonb), $11, $12, $13)"
+    )
+}
+
+/// The INSERT of a batch's elements `t.e`, numbered 1.. by `t.n`, from `from`.
+fn insert_elements_sql(from: &str) -> String {
+    format!(
+        "INSERT INTO bss.events ({EVENT_COLUMNS}) \
+         SELECT $1[t.n], $2, $3 + t.n, coalesce((t.e->>'event_id')::uuid, bss.uuidv7()), \
+                coalesce(t.e->>'source', $4), t.e->>'type', t.e->>'subject', \
+                coalesce((t.e->>'time')::timestamptz, now()), t.e->'data', \
+                coalesce(nullif(t.e->'metadata', 'null'::jsonb), '{{}}'::jsonb), $5, $6, $8 \
+         FROM {from}"
+    )
+}
+
+fn insert_batch_sql() -> String {
+    insert_elements_sql("jsonb_array_elements($7) WITH ORDINALITY AS t(e, n)")
+}
+
+/// The batch without the elements whose 1-based ordinals are in $9 (the
+/// invalid ones, kept as dead letters): versions and positions stay dense.
+fn insert_valid_sql() -> String {
+    insert_elements_sql(
+        "(SELECT a.e, row_number() OVER (ORDER BY a.i) AS n \
+          FROM jsonb_array_elements($7) WITH ORDINALITY AS a(e, i) WHERE a.i <> ALL($9)) t",
+    )
+}
+
+/// Rows given as parallel arrays (the CloudEvents path, which has parsed them).
+fn insert_rows_sql() -> String {
+    format!(
+        "INSERT INTO bss.events ({EVENT_COLUMNS}, datacontenttype, dataschema) \
+         SELECT u.p, $2, $3 + u.i, u.id, u.src, u.typ, u.subj, coalesce(u.tm::timestamptz, now()), u.d::jsonb, u.m::jsonb, $4, $5, $15, \
+                coalesce(u.dct, 'application/json'), u.dsch \
+         FROM unnest($1::bigint[], $6::uuid[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) \
+              WITH ORDINALITY AS u(p, id, src, typ, subj, tm, d, m, dct, dsch, i)"
+    )
+}
+
+thread_local! {
+    static PLANS: OnceCell<Plans> = const { OnceCell::new() };
+}
+
+fn prepare(
+    client: &SpiClient<'_>,
+    sql: &str,
+    args: &[pg_sys::Oid],
+) -> Result<OwnedPreparedStatement, SpiError> {
+    let oids: Vec<PgOid> = args.iter().map(|o| PgOid::from(*o)).collect();
+    Ok(client.prepare_mut(sql, &oids)?.keep())
+}
+
+fn prepare_all(client: &SpiClient<'_>) -> Result<Plans, SpiError> {
+    use pg_sys::{
+        INT8ARRAYOID, INT8OID, JSONBOID, TEXTARRAYOID, TEXTOID, TIMESTAMPTZOID, UUIDARRAYOID,
+        UUIDOID, XID8OID,
+    };
+    // positions, stream, version before, default source, region, horizon, events, recorded_at
+    const BATCH_ARGS: [pg_sys::Oid; 8] = [
+        INT8ARRAYOID,
+        TEXTOID,
+        INT8OID,
+        TEXTOID,
+        TEXTOID,
+        XID8OID,
+        JSONBOID,
+        TIMESTAMPTZOID,
+    ];
+    Ok(Plans {
+        advance_stream: prepare(client, ADVANCE_STREAM, &[TEXTOID, INT8OID])?,
+        lock_stream: prepare(client, LOCK_STREAM, &[TEXTOID, INT8OID])?,
+        release_versions: prepare(client, RELEASE_VERSIONS, &[TEXTOID, INT8OID])?,
+        find_stored: prepare(
+            client,
+            FIND_STORED,
+            &[TEXTOID, UUIDARRAYOID, TIMESTAMPTZOID],
+        )?,
+        insert_one: prepare(
+            client,
+            &insert_one_sql(),
+            &[
+                INT8OID,
+                TEXTOID,
+                INT8OID,
+                UUIDOID,
+                TEXTOID,
+                TEXTOID,
+                TEXTOID,
+                TIMESTAMPTZOID,
+                JSONBOID,
+                JSONBOID,
+                TEXTOID,
+                XID8OID,
+                TIMESTAMPTZOID,
+            ],
+        )?,
+        insert_batch: prepare(client, &insert_batch_sql(), &BATCH_ARGS)?,
+        insert_valid: prepare(
+            client,
+            &insert_valid_sql(),
+            &[&BATCH_ARGS[..], &[INT8ARRAYOID]].concat(),
+        )?,
+        insert_rows: prepare(
+            client,
+            &insert_rows_sql(),
+            &[
+                INT8ARRAYOID,
+                TEXTOID,
+                INT8OID,
+                TEXTOID,
+                XID8OID,
+                UUIDARRAYOID,
+                TEXTARRAYOID,
+                TEXTARRAYOID,
+                TEXTARRAYOID,
+                TEXTARRAYOID,
+                TEXTARRAYOID,
+                TEXTARRAYOID,
+                TEXTARRAYOID,
+                TEXTARRAYOID,
+                TIMESTAMPTZOID,
+            ],
+        )?,
+        snapshot_by_policy: prepare(client, SNAPSHOT_BY_POLICY, &[TEXTOID, INT8OID, INT8OID])?,
+    })
+}
+
+/// Runs `f` with an SPI connection and the session's prepared statements.
+pub fn with_plans<R>(f: impl FnOnce(&mut SpiClient<'_>, &Plans) -> BssResult<R>) -> BssResult<R> {
+    pgrx::spi::Spi::connect_mut(|client| {
+        // Partitions first: a wait for another session creating them must not
+        // happen while this one already holds a lock on bss.events (preparing
+        // the statements below takes one).
+        partitions::ensure_covered(client)?;
+        PLANS.with(|cell| {
+            let plans = match cell.get() {
+                Some(p) => p,
+                None => {
+                    let p = prepare_all(client)?;
+                    let _ = cell.set(p);
+                    cell.get().expect("just set")
+                }
+            };
+            f(client, plans)
+        })
+    })
+}
