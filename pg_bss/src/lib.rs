@@ -41,30 +41,37 @@ macro_rules! sql_function {
     };
 }
 
-mod append;
-mod batch;
+// The SQL entry points, and what they share.
 mod call_args;
-mod cloudevents;
-mod dead_letters;
 mod entry;
 mod error;
-mod expected_version;
-mod fold;
 mod guc;
-mod idempotency;
-mod insert;
-mod jsonb;
-mod merge_patch;
-mod partitions;
-mod position;
-mod read_side;
+
+// The rules an event must keep, and the checks of each way events come in.
+mod batch;
+mod cloudevents;
 mod rfc3339;
 mod rules;
 mod schemas;
-mod session_cache;
-mod statements;
 mod stream_id;
+
+// The steps of an append (append.rs runs them in order).
+mod append;
+mod dead_letters;
+mod expected_version;
+mod idempotency;
+mod insert;
+mod partitions;
+mod position;
+mod statements;
 mod stream_lock;
+
+// The read side, and what the store shares.
+mod fold;
+mod jsonb;
+mod merge_patch;
+mod read_side;
+mod session_cache;
 
 ::pgrx::pg_module_magic!(name, version);
 
