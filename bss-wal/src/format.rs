@@ -1,67 +1,99 @@
 //! Owns the byte layout of segment headers and record frames (see FORMAT.md).
 //! Pure encode/decode over byte slices: must never do IO and never panic on
-//! any input bytes.
+//! any input bytes. The sizes it lays out are limits.rs's; the field offsets
+//! within them are here, asserted to fill them exactly.
+
+use crate::limits::{
+    FRAME_ALIGN_BYTES, FRAME_HEADER_BYTES, MAX_RECORD_BYTES_LIMIT, SEGMENT_HEADER_BYTES,
+    SEGMENT_HEADER_CRC_COVERS_BYTES,
+};
 
 /// Magic at the start of every segment file.
 pub const MAGIC: [u8; 8] = *b"BSSWAL\0\x01";
 /// On-disk format version written into every segment header.
 pub const FORMAT_VERSION: u32 = 1;
-/// Size of the segment header in bytes.
-pub const SEGMENT_HEADER_LEN: usize = 32;
-/// Bytes of the header covered by the header crc.
-const HEADER_CRC_COVERS: usize = 24;
-/// Size of a frame header (len, crc, seq) in bytes.
-pub const FRAME_HEADER_LEN: usize = 16;
-/// Frames start and end on this alignment.
-pub const FRAME_ALIGN: usize = 8;
+
+/// Byte offsets of the segment header's fields (FORMAT.md, "Segment header").
+const HEADER_MAGIC_AT: usize = 0;
+const HEADER_VERSION_AT: usize = 8;
+const HEADER_RESERVED_AT: usize = 12;
+/// Where first_seq sits in the header; errors about it name this offset.
+pub const HEADER_FIRST_SEQ_AT: usize = 16;
+const HEADER_CRC_AT: usize = 24;
+const HEADER_RESERVED_2_AT: usize = 28;
+
+/// Byte offsets of a frame header's fields (FORMAT.md, "Record frame").
+const FRAME_LEN_AT: usize = 0;
+const FRAME_CRC_AT: usize = 4;
+const FRAME_SEQ_AT: usize = 8;
+
+// The fields follow each other without gaps and fill their headers
+// exactly; the crc covers every header field before it.
+const _: () = assert!(HEADER_MAGIC_AT + MAGIC.len() == HEADER_VERSION_AT);
+const _: () = assert!(HEADER_VERSION_AT + 4 == HEADER_RESERVED_AT);
+const _: () = assert!(HEADER_RESERVED_AT + 4 == HEADER_FIRST_SEQ_AT);
+const _: () = assert!(HEADER_FIRST_SEQ_AT + 8 == HEADER_CRC_AT);
+const _: () = assert!(HEADER_CRC_AT == SEGMENT_HEADER_CRC_COVERS_BYTES);
+const _: () = assert!(HEADER_CRC_AT + 4 == HEADER_RESERVED_2_AT);
+const _: () = assert!(HEADER_RESERVED_2_AT + 4 == SEGMENT_HEADER_BYTES);
+const _: () = assert!(FRAME_LEN_AT + 4 == FRAME_CRC_AT);
+const _: () = assert!(FRAME_CRC_AT + 4 == FRAME_SEQ_AT);
+const _: () = assert!(FRAME_SEQ_AT + 8 == FRAME_HEADER_BYTES);
 
 /// Rounds a payload length up to the frame alignment.
 pub fn padded_len(payload_len: usize) -> usize {
-    payload_len.div_ceil(FRAME_ALIGN) * FRAME_ALIGN
+    payload_len.div_ceil(FRAME_ALIGN_BYTES) * FRAME_ALIGN_BYTES
 }
 
 /// Total on-disk size of a frame carrying `payload_len` bytes.
 pub fn frame_len(payload_len: usize) -> usize {
-    FRAME_HEADER_LEN + padded_len(payload_len)
+    FRAME_HEADER_BYTES + padded_len(payload_len)
 }
 
 /// Encodes a segment header for a segment starting at `first_seq`.
-pub fn encode_header(first_seq: u64) -> [u8; SEGMENT_HEADER_LEN] {
-    let mut h = [0u8; SEGMENT_HEADER_LEN];
-    h[0..8].copy_from_slice(&MAGIC);
-    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    // 12..16 reserved, zero
-    h[16..24].copy_from_slice(&first_seq.to_le_bytes());
-    let crc = crc32fast::hash(&h[..HEADER_CRC_COVERS]);
-    h[24..28].copy_from_slice(&crc.to_le_bytes());
-    // 28..32 reserved, zero
+pub fn encode_header(first_seq: u64) -> [u8; SEGMENT_HEADER_BYTES] {
+    let mut h = [0u8; SEGMENT_HEADER_BYTES];
+    h[HEADER_MAGIC_AT..HEADER_VERSION_AT].copy_from_slice(&MAGIC);
+    h[HEADER_VERSION_AT..HEADER_RESERVED_AT].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    // The reserved fields stay zero.
+    h[HEADER_FIRST_SEQ_AT..HEADER_CRC_AT].copy_from_slice(&first_seq.to_le_bytes());
+    let crc = crc32fast::hash(&h[..SEGMENT_HEADER_CRC_COVERS_BYTES]);
+    h[HEADER_CRC_AT..HEADER_RESERVED_2_AT].copy_from_slice(&crc.to_le_bytes());
+    debug_assert_eq!(
+        decode_header(&h),
+        Ok(first_seq),
+        "a header must decode to what encoded it"
+    );
     h
 }
 
 /// Decodes a segment header, returning its first_seq or why it is invalid.
 pub fn decode_header(buf: &[u8]) -> Result<u64, &'static str> {
     let h = buf
-        .get(..SEGMENT_HEADER_LEN)
+        .get(..SEGMENT_HEADER_BYTES)
         .ok_or("segment header is short")?;
-    if h[0..8] != MAGIC {
+    if h[HEADER_MAGIC_AT..HEADER_VERSION_AT] != MAGIC {
         return Err("bad segment magic");
     }
-    let crc = u32_at(h, 24);
-    if crc != crc32fast::hash(&h[..HEADER_CRC_COVERS]) {
+    let crc = u32_at(h, HEADER_CRC_AT);
+    if crc != crc32fast::hash(&h[..SEGMENT_HEADER_CRC_COVERS_BYTES]) {
         return Err("bad segment header crc");
     }
-    if u32_at(h, 8) != FORMAT_VERSION {
+    if u32_at(h, HEADER_VERSION_AT) != FORMAT_VERSION {
         return Err("unsupported format version");
     }
-    if u32_at(h, 12) != 0 || u32_at(h, 28) != 0 {
+    if u32_at(h, HEADER_RESERVED_AT) != 0 || u32_at(h, HEADER_RESERVED_2_AT) != 0 {
         return Err("nonzero reserved header field");
     }
-    Ok(u64_at(h, 16))
+    Ok(u64_at(h, HEADER_FIRST_SEQ_AT))
 }
 
 /// Appends one encoded frame to `out`.
 pub fn encode_frame(out: &mut Vec<u8>, seq: u64, payload: &[u8]) {
-    // Callers bound payload by max_record_size (<= u32::MAX) before encoding.
+    // Callers bound payload by max_record_size (<= MAX_RECORD_BYTES_LIMIT,
+    // which a u32 holds) before encoding.
+    debug_assert!(payload.len() <= MAX_RECORD_BYTES_LIMIT as usize);
+    let start = out.len();
     let len = payload.len() as u32;
     let crc = frame_crc(seq, len, payload);
     out.extend_from_slice(&len.to_le_bytes());
@@ -69,7 +101,12 @@ pub fn encode_frame(out: &mut Vec<u8>, seq: u64, payload: &[u8]) {
     out.extend_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(payload);
     let pad = padded_len(payload.len()) - payload.len();
-    out.extend_from_slice(&[0u8; FRAME_ALIGN][..pad]);
+    out.extend_from_slice(&[0u8; FRAME_ALIGN_BYTES][..pad]);
+    debug_assert_eq!(
+        out.len() - start,
+        frame_len(payload.len()),
+        "a frame's length must match its header"
+    );
 }
 
 fn frame_crc(seq: u64, len: u32, payload: &[u8]) -> u32 {
@@ -122,8 +159,8 @@ pub struct FrameRef {
 
 /// Reads only the frame header fields (len, seq) at `off`, if present.
 pub fn peek_header(buf: &[u8], off: usize) -> Option<(u32, u64)> {
-    let h = buf.get(off..off.checked_add(FRAME_HEADER_LEN)?)?;
-    Some((u32_at(h, 0), u64_at(h, 8)))
+    let h = buf.get(off..off.checked_add(FRAME_HEADER_BYTES)?)?;
+    Some((u32_at(h, FRAME_LEN_AT), u64_at(h, FRAME_SEQ_AT)))
 }
 
 /// Validates the frame at `off` without checking its sequence number.
@@ -133,16 +170,16 @@ pub fn decode_frame_any(
     max_record_size: u32,
 ) -> Result<FrameRef, FrameError> {
     let h = off
-        .checked_add(FRAME_HEADER_LEN)
+        .checked_add(FRAME_HEADER_BYTES)
         .and_then(|e| buf.get(off..e))
         .ok_or(FrameError::Short)?;
-    let len = u32_at(h, 0);
-    let crc = u32_at(h, 4);
-    let seq = u64_at(h, 8);
+    let len = u32_at(h, FRAME_LEN_AT);
+    let crc = u32_at(h, FRAME_CRC_AT);
+    let seq = u64_at(h, FRAME_SEQ_AT);
     if len > max_record_size {
         return Err(FrameError::TooLarge(len));
     }
-    let payload_start = off + FRAME_HEADER_LEN;
+    let payload_start = off + FRAME_HEADER_BYTES;
     // checked: a hostile len must not overflow offsets on narrow targets.
     let end = payload_start
         .checked_add(padded_len(len as usize))
@@ -155,6 +192,11 @@ pub fn decode_frame_any(
     if frame_crc(seq, len, payload) != crc {
         return Err(FrameError::BadCrc);
     }
+    debug_assert_eq!(
+        end - off,
+        frame_len(len as usize),
+        "a frame's length must match its header"
+    );
     Ok(FrameRef {
         seq,
         payload_start,
@@ -200,7 +242,7 @@ pub fn skip_frame(
             found: seq,
         });
     }
-    let end = (off + FRAME_HEADER_LEN)
+    let end = (off + FRAME_HEADER_BYTES)
         .checked_add(padded_len(len as usize))
         .ok_or(FrameError::Short)?;
     if end > buf.len() {

@@ -7,14 +7,25 @@
 use std::path::Path;
 
 use crate::error::Error;
+use crate::limits::{MAX_RECORD_BYTES_LIMIT, MIN_SEGMENT_BYTES};
 use crate::log::{Log, Options};
 use crate::segment::segment_file_name;
 
-/// Options the target opens with: small, so short inputs span segments.
+/// Segment size the target opens with: small, so short inputs span segments.
+const FUZZ_SEGMENT_BYTES: u64 = 256;
+/// Largest record the target accepts: larger than a segment, so inputs
+/// also reach the rule that an empty segment takes an oversized record.
+const FUZZ_MAX_RECORD_BYTES: u32 = 1024;
+
+// The fuzz options are valid ones.
+const _: () = assert!(FUZZ_SEGMENT_BYTES >= MIN_SEGMENT_BYTES);
+const _: () = assert!(FUZZ_MAX_RECORD_BYTES <= MAX_RECORD_BYTES_LIMIT);
+
+/// Options the target opens with.
 pub fn options() -> Options {
     Options {
-        segment_size: 256,
-        max_record_size: 1024,
+        segment_size: FUZZ_SEGMENT_BYTES,
+        max_record_size: FUZZ_MAX_RECORD_BYTES,
     }
 }
 

@@ -80,6 +80,10 @@ impl GroupCommit {
         }
         drop(st);
         self.synced.notify_all();
+        debug_assert!(
+            r.is_err() || log.durable_seq() >= target,
+            "sync returns Ok only once a fsync covered seq {target}"
+        );
         r
     }
 
@@ -119,5 +123,37 @@ impl GroupCommit {
     pub fn shutdown(&self) {
         self.lock().shutdown = true;
         self.turn.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A log whose fsync succeeds but never makes anything durable: the
+    /// broken log the debug assertion in `sync` is there to catch.
+    struct NeverDurable;
+
+    impl Syncer for NeverDurable {
+        fn durable_seq(&self) -> u64 {
+            0
+        }
+        type Round = ();
+        fn flush(&self) -> Result<(), Error> {
+            Ok(())
+        }
+        fn fsync(&self, _: ()) -> Result<(), Error> {
+            Ok(())
+        }
+        fn check_failed(&self) -> Result<(), Error> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "sync returns Ok only once a fsync covered seq 1")]
+    fn sync_whose_fsync_left_the_target_not_durable_panics_in_debug_builds() {
+        let _ = GroupCommit::default().sync(&NeverDurable, 1);
     }
 }

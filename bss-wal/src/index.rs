@@ -1,5 +1,5 @@
 //! Owns the sparse in-memory index of frame positions: about every
-//! 1/1024th of a segment, the seq and offset of a frame, so a reader that
+//! `1 / INDEX_MARKS_PER_SEGMENT` of a segment, the seq and offset of a frame, so a reader that
 //! starts at any seq steps over at most that many bytes of its segment
 //! instead of walking it from the start. Built as frames are appended and
 //! as recovery validates them; never written to disk. A mark is only a
@@ -8,12 +8,7 @@
 
 use std::collections::VecDeque;
 
-use crate::format::SEGMENT_HEADER_LEN;
-
-/// Marks per segment, at most (one per `segment_size / MARKS_PER_SEGMENT` bytes).
-const MARKS_PER_SEGMENT: u64 = 1024;
-/// The smallest distance between two marks, for tiny segments.
-const MIN_INTERVAL: u64 = 64;
+use crate::limits::{INDEX_MARKS_PER_SEGMENT, INDEX_MIN_MARK_INTERVAL_BYTES, SEGMENT_HEADER_BYTES};
 
 /// Where a frame starts: its seq and its byte offset in its segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,20 +29,28 @@ pub(crate) struct SparseIndex {
 impl SparseIndex {
     pub fn new(segment_size: u64) -> SparseIndex {
         SparseIndex {
-            interval: (segment_size / MARKS_PER_SEGMENT).max(MIN_INTERVAL),
+            interval: (segment_size / INDEX_MARKS_PER_SEGMENT).max(INDEX_MIN_MARK_INTERVAL_BYTES),
             marks: VecDeque::new(),
-            last_offset: SEGMENT_HEADER_LEN as u64,
+            last_offset: SEGMENT_HEADER_BYTES as u64,
         }
     }
 
     /// A new segment starts: offsets count from its beginning again.
     pub fn segment_started(&mut self) {
-        self.last_offset = SEGMENT_HEADER_LEN as u64;
+        self.last_offset = SEGMENT_HEADER_BYTES as u64;
     }
 
     /// The frame `seq` starts at `offset` of the active (or, in recovery,
     /// the segment being checked) segment; called for every frame in order.
     pub fn frame(&mut self, seq: u64, offset: u64) {
+        debug_assert!(
+            offset >= SEGMENT_HEADER_BYTES as u64,
+            "frame offset {offset} is inside the segment header"
+        );
+        debug_assert!(
+            self.marks.back().is_none_or(|m| m.seq < seq),
+            "frames are marked in increasing seq order (seq {seq})"
+        );
         if offset >= self.last_offset + self.interval {
             self.marks.push_back(Position { seq, offset });
             self.last_offset = offset;
@@ -63,7 +66,7 @@ impl SparseIndex {
             Some(m) if m.seq >= segment_first_seq => m,
             _ => Position {
                 seq: segment_first_seq,
-                offset: SEGMENT_HEADER_LEN as u64,
+                offset: SEGMENT_HEADER_BYTES as u64,
             },
         }
     }
@@ -79,7 +82,7 @@ impl SparseIndex {
 mod tests {
     use super::*;
 
-    const H: u64 = SEGMENT_HEADER_LEN as u64;
+    const H: u64 = SEGMENT_HEADER_BYTES as u64;
 
     #[test]
     fn seek_finds_the_last_mark_of_the_segment_at_or_before_the_seq() {
@@ -120,5 +123,14 @@ mod tests {
         ix.forget_before(10);
         assert_eq!(ix.marks.len(), 1);
         assert_eq!(ix.seek(5, 0), Position { seq: 0, offset: H });
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "increasing seq order")]
+    fn marking_a_frame_below_the_newest_mark_panics_in_debug_builds() {
+        let mut ix = SparseIndex::new(64 * 1024);
+        ix.frame(5, H + 64);
+        ix.frame(4, H + 128);
     }
 }

@@ -14,6 +14,7 @@ use memmap2::{Mmap, MmapOptions};
 use crate::error::Error;
 use crate::format;
 use crate::index::Position;
+use crate::limits::SEGMENT_HEADER_BYTES;
 use crate::log::Log;
 use crate::segment::SegmentMeta;
 
@@ -108,7 +109,7 @@ impl<'a> Iter<'a> {
         if first != meta.first_seq || self.expected.is_some_and(|e| e != first) {
             return Err(Error::corrupt(
                 &meta.path,
-                16,
+                format::HEADER_FIRST_SEQ_AT as u64,
                 format!(
                     "segment starts at seq {first}, expected {}",
                     self.expected.unwrap_or(meta.first_seq)
@@ -122,7 +123,7 @@ impl<'a> Iter<'a> {
         } else {
             Position {
                 seq: first,
-                offset: format::SEGMENT_HEADER_LEN as u64,
+                offset: SEGMENT_HEADER_BYTES as u64,
             }
         };
         Ok(Cursor {
@@ -187,8 +188,16 @@ impl<'a> Iter<'a> {
             }
             let seq = cur.seq;
             let payload = self.read_frame(&mut cur)?;
+            debug_assert!(
+                cur.off <= cur.map.len() as u64,
+                "read past the mapped bytes"
+            );
             self.cur = Some(cur);
             if let Some(payload) = payload {
+                debug_assert!(
+                    seq >= self.start && seq < self.snap.end_seq,
+                    "seq {seq} is outside what the iterator was asked for"
+                );
                 return Ok(Some(Record { seq, payload }));
             }
         }

@@ -9,6 +9,7 @@ pub mod fuzzing;
 mod group_commit;
 mod index;
 mod iter;
+pub mod limits;
 mod log;
 mod recovery;
 mod segment;
@@ -16,12 +17,20 @@ mod typed;
 
 pub use crate::error::Error;
 pub use crate::iter::{Iter, Record};
-pub use crate::log::{
-    Log, Options, Stats, DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE, MAX_RECORD_SIZE_LIMIT,
-    MIN_SEGMENT_SIZE, PREALLOCATE_BYTES, WRITE_BUFFER_FLUSH_BYTES,
-};
+pub use crate::limits::{PREALLOCATE_BYTES, WRITE_BUFFER_FLUSH_BYTES};
+pub use crate::log::{Log, Options, Stats};
 pub use crate::segment::{parse_segment_file_name, segment_file_name};
 pub use crate::typed::{TypedIter, TypedLog};
+
+/// Earlier names of limits, kept so code written against them still builds.
+#[deprecated(note = "use bss_wal::limits::DEFAULT_SEGMENT_BYTES")]
+pub const DEFAULT_SEGMENT_SIZE: u64 = limits::DEFAULT_SEGMENT_BYTES;
+#[deprecated(note = "use bss_wal::limits::DEFAULT_MAX_RECORD_BYTES")]
+pub const DEFAULT_MAX_RECORD_SIZE: u32 = limits::DEFAULT_MAX_RECORD_BYTES;
+#[deprecated(note = "use bss_wal::limits::MAX_RECORD_BYTES_LIMIT")]
+pub const MAX_RECORD_SIZE_LIMIT: u32 = limits::MAX_RECORD_BYTES_LIMIT;
+#[deprecated(note = "use bss_wal::limits::MIN_SEGMENT_BYTES")]
+pub const MIN_SEGMENT_SIZE: u64 = limits::MIN_SEGMENT_BYTES;
 
 #[cfg(test)]
 mod send_sync {

@@ -12,56 +12,48 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::Mutex;
 
 use crate::error::Error;
-use crate::format::{self, SEGMENT_HEADER_LEN};
+use crate::format;
 use crate::group_commit::{GroupCommit, Syncer};
 use crate::index::SparseIndex;
 use crate::iter::{Iter, Snapshot};
+use crate::limits::{
+    DEFAULT_MAX_RECORD_BYTES, DEFAULT_SEGMENT_BYTES, FRAME_ALIGN_BYTES, MAX_RECORD_BYTES_LIMIT,
+    MIN_SEGMENT_BYTES, PREALLOCATE_BYTES, SEGMENT_HEADER_BYTES, WRITE_BUFFER_CAPACITY_BYTES,
+    WRITE_BUFFER_FLUSH_BYTES, ZERO_CHUNK_BYTES,
+};
 use crate::recovery;
 use crate::segment::{self, SegmentMeta};
-
-/// Default target size of one segment file.
-pub const DEFAULT_SEGMENT_SIZE: u64 = 64 * 1024 * 1024;
-/// Default largest payload accepted by `append`.
-pub const DEFAULT_MAX_RECORD_SIZE: u32 = 16 * 1024 * 1024;
-/// Hard ceiling for `max_record_size`, bounding per-record allocations.
-pub const MAX_RECORD_SIZE_LIMIT: u32 = 1024 * 1024 * 1024;
-/// Smallest accepted `segment_size`: a header plus one small frame.
-pub const MIN_SEGMENT_SIZE: u64 = (SEGMENT_HEADER_LEN + format::FRAME_HEADER_LEN) as u64;
-/// The in-memory write buffer is written to the file once it grows past this.
-pub const WRITE_BUFFER_FLUSH_BYTES: usize = 1024 * 1024;
-/// The active segment is filled with zeros this far ahead of its data, so
-/// that an fdatasync rarely has to commit a new file size (see FORMAT.md).
-pub const PREALLOCATE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Tuning knobs of a log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
-    /// A new segment starts when the active one would grow past this.
+    /// A new segment starts when the active one would grow past this many
+    /// bytes; at least [`MIN_SEGMENT_BYTES`].
     pub segment_size: u64,
-    /// Largest payload accepted, in bytes.
+    /// Largest payload accepted, in bytes; at most [`MAX_RECORD_BYTES_LIMIT`].
     pub max_record_size: u32,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
-            segment_size: DEFAULT_SEGMENT_SIZE,
-            max_record_size: DEFAULT_MAX_RECORD_SIZE,
+            segment_size: DEFAULT_SEGMENT_BYTES,
+            max_record_size: DEFAULT_MAX_RECORD_BYTES,
         }
     }
 }
 
 impl Options {
     fn validate(&self) -> Result<(), Error> {
-        if self.segment_size < MIN_SEGMENT_SIZE {
+        if self.segment_size < MIN_SEGMENT_BYTES {
             return Err(Error::InvalidOptions(format!(
-                "segment_size {} is below the minimum {MIN_SEGMENT_SIZE}",
+                "segment_size {} is below the minimum {MIN_SEGMENT_BYTES}",
                 self.segment_size
             )));
         }
-        if self.max_record_size > MAX_RECORD_SIZE_LIMIT {
+        if self.max_record_size > MAX_RECORD_BYTES_LIMIT {
             return Err(Error::InvalidOptions(format!(
-                "max_record_size {} is above the limit {MAX_RECORD_SIZE_LIMIT}",
+                "max_record_size {} is above the limit {MAX_RECORD_BYTES_LIMIT}",
                 self.max_record_size
             )));
         }
@@ -71,7 +63,7 @@ impl Options {
 
 /// The zeros written ahead of the data, a chunk at a time (static: no
 /// allocation, and its pages are never written).
-static ZEROS: [u8; 1024 * 1024] = [0; 1024 * 1024];
+static ZEROS: [u8; ZERO_CHUNK_BYTES] = [0; ZERO_CHUNK_BYTES];
 
 /// State owned by whoever holds the writer lock.
 struct Writer {
@@ -114,7 +106,32 @@ impl Writer {
             self.file_len = end;
             self.buf.clear();
         }
+        self.debug_check();
         Ok(n)
+    }
+
+    /// Where the next frame goes: the end of the file's data plus the buffer.
+    fn tail(&self) -> u64 {
+        self.file_len + self.buf.len() as u64
+    }
+
+    /// The writer's invariants, checked in debug builds after each change:
+    /// the data (written and buffered) ends at a frame boundary after the
+    /// header, zeros are only ahead of the data, and the active segment
+    /// starts at or below the next seq.
+    fn debug_check(&self) {
+        debug_assert!(self.file_len >= SEGMENT_HEADER_BYTES as u64);
+        debug_assert!(
+            (self.file_len as usize).is_multiple_of(FRAME_ALIGN_BYTES),
+            "the file's data ends at a frame boundary ({})",
+            self.file_len
+        );
+        debug_assert!(self.buf.len().is_multiple_of(FRAME_ALIGN_BYTES));
+        debug_assert!(self.zeroed_len >= self.file_len);
+        debug_assert!(self
+            .segments
+            .last()
+            .is_some_and(|s| s.first_seq <= self.next_seq));
     }
 }
 
@@ -261,7 +278,7 @@ impl Core {
             file_len: rec.active_len,
             zeroed_len: rec.active_len,
             prealloc: PREALLOCATE_BYTES.min(opts.segment_size),
-            buf: Vec::with_capacity(WRITE_BUFFER_FLUSH_BYTES * 2),
+            buf: Vec::with_capacity(WRITE_BUFFER_CAPACITY_BYTES),
             next_seq: rec.next_seq,
             index,
         };
@@ -319,17 +336,23 @@ impl Core {
 
     fn append_locked(&self, w: &mut Writer, payload: &[u8]) -> Result<(), Error> {
         let frame_len = format::frame_len(payload.len()) as u64;
-        let cur = w.file_len + w.buf.len() as u64;
+        let cur = w.tail();
         // An empty segment takes any record so oversized ones still fit.
-        if cur > SEGMENT_HEADER_LEN as u64 && cur + frame_len > self.opts.segment_size {
+        if cur > SEGMENT_HEADER_BYTES as u64 && cur + frame_len > self.opts.segment_size {
             self.roll(w)?;
         }
         let next = w.next_seq.checked_add(1).ok_or(Error::SeqExhausted)?;
-        let offset = w.file_len + w.buf.len() as u64;
+        let offset = w.tail();
         w.index.frame(w.next_seq, offset);
         format::encode_frame(&mut w.buf, w.next_seq, payload);
+        debug_assert_eq!(
+            w.tail(),
+            offset + frame_len,
+            "the frame takes what frame_len says"
+        );
         w.next_seq = next;
         self.next_seq.store(w.next_seq, Ordering::Release);
+        w.debug_check();
         if w.buf.len() >= WRITE_BUFFER_FLUSH_BYTES {
             self.write_out(w)?;
         }
@@ -345,12 +368,16 @@ impl Core {
         w.file.sync_all()?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.durable_seq.fetch_max(w.next_seq, Ordering::AcqRel);
+        // Only a segment holding a record is sealed, so first seqs increase.
+        debug_assert!(w.buf.is_empty());
+        debug_assert!(w.segments.last().is_some_and(|s| s.first_seq < w.next_seq));
         let (meta, file) = segment::create_segment(&self.dir, w.next_seq)?;
         w.segments.push(meta);
         w.file = Arc::new(file);
-        w.file_len = SEGMENT_HEADER_LEN as u64;
+        w.file_len = SEGMENT_HEADER_BYTES as u64;
         w.zeroed_len = w.file_len;
         w.index.segment_started();
+        w.debug_check();
         Ok(())
     }
 
@@ -382,6 +409,7 @@ impl Core {
     fn truncate_before(&self, seq: u64) -> Result<(), Error> {
         self.check_failed()?;
         let mut w = self.writer.lock();
+        let active = w.segments.last().map(|s| s.first_seq);
         let mut removed = false;
         while w.segments.len() > 1 && w.segments[1].first_seq <= seq {
             match std::fs::remove_file(&w.segments[0].path) {
@@ -392,6 +420,11 @@ impl Core {
             w.segments.remove(0);
             removed = true;
         }
+        debug_assert_eq!(
+            w.segments.last().map(|s| s.first_seq),
+            active,
+            "truncation never removes the active segment"
+        );
         if removed {
             let first = w.segments[0].first_seq;
             w.index.forget_before(first);
@@ -425,6 +458,10 @@ impl Syncer for Core {
     fn fsync(&self, (file, upto): Self::Round) -> Result<(), Error> {
         // fsync outside the writer lock so appends continue meanwhile. If the
         // segment rolled in between, roll() already synced it: still correct.
+        debug_assert!(
+            upto <= self.next_seq.load(Ordering::Acquire),
+            "a round never covers records not yet appended"
+        );
         self.watch(file.sync_data().map_err(Error::from))?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.durable_seq.fetch_max(upto, Ordering::AcqRel);

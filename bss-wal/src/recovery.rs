@@ -7,8 +7,9 @@ use std::fs::File;
 use std::path::Path;
 
 use crate::error::Error;
-use crate::format::{self, FRAME_ALIGN, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN};
+use crate::format::{self, HEADER_FIRST_SEQ_AT};
 use crate::index::SparseIndex;
+use crate::limits::{FRAME_ALIGN_BYTES, MIN_FRAME_BYTES, SEGMENT_HEADER_BYTES};
 use crate::segment::{self, SegmentMeta};
 
 /// State of a log directory after successful recovery.
@@ -32,7 +33,7 @@ pub(crate) fn recover(
         return Ok(Recovered {
             segments: vec![meta],
             active: file,
-            active_len: SEGMENT_HEADER_LEN as u64,
+            active_len: SEGMENT_HEADER_BYTES as u64,
             next_seq: 0,
         });
     };
@@ -41,6 +42,12 @@ pub(crate) fn recover(
         expected = Some(check_sealed(s, expected, max_record_size, index)?);
     }
     let (active, active_len, next_seq) = recover_active(last, expected, max_record_size, index)?;
+    // What the log opens on: the active segment's data ends at a frame
+    // boundary after its header, and seqs continue from the sealed ones.
+    debug_assert!(active_len >= SEGMENT_HEADER_BYTES as u64);
+    debug_assert!((active_len as usize).is_multiple_of(FRAME_ALIGN_BYTES));
+    debug_assert!(next_seq >= last.first_seq);
+    debug_assert!(expected.is_none_or(|e| e == last.first_seq));
     Ok(Recovered {
         segments,
         active,
@@ -53,7 +60,7 @@ fn check_first(s: &SegmentMeta, first: u64, expected: Option<u64>) -> Result<(),
     if first != s.first_seq {
         return Err(Error::corrupt(
             &s.path,
-            16,
+            HEADER_FIRST_SEQ_AT as u64,
             format!(
                 "header first_seq {first} does not match file name ({})",
                 s.first_seq
@@ -64,7 +71,7 @@ fn check_first(s: &SegmentMeta, first: u64, expected: Option<u64>) -> Result<(),
         if first != e {
             return Err(Error::corrupt(
                 &s.path,
-                16,
+                HEADER_FIRST_SEQ_AT as u64,
                 format!("segment starts at seq {first} but the previous segment ends before {e}"),
             ));
         }
@@ -82,7 +89,7 @@ fn check_sealed(
     let buf = segment::read_only(&File::open(&s.path)?)?;
     let first = format::decode_header(&buf).map_err(|r| Error::corrupt(&s.path, 0, r))?;
     check_first(s, first, expected)?;
-    let mut off = SEGMENT_HEADER_LEN;
+    let mut off = SEGMENT_HEADER_BYTES;
     let mut seq = first;
     index.segment_started();
     while off < buf.len() {
@@ -92,6 +99,11 @@ fn check_sealed(
         off = f.end;
         seq = next_seq_after(seq, &s.path, off)?;
     }
+    debug_assert_eq!(
+        off,
+        buf.len(),
+        "a sealed segment ends exactly at a frame end"
+    );
     Ok(seq)
 }
 
@@ -105,10 +117,10 @@ fn next_seq_after(seq: u64, path: &Path, off: usize) -> Result<u64, Error> {
 /// seq >= `lowest`. Seqs that could not fit in the remaining bytes are
 /// skipped before computing a crc, so garbage tails are cheap to scan.
 fn find_later_frame(buf: &[u8], from: usize, lowest: u64, max: u32) -> Option<usize> {
-    let remaining = buf.len().saturating_sub(from) / FRAME_HEADER_LEN;
+    let remaining = buf.len().saturating_sub(from) / MIN_FRAME_BYTES;
     let upper = lowest.saturating_add(remaining as u64).saturating_add(1);
     let mut p = from;
-    while p.saturating_add(FRAME_HEADER_LEN) <= buf.len() {
+    while p.saturating_add(MIN_FRAME_BYTES) <= buf.len() {
         if let Some((len, seq)) = format::peek_header(buf, p) {
             if seq >= lowest
                 && seq < upper
@@ -118,7 +130,7 @@ fn find_later_frame(buf: &[u8], from: usize, lowest: u64, max: u32) -> Option<us
                 return Some(p);
             }
         }
-        p += FRAME_ALIGN;
+        p += FRAME_ALIGN_BYTES;
     }
     None
 }
@@ -150,7 +162,7 @@ fn recover_active(
                     ));
                 }
             }
-            if let Some(p) = find_later_frame(&buf, SEGMENT_HEADER_LEN, s.first_seq, max) {
+            if let Some(p) = find_later_frame(&buf, SEGMENT_HEADER_BYTES, s.first_seq, max) {
                 return Err(Error::corrupt(
                     &s.path,
                     0,
@@ -159,11 +171,11 @@ fn recover_active(
             }
             drop(buf);
             segment::reset_segment(&file, s.first_seq)?;
-            return Ok((file, SEGMENT_HEADER_LEN as u64, s.first_seq));
+            return Ok((file, SEGMENT_HEADER_BYTES as u64, s.first_seq));
         }
     };
     check_first(s, first, expected)?;
-    let mut off = SEGMENT_HEADER_LEN;
+    let mut off = SEGMENT_HEADER_BYTES;
     let mut seq = first;
     while off < buf.len() {
         match format::decode_frame(&buf, off, seq, max) {

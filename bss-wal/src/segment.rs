@@ -8,11 +8,10 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::format;
+use crate::limits::SEGMENT_NAME_DIGITS;
 
 /// File name extension of segment files.
 pub const SEGMENT_EXT: &str = "wal";
-/// Number of decimal digits of first_seq in a segment file name.
-pub const SEGMENT_NAME_DIGITS: usize = 20;
 
 /// One segment as the log tracks it in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +116,10 @@ pub fn open_rw(path: &Path) -> Result<File, Error> {
 
 /// Creates a new, empty segment (header only), fsyncs it and the directory.
 pub fn create_segment(dir: &Path, first_seq: u64) -> Result<(SegmentMeta, File), Error> {
-    let path = dir.join(segment_file_name(first_seq));
+    let name = segment_file_name(first_seq);
+    // Listing finds the segment again under the seq it was created for.
+    debug_assert_eq!(parse_segment_file_name(&name), Some(first_seq));
+    let path = dir.join(name);
     let file = OpenOptions::new()
         .read(true)
         .write(true)

@@ -5,8 +5,9 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use bss_wal::format::{decode_frame_any, SEGMENT_HEADER_LEN};
-use bss_wal::{Error, Log, Options, DEFAULT_MAX_RECORD_SIZE};
+use bss_wal::format::decode_frame_any;
+use bss_wal::limits::{DEFAULT_MAX_RECORD_BYTES, SEGMENT_HEADER_BYTES};
+use bss_wal::{Error, Log, Options};
 
 const SEGMENT_SIZE: u64 = 4096;
 const RECORDS: u64 = 120;
@@ -50,10 +51,10 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
 /// the zeros the active segment is preallocated with.
 fn frames(path: &Path) -> Vec<(usize, usize, u64)> {
     let buf = std::fs::read(path).unwrap();
-    let mut off = SEGMENT_HEADER_LEN;
+    let mut off = SEGMENT_HEADER_BYTES;
     let mut out = Vec::new();
     while off < buf.len() && buf[off..].iter().any(|&b| b != 0) {
-        let f = decode_frame_any(&buf, off, DEFAULT_MAX_RECORD_SIZE).unwrap();
+        let f = decode_frame_any(&buf, off, DEFAULT_MAX_RECORD_BYTES).unwrap();
         out.push((off, f.end, f.seq));
         off = f.end;
     }
