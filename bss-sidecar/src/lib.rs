@@ -2,15 +2,17 @@
 //! logical replication to Kafka and Redis, through a durable bss-wal spool.
 //! This file only wires modules together.
 
-pub mod anomaly;
 pub mod backoff;
 pub mod config;
 pub mod event;
+pub mod failure;
 pub mod http;
 pub mod metrics;
+pub mod reader;
 pub mod runner;
 pub mod shutdown;
 pub mod sink;
 pub mod source;
 pub mod spool;
+pub mod stage;
 pub mod status;

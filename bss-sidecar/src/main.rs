@@ -5,20 +5,20 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use bss_sidecar::anomaly;
 use bss_sidecar::config::{Cli, LogFormat, Settings};
 use bss_sidecar::http;
 use bss_sidecar::metrics::Metrics;
-use bss_sidecar::runner::run_sink;
+use bss_sidecar::runner::{self, Consumer};
+use bss_sidecar::shutdown::{termination_signal, Shutdown};
 use bss_sidecar::sink::kafka::KafkaSink;
 use bss_sidecar::sink::redis::RedisSink;
-use bss_sidecar::sink::{Sink, SinkError};
+use bss_sidecar::sink::SinkError;
 use bss_sidecar::source::replication::{self, SourceConfig};
 use bss_sidecar::spool::Spool;
+use bss_sidecar::stage::anomaly::{self, AnomalyStage, StageConfig};
 use bss_sidecar::status::{self, RecentAnomalies, Status};
 use clap::Parser;
-use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::watch;
+use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 /// mimalloc instead of glibc's malloc: the sidecar allocates and frees small
@@ -66,12 +66,11 @@ async fn run(settings: Settings) -> Result<()> {
             .with_context(|| format!("opening the spool in {}", settings.spool_dir.display()))?,
     );
     metrics.spool_max_events.set(spool.max_events() as i64);
-    let (stop_source, source_stop) = watch::channel(false);
-    let (stop_sinks, sinks_stop) = watch::channel(false);
+    let shutdown = Shutdown::default();
 
-    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    let mut consumers: Vec<Consumer> = Vec::new();
     if let Some(cfg) = settings.kafka.clone() {
-        sinks.push(Box::new(KafkaSink::connect(cfg).await?));
+        consumers.push(Consumer::Sink(Box::new(KafkaSink::connect(cfg).await?)));
     }
     if let Some(cfg) = settings.redis.clone() {
         let sink = match RedisSink::connect(cfg.clone()).await {
@@ -82,54 +81,62 @@ async fn run(settings: Settings) -> Result<()> {
             }
             Err(e) => return Err(e.into()),
         };
-        sinks.push(Box::new(sink));
+        consumers.push(Consumer::Sink(Box::new(sink)));
     }
-    if sinks.is_empty() && settings.detectors.is_empty() {
+    if consumers.is_empty() && settings.detectors.is_empty() {
         info!("no sink configured (--kafka-brokers, --redis-url): events are only spooled");
     }
-    let sink_names: Vec<&str> = sinks.iter().map(|s| s.name()).collect();
-    let anomalies = Arc::new(RecentAnomalies::default());
-    let status = Status::new(
-        metrics.clone(),
-        &sink_names,
-        (!settings.detectors.is_empty()).then_some(anomaly::NAME),
-        anomalies.clone(),
-    );
-    let mut sink_tasks = Vec::new();
-    for sink in sinks {
-        sink_tasks.push(tokio::spawn(run_sink(
-            spool.clone(),
-            sink,
-            metrics.clone(),
-            sinks_stop.clone(),
-            settings.drain_timeout,
-        )));
-    }
-    if !settings.detectors.is_empty() {
-        let stage = anomaly::StageConfig {
+    let sink_names: Vec<&str> = consumers
+        .iter()
+        .filter_map(|c| match c {
+            Consumer::Sink(s) => Some(s.name()),
+            Consumer::Stage(_) => None,
+        })
+        .collect();
+    let (found_tx, found_rx) = mpsc::unbounded_channel();
+    let stage_on = !settings.detectors.is_empty();
+    if stage_on {
+        let cfg = StageConfig {
             database_url: settings.database_url.clone(),
             detectors: settings.detectors.clone(),
             checkpoint_every: settings.anomaly_checkpoint,
-            drain_timeout: settings.drain_timeout,
+            spool_dir: settings.spool_dir.clone(),
         };
-        sink_tasks.push(tokio::spawn(anomaly::run(
-            spool.clone(),
-            settings.spool_dir.clone(),
-            stage,
+        consumers.push(Consumer::Stage(Box::new(AnomalyStage::new(
+            cfg,
             metrics.clone(),
-            anomalies,
-            sinks_stop.clone(),
-        )));
+            found_tx,
+        ))));
     }
-    let metrics_task = settings.metrics_addr.map(|addr| {
-        tokio::spawn(status::run_sampler(status.clone(), sinks_stop.clone()));
+    // The status page exists only with the HTTP endpoint; without it the
+    // stage's channel is closed and its sends are dropped.
+    let http_task = settings.metrics_addr.map(|addr| {
+        let status = Status::new(
+            metrics.clone(),
+            &sink_names,
+            stage_on.then_some(anomaly::NAME),
+            RecentAnomalies::new(stage_on.then_some(found_rx)),
+        );
+        tokio::spawn(status::run_sampler(status.clone(), shutdown.consumers()));
         tokio::spawn(http::serve(
             addr,
             metrics.clone(),
             status,
-            sinks_stop.clone(),
+            shutdown.consumers(),
         ))
     });
+    let consumer_tasks: Vec<_> = consumers
+        .into_iter()
+        .map(|c| {
+            tokio::spawn(runner::run(
+                spool.clone(),
+                c,
+                metrics.clone(),
+                shutdown.consumers(),
+                settings.drain_timeout,
+            ))
+        })
+        .collect();
     let source_cfg = SourceConfig {
         database_url: settings.database_url.clone(),
         slot: settings.slot.clone(),
@@ -141,37 +148,35 @@ async fn run(settings: Settings) -> Result<()> {
         source_cfg,
         spool.clone(),
         metrics.clone(),
-        source_stop,
+        shutdown.source(),
     ));
 
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+    let signalled = termination_signal()?;
     let source_result = tokio::select! {
         r = &mut source => Some(r),
-        _ = term.recv() => None,
-        _ = int.recv() => None,
+        _ = signalled => None,
     };
     let mut result = Ok(());
     let source_result = match source_result {
         Some(r) => r,
         None => {
             info!("shutting down: stopping the source, then draining the sinks");
-            let _ = stop_source.send(true);
+            shutdown.stop_source();
             source.await
         }
     };
     if let Err(e) = source_result.context("source task")? {
         result = Err(e);
     }
-    let _ = stop_sinks.send(true);
-    for t in sink_tasks {
+    shutdown.stop_consumers();
+    for t in consumer_tasks {
         if let Err(e) = t.await.context("sink task")? {
             if result.is_ok() {
                 result = Err(e);
             }
         }
     }
-    if let Some(t) = metrics_task {
+    if let Some(t) = http_task {
         let _ = t.await;
     }
     info!(spool_depth = spool.depth(), "bss-sidecar stopped");

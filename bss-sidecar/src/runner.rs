@@ -1,98 +1,149 @@
-//! Owns driving one sink: read durable batches from the spool at the sink's
-//! cursor, deliver them, retry with backoff while the destination is down,
-//! and move the cursor only past what the destination acknowledged. The
-//! next batch is read, and the previous cursor saved, while a batch is
-//! being delivered, so the destination never waits on the spool's disk.
-//! Must never skip a batch, never hold more than two batches in memory,
-//! and never save a cursor before its batch was acknowledged.
+//! Owns driving every consumer of the spool, sinks and stages alike: take
+//! the next batch from its reader, hand it over, retry with backoff while
+//! the destination is down, and acknowledge to the reader only what was
+//! handled: a sink's batch once its destination acknowledged it, a stage's
+//! records once its state is saved (every checkpoint, and at shutdown).
+//! On shutdown a consumer drains what is durable, or stops after the drain
+//! timeout if its destination stays down (what it did not handle stays in
+//! the spool for the next start).
+//! Must never skip a batch, never acknowledge a batch before it was
+//! handled, nor a stage's records before its state is saved.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Result};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::backoff::{self, Backoff};
 use crate::event::Spooled;
+use crate::failure::Failure;
 use crate::metrics::{Metrics, SinkLabel};
-use crate::sink::{Sink, SinkError};
+use crate::reader::SpoolReader;
+use crate::sink::Sink;
 use crate::spool::Spool;
+use crate::stage::Stage;
 
-/// Largest batch handed to a sink at once.
-pub const MAX_BATCH: usize = 5_000;
-/// Events a sink may have delivered past its durable cursor: the batch
-/// being delivered and the one whose cursor is being saved. A crash
-/// redelivers at most these.
-pub const MAX_IN_FLIGHT: usize = 2 * MAX_BATCH;
+/// What the runner drives.
+pub enum Consumer {
+    Sink(Box<dyn Sink>),
+    Stage(Box<dyn Stage>),
+}
 
-/// Delivers the spool to `sink` until `shutdown` turns true and the sink has
+impl Consumer {
+    fn name(&self) -> &'static str {
+        match self {
+            Consumer::Sink(s) => s.name(),
+            Consumer::Stage(s) => s.name(),
+        }
+    }
+
+    async fn handle(&mut self, batch: &[Spooled]) -> Result<(), Failure> {
+        match self {
+            Consumer::Sink(s) => s.deliver(batch).await,
+            Consumer::Stage(s) => s.process(batch).await,
+        }
+    }
+}
+
+/// Drives `consumer` over the spool until `shutdown` turns true and it has
 /// caught up with what is durable (a drain), or `drain_timeout` after
-/// shutdown if its destination is down (what it did not deliver stays in
-/// the spool for the next start). Returns Err on a [`SinkError::Fatal`].
-pub async fn run_sink(
+/// shutdown if its destination is down. Returns Err on a
+/// [`Failure::Fatal`].
+pub async fn run(
     spool: Arc<Spool>,
-    mut sink: Box<dyn Sink>,
+    mut consumer: Consumer,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
     drain_timeout: Duration,
 ) -> Result<()> {
-    let name = sink.name();
+    let name = consumer.name();
     let label = SinkLabel::new(name);
-    metrics.init_sink(&label);
-    let mut cursor = spool.register(name)?;
-    let mut durable = spool.subscribe();
-    info!(sink = name, cursor, "sink started");
-    let mut drain_deadline: Option<Instant> = None;
-    let past_deadline = |shutdown: &watch::Receiver<bool>, deadline: &mut Option<Instant>| {
-        *shutdown.borrow()
-            && Instant::now() >= *deadline.get_or_insert_with(|| Instant::now() + drain_timeout)
+    let mut reader = SpoolReader::open(spool, name)?;
+    let checkpoint_every = match &mut consumer {
+        Consumer::Sink(_) => {
+            metrics.init_sink(&label);
+            info!(sink = name, cursor = reader.acknowledged(), "sink started");
+            None
+        }
+        Consumer::Stage(stage) => {
+            // The stage's own series exist at zero from the start, as a
+            // sink's do; it delivers through PostgreSQL, so it has no
+            // delivered count or commit-to-ack latency.
+            let _ = metrics.sink_batches.get_or_create(&label);
+            let _ = metrics.sink_retries.get_or_create(&label);
+            let from = stage.resume(reader.acknowledged())?;
+            reader.seek(from)?;
+            Some(stage.checkpoint_every())
+        }
     };
-    let mut saving = CursorSave::default();
-    let mut batch = read(&spool, cursor).await?;
+    let mut saved_at = Instant::now();
+    let mut drain_deadline: Option<Instant> = None;
     loop {
+        let batch = reader.next_batch().await?;
         if batch.is_empty() {
-            saving.finish().await?;
             metrics.sink_lag.get_or_create(&label).set(0);
+            // Caught up. A stage's state is saved when checkpoint_every has
+            // passed, not each time it catches up: under a steady load that
+            // is many times a second, each a write of the whole state.
+            let unsaved = reader.position() != reader.acknowledged();
+            if let (Consumer::Stage(stage), Some(every)) = (&mut consumer, checkpoint_every) {
+                if unsaved && (*shutdown.borrow() || saved_at.elapsed() >= every) {
+                    checkpoint(stage.as_mut(), &mut reader).await?;
+                    saved_at = Instant::now();
+                    continue;
+                }
+            }
+            reader.settle().await?;
             if *shutdown.borrow() {
-                info!(sink = name, cursor, "sink drained");
+                info!(consumer = name, cursor = reader.acknowledged(), "drained");
                 return Ok(());
             }
+            let save_in = match checkpoint_every {
+                Some(every) if unsaved => every.saturating_sub(saved_at.elapsed()),
+                _ => Duration::MAX,
+            };
             tokio::select! {
-                r = durable.changed() => r.map_err(|_| anyhow!("spool closed"))?,
+                r = reader.wait_for_more() => r?,
                 _ = shutdown.changed() => {}
+                _ = tokio::time::sleep(save_in) => {}
             }
-            batch = read(&spool, cursor).await?;
             continue;
         }
-        let next = batch.last().map_or(cursor, |s| s.seq + 1);
-        let prefetch = read_ahead(&spool, next);
+
         let mut backoff = Backoff::new(backoff::DELIVERY);
         loop {
-            match sink.deliver(&batch).await {
+            match consumer.handle(&batch).await {
                 Ok(()) => break,
-                Err(SinkError::Fatal(e)) => {
-                    saving.finish().await?;
-                    return Err(anyhow!(
-                        "sink {name} cannot deliver the events from spool seq {}: {e}",
-                        batch[0].seq
-                    ));
+                Err(Failure::Fatal(e)) => {
+                    reader.settle().await?;
+                    return Err(match consumer {
+                        Consumer::Sink(_) => anyhow!(
+                            "sink {name} cannot deliver the events from spool seq {}: {e}",
+                            batch[0].seq
+                        ),
+                        Consumer::Stage(_) => anyhow!(e),
+                    });
                 }
-                Err(SinkError::Retry(e)) => {
+                Err(Failure::Retry(e)) => {
                     metrics.sink_retries.get_or_create(&label).inc();
                     metrics
                         .sink_lag
                         .get_or_create(&label)
-                        .set(spool.durable_seq().saturating_sub(cursor) as i64);
+                        .set(reader.behind(batch[0].seq) as i64);
                     let retry_in = backoff.next_wait();
-                    warn!(sink = name, error = %e, ?retry_in, "delivery failed; retrying");
-                    if past_deadline(&shutdown, &mut drain_deadline) {
-                        saving.finish().await?;
+                    warn!(consumer = name, error = %e, ?retry_in, "handing a batch over failed; retrying");
+                    let past_deadline = *shutdown.borrow()
+                        && Instant::now()
+                            >= *drain_deadline
+                                .get_or_insert_with(|| Instant::now() + drain_timeout);
+                    if past_deadline {
+                        reader.settle().await?;
                         warn!(
-                            sink = name,
-                            cursor,
-                            "stopping before the sink drained; its events stay in the spool"
+                            consumer = name,
+                            cursor = reader.acknowledged(),
+                            "stopping before it drained; what it did not handle stays in the spool"
                         );
                         return Ok(());
                     }
@@ -103,35 +154,41 @@ pub async fn run_sink(
                 }
             }
         }
-        observe_latency(&metrics, &label, &batch);
-        metrics.sink_batches.get_or_create(&label).inc();
-        // One save at a time, in order: the previous one ends before this starts.
-        saving.finish().await?;
-        saving.start(&spool, name, next);
-        cursor = next;
-        metrics
-            .sink_delivered
-            .get_or_create(&label)
-            .inc_by(batch.len() as u64);
+
+        let next = reader.position();
+        match &mut consumer {
+            Consumer::Sink(_) => {
+                observe_latency(&metrics, &label, &batch);
+                metrics.sink_batches.get_or_create(&label).inc();
+                // One save at a time, in order: the previous one ends
+                // before this starts; this one runs beside the next
+                // delivery.
+                reader.acknowledge(next).await?;
+                metrics
+                    .sink_delivered
+                    .get_or_create(&label)
+                    .inc_by(batch.len() as u64);
+                metrics.spool_depth.set(reader.spool_depth() as i64);
+            }
+            Consumer::Stage(stage) => {
+                if checkpoint_every.is_some_and(|every| saved_at.elapsed() >= every) {
+                    checkpoint(stage.as_mut(), &mut reader).await?;
+                    saved_at = Instant::now();
+                }
+            }
+        }
         metrics
             .sink_lag
             .get_or_create(&label)
-            .set(spool.durable_seq().saturating_sub(cursor) as i64);
-        metrics.spool_depth.set(spool.depth() as i64);
-        batch = prefetch.await??;
+            .set(reader.behind(next) as i64);
     }
 }
 
-/// Starts reading up to [`MAX_BATCH`] durable records from `from` on, off
-/// the runtime.
-fn read_ahead(spool: &Arc<Spool>, from: u64) -> JoinHandle<Result<Vec<Spooled>>> {
-    let spool = Arc::clone(spool);
-    tokio::task::spawn_blocking(move || spool.read(from, MAX_BATCH))
-}
-
-/// Up to [`MAX_BATCH`] durable records from `from` on.
-pub(crate) async fn read(spool: &Arc<Spool>, from: u64) -> Result<Vec<Spooled>> {
-    read_ahead(spool, from).await?
+/// Saves the stage's state durably, then moves its cursor to match.
+async fn checkpoint(stage: &mut dyn Stage, reader: &mut SpoolReader) -> Result<()> {
+    let next = reader.position();
+    stage.save(next).await?;
+    reader.acknowledge(next).await
 }
 
 /// The commit-to-ack latency of each event of an acknowledged batch.
@@ -143,24 +200,5 @@ fn observe_latency(metrics: &Metrics, label: &SinkLabel, batch: &[Spooled]) {
     let hist = metrics.commit_to_ack.get_or_create(label);
     for s in batch {
         hist.observe((now_us - s.event.commit_time_us).max(0) as f64 / 1e6);
-    }
-}
-
-/// The durable save of a sink's cursor, running beside the next delivery.
-#[derive(Default)]
-struct CursorSave(Option<JoinHandle<Result<()>>>);
-
-impl CursorSave {
-    fn start(&mut self, spool: &Arc<Spool>, sink: &'static str, to: u64) {
-        let spool = Arc::clone(spool);
-        self.0 = Some(tokio::task::spawn_blocking(move || spool.advance(sink, to)));
-    }
-
-    /// Waits for the save under way, if any; its error is the runner's.
-    async fn finish(&mut self) -> Result<()> {
-        match self.0.take() {
-            Some(task) => task.await?,
-            None => Ok(()),
-        }
     }
 }

@@ -1,11 +1,10 @@
-//! Owns the status page: a sampler that every [`SAMPLE_EVERY`] reads the
-//! metrics into a bounded history (the last [`HISTORY_SAMPLES`] samples),
-//! the last [`RECENT_ANOMALIES`] anomalies the anomaly stage stored, and
-//! the routes that serve them: `/` (`status_page.html`: inline CSS, JS and
-//! SVG, no external asset) and `/status.json` (what the page polls).
-//! Must never block the pipeline: the sampler only reads counters and the
-//! latency histogram's exposition, and no pipeline task waits on the
-//! history's lock (the anomaly stage takes the anomalies' lock only to push).
+//! Owns what the status page shows: a sampler that every [`SAMPLE_EVERY`]
+//! reads the metrics into a bounded history (the last [`HISTORY_SAMPLES`]
+//! samples), the last [`RECENT_ANOMALIES`] anomalies the anomaly stage
+//! stored (received on a channel), and the report `/status.json` serves
+//! (`http.rs` holds the routes). Must never block the pipeline: the
+//! sampler only reads counters and the latency histogram's exposition, and
+//! no pipeline task waits on a lock of the status page.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -16,7 +15,7 @@ use bss_detect::pipeline::Anomaly;
 use bss_detect::time::format_rfc3339_us;
 use parking_lot::Mutex;
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 
 use crate::metrics::{Metrics, SinkLabel};
@@ -175,42 +174,61 @@ pub struct AnomalyNote {
     pub score: f64,
 }
 
-/// The anomalies the stage stored last, and how many since the start.
+/// The anomalies the stage stored last, and how many since the start, as
+/// the stage sends them on its channel (taken at each sample and each
+/// report, so the channel holds at most a second of them).
 pub struct RecentAnomalies {
-    inner: Mutex<(Ring<AnomalyNote>, u64)>,
+    inner: Mutex<Recent>,
 }
 
-impl Default for RecentAnomalies {
-    fn default() -> Self {
-        RecentAnomalies {
-            inner: Mutex::new((Ring::new(RECENT_ANOMALIES), 0)),
-        }
-    }
+struct Recent {
+    notes: Ring<AnomalyNote>,
+    total: u64,
+    found: Option<mpsc::UnboundedReceiver<Vec<Anomaly>>>,
 }
 
 impl RecentAnomalies {
-    /// Called by the anomaly stage once `found` is stored.
-    pub fn record(&self, found: &[Anomaly]) {
-        if found.is_empty() {
-            return;
+    /// Listens on `found`; None: there is no anomaly stage.
+    pub fn new(found: Option<mpsc::UnboundedReceiver<Vec<Anomaly>>>) -> RecentAnomalies {
+        RecentAnomalies {
+            inner: Mutex::new(Recent {
+                notes: Ring::new(RECENT_ANOMALIES),
+                total: 0,
+                found,
+            }),
         }
-        let mut inner = self.inner.lock();
-        for a in found {
-            inner.0.push(AnomalyNote {
-                time: format_rfc3339_us(a.time_us),
-                detector: a.detector.clone(),
-                key: a.key.clone(),
-                value: a.value.clone(),
-                score: a.score,
-            });
-        }
-        inner.1 += found.len() as u64;
     }
 
     /// Newest first, and the count since the start.
     fn snapshot(&self) -> (Vec<AnomalyNote>, u64) {
-        let inner = self.inner.lock();
-        (inner.0.iter().rev().cloned().collect(), inner.1)
+        let mut inner = self.inner.lock();
+        inner.take_sent();
+        (inner.notes.iter().rev().cloned().collect(), inner.total)
+    }
+
+    /// Takes what the stage sent since the last call.
+    fn take_sent(&self) {
+        self.inner.lock().take_sent();
+    }
+}
+
+impl Recent {
+    fn take_sent(&mut self) {
+        let Some(rx) = self.found.as_mut() else {
+            return;
+        };
+        while let Ok(found) = rx.try_recv() {
+            for a in &found {
+                self.notes.push(AnomalyNote {
+                    time: format_rfc3339_us(a.time_us),
+                    detector: a.detector.clone(),
+                    key: a.key.clone(),
+                    value: a.value.clone(),
+                    score: a.score,
+                });
+            }
+            self.total += found.len() as u64;
+        }
     }
 }
 
@@ -315,7 +333,7 @@ pub struct Status {
     sinks: Vec<SinkLabel>,
     /// The anomaly stage's label, when it runs.
     stage: Option<SinkLabel>,
-    anomalies: Arc<RecentAnomalies>,
+    anomalies: RecentAnomalies,
     history: Mutex<History>,
     started_ms: i64,
 }
@@ -327,7 +345,7 @@ impl Status {
         metrics: Arc<Metrics>,
         sinks: &[&str],
         stage: Option<&str>,
-        anomalies: Arc<RecentAnomalies>,
+        anomalies: RecentAnomalies,
     ) -> Arc<Status> {
         Arc::new(Status {
             metrics,
@@ -368,6 +386,7 @@ impl Status {
 
     /// Reads the metrics into the history.
     pub fn sample(&self) {
+        self.anomalies.take_sent();
         let r = self.read();
         self.history.lock().push(r);
     }

@@ -246,9 +246,9 @@ fn kill_9_during_the_load_loses_nothing_and_duplicates_stay_in_flight() {
     eprintln!("kill -9 x{KILLS}: {duplicates} duplicates in Kafka");
     // A crash can only redeliver the events in flight.
     assert!(
-        duplicates <= KILLS * bss_sidecar::runner::MAX_IN_FLIGHT,
+        duplicates <= KILLS * bss_sidecar::reader::MAX_IN_FLIGHT,
         "{duplicates} duplicates exceed {KILLS} times the {} events in flight",
-        bss_sidecar::runner::MAX_IN_FLIGHT
+        bss_sidecar::reader::MAX_IN_FLIGHT
     );
     let status = sidecar.stop();
     assert!(

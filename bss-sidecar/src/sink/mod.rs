@@ -10,18 +10,9 @@ pub mod kafka;
 pub mod kafka_topics;
 pub mod redis;
 
-/// Why a delivery failed.
-#[derive(Debug, thiserror::Error)]
-pub enum SinkError {
-    /// The destination is unreachable or refused for now: the runner retries
-    /// the same batch after a backoff, for as long as it takes.
-    #[error("{0}")]
-    Retry(String),
-    /// Retrying cannot help (bad configuration, a message the destination
-    /// will never accept): the sidecar stops with this error.
-    #[error("{0}")]
-    Fatal(String),
-}
+/// Why a delivery failed: for now (the runner retries the same batch after
+/// a backoff) or for good (the sidecar stops).
+pub use crate::failure::Failure as SinkError;
 
 /// A destination for events, in spool order.
 pub trait Sink: Send + 'static {

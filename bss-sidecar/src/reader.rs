@@ -1,0 +1,261 @@
+//! Owns one consumer's way through the spool, the same for every sink and
+//! stage: the next batch from its position (read ahead, off the runtime,
+//! while the previous batch is handled, so a destination never waits on the
+//! spool's disk), and acknowledgements that move its durable cursor, one
+//! save at a time and in order. Only what a consumer acknowledged leaves
+//! the spool. Must never skip a record, never hold more than two batches
+//! ([`MAX_IN_FLIGHT`]), and never move the cursor past an acknowledgement.
+
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Result};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::event::Spooled;
+use crate::spool::Spool;
+
+/// Largest batch handed out at once.
+pub const MAX_BATCH: usize = 5_000;
+/// Events a sink may have delivered past its durable cursor: the batch
+/// being delivered and the one whose cursor is being saved. A crash
+/// redelivers at most these.
+pub const MAX_IN_FLIGHT: usize = 2 * MAX_BATCH;
+
+/// A consumer's reader of the spool.
+pub struct SpoolReader {
+    spool: Arc<Spool>,
+    name: &'static str,
+    /// Seq of the next record handed out.
+    position: u64,
+    /// Seq the cursor was last told to move to (saved, or being saved).
+    acknowledged: u64,
+    durable: watch::Receiver<u64>,
+    /// The batch at `position`, being read.
+    ahead: Option<JoinHandle<Result<Vec<Spooled>>>>,
+    /// The cursor save under way.
+    saving: Option<JoinHandle<Result<()>>>,
+}
+
+impl SpoolReader {
+    /// Registers `name` with the spool; reading starts at its saved cursor.
+    pub fn open(spool: Arc<Spool>, name: &'static str) -> Result<SpoolReader> {
+        let cursor = spool.register(name)?;
+        let durable = spool.subscribe();
+        Ok(SpoolReader {
+            spool,
+            name,
+            position: cursor,
+            acknowledged: cursor,
+            durable,
+            ahead: None,
+            saving: None,
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Seq of the next record [`SpoolReader::next_batch`] hands out.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Seq the consumer's cursor was last moved to.
+    pub fn acknowledged(&self) -> u64 {
+        self.acknowledged
+    }
+
+    /// Durable records after `seq`: how far a consumer at `seq` is behind.
+    pub fn behind(&self, seq: u64) -> u64 {
+        self.spool.durable_seq().saturating_sub(seq)
+    }
+
+    /// Records the slowest consumer has not passed.
+    pub fn spool_depth(&self) -> u64 {
+        self.spool.depth()
+    }
+
+    /// Starts reading at `to` instead, before any batch was handed out: a
+    /// stage whose saved state has already seen the records before it.
+    pub fn seek(&mut self, to: u64) -> Result<()> {
+        if to < self.acknowledged {
+            bail!(
+                "{} cannot read from {to}: its cursor is at {}",
+                self.name,
+                self.acknowledged
+            );
+        }
+        self.ahead = None;
+        self.position = to;
+        Ok(())
+    }
+
+    /// Up to [`MAX_BATCH`] durable records from the position on, in order;
+    /// empty when caught up. The position moves past them, and the batch
+    /// after them starts being read.
+    pub async fn next_batch(&mut self) -> Result<Vec<Spooled>> {
+        let batch = match self.ahead.take() {
+            Some(ahead) => match ahead.await?? {
+                // Read when there was nothing yet: there may be now.
+                b if b.is_empty() => self.read_at(self.position).await??,
+                b => b,
+            },
+            None => self.read_at(self.position).await??,
+        };
+        if let Some(last) = batch.last() {
+            debug_assert_eq!(batch[0].seq, self.position, "no record skipped");
+            self.position = last.seq + 1;
+            self.ahead = Some(self.read_at(self.position));
+        }
+        Ok(batch)
+    }
+
+    /// Waits until more records are durable than when it last returned.
+    pub async fn wait_for_more(&mut self) -> Result<()> {
+        self.durable
+            .changed()
+            .await
+            .map_err(|_| anyhow!("spool closed"))
+    }
+
+    /// Moves the cursor to `to` (the seq read next after a restart): waits
+    /// for the previous save, then starts this one, which runs beside
+    /// whatever the consumer does next. [`SpoolReader::settle`] waits for it.
+    pub async fn acknowledge(&mut self, to: u64) -> Result<()> {
+        if to > self.position {
+            bail!(
+                "{} acknowledged {to}, past what it was handed ({})",
+                self.name,
+                self.position
+            );
+        }
+        self.settle().await?;
+        let spool = Arc::clone(&self.spool);
+        let name = self.name;
+        self.saving = Some(tokio::task::spawn_blocking(move || spool.advance(name, to)));
+        self.acknowledged = to;
+        Ok(())
+    }
+
+    /// Waits for the cursor save under way, if any; its error is the
+    /// consumer's.
+    pub async fn settle(&mut self) -> Result<()> {
+        match self.saving.take() {
+            Some(task) => task.await?,
+            None => Ok(()),
+        }
+    }
+
+    fn read_at(&self, from: u64) -> JoinHandle<Result<Vec<Spooled>>> {
+        let spool = Arc::clone(&self.spool);
+        tokio::task::spawn_blocking(move || spool.read(from, MAX_BATCH))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{example, Event};
+
+    fn spool_with(dir: &std::path::Path, n: usize) -> Arc<Spool> {
+        let spool = Arc::new(Spool::open(dir, 1 << 20).unwrap());
+        let events: Vec<Event> = (0..n)
+            .map(|i| {
+                let mut e = example(&format!("customer-{i}"), 1);
+                e.commit_lsn = 10;
+                e.txn_index = i as u32;
+                e
+            })
+            .collect();
+        spool.append(events).unwrap();
+        spool.sync().unwrap();
+        spool
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn batches_cover_the_spool_in_order_without_gaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = spool_with(dir.path(), MAX_BATCH * 2 + 7);
+        runtime().block_on(async {
+            let mut r = SpoolReader::open(spool, "a").unwrap();
+            let mut seqs = Vec::new();
+            loop {
+                let b = r.next_batch().await.unwrap();
+                if b.is_empty() {
+                    break;
+                }
+                assert!(b.len() <= MAX_BATCH);
+                seqs.extend(b.iter().map(|s| s.seq));
+            }
+            assert_eq!(seqs, (0..(MAX_BATCH * 2 + 7) as u64).collect::<Vec<_>>());
+            assert_eq!(r.position(), seqs.len() as u64);
+        });
+    }
+
+    #[test]
+    fn only_acknowledged_records_are_read_again_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = spool_with(dir.path(), 30);
+        runtime().block_on(async {
+            let mut r = SpoolReader::open(spool.clone(), "a").unwrap();
+            let b = r.next_batch().await.unwrap();
+            assert_eq!(b.len(), 30);
+            r.acknowledge(20).await.unwrap();
+            assert!(
+                r.acknowledge(31).await.is_err(),
+                "acknowledged past what it was handed"
+            );
+            r.settle().await.unwrap();
+            drop(r);
+            let mut again = SpoolReader::open(spool, "a").unwrap();
+            assert_eq!(again.acknowledged(), 20);
+            let b = again.next_batch().await.unwrap();
+            assert_eq!(b.first().map(|s| s.seq), Some(20));
+        });
+    }
+
+    #[test]
+    fn a_reader_moved_ahead_starts_there_but_not_behind_its_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = spool_with(dir.path(), 10);
+        runtime().block_on(async {
+            let mut r = SpoolReader::open(spool, "a").unwrap();
+            r.seek(4).unwrap();
+            let b = r.next_batch().await.unwrap();
+            assert_eq!(b.first().map(|s| s.seq), Some(4));
+            r.acknowledge(10).await.unwrap();
+            assert!(r.seek(3).is_err());
+        });
+    }
+
+    #[test]
+    fn a_caught_up_reader_sees_records_made_durable_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = spool_with(dir.path(), 3);
+        runtime().block_on(async {
+            let mut r = SpoolReader::open(spool.clone(), "a").unwrap();
+            assert_eq!(r.next_batch().await.unwrap().len(), 3);
+            assert!(r.next_batch().await.unwrap().is_empty());
+            let mut e = example("customer-9", 1);
+            e.commit_lsn = 11;
+            spool.append(vec![e]).unwrap();
+            spool.sync().unwrap();
+            tokio::time::timeout(std::time::Duration::from_secs(10), r.wait_for_more())
+                .await
+                .expect("woken by the sync")
+                .unwrap();
+            let b = r.next_batch().await.unwrap();
+            assert_eq!(b.iter().map(|s| s.seq).collect::<Vec<_>>(), [3]);
+        });
+    }
+}
