@@ -26,7 +26,7 @@ use pgrx::spi::SpiClient;
 use pgrx::Uuid;
 
 use crate::batch::{self, Mode};
-use crate::error::BssResult;
+use crate::error::{BssResult, During};
 use crate::insert::{Batch, Insert, OneEvent, Rows, Slot};
 use crate::rules::{self, Path, Problem, Rule};
 use crate::statements::{self, Plans};
@@ -99,11 +99,13 @@ fn after_append(
         read_side::update_projection(client, name, stream_id, after)?;
     }
     if work.snapshots {
-        client.update(
-            &plans.snapshot_by_policy,
-            None,
-            &[stream_id.into(), before.into(), after.into()],
-        )?;
+        client
+            .update(
+                &plans.snapshot_by_policy,
+                None,
+                &[stream_id.into(), before.into(), after.into()],
+            )
+            .during("apply the category's snapshot policy")?;
     }
     Ok(())
 }
@@ -197,9 +199,11 @@ fn current_version(client: &mut SpiClient<'_>, stream_id: &str) -> BssResult<i64
             "SELECT bss.stream_version($1)",
             Some(1),
             &[stream_id.into()],
-        )?
+        )
+        .during("read the stream's version")?
         .first()
-        .get::<i64>(1)?
+        .get::<i64>(1)
+        .during("read the stream's version")?
         .unwrap_or(0))
 }
 

@@ -10,7 +10,7 @@ use pgrx::spi::SpiClient;
 use serde_json::{json, Value};
 
 use crate::batch::{Checked, Mode};
-use crate::error::{BssError, BssResult, SqlState};
+use crate::error::{BssError, BssResult, During, SqlState};
 use crate::rules;
 
 // A retry of the same batch keeps its dead letters once: events with an
@@ -60,15 +60,17 @@ pub fn store(
         .collect();
     // SAFETY: `events` is the caller's non-null jsonb argument.
     let events = unsafe { DatumWithOid::new(events, pg_sys::JSONBOID) };
-    client.update(
-        STORE,
-        None,
-        &[
-            stream_id.into(),
-            events,
-            pgrx::JsonB(Value::Array(letters)).into(),
-        ],
-    )?;
+    client
+        .update(
+            STORE,
+            None,
+            &[
+                stream_id.into(),
+                events,
+                pgrx::JsonB(Value::Array(letters)).into(),
+            ],
+        )
+        .during("store the dead letters")?;
     let first = &checked.invalid[0];
     pgrx::notice!(
         "{} of the {} events for stream \"{stream_id}\" are invalid and kept in bss.dead_letters (first: events[{}]: {})",

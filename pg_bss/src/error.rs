@@ -123,16 +123,35 @@ impl BssError {
 
 pub type BssResult<T> = Result<T, BssError>;
 
-/// A failed SPI call of pg_bss's own statements: not the caller's input, so
-/// its own SQLSTATE, and a hint to report it. (An error PostgreSQL raises
-/// while running a statement does not come here: it propagates as itself.)
-impl From<pgrx::spi::SpiError> for BssError {
-    fn from(e: pgrx::spi::SpiError) -> Self {
+impl BssError {
+    /// A failed SPI call of pg_bss's own statements during `step`: not the
+    /// caller's input, so its own SQLSTATE, and a hint to report it. (An
+    /// error PostgreSQL raises while running a statement does not come
+    /// here: it propagates as itself.)
+    pub fn internal(step: &str, e: pgrx::spi::SpiError) -> Self {
         BssError::new(
             SqlState::Internal,
-            format!("internal: a statement of pg_bss failed: {e}"),
+            format!("internal: pg_bss failed to {step}: {e}"),
         )
-        .hint("This is a bug in pg_bss: please report it with the statement that raised it.")
+        .hint("This is a bug in pg_bss: please report it with this message.")
+    }
+}
+
+impl From<pgrx::spi::SpiError> for BssError {
+    fn from(e: pgrx::spi::SpiError) -> Self {
+        BssError::internal("run one of its statements", e)
+    }
+}
+
+/// Names the step of an SPI call in its XB015 message:
+/// `client.update(..).during("lock the stream")?`.
+pub trait During<T> {
+    fn during(self, step: &str) -> BssResult<T>;
+}
+
+impl<T> During<T> for Result<T, pgrx::spi::SpiError> {
+    fn during(self, step: &str) -> BssResult<T> {
+        self.map_err(|e| BssError::internal(step, e))
     }
 }
 
@@ -228,5 +247,15 @@ mod tests {
         assert_eq!(err.state.code(), "XB015");
         assert!(err.message.starts_with("internal: "), "{}", err.message);
         assert!(err.hint.is_some_and(|h| h.contains("bug")));
+        let err = Err::<(), _>(pgrx::spi::SpiError::InvalidPosition)
+            .during("lock the stream")
+            .unwrap_err();
+        assert_eq!(err.state, SqlState::Internal);
+        assert!(
+            err.message
+                .starts_with("internal: pg_bss failed to lock the stream: "),
+            "{}",
+            err.message
+        );
     }
 }

@@ -8,7 +8,7 @@ use pgrx::pg_sys;
 use pgrx::spi::SpiClient;
 use pgrx::Uuid;
 
-use crate::error::{BssError, BssResult, SqlState};
+use crate::error::{BssError, BssResult, During, SqlState};
 use crate::statements::Plans;
 
 /// Stored versions of those of `ids` the stream already holds.
@@ -21,17 +21,19 @@ pub fn find_stored(
 ) -> BssResult<Vec<(Uuid, i64)>> {
     // SAFETY: created_at is a timestamptz datum returned by the lock query.
     let created = unsafe { DatumWithOid::new(created_at, pg_sys::TIMESTAMPTZOID) };
+    const STEP: &str = "look up the event ids a retry may have stored";
     let table = by_event_id(|| {
         client.select(
             &plans.find_stored,
             None,
             &[stream_id.into(), ids.into(), created],
         )
-    })?;
+    })
+    .during(STEP)?;
     let mut out = Vec::new();
     for row in table {
-        let id: Option<Uuid> = row.get(1)?;
-        let v: Option<i64> = row.get(2)?;
+        let id: Option<Uuid> = row.get(1).during(STEP)?;
+        let v: Option<i64> = row.get(2).during(STEP)?;
         if let (Some(id), Some(v)) = (id, v) {
             out.push((id, v));
         }

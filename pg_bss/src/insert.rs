@@ -10,7 +10,7 @@ use pgrx::pg_sys;
 use pgrx::spi::SpiClient;
 use pgrx::Uuid;
 
-use crate::error::BssResult;
+use crate::error::{BssResult, During};
 use crate::statements::Plans;
 use crate::{guc, position};
 
@@ -106,7 +106,9 @@ fn insert_one(
             slot.recorded_at(),
         ]
     };
-    client.update(&plans.insert_one, None, &args)?;
+    client
+        .update(&plans.insert_one, None, &args)
+        .during("insert the event")?;
     Ok(())
 }
 
@@ -173,7 +175,9 @@ fn insert_batch(
         args.push(ordinals.into());
         &plans.insert_valid
     };
-    client.update(statement, None, &args)?;
+    client
+        .update(statement, None, &args)
+        .during("insert the batch's events")?;
     Ok(())
 }
 
@@ -229,6 +233,8 @@ fn insert_rows(
         rows.dataschemas.into(),
         recorded_at,
     ];
-    client.update(&plans.insert_rows, None, &args)?;
+    client
+        .update(&plans.insert_rows, None, &args)
+        .during("insert the CloudEvents")?;
     Ok(())
 }

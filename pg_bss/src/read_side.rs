@@ -17,7 +17,7 @@ use pgrx::spi::{OwnedPreparedStatement, SpiClient};
 use pgrx::PgOid;
 
 use crate::call_args;
-use crate::error::BssResult;
+use crate::error::{BssResult, During};
 use crate::session_cache::SessionCache;
 
 /// What appends to one category do besides storing the events.
@@ -51,7 +51,10 @@ pub fn work(client: &mut SpiClient<'_>, category: &str) -> BssResult<Option<Work
 
 fn load(client: &SpiClient<'_>) -> BssResult<HashMap<String, Work>> {
     let mut all: HashMap<String, Work> = HashMap::new();
-    for row in client.select(WORK, None, &[])? {
+    let rows = client
+        .select(WORK, None, &[])
+        .during("read the categories' projections and snapshot policies")?;
+    for row in rows {
         let (Ok(Some(cat)), Ok(name)) = (row.get::<String>(1), row.get::<String>(2)) else {
             continue;
         };
@@ -102,13 +105,18 @@ pub fn update_projection(
     let prepared = UPDATES.with(|u| u.borrow().contains_key(name));
     if !prepared {
         let oids = [PgOid::from(pg_sys::TEXTOID), PgOid::from(pg_sys::INT8OID)];
-        let stmt = client.prepare_mut(&update_sql(name), &oids)?.keep();
+        let stmt = client
+            .prepare_mut(&update_sql(name), &oids)
+            .during("prepare the update of a projection")?
+            .keep();
         UPDATES.with(|u| u.borrow_mut().insert(name.to_owned(), stmt));
     }
     UPDATES.with(|u| {
         let updates = u.borrow();
         let stmt = updates.get(name).expect("prepared above");
-        client.update(stmt, None, &[stream_id.into(), after.into()])?;
+        client
+            .update(stmt, None, &[stream_id.into(), after.into()])
+            .during("update a projection")?;
         Ok(())
     })
 }

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use pgrx::spi::SpiClient;
 use serde_json::Value;
 
-use crate::error::{BssError, BssResult, SqlState};
+use crate::error::{BssError, BssResult, During, SqlState};
 use crate::session_cache::SessionCache;
 
 /// At most this many schema errors are named per event; the rest are counted.
@@ -45,7 +45,9 @@ pub fn validators(client: &SpiClient<'_>) -> BssResult<Rc<Validators>> {
 
 fn load(client: &SpiClient<'_>) -> BssResult<Validators> {
     let mut all = Validators::new();
-    let rows = client.select("SELECT type, schema FROM bss.schemas", None, &[])?;
+    let rows = client
+        .select("SELECT type, schema FROM bss.schemas", None, &[])
+        .during("read bss.schemas")?;
     for row in rows {
         let (Ok(Some(type_)), Ok(Some(pgrx::JsonB(schema)))) =
             (row.get::<String>(1), row.get::<pgrx::JsonB>(2))

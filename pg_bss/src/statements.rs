@@ -9,7 +9,7 @@ use std::cell::OnceCell;
 use pgrx::pg_sys::{self, PgOid};
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiError};
 
-use crate::error::BssResult;
+use crate::error::{BssResult, During};
 use crate::partitions;
 
 /// Statements prepared once per session and kept (SPI_keepplan).
@@ -200,12 +200,13 @@ pub fn with_plans<R>(f: impl FnOnce(&mut SpiClient<'_>, &Plans) -> BssResult<R>)
         // Partitions first: a wait for another session creating them must not
         // happen while this one already holds a lock on bss.events (preparing
         // the statements below takes one).
-        partitions::ensure_covered(client)?;
+        partitions::ensure_covered(client)
+            .during("create the partitions ahead (bss.ensure_partitions)")?;
         PLANS.with(|cell| {
             let plans = match cell.get() {
                 Some(p) => p,
                 None => {
-                    let p = prepare_all(client)?;
+                    let p = prepare_all(client).during("prepare the append statements")?;
                     let _ = cell.set(p);
                     cell.get().expect("just set")
                 }

@@ -7,7 +7,7 @@
 use pgrx::pg_sys;
 use pgrx::spi::SpiClient;
 
-use crate::error::BssResult;
+use crate::error::{BssResult, During};
 use crate::statements::Plans;
 
 /// The stream row, locked, with its version advanced by `n`.
@@ -27,17 +27,24 @@ pub fn lock(
     n: i64,
 ) -> BssResult<Locked> {
     let args = [stream_id.into(), n.into()];
-    let mut rows = client.update(&plans.advance_stream, Some(1), &args)?;
+    const STEP: &str = "lock the stream";
+    let mut rows = client
+        .update(&plans.advance_stream, Some(1), &args)
+        .during(STEP)?;
     if rows.is_empty() {
-        rows = client.update(&plans.lock_stream, Some(1), &args)?;
+        rows = client
+            .update(&plans.lock_stream, Some(1), &args)
+            .during(STEP)?;
     }
     let row = rows.first();
-    let after: i64 = row.get(1)?.unwrap_or(n);
+    let after: i64 = row.get(1).during(STEP)?.unwrap_or(n);
     let created_at = row
-        .get_datum_by_ordinal(2)?
+        .get_datum_by_ordinal(2)
+        .during(STEP)?
         .unwrap_or(pg_sys::Datum::from(0usize));
     let recorded_at = row
-        .get_datum_by_ordinal(3)?
+        .get_datum_by_ordinal(3)
+        .during(STEP)?
         .unwrap_or(pg_sys::Datum::from(0usize));
     Ok(Locked {
         before: after - n,
@@ -53,6 +60,8 @@ pub fn release_versions(
     stream_id: &str,
     n: i64,
 ) -> BssResult<()> {
-    client.update(&plans.release_versions, None, &[stream_id.into(), n.into()])?;
+    client
+        .update(&plans.release_versions, None, &[stream_id.into(), n.into()])
+        .during("give back the versions of a retry")?;
     Ok(())
 }
