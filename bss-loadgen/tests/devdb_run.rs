@@ -6,31 +6,8 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use postgres::{Client, NoTls};
+use bss_tests::{database_url, session, unique};
 use serde_json::Value;
-
-fn database_url() -> String {
-    std::env::var("BSS_DATABASE_URL")
-        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:28815/bss".to_string())
-}
-
-fn session() -> Client {
-    Client::connect(&database_url(), NoTls).unwrap_or_else(|e| {
-        panic!(
-            "cannot connect to {} (run `make devdb`): {e}",
-            database_url()
-        )
-    })
-}
-
-/// A run id no other run uses (letters and digits only).
-fn run_id(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{prefix}{}", nanos % 1_000_000_000_000)
-}
 
 fn loadgen(args: &[&str]) -> std::process::Output {
     let out = Command::new(env!("CARGO_BIN_EXE_bss-loadgen"))
@@ -97,7 +74,7 @@ fn a_run_puts_bss_schemas_back_as_it_was() {
     .unwrap();
     db.execute("SELECT bss.register_schema('usage.recorded', NULL)", &[])
         .unwrap();
-    let run = run_id("s");
+    let run = unique("s");
     run_load(&run, "1s:100", &[]);
     let after: Vec<(String, Value)> = db
         .query("SELECT type, schema FROM bss.schemas WHERE type IN ('payment.received', 'usage.recorded')", &[])
@@ -119,7 +96,7 @@ fn a_short_run_reports_exactly_what_the_store_holds() {
     let dir = tempfile::tempdir().unwrap();
     let report_path = dir.path().join("report.json");
     let chart_path = dir.path().join("chart.svg");
-    let run = run_id("t");
+    let run = unique("t");
     let _unregister = Unregister;
     run_load(
         &run,
@@ -189,7 +166,7 @@ fn a_short_run_reports_exactly_what_the_store_holds() {
 fn a_backlog_is_committed_several_appends_a_transaction_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let report_path = dir.path().join("report.json");
-    let run = run_id("g");
+    let run = unique("g");
     // One connection offered about 2,000 appends a second: more than one
     // synchronous commit after another can take, so appends queue up and a
     // free connection takes up to --max-group of them into one transaction.
