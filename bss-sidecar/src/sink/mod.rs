@@ -7,7 +7,6 @@ use futures::future::BoxFuture;
 use crate::event::Spooled;
 
 pub mod kafka;
-pub mod kafka_topics;
 pub mod redis;
 
 /// Why a delivery failed: for now (the runner retries the same batch after

@@ -15,8 +15,8 @@ use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::types::RDKafkaRespErr;
 use serde::Deserialize;
 
-use super::kafka::KafkaContext;
-use super::SinkError;
+use super::client::KafkaContext;
+use crate::sink::SinkError;
 
 /// Longest topic name Kafka accepts.
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
