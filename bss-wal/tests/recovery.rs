@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bss_wal::format::decode_frame_any;
-use bss_wal::limits::{DEFAULT_MAX_RECORD_BYTES, SEGMENT_HEADER_BYTES};
+use bss_wal::limits::{DEFAULT_MAX_RECORD_BYTES, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 use bss_wal::{Error, Log, Options};
 
 const SEGMENT_SIZE: u64 = 4096;
@@ -102,7 +102,7 @@ fn flip_bit(path: &Path, offset: usize) {
 }
 
 fn payload_offset(frame: (usize, usize, u64)) -> usize {
-    frame.0 + 16
+    frame.0 + FRAME_HEADER_BYTES
 }
 
 #[test]
