@@ -99,12 +99,11 @@ fn after_append(
         read_side::update_projection(client, name, stream_id, after)?;
     }
     if work.snapshots {
+        let plan = plans
+            .snapshot_by_policy(client)
+            .during("prepare the category's snapshot policy")?;
         client
-            .update(
-                &plans.snapshot_by_policy,
-                None,
-                &[stream_id.into(), before.into(), after.into()],
-            )
+            .update(plan, None, &[stream_id.into(), before.into(), after.into()])
             .during("apply the category's snapshot policy")?;
     }
     Ok(())

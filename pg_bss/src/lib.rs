@@ -46,6 +46,7 @@ mod call_args;
 mod entry;
 mod error;
 mod guc;
+mod installed_sql;
 
 // The rules an event must keep, and the checks of each way events come in.
 mod batch;

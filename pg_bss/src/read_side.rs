@@ -18,6 +18,7 @@ use pgrx::PgOid;
 
 use crate::call_args;
 use crate::error::{BssResult, During};
+use crate::installed_sql;
 use crate::session_cache::SessionCache;
 
 /// What appends to one category do besides storing the events.
@@ -51,6 +52,10 @@ pub fn work(client: &mut SpiClient<'_>, category: &str) -> BssResult<Option<Work
 
 fn load(client: &SpiClient<'_>) -> BssResult<HashMap<String, Work>> {
     let mut all: HashMap<String, Work> = HashMap::new();
+    // Installed SQL older than 0.2.0: no category has read-side work.
+    if !installed_sql::has_table(client, "bss.projections")? {
+        return Ok(all);
+    }
     let rows = client
         .select(WORK, None, &[])
         .during("read the categories' projections and snapshot policies")?;

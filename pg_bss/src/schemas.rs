@@ -13,6 +13,7 @@ use pgrx::spi::SpiClient;
 use serde_json::Value;
 
 use crate::error::{BssError, BssResult, During, SqlState};
+use crate::installed_sql;
 use crate::session_cache::SessionCache;
 
 /// At most this many schema errors are named per event; the rest are counted.
@@ -45,6 +46,10 @@ pub fn validators(client: &SpiClient<'_>) -> BssResult<Rc<Validators>> {
 
 fn load(client: &SpiClient<'_>) -> BssResult<Validators> {
     let mut all = Validators::new();
+    // Installed SQL older than 0.3.0: no type has a schema.
+    if !installed_sql::has_table(client, "bss.schemas")? {
+        return Ok(all);
+    }
     let rows = client
         .select("SELECT type, schema FROM bss.schemas", None, &[])
         .during("read bss.schemas")?;

@@ -22,7 +22,26 @@ pub struct Plans {
     pub insert_batch: OwnedPreparedStatement,
     pub insert_valid: OwnedPreparedStatement,
     pub insert_rows: OwnedPreparedStatement,
-    pub snapshot_by_policy: OwnedPreparedStatement,
+    /// Prepared on first use: its function exists only since 0.2.0, and
+    /// only categories with a snapshot policy (0.2.0 too) run it.
+    snapshot_by_policy: OnceCell<OwnedPreparedStatement>,
+}
+
+impl Plans {
+    pub fn snapshot_by_policy(
+        &self,
+        client: &SpiClient<'_>,
+    ) -> Result<&OwnedPreparedStatement, SpiError> {
+        if let Some(plan) = self.snapshot_by_policy.get() {
+            return Ok(plan);
+        }
+        let plan = prepare(
+            client,
+            SNAPSHOT_BY_POLICY,
+            &[pg_sys::TEXTOID, pg_sys::INT8OID, pg_sys::INT8OID],
+        )?;
+        Ok(self.snapshot_by_policy.get_or_init(|| plan))
+    }
 }
 
 /// The category's snapshot policy (sql/time_travel.sql), run with the
@@ -190,7 +209,7 @@ fn prepare_all(client: &SpiClient<'_>) -> Result<Plans, SpiError> {
                 TIMESTAMPTZOID,
             ],
         )?,
-        snapshot_by_policy: prepare(client, SNAPSHOT_BY_POLICY, &[TEXTOID, INT8OID, INT8OID])?,
+        snapshot_by_policy: OnceCell::new(),
     })
 }
 
