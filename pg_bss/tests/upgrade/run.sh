@@ -5,8 +5,8 @@
 # version, writing at each version what that version brought (steps/<v>.sql).
 # It fails when:
 #   - the chain of update scripts does not lead from 0.1.0 to the crate's version;
-#   - an update changes a row of any table of the extension (state.sql, taken
-#     before and after each step);
+#   - an update changes, adds or removes a row of a table that was there
+#     before it (state.sql, taken before and after each step);
 #   - the updated database's schema differs from a fresh install's that ran
 #     the same steps (pg_dump --schema-only --binary-upgrade, which writes out
 #     every object of the extension, unlike a plain dump).
@@ -52,13 +52,20 @@ chain() {
 
 # The schema as pg_dump writes it for pg_upgrade (extension members included),
 # without what differs between any two databases: object ids, frozen xids,
-# the database's own name.
+# the random key of \restrict.
 schema_of() {
     as_pg "$PG_BIN/pg_dump" -h "$DIR" -p "$PORT" --schema-only --binary-upgrade "$1"
 }
 normalized_schema() {
-    schema_of "$1" | grep -v -e 'binary_upgrade_set_' -e 'relfrozenxid' -e 'relminmxid' -e '^--' -e '^$' \
-        -e "datfrozenxid" | sed "s/\b$1\b/DB/g"
+    schema_of "$1" | grep -v -e 'binary_upgrade_set_' -e 'relfrozenxid' -e 'relminmxid' -e 'datfrozenxid' \
+        -e "^WHERE oid = '[0-9]*';\$" -e '^\\restrict ' -e '^\\unrestrict ' -e '^--' -e '^$' |
+        sed '/binary_upgrade_create_empty_extension/s/[0-9]\{4,\}/OID/g'
+}
+
+# The tables of the extension's schemas now, one per line.
+tables() {
+    psql_db "$1" -tAc "SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname IN ('bss', 'bss_projection') AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
 }
 
 versions=()
@@ -78,42 +85,46 @@ wal_level = logical
 fsync = off
 CONF
 as_pg "$PG_BIN/pg_ctl" -D "$DATA" -w -o "-p $PORT" -l "$DIR/postgres.log" start >/dev/null
-as_pg "$PG_BIN/createdb" -h "$DIR" -p "$PORT" upgraded
-as_pg "$PG_BIN/createdb" -h "$DIR" -p "$PORT" fresh
+as_pg "$PG_BIN/createdb" -h "$DIR" -p "$PORT" bss_updated
+as_pg "$PG_BIN/createdb" -h "$DIR" -p "$PORT" bss_fresh
 
 failed=0
-psql_db upgraded -c "SET client_min_messages = warning" -c "CREATE EXTENSION pg_bss VERSION '$OLDEST'"
-psql_db upgraded -f "$HERE/steps/$OLDEST.sql" >"$DIR/upgraded-$OLDEST.out"
+psql_db bss_updated -c "SET client_min_messages = warning" -c "CREATE EXTENSION pg_bss VERSION '$OLDEST'"
+psql_db bss_updated -f "$HERE/steps/$OLDEST.sql" >"$DIR/upgraded-$OLDEST.out"
 for v in "${versions[@]:1}"; do
-    psql_db upgraded -f "$HERE/state.sql" >"$DIR/before-$v.state"
-    psql_db upgraded -c "SET client_min_messages = warning" -c "ALTER EXTENSION pg_bss UPDATE TO '$v'"
-    have="$(psql_db upgraded -tAc "SELECT extversion FROM pg_extension WHERE extname = 'pg_bss'")"
+    tables bss_updated >"$DIR/before-$v.tables"
+    psql_db bss_updated -f "$HERE/state.sql" >"$DIR/before-$v.state"
+    psql_db bss_updated -c "SET client_min_messages = warning" -c "ALTER EXTENSION pg_bss UPDATE TO '$v'"
+    have="$(psql_db bss_updated -tAc "SELECT extversion FROM pg_extension WHERE extname = 'pg_bss'")"
     [ "$have" = "$v" ] || die "ALTER EXTENSION pg_bss UPDATE TO '$v' left version $have"
-    psql_db upgraded -f "$HERE/state.sql" >"$DIR/after-$v.state"
+    # Tables the update created may come with rows of their own.
+    psql_db bss_updated -f "$HERE/state.sql" |
+        awk -F'\t' 'NR == FNR { t[$1]; next } $1 in t' "$DIR/before-$v.tables" - >"$DIR/after-$v.state"
     if ! diff -u "$DIR/before-$v.state" "$DIR/after-$v.state" >"$DIR/state-$v.diff"; then
         printf 'FAIL: the update to %s changed stored rows:\n' "$v"
         head -40 "$DIR/state-$v.diff"
         failed=1
+    else
+        log "updated to $v, rows intact"
     fi
-    [ -f "$HERE/steps/$v.sql" ] && psql_db upgraded -f "$HERE/steps/$v.sql" >"$DIR/upgraded-$v.out"
-    log "updated to $v, rows intact"
+    [ -f "$HERE/steps/$v.sql" ] && psql_db bss_updated -f "$HERE/steps/$v.sql" >"$DIR/upgraded-$v.out"
 done
 
-psql_db fresh -c "SET client_min_messages = warning" -c "CREATE EXTENSION pg_bss"
+psql_db bss_fresh -c "SET client_min_messages = warning" -c "CREATE EXTENSION pg_bss"
 for v in "${versions[@]}"; do
-    [ -f "$HERE/steps/$v.sql" ] && psql_db fresh -f "$HERE/steps/$v.sql" >"$DIR/fresh-$v.out"
+    [ -f "$HERE/steps/$v.sql" ] && psql_db bss_fresh -f "$HERE/steps/$v.sql" >"$DIR/fresh-$v.out"
 done
 
-normalized_schema upgraded >"$DIR/upgraded.schema"
-normalized_schema fresh >"$DIR/fresh.schema"
-[ -s "$DIR/fresh.schema" ] || die "pg_dump wrote no schema for database fresh"
+normalized_schema bss_updated >"$DIR/upgraded.schema"
+normalized_schema bss_fresh >"$DIR/fresh.schema"
+[ -s "$DIR/fresh.schema" ] || die "pg_dump wrote no schema for database bss_fresh"
 if ! diff -u "$DIR/fresh.schema" "$DIR/upgraded.schema" >"$DIR/schema.diff"; then
     printf 'FAIL: the schema updated from %s differs from a fresh install of %s (- fresh, + updated):\n' \
         "$OLDEST" "${versions[-1]}"
     head -80 "$DIR/schema.diff"
     failed=1
 fi
-members="$(psql_db fresh -tAc "SELECT count(*) FROM pg_depend WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_bss') AND deptype = 'e'")"
+members="$(psql_db bss_fresh -tAc "SELECT count(*) FROM pg_depend WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_bss') AND deptype = 'e'")"
 if [ "$failed" = 0 ]; then
     printf 'upgrade: %s updated to %s step by step: rows intact at each of %d steps, schema (%d objects of the extension, %d lines of pg_dump) equal to a fresh install\n' \
         "$OLDEST" "${versions[-1]}" "$((${#versions[@]} - 1))" "$members" "$(wc -l <"$DIR/fresh.schema")"

@@ -4,4 +4,6 @@ SELECT stream_version, type, data FROM bss.read_stream('customer-42', from_versi
 SELECT bss.stream_version('customer-42'), bss.stream_version('customer-0');
 SELECT stream_id, stream_version, type FROM bss.read_all(after_position => 0, max_count => 1000) ORDER BY global_position;
 SELECT stream_id, stream_version, data FROM bss.read_category('usage', after_position => 0) ORDER BY global_position;
-SELECT count(*) FROM bss.read_category('usage', 0, 1000, consumer_member => 0, consumer_size => 4);
+-- A consumer group of 4: every event goes to exactly one member, a stream's to the same one.
+SELECT count(*) AS events, count(DISTINCT m) AS members
+FROM generate_series(0, 3) m, bss.read_category('usage', 0, 1000, consumer_member => m, consumer_size => 4);
