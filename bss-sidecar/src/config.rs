@@ -75,6 +75,12 @@ pub struct Cli {
     /// (topic routes, key prefixes, client properties).
     #[arg(long, env = "BSS_CONFIG")]
     pub config: Option<PathBuf>,
+
+    /// Check this TOML file (with the flags and environment over it) as the
+    /// sidecar would at start, print a one-line summary and exit 0, or the
+    /// error and exit 1. Connects to nothing.
+    #[arg(long, value_name = "FILE")]
+    pub check_config: Option<PathBuf>,
 }
 
 /// The TOML file's shape.
@@ -155,14 +161,20 @@ impl Settings {
         };
         let kafka = sink_table(file.kafka, "brokers", cli.kafka_brokers)
             .map(|t| {
-                t.try_into::<KafkaSinkConfig>()
-                    .map_err(|e| anyhow!("[kafka] settings: {e}"))
+                let cfg = t
+                    .try_into::<KafkaSinkConfig>()
+                    .map_err(|e| anyhow!("[kafka] settings: {e}"))?;
+                cfg.check().map_err(|e| anyhow!("[kafka] settings: {e}"))?;
+                Ok::<_, anyhow::Error>(cfg)
             })
             .transpose()?;
         let redis = sink_table(file.redis, "url", cli.redis_url)
             .map(|t| {
-                t.try_into::<RedisSinkConfig>()
-                    .map_err(|e| anyhow!("[redis] settings: {e}"))
+                let cfg = t
+                    .try_into::<RedisSinkConfig>()
+                    .map_err(|e| anyhow!("[redis] settings: {e}"))?;
+                cfg.check().map_err(|e| anyhow!("[redis] settings: {e}"))?;
+                Ok::<_, anyhow::Error>(cfg)
             })
             .transpose()?;
         let detectors = match &file.detector {
@@ -211,6 +223,43 @@ impl Settings {
             kafka,
             redis,
         })
+    }
+}
+
+impl Settings {
+    /// One line of what the sidecar would run with, without secrets (the
+    /// URLs may carry passwords): what `--check-config` prints.
+    pub fn summary(&self) -> String {
+        let on_off = |on: bool| if on { "on" } else { "off" };
+        format!(
+            "spool {} (at most {} events), slot {}, publication {}, kafka {}, redis {}, \
+             {} detectors{}, HTTP {}, drain {} s, {} logs",
+            self.spool_dir.display(),
+            self.spool_max_events,
+            self.slot,
+            self.publication,
+            match &self.kafka {
+                Some(k) => format!("on ({} routes)", k.routes.len()),
+                None => "off".to_owned(),
+            },
+            on_off(self.redis.is_some()),
+            self.detectors.len(),
+            if self.detectors.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (checkpoint every {} s)",
+                    self.anomaly_checkpoint.as_secs()
+                )
+            },
+            self.metrics_addr
+                .map_or_else(|| "off".to_owned(), |a| a.to_string()),
+            self.drain_timeout.as_secs(),
+            match self.log_format {
+                LogFormat::Text => "text",
+                LogFormat::Json => "json",
+            },
+        )
     }
 }
 
@@ -314,6 +363,28 @@ mod tests {
             msg.contains("detector spikes") && msg.contains("threshold"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_sink_setting_the_sink_would_refuse_stops_the_sidecar_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sidecar.toml");
+        std::fs::write(
+            &path,
+            "[kafka]\nbrokers = \"h:1\"\n[kafka.properties]\n\"acks\" = \"1\"\n",
+        )
+        .unwrap();
+        let err = Settings::from_cli(cli(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--database-url",
+            "x",
+            "--spool-dir",
+            "/tmp/x",
+        ]))
+        .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("[kafka]") && msg.contains("acks"), "{msg}");
     }
 
     #[test]

@@ -28,7 +28,22 @@ use tracing::{error, info, warn};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let settings = match Settings::from_cli(Cli::parse()) {
+    let mut cli = Cli::parse();
+    if let Some(file) = cli.check_config.take() {
+        // The same merge and checks as a start, without starting.
+        cli.config = Some(file.clone());
+        match Settings::from_cli(cli) {
+            Ok(s) => {
+                println!("bss-sidecar: {} is valid: {}", file.display(), s.summary());
+                std::process::exit(0);
+            }
+            Err(e) => {
+                eprintln!("bss-sidecar: {}: {e:#}", file.display());
+                std::process::exit(1);
+            }
+        }
+    }
+    let settings = match Settings::from_cli(cli) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("bss-sidecar: {e:#}");

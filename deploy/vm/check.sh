@@ -4,8 +4,9 @@
 # values and refuse to run without each required secret; the configuration
 # files give a reason for each setting, hold no Kafka client settings and have
 # the settings the pipeline depends on; PostgreSQL, Redis and systemd read
-# their files (when installed here); the sidecar's TOML has only keys
-# config.rs knows and the detectors of bss-detect/detectors.toml; image tags
+# their files (when installed here); the sidecar accepts its TOML
+# (bss-sidecar --check-config, built here with cargo if cargo is installed)
+# and it has the detectors of bss-detect/detectors.toml; image tags
 # are the crates' versions; users, addresses and ports agree across the
 # files. Then it shows that these checks can fail, by running them on copies
 # with one deliberate mistake each, which they must reject.
@@ -39,6 +40,15 @@ command -v redis-server >/dev/null && command -v redis-cli >/dev/null && HAVE_RE
 HAVE_SYSTEMD_ANALYZE=0
 command -v systemd-analyze >/dev/null && HAVE_SYSTEMD_ANALYZE=1
 VMS=(vm1-postgres vm2-app vm3-kafka-redis)
+# The sidecar checks its own configuration (--check-config), as at start.
+SIDECAR="${CARGO_TARGET_DIR:-$ROOT/target}/release/bss-sidecar"
+if command -v cargo >/dev/null; then
+    (cd "$ROOT" && cargo build --release -p bss-sidecar --quiet) \
+        || { echo "cargo build --release -p bss-sidecar failed" >&2; exit 1; }
+elif [ ! -x "$SIDECAR" ]; then
+    echo "$SIDECAR is missing and cargo is not installed: cargo build --release -p bss-sidecar" >&2
+    exit 1
+fi
 
 # --- the checks; each takes the repository root to check (the real one or a copy) --
 
@@ -171,7 +181,8 @@ if [ "$HAVE_SYSTEMD_ANALYZE" = 1 ]; then
 else
     echo "== systemd-analyze is not installed: skipped the units"
 fi
-run "bss-sidecar.toml: config.rs's keys, bss-detect/detectors.toml's detectors" lint "$ROOT" sidecar
+run "bss-sidecar.toml: bss-sidecar --check-config accepts it, bss-detect/detectors.toml's detectors" \
+    lint "$ROOT" sidecar "$SIDECAR"
 run "images: versions as in Cargo.toml, every workspace member copied" lint "$ROOT" images
 run "users, addresses and ports agree across the files" lint "$ROOT" consistency
 
@@ -215,14 +226,14 @@ rejects "a compose file mounting a file that does not exist" "pg_hba.cnf, which 
     check_compose "$copy" vm1-postgres
 
 copy="$(mutated toml-key deploy/vm/sidecar/bss-sidecar.toml 'spool_max_events = ' 'spool_max_event = ')"
-rejects "a misspelt key in bss-sidecar.toml" "'spool_max_event' is not a field of FileConfig" lint "$copy" sidecar
+rejects "a misspelt key in bss-sidecar.toml" 'unknown field `spool_max_event`' lint "$copy" sidecar "$SIDECAR"
 
 copy="$(mutated toml-kafka-key deploy/vm/sidecar/bss-sidecar.toml 'delivery_timeout_ms = ' 'delivery_timeout = ')"
-rejects "a misspelt key in bss-sidecar.toml's [kafka]" "'delivery_timeout' is not a field of KafkaSinkConfig" \
-    lint "$copy" sidecar
+rejects "a misspelt key in bss-sidecar.toml's [kafka]" '\[kafka\] settings: unknown field `delivery_timeout`' \
+    lint "$copy" sidecar "$SIDECAR"
 
 copy="$(mutated detector deploy/vm/sidecar/bss-sidecar.toml 'threshold = 4.5' 'threshold = 5.5')"
-rejects "a detector that differs from bss-detect/detectors.toml" "(cell-drop) differs" lint "$copy" sidecar
+rejects "a detector that differs from bss-detect/detectors.toml" "(cell-drop) differs" lint "$copy" sidecar "$SIDECAR"
 
 copy="$(mutated image-tag deploy/vm/vm1-postgres/compose.yml 'image: pg_bss/postgres:0.5.0' 'image: pg_bss/postgres:0.4.0')"
 rejects "an image tag that is not pg_bss's version" "want pg_bss/postgres:" lint "$copy" images

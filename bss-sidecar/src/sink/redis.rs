@@ -96,6 +96,13 @@ impl RedisSinkConfig {
         }
     }
 
+    /// Everything the sink checks before it connects: the URL parses.
+    pub fn check(&self) -> Result<(), String> {
+        redis::Client::open(self.url.as_str())
+            .map(|_| ())
+            .map_err(|e| format!("redis: invalid url {:?}: {e}", self.url))
+    }
+
     fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms.max(1))
     }

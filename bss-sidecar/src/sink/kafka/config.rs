@@ -10,6 +10,7 @@ use rdkafka::config::ClientConfig;
 use serde::Deserialize;
 
 pub use super::topics::KafkaRoute;
+use super::topics::TopicRouter;
 
 /// How long librdkafka may try to deliver one record before it reports
 /// failure (`message.timeout.ms`): a dead broker surfaces as Retry this fast.
@@ -89,6 +90,14 @@ impl KafkaSinkConfig {
         self
     }
 
+    /// Everything the sink checks before it makes a client: the producer's
+    /// configuration and the routing rules. Touches no network.
+    pub fn check(&self) -> Result<(), String> {
+        self.client_config()?;
+        TopicRouter::new(&self.topic_prefix, &self.routes)?;
+        Ok(())
+    }
+
     /// The producer's librdkafka configuration: the sink's defaults, then
     /// `properties`. Fails if they would weaken delivery guarantees.
     pub fn client_config(&self) -> Result<ClientConfig, String> {
@@ -165,6 +174,14 @@ mod tests {
         let c = KafkaSinkConfig::new("h:1").property("request.required.acks", "-1");
         assert!(c.client_config().is_ok());
         assert!(KafkaSinkConfig::new(" ").client_config().is_err());
+    }
+
+    #[test]
+    fn check_refuses_a_bad_route_as_the_sink_would() {
+        assert!(KafkaSinkConfig::new("h:1").check().is_ok());
+        let c = KafkaSinkConfig::new("h:1").route("ticket", "bad topic");
+        let err = c.check().unwrap_err();
+        assert!(err.contains("bad topic"), "{err}");
     }
 
     #[test]
