@@ -5,12 +5,20 @@
 # for the sidecar: redis-server, the Kafka-protocol broker tansu, and a Python
 # venv with confluent-kafka (the independent Kafka consumer of the tests).
 # As root it installs; otherwise it prints the exact commands to run and fails.
+# `setup.sh --build` installs only what building and `make check` need
+# (compilers, PostgreSQL's headers, cargo-pgrx and its init, rustfmt, clippy).
 source "$(dirname "$0")/lib.sh"
 
-APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang pkg-config build-essential sudo
-    redis-server zlib1g-dev python3 python3-venv fonts-dejavu-core
+BUILD_ONLY=0
+[ "${1:-}" = --build ] && BUILD_ONLY=1
+
+# What compiling the workspace needs (pgrx's bindgen, librdkafka's build).
+BUILD_PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang pkg-config build-essential zlib1g-dev)
+APT_PACKAGES=("${BUILD_PACKAGES[@]}" postgresql-contrib sudo
+    redis-server python3 python3-venv fonts-dejavu-core
     prometheus prometheus-alertmanager prometheus-postgres-exporter prometheus-redis-exporter
     docker-compose python3-yaml chromium)
+[ "$BUILD_ONLY" = 1 ] && APT_PACKAGES=("${BUILD_PACKAGES[@]}")
 
 missing_apt=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -40,6 +48,16 @@ if ! grep -qs "^pg${PG_MAJOR} = \"${PG_CONFIG}\"" "$PGRX_HOME/config.toml"; then
     log "cargo pgrx init --pg${PG_MAJOR} ${PG_CONFIG}"
     cargo pgrx init --pg${PG_MAJOR} "$PG_CONFIG" >&2
 fi
+
+# make check's formatter and linter (rustup toolchains may come without them).
+for tool in fmt clippy; do
+    if ! cargo "$tool" --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null || die "cargo $tool not found and no rustup to add it"
+        log "rustup component add $([ "$tool" = fmt ] && echo rustfmt || echo clippy)"
+        rustup component add "$([ "$tool" = fmt ] && echo rustfmt || echo clippy)" >&2
+    fi
+done
+[ "$BUILD_ONLY" = 1 ] && exit 0
 
 # The tests start their own redis-server and Prometheus on free ports; the
 # services Debian starts (6379, 9090, 9093, 9100, 9187, 9121) are not needed.
