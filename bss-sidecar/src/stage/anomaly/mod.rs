@@ -125,7 +125,10 @@ impl Stage for AnomalyStage {
 
     fn resume(&mut self, cursor: u64) -> Result<u64> {
         let path = self.cfg.spool_dir.join(STATE_FILE);
-        let (pipeline, next) = state::load(&path, self.cfg.detectors.clone(), cursor)?;
+        let (pipeline, next, notes) = state::load(&path, self.cfg.detectors.clone(), cursor)?;
+        for note in notes {
+            info!(stage = NAME, "{note}");
+        }
         self.pipeline = pipeline;
         self.reported = Reported::new(&self.pipeline, &self.metrics);
         info!(

@@ -11,9 +11,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 use bss_detect::config::DetectorConfig;
 use bss_detect::pipeline::Pipeline;
-use tracing::info;
 
-use super::NAME;
 use crate::spool::write_durably;
 
 /// The state file, in the spool directory.
@@ -23,13 +21,18 @@ const MAGIC: &[u8; 8] = b"BSSANOM1";
 /// Bytes before the payload: magic, seq, crc32.
 const HEADER_LEN: usize = 8 + 8 + 4;
 
-/// The state saved last and the seq after the events it has seen; empty
+/// The state saved last, the seq after the events it has seen, and notes
+/// on what changed since (a detector added or reconfigured); empty
 /// detectors from `cursor` when there is none.
-pub fn load(path: &Path, detectors: Vec<DetectorConfig>, cursor: u64) -> Result<(Pipeline, u64)> {
+pub fn load(
+    path: &Path,
+    detectors: Vec<DetectorConfig>,
+    cursor: u64,
+) -> Result<(Pipeline, u64, Vec<String>)> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok((Pipeline::new(detectors), cursor))
+            return Ok((Pipeline::new(detectors), cursor, Vec::new()))
         }
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
@@ -56,10 +59,7 @@ pub fn load(path: &Path, detectors: Vec<DetectorConfig>, cursor: u64) -> Result<
         );
     }
     let (pipeline, notes) = Pipeline::restore(detectors, payload).map_err(|e| damaged(&e))?;
-    for note in notes {
-        info!(stage = NAME, "{note}");
-    }
-    Ok((pipeline, next))
+    Ok((pipeline, next, notes))
 }
 
 /// Replaces the state file by `pipeline`'s state at `next`, durably.
@@ -80,10 +80,10 @@ mod tests {
     fn a_saved_state_loads_with_its_seq_and_a_damaged_one_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(STATE_FILE);
-        let (fresh, from) = load(&path, Vec::new(), 7).unwrap();
+        let (fresh, from, _) = load(&path, Vec::new(), 7).unwrap();
         assert_eq!(from, 7, "no file: from the cursor");
         save(&path, &fresh.save(), 42).unwrap();
-        let (_, from) = load(&path, Vec::new(), 7).unwrap();
+        let (_, from, _) = load(&path, Vec::new(), 7).unwrap();
         assert_eq!(from, 42);
         let Err(err) = load(&path, Vec::new(), 43) else {
             panic!("a state older than the cursor was loaded")
