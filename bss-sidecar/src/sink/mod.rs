@@ -1,6 +1,7 @@
 //! Owns what every sink promises the runner (`runner.rs`): ordered,
 //! acknowledged delivery of a batch of spooled events. Each sink lives in
-//! its own file and knows nothing of the others, the source or the spool.
+//! its own file or folder (`redis.rs`, `kafka/`) and knows nothing of the
+//! others, the stages, the source or the spool.
 
 use futures::future::BoxFuture;
 
