@@ -83,6 +83,22 @@ pub struct Cli {
     pub check_config: Option<PathBuf>,
 }
 
+/// Replication slot without `--slot`.
+pub const DEFAULT_SLOT: &str = "bss_sidecar";
+/// Publication without `--publication`: the one `CREATE EXTENSION pg_bss` makes.
+pub const DEFAULT_PUBLICATION: &str = "bss_events";
+/// Spool bound without `--spool-max-events`: 2.5 minutes at 400,000 events
+/// a minute, about 1 GB of spool.
+pub const DEFAULT_SPOOL_MAX_EVENTS: u64 = 1_000_000;
+/// Drain time without `--drain-timeout-secs`: a restart stays quick; raise
+/// it together with the service manager's stop timeout (deploy/vm: 30 s
+/// under a 60 s stop timeout).
+pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 10;
+/// Checkpoint interval of the anomaly stage without `[anomaly]
+/// checkpoint_secs`: a save writes the whole state (tens of MB), so not
+/// much more often; Kafka Streams commits as often.
+pub const DEFAULT_CHECKPOINT_SECS: u64 = 30;
+
 /// The TOML file's shape.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -192,7 +208,7 @@ impl Settings {
             .anomaly
             .as_ref()
             .and_then(|a| a.checkpoint_secs)
-            .unwrap_or(30);
+            .unwrap_or(DEFAULT_CHECKPOINT_SECS);
         if checkpoint_secs == 0 {
             bail!("[anomaly] checkpoint_secs must be at least 1");
         }
@@ -204,20 +220,20 @@ impl Settings {
             slot: cli
                 .slot
                 .or(file.slot)
-                .unwrap_or_else(|| "bss_sidecar".to_owned()),
+                .unwrap_or_else(|| DEFAULT_SLOT.to_owned()),
             publication: cli
                 .publication
                 .or(file.publication)
-                .unwrap_or_else(|| "bss_events".to_owned()),
+                .unwrap_or_else(|| DEFAULT_PUBLICATION.to_owned()),
             metrics_addr: cli.metrics_addr.or(file.metrics_addr),
             spool_max_events: cli
                 .spool_max_events
                 .or(file.spool_max_events)
-                .unwrap_or(1_000_000),
+                .unwrap_or(DEFAULT_SPOOL_MAX_EVENTS),
             drain_timeout: Duration::from_secs(
                 cli.drain_timeout_secs
                     .or(file.drain_timeout_secs)
-                    .unwrap_or(10),
+                    .unwrap_or(DEFAULT_DRAIN_TIMEOUT_SECS),
             ),
             log_format,
             kafka,

@@ -156,8 +156,8 @@ async fn run(settings: Settings) -> Result<()> {
         database_url: settings.database_url.clone(),
         slot: settings.slot.clone(),
         publication: settings.publication.clone(),
-        heartbeat: std::time::Duration::from_secs(10),
-        max_sync_delay: std::time::Duration::from_millis(5),
+        heartbeat: replication::HEARTBEAT_EVERY,
+        max_sync_delay: replication::MAX_SYNC_DELAY,
     };
     let mut source = tokio::spawn(replication::run(
         source_cfg,

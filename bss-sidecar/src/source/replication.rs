@@ -29,6 +29,14 @@ use crate::spool::Spool;
 /// Prefix of the logical messages the source emits to move an idle slot.
 pub const HEARTBEAT_PREFIX: &str = "bss_heartbeat";
 
+/// How often the source emits a heartbeat message (so an idle slot still
+/// moves) and samples the slot's lag.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+/// Longest a spooled commit waits for more before one fsync covers it: a
+/// few ms let commits arriving together share an fsync, and add little to
+/// the end-to-end latency.
+pub const MAX_SYNC_DELAY: Duration = Duration::from_millis(5);
+
 /// Settings of the source.
 #[derive(Debug, Clone)]
 pub struct SourceConfig {
