@@ -8,7 +8,7 @@ export PGPORT
 PG_USER := $(if $(filter 0,$(shell id -u)),postgres,$(shell id -un))
 PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 
-.PHONY: demo demo-stop check test-local test-vm test setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly test-detect test-monitoring
+.PHONY: demo demo-stop check test-local test-vm test setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-instructions test-detect test-monitoring
 
 # The one-machine layout (deploy/local/) with a sample of BSS traffic; it
 # keeps running until demo-stop.
@@ -110,6 +110,11 @@ test-vm: setup
 bench-pg: devdb
 	benches/pgbench/run.sh
 	benches/pgbench/time_travel.sh
+
+# Instructions per append (callgrind), this checkout's pg_bss against the
+# git revision BASE's (default HEAD~): make bench-instructions BASE=<rev>.
+bench-instructions: setup
+	benches/instructions/run.sh
 
 # The sidecar's catch-up speed and commit-to-ack latency at 400k events/min.
 bench-cdc: setup devdb

@@ -17,7 +17,7 @@ BUILD_PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang pkg-co
 APT_PACKAGES=("${BUILD_PACKAGES[@]}" postgresql-contrib sudo
     redis-server python3 python3-venv fonts-dejavu-core
     prometheus prometheus-alertmanager prometheus-postgres-exporter prometheus-redis-exporter
-    docker-compose python3-yaml chromium)
+    docker-compose python3-yaml chromium valgrind)
 [ "$BUILD_ONLY" = 1 ] && APT_PACKAGES=("${BUILD_PACKAGES[@]}")
 
 missing_apt=()
