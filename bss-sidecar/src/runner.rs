@@ -202,3 +202,160 @@ fn observe_latency(metrics: &Metrics, label: &SinkLabel, batch: &[Spooled]) {
         hist.observe((now_us - s.event.commit_time_us).max(0) as f64 / 1e6);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use futures::future::BoxFuture;
+
+    use super::*;
+    use crate::event::{example, Event};
+
+    fn spool_with(dir: &std::path::Path, n: usize) -> Arc<Spool> {
+        let spool = Arc::new(Spool::open(dir, 1 << 20).unwrap());
+        let events: Vec<Event> = (0..n)
+            .map(|i| {
+                let mut e = example(&format!("customer-{i}"), 1);
+                e.commit_lsn = 10;
+                e.txn_index = i as u32;
+                e
+            })
+            .collect();
+        spool.append(events).unwrap();
+        spool.sync().unwrap();
+        spool
+    }
+
+    /// Runs `consumer` with shutdown already asked for: it drains, then stops.
+    fn drain(spool: Arc<Spool>, consumer: Consumer) -> Result<()> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (_stop, shutdown) = watch::channel(true);
+        rt.block_on(run(
+            spool,
+            consumer,
+            Metrics::new(),
+            shutdown,
+            Duration::from_secs(5),
+        ))
+    }
+
+    /// Fails `failures` times with Retry, then records what it delivered.
+    struct FlakySink {
+        failures: usize,
+        delivered: Arc<Mutex<Vec<u64>>>,
+    }
+
+    impl Sink for FlakySink {
+        fn name(&self) -> &'static str {
+            "flaky"
+        }
+
+        fn deliver<'a>(&'a mut self, batch: &'a [Spooled]) -> BoxFuture<'a, Result<(), Failure>> {
+            Box::pin(async move {
+                if self.failures > 0 {
+                    self.failures -= 1;
+                    return Err(Failure::Retry("down".into()));
+                }
+                if batch.iter().any(|s| s.seq == 7) {
+                    return Err(Failure::Fatal("refused".into()));
+                }
+                let mut d = self.delivered.lock().unwrap();
+                d.extend(batch.iter().map(|s| s.seq));
+                Ok(())
+            })
+        }
+    }
+
+    #[test]
+    fn a_failed_batch_is_delivered_again_once_and_the_sink_drains() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = spool_with(dir.path(), 5);
+        let delivered = Arc::new(Mutex::new(Vec::new()));
+        let sink = FlakySink {
+            failures: 2,
+            delivered: delivered.clone(),
+        };
+        drain(spool.clone(), Consumer::Sink(Box::new(sink))).unwrap();
+        assert_eq!(*delivered.lock().unwrap(), [0, 1, 2, 3, 4]);
+        assert_eq!(
+            spool.depth(),
+            0,
+            "the cursor moved past the delivered batch"
+        );
+    }
+
+    #[test]
+    fn a_fatal_failure_stops_the_sink_naming_the_batch_and_keeps_its_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = spool_with(dir.path(), 10);
+        let sink = FlakySink {
+            failures: 0,
+            delivered: Arc::default(),
+        };
+        let err = drain(spool.clone(), Consumer::Sink(Box::new(sink))).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("from spool seq 0: refused"),
+            "{err:#}"
+        );
+        assert_eq!(spool.depth(), 10, "nothing acknowledged");
+    }
+
+    /// Records, at each save, the seq saved and how many records the spool
+    /// still held for it then.
+    struct RecordingStage {
+        spool: Arc<Spool>,
+        resume_at: u64,
+        seen: Arc<Mutex<Vec<u64>>>,
+        saves: Arc<Mutex<Vec<(u64, u64)>>>,
+    }
+
+    impl Stage for RecordingStage {
+        fn name(&self) -> &'static str {
+            "recording"
+        }
+
+        fn resume(&mut self, cursor: u64) -> Result<u64> {
+            Ok(cursor.max(self.resume_at))
+        }
+
+        fn process<'a>(&'a mut self, batch: &'a [Spooled]) -> BoxFuture<'a, Result<(), Failure>> {
+            let mut seen = self.seen.lock().unwrap();
+            seen.extend(batch.iter().map(|s| s.seq));
+            Box::pin(async { Ok(()) })
+        }
+
+        fn checkpoint_every(&self) -> Duration {
+            Duration::from_secs(3600)
+        }
+
+        fn save(&mut self, next: u64) -> BoxFuture<'_, Result<()>> {
+            let depth = self.spool.depth();
+            self.saves.lock().unwrap().push((next, depth));
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[test]
+    fn a_stage_resumes_after_its_saved_state_and_its_cursor_moves_only_after_a_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = spool_with(dir.path(), 10);
+        let (seen, saves) = (Arc::default(), Arc::default());
+        let stage = RecordingStage {
+            spool: spool.clone(),
+            resume_at: 4,
+            seen: Arc::clone(&seen),
+            saves: Arc::clone(&saves),
+        };
+        drain(spool.clone(), Consumer::Stage(Box::new(stage))).unwrap();
+        assert_eq!(*seen.lock().unwrap(), (4..10).collect::<Vec<u64>>());
+        // One save, at shutdown (the interval is an hour), made while the
+        // spool still held all 10 records for the stage.
+        assert_eq!(*saves.lock().unwrap(), [(10, 10)]);
+        assert_eq!(spool.depth(), 0, "the cursor followed the save");
+    }
+}
