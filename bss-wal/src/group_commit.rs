@@ -126,7 +126,8 @@ impl GroupCommit {
     }
 }
 
-#[cfg(test)]
+// Its one test pins a debug assertion, compiled out of release builds.
+#[cfg(all(test, debug_assertions))]
 mod tests {
     use super::*;
 
@@ -151,7 +152,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg(debug_assertions)]
     #[should_panic(expected = "sync returns Ok only once a fsync covered seq 1")]
     fn sync_whose_fsync_left_the_target_not_durable_panics_in_debug_builds() {
         let _ = GroupCommit::default().sync(&NeverDurable, 1);
