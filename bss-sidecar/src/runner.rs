@@ -97,7 +97,7 @@ pub async fn run(
             }
             reader.settle().await?;
             if *shutdown.borrow() {
-                info!(consumer = name, cursor = reader.acknowledged(), "drained");
+                info!(sink = name, cursor = reader.acknowledged(), "drained");
                 return Ok(());
             }
             let save_in = match checkpoint_every {
@@ -133,7 +133,7 @@ pub async fn run(
                         .get_or_create(&label)
                         .set(reader.behind(batch[0].seq) as i64);
                     let retry_in = backoff.next_wait();
-                    warn!(consumer = name, error = %e, ?retry_in, "handing a batch over failed; retrying");
+                    warn!(sink = name, error = %e, ?retry_in, "handing a batch over failed; retrying");
                     let past_deadline = *shutdown.borrow()
                         && Instant::now()
                             >= *drain_deadline
@@ -141,7 +141,7 @@ pub async fn run(
                     if past_deadline {
                         reader.settle().await?;
                         warn!(
-                            consumer = name,
+                            sink = name,
                             cursor = reader.acknowledged(),
                             "stopping before it drained; what it did not handle stays in the spool"
                         );
