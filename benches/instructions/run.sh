@@ -17,10 +17,12 @@ command -v valgrind >/dev/null || die "valgrind not found (apt-get install valgr
 
 rm -rf "$WORK"
 make_pg_dir "$WORK"
-# This checkout's library, as installed; put back on any exit.
+# This checkout's library, as installed; put back on any exit. Libraries are
+# swapped by a new file (--remove-destination), never rewritten in place:
+# backends of other clusters that have the old one mapped would crash.
 install_pg_bss
 cp "$LIB" "$WORK/current.so"
-trap 'cp "$WORK/current.so" "$LIB"; git -C "$ROOT" worktree remove --force "$WORK/base-src" 2>/dev/null || true' EXIT
+trap 'cp --remove-destination "$WORK/current.so" "$LIB"; git -C "$ROOT" worktree remove --force "$WORK/base-src" 2>/dev/null || true' EXIT
 log "building pg_bss at $BASE"
 git -C "$ROOT" worktree add -q --detach "$WORK/base-src" "$BASE"
 (cd "$WORK/base-src/pg_bss" && CARGO_TARGET_DIR="$WORK/base-target" \
@@ -43,7 +45,7 @@ chmod o+r "$WORK"/*.sql
 
 # Instructions of one single-user backend running a script with a library.
 count() {
-    cp "$WORK/$1.so" "$LIB"
+    cp --remove-destination "$WORK/$1.so" "$LIB"
     rm -f "$WORK/cg.out"
     as_pg valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" \
         "$PG_BIN/postgres" --single -D "$WORK/data" -c fsync=off bench <"$WORK/$2.sql" >"$WORK/last.log" 2>&1
