@@ -1,6 +1,8 @@
 # Sourced by demo.sh and benches/cdc/run.sh (after lib.sh): starts a tansu
 # broker, redis-server and bss-sidecar next to the devdb, and stops them
 # (and drops the sidecar's slot) in stop_pipeline. Expects URL and SLOT.
+# SIDECAR_BIN runs another build of the sidecar (e.g. an older one, to compare
+# in make bench-cdc) instead of building this checkout's.
 KAFKA_PORT="${PIPELINE_KAFKA_PORT:-29092}"
 REDIS_PORT="${PIPELINE_REDIS_PORT:-26379}"
 METRICS_PORT="${PIPELINE_METRICS_PORT:-29187}"
@@ -55,8 +57,10 @@ start_broker_and_redis() {
         port_free "$p" || die "port $p is taken; set PIPELINE_KAFKA_PORT / PIPELINE_REDIS_PORT / PIPELINE_METRICS_PORT"
     done
     mkdir -p "$dir"
-    log "building bss-sidecar"
-    cargo build -q -p bss-sidecar --release
+    if [[ -z "${SIDECAR_BIN:-}" ]]; then
+        log "building bss-sidecar"
+        cargo build -q -p bss-sidecar --release
+    fi
     local tansu
     tansu="$(tansu_bin)" || die "tansu is missing: run make setup"
     log "starting tansu (Kafka protocol) on 127.0.0.1:$KAFKA_PORT and redis-server on 127.0.0.1:$REDIS_PORT"
@@ -77,7 +81,7 @@ start_sidecar() {
     local detectors="${PIPELINE_DETECTORS-$ROOT/bss-detect/detectors.toml}"
     [[ -n "$detectors" ]] && config=(--config "$detectors")
     log "starting bss-sidecar (slot $SLOT, spool $dir/spool, metrics http://127.0.0.1:$METRICS_PORT/metrics${detectors:+, detectors $detectors})"
-    "$ROOT/target/release/bss-sidecar" --database-url "$URL" --spool-dir "$dir/spool" --slot "$SLOT" \
+    "${SIDECAR_BIN:-$ROOT/target/release/bss-sidecar}" --database-url "$URL" --spool-dir "$dir/spool" --slot "$SLOT" \
         --kafka-brokers "127.0.0.1:$KAFKA_PORT" --redis-url "redis://127.0.0.1:$REDIS_PORT" \
         --metrics-addr "127.0.0.1:$METRICS_PORT" "${config[@]}" >"$logfile" 2>&1 &
     SIDECAR_PID=$!
