@@ -186,15 +186,6 @@ fn load_in_rounds(
     }
 }
 
-/// A small deterministic generator (xorshift64*), so a failing run can be
-/// repeated with the seed it prints.
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    state.wrapping_mul(0x2545_F491_4F6C_DD1D)
-}
-
 #[test]
 fn kill_9_during_the_load_loses_nothing_and_duplicates_stay_in_flight() {
     let broker = Broker::start();
@@ -219,8 +210,9 @@ fn kill_9_during_the_load_loses_nothing_and_duplicates_stay_in_flight() {
         .unwrap()
         .as_nanos() as u64
         | 1;
+    // Deterministic from the seed it prints, so a failing run can be repeated.
     eprintln!("kill seed {seed}");
-    let mut rng = seed;
+    let mut rng = bss_tests::Rng::new(seed);
 
     let mut sidecar = Sidecar::start(&args);
     let loading = std::sync::atomic::AtomicBool::new(true);
@@ -231,7 +223,7 @@ fn kill_9_during_the_load_loses_nothing_and_duplicates_stay_in_flight() {
             loading.store(false, std::sync::atomic::Ordering::Release);
         });
         for _ in 0..KILLS {
-            std::thread::sleep(Duration::from_millis(200 + next(&mut rng) % 800));
+            std::thread::sleep(Duration::from_millis(200 + rng.below(800)));
             if loading.load(std::sync::atomic::Ordering::Acquire) {
                 kills_during_load += 1;
             }
