@@ -157,22 +157,7 @@ impl SpoolReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{example, Event};
-
-    fn spool_with(dir: &std::path::Path, n: usize) -> Arc<Spool> {
-        let spool = Arc::new(Spool::open(dir, 1 << 20).unwrap());
-        let events: Vec<Event> = (0..n)
-            .map(|i| {
-                let mut e = example(&format!("customer-{i}"), 1);
-                e.commit_lsn = 10;
-                e.txn_index = i as u32;
-                e
-            })
-            .collect();
-        spool.append(events).unwrap();
-        spool.sync().unwrap();
-        spool
-    }
+    use crate::event::example;
 
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_multi_thread()
@@ -185,7 +170,7 @@ mod tests {
     #[test]
     fn batches_cover_the_spool_in_order_without_gaps() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = spool_with(dir.path(), MAX_BATCH * 2 + 7);
+        let spool = crate::spool::filled(dir.path(), MAX_BATCH * 2 + 7);
         runtime().block_on(async {
             let mut r = SpoolReader::open(spool, "a").unwrap();
             let mut seqs = Vec::new();
@@ -205,7 +190,7 @@ mod tests {
     #[test]
     fn only_acknowledged_records_are_read_again_after_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = spool_with(dir.path(), 30);
+        let spool = crate::spool::filled(dir.path(), 30);
         runtime().block_on(async {
             let mut r = SpoolReader::open(spool.clone(), "a").unwrap();
             let b = r.next_batch().await.unwrap();
@@ -227,7 +212,7 @@ mod tests {
     #[test]
     fn a_reader_moved_ahead_starts_there_but_not_behind_its_cursor() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = spool_with(dir.path(), 10);
+        let spool = crate::spool::filled(dir.path(), 10);
         runtime().block_on(async {
             let mut r = SpoolReader::open(spool, "a").unwrap();
             r.seek(4).unwrap();
@@ -241,7 +226,7 @@ mod tests {
     #[test]
     fn a_caught_up_reader_sees_records_made_durable_later() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = spool_with(dir.path(), 3);
+        let spool = crate::spool::filled(dir.path(), 3);
         runtime().block_on(async {
             let mut r = SpoolReader::open(spool.clone(), "a").unwrap();
             assert_eq!(r.next_batch().await.unwrap().len(), 3);

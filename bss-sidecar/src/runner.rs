@@ -210,22 +210,6 @@ mod tests {
     use futures::future::BoxFuture;
 
     use super::*;
-    use crate::event::{example, Event};
-
-    fn spool_with(dir: &std::path::Path, n: usize) -> Arc<Spool> {
-        let spool = Arc::new(Spool::open(dir, 1 << 20).unwrap());
-        let events: Vec<Event> = (0..n)
-            .map(|i| {
-                let mut e = example(&format!("customer-{i}"), 1);
-                e.commit_lsn = 10;
-                e.txn_index = i as u32;
-                e
-            })
-            .collect();
-        spool.append(events).unwrap();
-        spool.sync().unwrap();
-        spool
-    }
 
     /// Runs `consumer` with shutdown already asked for: it drains, then stops.
     fn drain(spool: Arc<Spool>, consumer: Consumer) -> Result<()> {
@@ -274,7 +258,7 @@ mod tests {
     #[test]
     fn a_failed_batch_is_delivered_again_once_and_the_sink_drains() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = spool_with(dir.path(), 5);
+        let spool = crate::spool::filled(dir.path(), 5);
         let delivered = Arc::new(Mutex::new(Vec::new()));
         let sink = FlakySink {
             failures: 2,
@@ -292,7 +276,7 @@ mod tests {
     #[test]
     fn a_fatal_failure_stops_the_sink_naming_the_batch_and_keeps_its_events() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = spool_with(dir.path(), 10);
+        let spool = crate::spool::filled(dir.path(), 10);
         let sink = FlakySink {
             failures: 0,
             delivered: Arc::default(),
@@ -343,7 +327,7 @@ mod tests {
     #[test]
     fn a_stage_resumes_after_its_saved_state_and_its_cursor_moves_only_after_a_save() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = spool_with(dir.path(), 10);
+        let spool = crate::spool::filled(dir.path(), 10);
         let (seen, saves) = (Arc::default(), Arc::default());
         let stage = RecordingStage {
             spool: spool.clone(),

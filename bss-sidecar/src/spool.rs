@@ -313,6 +313,24 @@ fn parse_cursor(text: &str) -> Result<u64> {
     digits.parse().context("bad seq field")
 }
 
+/// A synced spool in `dir` holding one transaction of `n` events, one per
+/// stream `customer-<i>`: what the reader's and the runner's tests consume.
+#[cfg(test)]
+pub(crate) fn filled(dir: &Path, n: usize) -> Arc<Spool> {
+    let spool = Arc::new(Spool::open(dir, 1 << 20).expect("open a test spool"));
+    let events: Vec<Event> = (0..n)
+        .map(|i| {
+            let mut e = crate::event::example(&format!("customer-{i}"), 1);
+            e.commit_lsn = 10;
+            e.txn_index = i as u32;
+            e
+        })
+        .collect();
+    spool.append(events).expect("append to a test spool");
+    spool.sync().expect("sync a test spool");
+    spool
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
