@@ -303,6 +303,21 @@ mod tests {
         Cli::try_parse_from(std::iter::once("bss-sidecar").chain(args.iter().copied())).unwrap()
     }
 
+    /// Settings from a file holding `toml`, with the required flags given.
+    fn from_file(toml: &str) -> Result<Settings> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sidecar.toml");
+        std::fs::write(&path, toml).unwrap();
+        Settings::from_cli(cli(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--database-url",
+            "x",
+            "--spool-dir",
+            "/tmp/x",
+        ]))
+    }
+
     #[test]
     fn flags_win_over_the_file_and_absent_sinks_are_off() {
         let dir = tempfile::tempdir().unwrap();
@@ -358,21 +373,9 @@ mod tests {
 
     #[test]
     fn a_bad_detector_stops_the_sidecar_naming_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sidecar.toml");
-        std::fs::write(
-            &path,
+        let err = from_file(
             "[[detector]]\nname = \"spikes\"\nevent_type = \"usage.recorded\"\ncount = \"30s\"\nalgorithm = \"zscore\"\nthreshold = -1\n",
         )
-        .unwrap();
-        let err = Settings::from_cli(cli(&[
-            "--config",
-            path.to_str().unwrap(),
-            "--database-url",
-            "x",
-            "--spool-dir",
-            "/tmp/x",
-        ]))
         .unwrap_err();
         let msg = format!("{err:#}");
         assert!(
@@ -383,22 +386,8 @@ mod tests {
 
     #[test]
     fn a_sink_setting_the_sink_would_refuse_stops_the_sidecar_at_start() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sidecar.toml");
-        std::fs::write(
-            &path,
-            "[kafka]\nbrokers = \"h:1\"\n[kafka.properties]\n\"acks\" = \"1\"\n",
-        )
-        .unwrap();
-        let err = Settings::from_cli(cli(&[
-            "--config",
-            path.to_str().unwrap(),
-            "--database-url",
-            "x",
-            "--spool-dir",
-            "/tmp/x",
-        ]))
-        .unwrap_err();
+        let err = from_file("[kafka]\nbrokers = \"h:1\"\n[kafka.properties]\n\"acks\" = \"1\"\n")
+            .unwrap_err();
         let msg = format!("{err:#}");
         assert!(msg.contains("[kafka]") && msg.contains("acks"), "{msg}");
     }
