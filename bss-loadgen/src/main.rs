@@ -23,6 +23,7 @@ use bss_loadgen::chart::{write_chart, LatencyScale};
 use bss_loadgen::clock::{
     check_run_id, parse_rfc3339, rfc3339_millis, run_id_from, DEFAULT_SIMULATED_START,
 };
+use bss_loadgen::history::HistoryWriter;
 use bss_loadgen::kafka_watch::{self, KafkaConfig, Tracker};
 use bss_loadgen::report::{render_table, AnomalySummary, Recorder, Report, RunFacts};
 use bss_loadgen::schemas::SCHEMAS;
@@ -139,6 +140,11 @@ struct RunArgs {
     /// Write the report as JSON here.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Write the fate of every append here as JSON lines (stream, event ids,
+    /// outcome, SQLSTATE, times), ending with {"end": true, ...} once the
+    /// load is over; see bss-loadgen's history.rs for the format.
+    #[arg(long)]
+    history: Option<PathBuf>,
     /// Draw the run to this .svg or .png file.
     #[arg(long)]
     chart: Option<PathBuf>,
@@ -385,6 +391,14 @@ async fn run(args: RunArgs, cfg: SimConfig, stages: Vec<Stage>, profile: Profile
         observers.push(tracker.clone());
         kafka = Some((tracker, task));
     }
+    let history = match &args.history {
+        Some(path) => {
+            let h = Arc::new(HistoryWriter::create(path)?);
+            observers.push(h.clone());
+            Some(h)
+        }
+        None => None,
+    };
     let not_stored = Arc::new(NotStored::default());
     if cfg.anomaly_rate > 0.0 {
         observers.push(not_stored.clone());
@@ -422,6 +436,10 @@ async fn run(args: RunArgs, cfg: SimConfig, stages: Vec<Stage>, profile: Profile
     .await;
     bar_task.abort();
     bar.finish_and_clear();
+    if let (Some(h), Some(path)) = (&history, &args.history) {
+        h.finish()?;
+        info!(file = %path.display(), "history written");
+    }
     if let (Some(previous), false) = (&previous_schemas, args.keep_schemas) {
         let client = writer::connect(&args.database_url).await?;
         writer::restore_schemas(&client, previous).await?;
@@ -496,6 +514,7 @@ async fn run(args: RunArgs, cfg: SimConfig, stages: Vec<Stage>, profile: Profile
         "kafka_partitions": args.kafka_partitions,
         "e2e_timeout_ms": args.e2e_timeout.as_millis() as u64,
         "drain_timed_out": outcome.drain_timed_out,
+        "history": args.history.as_ref().map(|p| p.display().to_string()),
     });
     let report = recorder.finish(
         RunFacts {
@@ -527,8 +546,9 @@ async fn run(args: RunArgs, cfg: SimConfig, stages: Vec<Stage>, profile: Profile
     }
     if report.offered > 0 && report.acknowledged == 0 {
         bail!(
-            "no append was acknowledged ({} failed, {} not sent); see the errors above",
+            "no append was acknowledged ({} failed, {} of unknown outcome, {} not sent); see the errors above",
             report.failed,
+            report.unknown,
             report.not_sent
         );
     }

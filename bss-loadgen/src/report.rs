@@ -68,6 +68,9 @@ pub struct SecondStats {
     /// Events acknowledged by PostgreSQL in this second.
     pub achieved: u64,
     pub failed: u64,
+    /// Events whose append may or may not have committed, by when it ended.
+    #[serde(default)]
+    pub unknown: u64,
     pub append_p50_ms: Option<f64>,
     pub append_p95_ms: Option<f64>,
     pub append_p99_ms: Option<f64>,
@@ -131,6 +134,11 @@ pub struct Report {
     pub acknowledged: u64,
     /// Events in appends that failed (see errors_by_sqlstate).
     pub failed: u64,
+    /// Events in appends whose committing statement lost its connection (or
+    /// failed with SQLSTATE class 08, 57, 58 or XX): they may or may not be
+    /// stored (see unknown_by_sqlstate). 0 in reports of older versions.
+    #[serde(default)]
+    pub unknown: u64,
     /// Events never sent: the queue was full, or the drain timed out.
     pub not_sent: u64,
     /// Events in appends still running when the drain timed out: they may or
@@ -139,6 +147,8 @@ pub struct Report {
     pub appends_offered: u64,
     pub appends_acknowledged: u64,
     pub appends_failed: u64,
+    #[serde(default)]
+    pub appends_unknown: u64,
     /// Transactions that committed acknowledged appends: fewer than the
     /// appends when a backlog let a connection commit several at once
     /// (`--max-group`). 0 in reports of older versions.
@@ -150,6 +160,9 @@ pub struct Report {
     pub achieved_rate: f64,
     /// Failed appends per SQLSTATE ("client" for errors without one).
     pub errors_by_sqlstate: BTreeMap<String, u64>,
+    /// Appends of unknown outcome per SQLSTATE ("client" for errors without one).
+    #[serde(default)]
+    pub unknown_by_sqlstate: BTreeMap<String, u64>,
     pub error_samples: Vec<ErrorSample>,
     pub acknowledged_by_type: BTreeMap<String, u64>,
     /// Append latency: acknowledgement minus intended send instant.
@@ -176,6 +189,7 @@ struct SecondAcc {
     offered: u64,
     achieved: u64,
     failed: u64,
+    unknown: u64,
     append: Option<Histogram<u64>>,
 }
 
@@ -186,14 +200,17 @@ struct Inner {
     offered: u64,
     acknowledged: u64,
     failed: u64,
+    unknown: u64,
     not_sent: u64,
     in_flight_abandoned: u64,
     appends_offered: u64,
     appends_acknowledged: u64,
     appends_failed: u64,
+    appends_unknown: u64,
     transactions: u64,
     by_type: BTreeMap<String, u64>,
     errors: BTreeMap<String, u64>,
+    unknown_errors: BTreeMap<String, u64>,
     samples: Vec<ErrorSample>,
     last_ack_s: f64,
 }
@@ -324,6 +341,24 @@ impl Recorder {
         }
     }
 
+    /// An append of `events` events whose committing statement ended at
+    /// `at_s` seconds with an error that leaves its commit unknown.
+    pub fn unknown(&self, at_s: f64, events: u64, sqlstate: &str, stream_id: &str, message: &str) {
+        let mut g = self.lock();
+        g.unknown += events;
+        g.appends_unknown += 1;
+        g.last_ack_s = g.last_ack_s.max(at_s);
+        g.second(at_s as u64).unknown += events;
+        *g.unknown_errors.entry(sqlstate.to_owned()).or_insert(0) += 1;
+        if g.samples.len() < MAX_ERROR_SAMPLES {
+            g.samples.push(ErrorSample {
+                sqlstate: sqlstate.to_owned(),
+                stream_id: stream_id.to_owned(),
+                message: format!("(outcome unknown) {message}"),
+            });
+        }
+    }
+
     /// Events that were scheduled but never sent.
     pub fn not_sent(&self, events: u64) {
         self.lock().not_sent += events;
@@ -363,6 +398,7 @@ impl Recorder {
                 offered: s.offered,
                 achieved: s.achieved,
                 failed: s.failed,
+                unknown: s.unknown,
                 append_p50_ms: s.append.as_ref().map(|h| ms(h.value_at_quantile(0.50))),
                 append_p95_ms: s.append.as_ref().map(|h| ms(h.value_at_quantile(0.95))),
                 append_p99_ms: s.append.as_ref().map(|h| ms(h.value_at_quantile(0.99))),
@@ -379,6 +415,7 @@ impl Recorder {
                         offered: 0,
                         achieved: 0,
                         failed: 0,
+                        unknown: 0,
                         append_p50_ms: None,
                         append_p95_ms: None,
                         append_p99_ms: None,
@@ -408,15 +445,18 @@ impl Recorder {
             offered: g.offered,
             acknowledged: g.acknowledged,
             failed: g.failed,
+            unknown: g.unknown,
             not_sent: g.not_sent,
             in_flight_abandoned: g.in_flight_abandoned,
             appends_offered: g.appends_offered,
             appends_acknowledged: g.appends_acknowledged,
             appends_failed: g.appends_failed,
+            appends_unknown: g.appends_unknown,
             transactions: g.transactions,
             offered_rate: rate(g.offered, facts.planned_duration_s),
             achieved_rate: rate(g.acknowledged, duration_s),
             errors_by_sqlstate: g.errors.clone(),
+            unknown_by_sqlstate: g.unknown_errors.clone(),
             error_samples: g.samples.clone(),
             acknowledged_by_type: g.by_type.clone(),
             append_ms: LatencySummary::of(g.append.as_ref().unwrap_or(&empty)),
@@ -549,6 +589,13 @@ pub fn render_table(r: &Report) -> String {
         "  {:<18} {:>12} {:>12}",
         "failed", r.failed, r.appends_failed
     );
+    if r.unknown > 0 {
+        let _ = writeln!(
+            out,
+            "  {:<18} {:>12} {:>12}",
+            "outcome unknown", r.unknown, r.appends_unknown
+        );
+    }
     let _ = writeln!(out, "  {:<18} {:>12}", "not sent", r.not_sent);
     if r.transactions > 0 {
         let _ = writeln!(
@@ -624,11 +671,14 @@ pub fn render_table(r: &Report) -> String {
             );
         }
     }
-    if !r.errors_by_sqlstate.is_empty() {
+    if !r.errors_by_sqlstate.is_empty() || !r.unknown_by_sqlstate.is_empty() {
         let _ = writeln!(out);
-        let _ = writeln!(out, "  errors (failed appends by SQLSTATE)");
+        let _ = writeln!(out, "  errors (failed and unknown appends by SQLSTATE)");
         for (code, n) in &r.errors_by_sqlstate {
             let _ = writeln!(out, "    {code:<8} {n:>10}");
+        }
+        for (code, n) in &r.unknown_by_sqlstate {
+            let _ = writeln!(out, "    {code:<8} {n:>10} (outcome unknown)");
         }
         for s in &r.error_samples {
             let _ = writeln!(out, "    {} on {}: {}", s.sqlstate, s.stream_id, s.message);

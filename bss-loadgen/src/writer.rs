@@ -6,8 +6,10 @@
 //!
 //! Owns connecting, registering the shipped schemas, the scheduler, the
 //! workers and the drain. Every append ends in exactly one of: acknowledged,
-//! failed (counted by SQLSTATE), not sent (queue full, drain timed out), or
-//! abandoned in flight at the drain deadline. Nothing is dropped silently.
+//! failed (counted by SQLSTATE), unknown (the connection failed while the
+//! statement that commits was out: it may or may not have committed), not
+//! sent (queue full, drain timed out), or abandoned in flight at the drain
+//! deadline. Nothing is dropped silently.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -37,6 +39,92 @@ pub trait AppendObserver: Send + Sync {
     fn acknowledged(&self, _append: &Append, _at: Instant) {}
     /// The append failed, was never sent, or was abandoned in flight.
     fn not_stored(&self, _append: &Append) {}
+    /// The append failed for certain (nothing of it committed) with
+    /// `sqlstate` ("client" without one).
+    fn failed(&self, append: &Append, _sqlstate: &str, _at: Instant) {
+        self.not_stored(append);
+    }
+    /// The append was never sent: the queue was full or the drain timed out.
+    fn not_sent(&self, append: &Append) {
+        self.not_stored(append);
+    }
+    /// The connection failed while the statement that commits the append
+    /// was out: it may or may not be stored. `sqlstate` is None for an
+    /// error that never came from the server.
+    fn unknown(&self, _append: &Append, _sqlstate: Option<&str>, _at: Instant) {}
+}
+
+/// Why an append did not end acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendError {
+    /// None for an error that did not come from the server.
+    pub sqlstate: Option<String>,
+    pub message: String,
+    /// Whether it may have committed all the same (see [`Fate::of_commit_error`]).
+    pub fate: Fate,
+}
+
+/// What an error says about whether an append committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Nothing of it committed.
+    Failed,
+    /// It may have committed: the client cannot tell.
+    Unknown,
+}
+
+impl Fate {
+    /// The fate of an append whose committing statement (the autocommit
+    /// call, or COMMIT) returned an error with `sqlstate`. Without one the
+    /// connection broke (or never answered); classes 08 (connection), 57
+    /// (operator intervention: shutdown, crash), 58 (system error) and XX
+    /// (internal) may end the session after the commit record was written.
+    /// Every other error is the server refusing the statement: nothing
+    /// committed.
+    pub fn of_commit_error(sqlstate: Option<&str>) -> Fate {
+        match sqlstate {
+            None => Fate::Unknown,
+            Some(code) => match code.get(..2) {
+                Some("08" | "57" | "58" | "XX") => Fate::Unknown,
+                _ => Fate::Failed,
+            },
+        }
+    }
+}
+
+impl AppendError {
+    /// An error before COMMIT was sent: nothing committed, whatever it was.
+    fn before_commit(e: &tokio_postgres::Error) -> Self {
+        AppendError {
+            sqlstate: e.code().map(|c| c.code().to_owned()),
+            message: describe(e),
+            fate: Fate::Failed,
+        }
+    }
+
+    /// An error of the statement that commits.
+    fn of_commit(e: &tokio_postgres::Error) -> Self {
+        let sqlstate = e.code().map(|c| c.code().to_owned());
+        AppendError {
+            fate: Fate::of_commit_error(sqlstate.as_deref()),
+            sqlstate,
+            message: describe(e),
+        }
+    }
+
+    /// No connection: nothing was sent.
+    fn no_connection(message: String) -> Self {
+        AppendError {
+            sqlstate: Some("08006".to_owned()),
+            message,
+            fate: Fate::Failed,
+        }
+    }
+
+    /// The SQLSTATE as the report counts it ("client" without one).
+    pub fn code(&self) -> &str {
+        self.sqlstate.as_deref().unwrap_or("client")
+    }
 }
 
 pub struct WriterConfig {
@@ -262,7 +350,7 @@ pub async fn run_load(
             let job = e.into_inner();
             recorder.not_sent(n);
             for o in observers.iter() {
-                o.not_stored(&job.append);
+                o.not_sent(&job.append);
             }
         }
     }
@@ -288,7 +376,7 @@ pub async fn run_load(
             left += job.append.events.len() as u64;
             recorder.not_sent(job.append.events.len() as u64);
             for o in observers.iter() {
-                o.not_stored(&job.append);
+                o.not_sent(&job.append);
             }
         }
         for handle in workers {
@@ -361,12 +449,24 @@ impl Worker {
                             o.acknowledged(&job.append, now);
                         }
                     }
-                    Err((code, message)) => {
+                    Err(e) => {
                         let len = job.append.events.len() as u64;
-                        self.recorder
-                            .failed(at_s, len, code, &job.append.stream_id, message);
-                        for o in self.observers.iter() {
-                            o.not_stored(&job.append);
+                        let stream = &job.append.stream_id;
+                        match e.fate {
+                            Fate::Failed => {
+                                self.recorder
+                                    .failed(at_s, len, e.code(), stream, &e.message);
+                                for o in self.observers.iter() {
+                                    o.failed(&job.append, e.code(), now);
+                                }
+                            }
+                            Fate::Unknown => {
+                                self.recorder
+                                    .unknown(at_s, len, e.code(), stream, &e.message);
+                                for o in self.observers.iter() {
+                                    o.unknown(&job.append, e.sqlstate.as_deref(), now);
+                                }
+                            }
                         }
                     }
                 }
@@ -378,21 +478,25 @@ impl Worker {
     /// One append in its own transaction, or a group in one transaction:
     /// the calls pipelined on the connection, in stream order (so that two
     /// groups lock shared streams in the same order and cannot deadlock),
-    /// then one COMMIT. All are stored or, on any error, none.
-    async fn append(&mut self, group: &mut [Scheduled]) -> Result<(), (String, String)> {
+    /// then one COMMIT. All are stored or, on any error, none; when the
+    /// connection fails during the statement that commits (the single
+    /// append, or COMMIT), the client cannot tell which: [`Fate::Unknown`].
+    async fn append(&mut self, group: &mut [Scheduled]) -> Result<(), AppendError> {
         if self.conn.as_ref().is_none_or(|(c, _)| c.is_closed()) {
             self.reconnect().await?;
         }
         let Some((client, stmt)) = self.conn.as_mut() else {
-            return Err(("08006".into(), "no connection to PostgreSQL".into()));
+            return Err(AppendError::no_connection(
+                "no connection to PostgreSQL".into(),
+            ));
         };
-        let failed = |e: tokio_postgres::Error| (sqlstate(&e), describe(&e));
+        let failed = |e: tokio_postgres::Error| AppendError::before_commit(&e);
         if let [one] = group {
             return client
                 .query_one(&*stmt, &[&one.append.stream_id, &Json(&one.append.events)])
                 .await
                 .map(drop)
-                .map_err(failed);
+                .map_err(|e| AppendError::of_commit(&e));
         }
         group.sort_by(|a, b| a.append.stream_id.cmp(&b.append.stream_id));
         let tx = client.transaction().await.map_err(failed)?;
@@ -406,29 +510,69 @@ impl Worker {
         futures_util::future::try_join_all(calls)
             .await
             .map_err(failed)?;
-        tx.commit().await.map_err(failed)
+        tx.commit().await.map_err(|e| AppendError::of_commit(&e))
     }
 
-    async fn reconnect(&mut self) -> Result<(), (String, String)> {
+    async fn reconnect(&mut self) -> Result<(), AppendError> {
         self.conn = None;
         if self
             .last_reconnect
             .is_some_and(|t| t.elapsed() < RECONNECT_INTERVAL)
         {
-            return Err((
-                "08006".into(),
+            return Err(AppendError::no_connection(
                 "connection to PostgreSQL lost; reconnecting".into(),
             ));
         }
         self.last_reconnect = Some(Instant::now());
         let client = connect(&self.url)
             .await
-            .map_err(|e| ("08006".to_owned(), format!("{e:#}")))?;
+            .map_err(|e| AppendError::no_connection(format!("{e:#}")))?;
         let stmt = prepare_append(&client)
             .await
-            .map_err(|e| ("08006".to_owned(), format!("{e:#}")))?;
+            .map_err(|e| AppendError::no_connection(format!("{e:#}")))?;
         info!(worker = self.id, "reconnected to PostgreSQL");
         self.conn = Some((client, stmt));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_commit_without_a_reply_has_an_unknown_outcome() {
+        assert_eq!(Fate::of_commit_error(None), Fate::Unknown);
+    }
+
+    #[test]
+    fn connection_shutdown_system_and_internal_errors_of_the_commit_are_unknown() {
+        // 08006 connection failure, 08003 no connection, 57P01 admin
+        // shutdown, 57P02 crash shutdown, 57014 canceled, 58030 I/O error,
+        // XX000 internal error.
+        for code in [
+            "08006", "08003", "08000", "57P01", "57P02", "57014", "58030", "XX000",
+        ] {
+            assert_eq!(Fate::of_commit_error(Some(code)), Fate::Unknown, "{code}");
+        }
+    }
+
+    #[test]
+    fn errors_the_server_raised_for_the_statement_are_failures() {
+        // XB001 a stale expected version, XB003 an invalid event, 23505 a
+        // duplicate, 40001 serialization failure, 53100 disk full, 25P02 an
+        // aborted transaction: the statement (or COMMIT) was refused whole.
+        for code in [
+            "XB001", "XB003", "23505", "40001", "53100", "25P02", "P0001",
+        ] {
+            assert_eq!(Fate::of_commit_error(Some(code)), Fate::Failed, "{code}");
+        }
+    }
+
+    #[test]
+    fn no_connection_before_sending_is_a_failure_counted_as_08006() {
+        let e = AppendError::no_connection("connection refused".into());
+        assert_eq!(e.fate, Fate::Failed);
+        assert_eq!(e.code(), "08006");
     }
 }

@@ -279,3 +279,70 @@ fn every_generated_event_passes_validate_event_in_the_extension() {
     // The registrations are rolled back with the transaction.
     tx.rollback().unwrap();
 }
+
+#[test]
+fn the_history_names_every_offered_event_once_and_the_acknowledged_ones_are_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.jsonl");
+    let report_path = dir.path().join("report.json");
+    let run = unique("h");
+    run_load(
+        &run,
+        "1s:300,1s:300",
+        &[
+            "--connections",
+            "2",
+            "--no-register-schemas",
+            "--history",
+            history.to_str().unwrap(),
+            "--report",
+            report_path.to_str().unwrap(),
+        ],
+    );
+    let text = std::fs::read_to_string(&history).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (end, appends) = lines.split_last().expect("the history has lines");
+    assert_eq!(end["end"], true, "the last line is not the end line: {end}");
+    let mut seen = std::collections::HashSet::new();
+    let mut acknowledged = std::collections::BTreeSet::new();
+    for a in appends {
+        assert!(a.get("end").is_none(), "an end line before the last");
+        let ids = a["event_ids"].as_array().unwrap();
+        assert_eq!(ids.len(), a["types"].as_array().unwrap().len());
+        assert!(a["done_unix"].as_f64().unwrap() >= a["intended_unix"].as_f64().unwrap() - 1e-3);
+        for id in ids {
+            let id = id.as_str().unwrap().to_owned();
+            assert!(seen.insert(id.clone()), "event {id} named twice");
+            if a["outcome"] == "acknowledged" {
+                acknowledged.insert(id);
+            }
+        }
+    }
+    let report: Value = serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    assert_eq!(end["offered"].as_u64(), report["offered"].as_u64());
+    assert_eq!(end["appends"].as_u64(), Some(appends.len() as u64));
+    assert_eq!(seen.len() as u64, report["offered"].as_u64().unwrap());
+    assert_eq!(
+        acknowledged.len() as u64,
+        report["acknowledged"].as_u64().unwrap()
+    );
+    assert!(
+        acknowledged.len() > 300,
+        "only {} acknowledged",
+        acknowledged.len()
+    );
+
+    let stored: std::collections::BTreeSet<String> = session()
+        .query(
+            "SELECT event_id::text FROM bss.events WHERE stream_id LIKE $1",
+            &[&format!("%-{run}-%")],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(stored, acknowledged);
+}

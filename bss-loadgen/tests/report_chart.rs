@@ -192,3 +192,44 @@ fn each_stage_is_measured_over_its_own_seconds() {
     assert_eq!(b.end_to_end_ms.unwrap().count, 1500);
     assert!(render_table(&r).contains("5-20"));
 }
+
+#[test]
+fn appends_of_unknown_outcome_are_counted_apart_from_failed_ones() {
+    let rec = Recorder::new();
+    rec.offered(0, 30);
+    rec.acknowledged(0, 0.5, 1_000, ["usage.recorded"; 10].into_iter());
+    rec.failed(0.6, 10, "XB001", "usage-r1-1", "stale expected version");
+    rec.unknown(0.7, 7, "client", "usage-r1-2", "connection closed");
+    rec.unknown(0.8, 3, "57P01", "usage-r1-3", "terminating connection");
+    let r = rec.finish(
+        RunFacts {
+            run_id: "r1".into(),
+            seed: 1,
+            started_at: "2026-01-01T00:00:00.000Z".into(),
+            config: serde_json::json!({}),
+            stages: parse_stages("1s:30").unwrap(),
+            planned_duration_s: 1.0,
+            duration_s: 1.0,
+            anomalies: None,
+        },
+        None,
+    );
+    assert_eq!((r.failed, r.appends_failed), (10, 1));
+    assert_eq!((r.unknown, r.appends_unknown), (10, 2));
+    assert_eq!(r.errors_by_sqlstate.len(), 1);
+    assert_eq!(r.unknown_by_sqlstate.get("client"), Some(&1));
+    assert_eq!(r.unknown_by_sqlstate.get("57P01"), Some(&1));
+    assert_eq!((r.timeline[0].failed, r.timeline[0].unknown), (10, 10));
+    let v = serde_json::to_value(&r).unwrap();
+    assert_eq!(v["unknown"], 10);
+    assert_eq!(v["failed"], 10);
+    let table = render_table(&r);
+    assert!(table.contains("outcome unknown"), "{table}");
+    // A report written before unknown was counted still reads, as 0.
+    let mut old = v.clone();
+    for f in ["unknown", "appends_unknown", "unknown_by_sqlstate"] {
+        old.as_object_mut().unwrap().remove(f);
+    }
+    let old: Report = serde_json::from_value(old).unwrap();
+    assert_eq!(old.unknown, 0);
+}
