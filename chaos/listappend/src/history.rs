@@ -105,6 +105,19 @@ impl Action {
         }
     }
 
+    /// True when nobody knows whether it took effect.
+    pub fn is_unknown(&self) -> bool {
+        matches!(
+            self,
+            Action::Append {
+                outcome: Outcome::Info { .. },
+                ..
+            } | Action::Read {
+                outcome: Outcome::Info { .. }
+            }
+        )
+    }
+
     /// "ok", "fail" or "info".
     pub fn outcome_label(&self) -> &'static str {
         match self {

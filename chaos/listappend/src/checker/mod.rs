@@ -332,12 +332,14 @@ fn check_read(
     }
 }
 
+/// A stream's acknowledged appends (with their values) and reads (with their lists).
+type AcknowledgedOps<'a> = (Vec<(&'a Operation, i64)>, Vec<(&'a Operation, &'a List)>);
+
 /// Per stream: a read that began after an acknowledged append completed
 /// holds its value, and a read that began after another read completed is
 /// not shorter.
 fn check_real_time(history: &[Operation], anomalies: &mut Vec<Anomaly>) {
-    let mut streams: BTreeMap<&str, (Vec<(&Operation, i64)>, Vec<(&Operation, &List)>)> =
-        BTreeMap::new();
+    let mut streams: BTreeMap<&str, AcknowledgedOps<'_>> = BTreeMap::new();
     for op in history {
         let (appends, reads) = streams.entry(op.stream.as_str()).or_default();
         match &op.action {
