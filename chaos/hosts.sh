@@ -1,0 +1,146 @@
+# Sourced by chaos/run.sh (after chaos/testbed.sh): starts and stops the
+# servers of the test bed on their hosts. Each server listens on its host's
+# 127.0.0.1; the host's own address (10.213.0.x) is served by a
+# bss-faultproxy in front of it, so every client reaches it through the
+# proxy, where latency, stalls and resets are injected (chaos/fault.sh).
+#
+#   pg       PostgreSQL 15 with pg_bss   10.213.0.11:5432 -> 127.0.0.1:5433
+#   broker   tansu (Kafka protocol)      10.213.0.13:9092 -> 127.0.0.1:19092
+#   redis    redis-server                10.213.0.14:6379 -> 127.0.0.1:16379
+#   sidecar  bss-sidecar, restarted 1 s after it exits (as systemd's
+#            Restart=always would); its spool on a small filesystem of its
+#            own; /metrics on 127.0.0.1:9187 of its host
+#
+# Data, logs, pid files and control sockets live under BED_DIR.
+
+BED_DIR="${BED_DIR:-$ROOT/target/chaos/bed}"
+BIN="$ROOT/target/release"
+PG_PORT_INNER=5433
+BROKER_PORT_INNER=19092
+REDIS_PORT_INNER=16379
+SIDECAR_METRICS=9187
+SPOOL_SIZE="${SPOOL_SIZE:-256m}"
+SLOT=bss_chaos
+
+db_url() { echo "postgresql://$PG_USER@$(bed_addr pg):5432/bss"; }
+kafka_addr() { echo "$(bed_addr broker):9092"; }
+redis_url() { echo "redis://$(bed_addr redis):6379"; }
+proxy_sock() { echo "$BED_DIR/run/proxy-$1.sock"; }
+pid_file() { echo "$BED_DIR/run/$1.pid"; }
+
+# spawn HOST NAME COMMAND...: COMMAND in the background on HOST, logging to
+# logs/NAME.log, its pid in run/NAME.pid.
+spawn() {
+    local host="$1" name="$2"; shift 2
+    bed_exec "$host" "$@" >>"$BED_DIR/logs/$name.log" 2>&1 &
+    echo $! >"$(pid_file "$name")"
+}
+pid_of() { cat "$(pid_file "$1")" 2>/dev/null; }
+signal() { local p; p="$(pid_of "$2")" && [ -n "$p" ] && kill "-$1" "$p" 2>/dev/null; }
+
+# listening HOST ADDR PORT: something accepts connections there.
+listening() { bed_exec "$1" bash -c "(exec 3<>/dev/tcp/$2/$3) 2>/dev/null"; }
+
+start_proxy() {  # start_proxy HOST SERVICE PORT INNER_PORT
+    local host="$1" service="$2" port="$3" inner="$4"
+    spawn "$host" "proxy-$service" "$BIN/bss-faultproxy" serve --name "$service" \
+        --listen "$(bed_addr "$host"):$port" --upstream "127.0.0.1:$inner" --control "$(proxy_sock "$service")"
+    wait_until 10 "the $service proxy listening" listening "$host" "$(bed_addr "$host")" "$port"
+}
+
+pg_ctl_bed() { bed_exec pg runuser -u "$PG_USER" -- "$PG_BIN/pg_ctl" -D "$BED_DIR/pg/data" "$@"; }
+
+start_pg() {
+    make_pg_dir "$BED_DIR/pg"
+    if [ ! -f "$BED_DIR/pg/data/PG_VERSION" ]; then
+        as_pg "$PG_BIN/initdb" -D "$BED_DIR/pg/data" -U "$PG_USER" --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+        cat >>"$BED_DIR/pg/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT_INNER
+unix_socket_directories = '$BED_DIR/pg'
+wal_level = logical
+max_wal_senders = 10
+max_replication_slots = 10
+shared_buffers = 256MB
+synchronous_commit = on
+max_wal_size = 2GB
+CONF
+    fi
+    pg_ctl_bed -w -l "$BED_DIR/pg/postgres.log" start >/dev/null
+    local psql=(bed_exec pg runuser -u "$PG_USER" -- "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT_INNER")
+    "${psql[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'bss'" | grep -q 1 ||
+        "${psql[@]}" -d postgres -c "CREATE DATABASE bss"
+    "${psql[@]}" -d bss -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS pg_bss" \
+        -c "SELECT bss.ensure_partitions()" >/dev/null
+}
+
+# psql_bed ARGS...: psql on the bss database, from the pg host itself (not
+# through the proxy, so a fault on the link never slows the runner's own checks).
+psql_bed() {
+    bed_exec pg runuser -u "$PG_USER" -- "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT_INNER" -d bss "$@"
+}
+
+start_broker() {
+    spawn broker broker "$(tansu_bin)" broker --listener-url "tcp://127.0.0.1:$BROKER_PORT_INNER" \
+        --advertised-listener-url "tcp://$(kafka_addr)" --storage-engine memory://tansu/ --cluster-id bss-chaos
+    wait_until 20 "tansu listening" listening broker 127.0.0.1 "$BROKER_PORT_INNER"
+}
+
+start_redis() {
+    spawn redis redis redis-server --port "$REDIS_PORT_INNER" --bind 127.0.0.1 --save "" --appendonly no
+    wait_until 20 "redis listening" listening redis 127.0.0.1 "$REDIS_PORT_INNER"
+}
+redis_bed() { bed_exec redis redis-cli -p "$REDIS_PORT_INNER" "$@"; }
+
+# The sidecar under a restart loop: run/sidecar.pid is the bss-sidecar
+# process of the moment, run/sidecar-loop.pid the loop; the loop ends when
+# run/sidecar.stop exists. Every start is logged as "start" in
+# logs/sidecar-starts.log, so the report counts restarts.
+start_sidecar() {
+    mkdir -p "$BED_DIR/spool"
+    mountpoint -q "$BED_DIR/spool" || mount -t tmpfs -o "size=$SPOOL_SIZE" bss-chaos-spool "$BED_DIR/spool"
+    rm -f "$BED_DIR/run/sidecar.stop"
+    local detectors=()
+    [ -n "${CHAOS_DETECTORS-$ROOT/bss-detect/detectors.toml}" ] && detectors=(--config "${CHAOS_DETECTORS-$ROOT/bss-detect/detectors.toml}")
+    bed_exec sidecar bash -c '
+        while [ ! -f "$1/run/sidecar.stop" ]; do
+            echo "start $(date +%s.%N)" >>"$1/logs/sidecar-starts.log"
+            "${@:2}" &
+            echo $! >"$1/run/sidecar.pid"
+            wait $! || true
+            [ -f "$1/run/sidecar.stop" ] || sleep 1
+        done' _ "$BED_DIR" "$BIN/bss-sidecar" --database-url "$(db_url)" --spool-dir "$BED_DIR/spool/data" \
+        --slot "$SLOT" --kafka-brokers "$(kafka_addr)" --redis-url "$(redis_url)" \
+        --metrics-addr "127.0.0.1:$SIDECAR_METRICS" "${detectors[@]}" >>"$BED_DIR/logs/sidecar.log" 2>&1 &
+    echo $! >"$(pid_file sidecar-loop)"
+    wait_until 60 "bss-sidecar healthy (log: $BED_DIR/logs/sidecar.log)" sidecar_healthy
+}
+sidecar_healthy() {
+    bed_exec sidecar bash -c "exec 3<>/dev/tcp/127.0.0.1/$SIDECAR_METRICS && printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3 && head -1 <&3 | grep -q ' 200 '" 2>/dev/null
+}
+
+# Everything up: the bed, the servers and their proxies, the sidecar.
+hosts_up() {
+    bed_down
+    if mountpoint -q "$BED_DIR/spool" 2>/dev/null; then umount "$BED_DIR/spool"; fi
+    rm -rf "$BED_DIR"
+    mkdir -p "$BED_DIR/run" "$BED_DIR/logs"
+    bed_up
+    start_pg
+    start_proxy pg pg 5432 "$PG_PORT_INNER"
+    start_broker
+    start_proxy broker broker 9092 "$BROKER_PORT_INNER"
+    start_redis
+    start_proxy redis redis 6379 "$REDIS_PORT_INNER"
+    start_sidecar
+}
+
+# Everything down, whatever state a scenario left it in.
+hosts_down() {
+    touch "$BED_DIR/run/sidecar.stop" 2>/dev/null || true
+    if [ -f "$BED_DIR/pg/data/postmaster.pid" ]; then
+        as_pg "$PG_BIN/pg_ctl" -D "$BED_DIR/pg/data" -m immediate stop >/dev/null 2>&1 || true
+    fi
+    bed_down
+    if mountpoint -q "$BED_DIR/spool" 2>/dev/null; then umount -l "$BED_DIR/spool" || true; fi
+}

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# make chaos: the chaos suite. Each scenario brings up the test bed
+# (chaos/testbed.sh, chaos/hosts.sh), offers a steady bss-loadgen load,
+# injects its fault (chaos/fault.sh) after a warm-up, holds it, ends it, lets
+# the load run on, and then bss-chaos-check accounts for every event the load
+# generator sent (PostgreSQL, Kafka, Redis) while bss-listappend checks the
+# isolation of stream histories. Report and chart: target/chaos/<scenario>/.
+#
+#   chaos/run.sh all [KEY=VALUE...]          every scenario, then a summary table
+#   chaos/run.sh SCENARIO... [KEY=VALUE...]  those scenarios
+#   chaos/run.sh list                        the scenarios and their faults
+#
+# KEY=VALUE (defaults in brackets): warmup [15] fault [20] after [20] seconds,
+# rate [2000] events/s, connections [16], seed [1], latency_ms [500],
+# jitter_ms [0], loss_pct [5], kill_min [2] kill_max [5] seconds between
+# kills of sidecar-kill, settle [120] seconds for the sinks to catch up.
+# Exits 1 if any scenario's account is not clean.
+source "$(dirname "$0")/testbed.sh"
+source "$ROOT/scripts/pipeline.sh"  # wait_until
+source "$ROOT/chaos/hosts.sh"
+source "$ROOT/chaos/fault.sh"
+
+SCENARIOS=(db-latency packet-loss broker-loss redis-pressure cpu-spike partition-sidecar-db
+    partition-sidecar-broker sidecar-kill pg-crash spool-disk-full)
+OUT="$ROOT/target/chaos"
+
+declare -A P=([warmup]=15 [fault]=20 [after]=20 [rate]=2000 [connections]=16 [seed]=1
+    [latency_ms]=500 [jitter_ms]=0 [loss_pct]=5 [kill_min]=2 [kill_max]=5 [settle]=120)
+
+describe() {
+    case "$1" in
+        db-latency) echo "${P[latency_ms]} ms (jitter ${P[jitter_ms]} ms) each way on PostgreSQL's link" ;;
+        packet-loss) echo "${P[loss_pct]}% of packets dropped on every link" ;;
+        broker-loss) echo "the broker killed (-9); an empty one replaces it at the end" ;;
+        redis-pressure) echo "Redis at maxmemory with noeviction (writes refused)" ;;
+        cpu-spike) echo "stress-ng on every core" ;;
+        partition-sidecar-db) echo "sidecar and PostgreSQL cut off from each other" ;;
+        partition-sidecar-broker) echo "sidecar and broker cut off from each other" ;;
+        sidecar-kill) echo "sidecar killed (-9) every ${P[kill_min]}-${P[kill_max]} s, restarted 1 s later" ;;
+        pg-crash) echo "PostgreSQL stopped with -m immediate, started at the end" ;;
+        spool-disk-full) echo "the sidecar's spool filesystem full" ;;
+        *) return 1 ;;
+    esac
+}
+
+# inject SCENARIO: starts the fault, holds it for P[fault] seconds, ends it.
+inject() {
+    local hold="${P[fault]}"
+    case "$1" in
+        db-latency) fault_start latency pg "${P[latency_ms]}" "${P[jitter_ms]}"; sleep "$hold"; fault_end latency pg ;;
+        packet-loss) fault_start loss "${P[loss_pct]}"; sleep "$hold"; fault_end loss ;;
+        broker-loss) fault_start kill broker; sleep "$hold"; fault_end kill broker ;;
+        redis-pressure) fault_start redis-maxmemory; sleep "$hold"; fault_end redis-maxmemory ;;
+        cpu-spike) fault_start cpu; sleep "$hold"; fault_end cpu ;;
+        partition-sidecar-db) fault_start partition sidecar pg; sleep "$hold"; fault_end partition ;;
+        partition-sidecar-broker) fault_start partition sidecar broker; sleep "$hold"; fault_end partition ;;
+        sidecar-kill)
+            # Kill times from the seed: the same seed, the same schedule.
+            RANDOM="${P[seed]}"
+            local end=$((SECONDS + hold)) gap
+            while [ $SECONDS -lt "$end" ]; do
+                gap=$((P[kill_min] + RANDOM % (P[kill_max] - P[kill_min] + 1)))
+                [ $((SECONDS + gap)) -le "$end" ] || gap=$((end - SECONDS))
+                sleep "$gap"
+                [ $SECONDS -lt "$end" ] || break
+                signal KILL sidecar || true
+            done ;;
+        pg-crash) fault_start pg-crash; sleep "$hold"; fault_end pg-crash ;;
+        spool-disk-full) fault_start spool-full; sleep "$hold"; fault_end spool-full ;;
+    esac
+}
+
+now() { date +%s.%N; }
+
+run_scenario() {
+    local name="$1" dir="$OUT/$1"
+    local fault_text total run_id
+    fault_text="$(describe "$name")" || die "no scenario $name (chaos/run.sh list)"
+    total=$((P[warmup] + P[fault] + P[after]))
+    run_id="chaos$(date +%s)"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    log "scenario $name: $fault_text; ${P[warmup]} s warm-up, ${P[fault]} s fault, ${P[after]} s after, ${P[rate]} events/s"
+    hosts_up
+
+    local history="$dir/history.jsonl" arrivals="$dir/arrivals.jsonl"
+    spawn loadgen watch "$BIN/bss-chaos-check" watch --kafka-brokers "$(kafka_addr)" --redis-url "$(redis_url)" \
+        --history "$history" --out "$arrivals" --settle-timeout "${P[settle]}s"
+    spawn loadgen listappend "$BIN/bss-listappend" --database-url "$(db_url)" --run-id "$run_id" \
+        --streams 4 --clients 2 --duration "${total}s" --seed "${P[seed]}" --out "$dir/listappend.json"
+    spawn loadgen loadgen "$BIN/bss-loadgen" run --database-url "$(db_url)" --run-id "$run_id" --seed "${P[seed]}" \
+        --stages "1s:${P[rate]},$((total - 1))s:${P[rate]}" --connections "${P[connections]}" \
+        --history "$history" --report "$dir/loadgen.json" --no-progress --drain-timeout 60s
+
+    sleep "${P[warmup]}"
+    local fault_start fault_end
+    fault_start="$(now)"
+    log "$name: fault on"
+    inject "$name"
+    fault_end="$(now)"
+    log "$name: fault off; load continues ${P[after]} s, then the sinks get up to ${P[settle]} s to catch up"
+
+    local rc=0 p
+    wait "$(pid_of loadgen)" || { log "bss-loadgen exited with an error (log: $BED_DIR/logs/loadgen.log)"; rc=1; }
+    wait "$(pid_of listappend)" || { log "bss-listappend found anomalies or failed (log: $BED_DIR/logs/listappend.log)"; rc=1; }
+    wait "$(pid_of watch)" || { log "bss-chaos-check watch failed (log: $BED_DIR/logs/watch.log)"; rc=1; }
+    bed_exec loadgen "$BIN/bss-chaos-check" account --scenario "$name" --fault "$fault_text" \
+        --history "$history" --arrivals "$arrivals" --database-url "$(db_url)" \
+        --fault-start "$fault_start" --fault-end "$fault_end" \
+        --out "$dir/report.json" --chart "$dir/chart.svg" || rc=1
+    # What the account cannot see: how often the sidecar started, the
+    # isolation check's verdict, the parameters of the run.
+    p="$(for k in "${!P[@]}"; do printf '%s=%s\n' "$k" "${P[$k]}"; done)"
+    python3 - "$dir" "$BED_DIR/logs/sidecar-starts.log" "$p" <<'PY' || rc=1
+import json, sys
+d, starts, params = sys.argv[1], sys.argv[2], sys.argv[3]
+r = json.load(open(f"{d}/report.json"))
+r["sidecar_restarts"] = max(0, sum(1 for l in open(starts) if l.startswith("start")) - 1)
+try:
+    la = json.load(open(f"{d}/listappend.json"))
+    r["listappend_ok"] = bool(la.get("ok"))
+except (OSError, ValueError):
+    r["listappend_ok"] = False
+r["parameters"] = {k: v for k, v in (l.split("=", 1) for l in params.splitlines())}
+json.dump(r, open(f"{d}/report.json", "w"), indent=2)
+PY
+    cp "$BED_DIR/logs/"*.log "$BED_DIR/pg/postgres.log" "$dir/" 2>/dev/null || true
+    hosts_down
+    return $rc
+}
+
+summary() {
+    python3 - "$OUT" "$@" <<'PY'
+import json, sys
+out, names = sys.argv[1], sys.argv[2:]
+cols = ["fault", "fault_seconds", "acknowledged", "lost", "duplicates", "out_of_order", "unknown",
+        "recovery_seconds", "append_p95_ms_before", "append_p95_ms", "sidecar_restarts", "listappend_ok", "ok"]
+lines = ["| scenario | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 1)]
+for n in names:
+    try:
+        r = json.load(open(f"{out}/{n}/report.json"))
+    except (OSError, ValueError):
+        lines.append(f"| {n} | (no report) |")
+        continue
+    def cell(v):
+        if isinstance(v, float):
+            return f"{v:.1f}"
+        return "—" if v is None else str(v)
+    lines.append(f"| {n} | " + " | ".join(cell(r.get(c)) for c in cols) + " |")
+text = "\n".join(lines)
+open(f"{out}/summary.md", "w").write(text + "\n")
+print(text)
+PY
+}
+
+main() {
+    local names=() arg
+    for arg in "$@"; do
+        case "$arg" in
+            *=*) [ -n "${P[${arg%%=*}]+x}" ] || die "unknown setting ${arg%%=*} (settings: ${!P[*]})"
+                 P[${arg%%=*}]="${arg#*=}" ;;
+            all) names+=("${SCENARIOS[@]}") ;;
+            list) for arg in "${SCENARIOS[@]}"; do printf '  %-26s %s\n' "$arg" "$(describe "$arg")"; done; exit 0 ;;
+            *) describe "$arg" >/dev/null || die "no scenario $arg (chaos/run.sh list)"; names+=("$arg") ;;
+        esac
+    done
+    [ ${#names[@]} -gt 0 ] || die "usage: $0 all|list|SCENARIO... [KEY=VALUE...]"
+    [ "$(id -u)" = 0 ] || die "the chaos suite creates network namespaces and mounts: run as root"
+    trap 'hosts_down' EXIT
+    trap 'exit 130' INT TERM
+    if [ -z "${CHAOS_NO_BUILD:-}" ]; then
+        "$ROOT/scripts/setup.sh"
+        install_pg_bss
+        log "building the binaries of the suite"
+        cargo build -q --release -p bss-sidecar -p bss-loadgen -p bss-faultproxy -p bss-chaos-check -p bss-listappend
+    fi
+    local failed=() n
+    for n in "${names[@]}"; do
+        run_scenario "$n" || failed+=("$n")
+    done
+    summary "${names[@]}"
+    [ ${#failed[@]} -eq 0 ] || die "not clean: ${failed[*]} (reports in $OUT/<scenario>/)"
+    log "every scenario clean"
+}
+
+main "$@"

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The chaos test bed's network: one network namespace per host, each with a
+# veth whose other end sits on a bridge in a namespace of its own (the
+# switch), and addresses in 10.213.0.0/24 that exist only inside these
+# namespaces. Nothing is added to the machine's own namespace, so no packet
+# of the bed can leave the machine, and shaping a host's link never slows
+# anything else (the host's `lo` is never touched).
+#
+#   chaos/testbed.sh up          create what is missing (idempotent)
+#   chaos/testbed.sh down        kill every process inside the bed, remove it
+#   chaos/testbed.sh status      hosts, addresses, processes
+#   chaos/testbed.sh exec HOST COMMAND...   run COMMAND on HOST
+#   chaos/testbed.sh addr HOST   the address of HOST
+#
+# Hosts: pg (PostgreSQL with pg_bss), sidecar, broker (tansu), redis,
+# loadgen (the load generator and the checkers).
+# Sourced by chaos/run.sh for the same functions.
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+
+BED_PREFIX="${BED_PREFIX:-bssc}"
+BED_SWITCH="$BED_PREFIX-sw"
+BED_NET=10.213.0
+BED_HOSTS=(pg sidecar broker redis loadgen)
+declare -A BED_ADDR=([pg]=11 [sidecar]=12 [broker]=13 [redis]=14 [loadgen]=15)
+
+bed_ns() { echo "$BED_PREFIX-$1"; }
+bed_addr() {
+    [ -n "${BED_ADDR[$1]:-}" ] || die "no host $1 in the test bed (hosts: ${BED_HOSTS[*]})"
+    echo "$BED_NET.${BED_ADDR[$1]}"
+}
+bed_exec() { local h="$1"; shift; ip netns exec "$(bed_ns "$h")" "$@"; }
+ns_exists() { ip netns list | awk '{print $1}' | grep -qx "$1"; }
+
+bed_tools() {
+    local missing=() t
+    for t in ip:iproute2 nft:nftables tc:iproute2 stress-ng:stress-ng; do
+        command -v "${t%%:*}" >/dev/null || missing+=("${t#*:}")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
+    [ "$(id -u)" = 0 ] || die "the test bed needs root (network namespaces); missing: ${missing[*]}"
+    log "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# reachable ADDR: from the loadgen host, a TCP connection to a closed port of
+# ADDR is refused (so the address answers) rather than left unanswered.
+reachable() {
+    local answer
+    answer="$(bed_exec loadgen timeout 1 bash -c "exec 3<>/dev/tcp/$1/9" 2>&1 || true)"
+    [[ "$answer" == *"Connection refused"* ]]
+}
+
+bed_up() {
+    [ "$(id -u)" = 0 ] || die "the test bed creates network namespaces: run as root"
+    bed_tools
+    ns_exists "$BED_SWITCH" || ip netns add "$BED_SWITCH"
+    ip -n "$BED_SWITCH" link show br0 >/dev/null 2>&1 || ip -n "$BED_SWITCH" link add br0 type bridge
+    ip -n "$BED_SWITCH" link set br0 up
+    ip -n "$BED_SWITCH" link set lo up
+    local h ns
+    for h in "${BED_HOSTS[@]}"; do
+        ns="$(bed_ns "$h")"
+        ns_exists "$ns" || ip netns add "$ns"
+        ip -n "$ns" link set lo up
+        if ! ip -n "$ns" link show eth0 >/dev/null 2>&1; then
+            # Both ends are created in the host's namespace and one moved to
+            # the switch, so the machine's namespace never holds either.
+            ip -n "$ns" link add eth0 type veth peer name "v-$h" netns "$BED_SWITCH"
+            ip -n "$BED_SWITCH" link set "v-$h" master br0 up
+            ip -n "$ns" addr add "$(bed_addr "$h")/24" dev eth0
+        fi
+        ip -n "$ns" link set eth0 up
+        # Each host's own nftables table: chaos/fault.sh fills its chains.
+        ip netns exec "$ns" nft -f - <<'NFT'
+table inet bss_chaos
+flush table inet bss_chaos
+table inet bss_chaos {
+    chain input { type filter hook input priority 0; policy accept; }
+    chain output { type filter hook output priority 0; policy accept; }
+}
+NFT
+    done
+    # Every host reaches every other before anything starts on them.
+    for h in "${BED_HOSTS[@]}"; do
+        [ "$h" = loadgen ] && continue
+        for _ in $(seq 50); do
+            reachable "$(bed_addr "$h")" && continue 2
+            sleep 0.1
+        done
+        die "host loadgen cannot reach $h ($(bed_addr "$h")) in the test bed"
+    done
+}
+
+# Kills every process inside the bed's namespaces (SIGKILL: a bed being
+# removed has nothing to drain into) and deletes them.
+bed_down() {
+    local ns pids
+    for ns in $(ip netns list | awk '{print $1}' | grep "^$BED_PREFIX-" || true); do
+        pids="$(ip netns pids "$ns" 2>/dev/null || true)"
+        if [ -n "$pids" ]; then
+            # shellcheck disable=SC2086
+            kill -CONT $pids 2>/dev/null || true
+            # shellcheck disable=SC2086
+            kill -KILL $pids 2>/dev/null || true
+            for _ in $(seq 50); do [ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && break; sleep 0.1; done
+        fi
+        ip netns del "$ns" 2>/dev/null || true
+    done
+}
+
+bed_status() {
+    local h ns
+    for h in "${BED_HOSTS[@]}"; do
+        ns="$(bed_ns "$h")"
+        if ns_exists "$ns"; then
+            printf '  %-8s %-12s %s\n' "$h" "$(bed_addr "$h")" \
+                "$(ip netns pids "$ns" | xargs -r ps -o comm= -p | sort | uniq -c | awk '{printf "%s(%s) ", $2, $1}')"
+        else
+            printf '  %-8s absent\n' "$h"
+        fi
+    done
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    case "${1:-}" in
+        up) bed_up; log "test bed up"; bed_status ;;
+        down) bed_down; log "test bed removed" ;;
+        status) bed_status ;;
+        exec) shift; [ $# -ge 2 ] || die "usage: $0 exec HOST COMMAND..."; bed_exec "$@" ;;
+        addr) bed_addr "${2:?usage: $0 addr HOST}" ;;
+        *) die "usage: $0 up|down|status|exec HOST COMMAND...|addr HOST" ;;
+    esac
+fi
