@@ -126,7 +126,10 @@ impl Controlled {
             *current = toxics;
             changed
         });
-        info!(name = %self.name, ?toxics, "toxics set");
+        match serde_json::to_string(&toxics) {
+            Ok(json) => info!(name = %self.name, toxics = %json, "toxics set"),
+            Err(_) => info!(name = %self.name, ?toxics, "toxics set"),
+        }
         Answer::ok(self.status())
     }
 }

@@ -56,6 +56,9 @@ pub struct Proxy {
 impl Proxy {
     /// Binds the listening socket and the control socket, no toxics set.
     pub async fn bind(config: ProxyConfig) -> Result<Self, ProxyError> {
+        // The control socket first: once the port accepts, scripts that
+        // waited for it can set toxics at once.
+        let control = ControlSocket::bind(&config.control)?;
         let listen_error = |source| ProxyError::Listen {
             addr: config.listen,
             source,
@@ -64,7 +67,6 @@ impl Proxy {
             .await
             .map_err(listen_error)?;
         let local_addr = listener.local_addr().map_err(listen_error)?;
-        let control = ControlSocket::bind(&config.control)?;
         let (toxics, watching) = watch::channel(Toxics::default());
         let counters = Arc::new(Counters::default());
         let route = Route {
