@@ -34,6 +34,9 @@ pub enum AnomalyKind {
     ReorderedRead,
     /// A read missed an acknowledged append that completed before it began.
     StaleRead,
+    /// A read returned a value whose append was invoked only after the
+    /// read had completed.
+    FutureRead,
     /// A read returned fewer events than a read of the same stream that
     /// completed before it began.
     NonMonotonicReads,
@@ -54,6 +57,7 @@ impl AnomalyKind {
             AnomalyKind::UncommittedRead => "uncommitted-read",
             AnomalyKind::ReorderedRead => "reordered-read",
             AnomalyKind::StaleRead => "stale-read",
+            AnomalyKind::FutureRead => "future-read",
             AnomalyKind::NonMonotonicReads => "non-monotonic-reads",
         }
     }

@@ -253,7 +253,8 @@ fn check_appends(
 }
 
 /// An acknowledged read returns a prefix of the final list: no value of a
-/// failed append, none twice, none the stream does not hold, none out of order.
+/// failed append, none appended only after the read, none twice, none the
+/// stream does not hold, none out of order.
 fn check_read(
     op: &Operation,
     read: &[Element],
@@ -287,6 +288,25 @@ fn check_read(
             format!(
                 "it returned value {} at version {}, whose append by client {writer} failed with {sqlstate}",
                 e.value, e.version
+            ),
+        );
+        return;
+    }
+    let future = read.iter().find_map(|e| {
+        let writer = appends.get(&e.value)?.op;
+        op.precedes(writer).then_some((e, writer))
+    });
+    if let Some((e, writer)) = future {
+        report(
+            AnomalyKind::FutureRead,
+            format!(
+                "it completed at {} and returned value {} at version {}, which client {} \
+                 began to append only at {}",
+                seconds(op.completed.monotonic_ns),
+                e.value,
+                e.version,
+                writer.client,
+                seconds(writer.invoked.monotonic_ns)
             ),
         );
         return;

@@ -197,6 +197,16 @@ fn a_read_that_overlaps_an_append_may_miss_it() {
 }
 
 #[test]
+fn a_read_of_a_value_appended_only_after_it_completed_is_a_future_read() {
+    let history = vec![
+        ok_read(1, (0, 10), &[1]),
+        ok_append(0, (20, 30), 1, None, 1),
+    ];
+    let verdict = check(&history, &finals(list(&[1])));
+    assert_eq!(kinds(&verdict), [AnomalyKind::FutureRead]);
+}
+
+#[test]
 fn a_read_shorter_than_one_completed_before_it_began_is_non_monotonic() {
     let history = vec![
         // Overlaps both reads, so neither is stale by it.
