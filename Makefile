@@ -8,7 +8,7 @@ export PGPORT
 PG_USER := $(if $(filter 0,$(shell id -u)),postgres,$(shell id -un))
 PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 
-.PHONY: demo demo-stop check test-local test-vm test setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-instructions test-detect test-monitoring
+.PHONY: demo demo-stop check test-local test-vm test setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-instructions test-detect test-monitoring chaos test-chaos testbed-down
 
 # The one-machine layout (deploy/local/) with a sample of BSS traffic; it
 # keeps running until demo-stop.
@@ -27,7 +27,7 @@ check: setup-build
 	cargo test --release --workspace --lib --bins --exclude pg_bss
 
 # Everything, what CI runs (.ci/run).
-test: setup check test-wal test-pg test-regress test-upgrade test-e2e test-sidecar test-loadgen test-detect test-monitoring test-local test-vm
+test: setup check test-wal test-pg test-regress test-upgrade test-e2e test-sidecar test-loadgen test-detect test-monitoring test-local test-vm test-chaos
 
 setup:
 	scripts/setup.sh
@@ -102,6 +102,23 @@ test-monitoring: setup
 # short load, and asks its Prometheus (HTTP API) for the pipeline's numbers.
 test-local: setup
 	deploy/local/e2e_test.sh
+
+# The chaos suite (chaos/run.sh): every scenario on the multi-host test bed
+# with an account of every event, reports in target/chaos/<scenario>/.
+# One scenario: make chaos SCENARIO=db-latency; settings: CHAOS_ARGS="fault=30 rate=3000".
+chaos: setup
+	chaos/run.sh $(or $(SCENARIO),all) $(CHAOS_ARGS)
+
+# make test's short version of it: the chaos crates' own tests (the
+# checkers fed bad histories, the proxy's toxics), then three short scenarios.
+test-chaos: setup devdb
+	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" cargo test --release -p bss-faultproxy -p bss-chaos-check -p bss-listappend -- --test-threads 1
+	chaos/run.sh sidecar-kill packet-loss partition-sidecar-broker warmup=5 fault=10 after=5 rate=1000 settle=60
+
+# Removes the test bed and whatever runs in it (a run cleans up on its own;
+# this is for a run killed with -9).
+testbed-down:
+	chaos/testbed.sh down
 
 # The three-VM layout: compose files parse, configs give reasons, units verify.
 test-vm: setup

@@ -57,7 +57,8 @@ fault_start() {
             redis_bed config set maxmemory "$((used + 1024 * 1024))" >/dev/null ;;
         cpu)
             stress-ng --cpu 0 --cpu-load 100 --timeout 3600s --quiet >>"$BED_DIR/logs/stress-ng.log" 2>&1 &
-            echo $! >"$(pid_file stress-ng)" ;;
+            echo $! >"$(pid_file stress-ng)"
+            disown "$!" ;;
         *) die "unknown fault $kind" ;;
     esac
 }

@@ -32,9 +32,14 @@ pid_file() { echo "$BED_DIR/run/$1.pid"; }
 # logs/NAME.log, its pid in run/NAME.pid.
 spawn() {
     local host="$1" name="$2"; shift 2
-    bed_exec "$host" "$@" >>"$BED_DIR/logs/$name.log" 2>&1 &
+    # `ip netns exec` execs COMMAND, so $! is COMMAND's own pid (a function
+    # here would put a subshell in between, and signals would miss it).
+    ip netns exec "$(bed_ns "$host")" "$@" >>"$BED_DIR/logs/$name.log" 2>&1 &
     echo $! >"$(pid_file "$name")"
 }
+# serve HOST NAME COMMAND...: a server, spawned and left out of the shell's
+# jobs (it is never waited for; the bed's removal kills it quietly).
+serve() { spawn "$@"; disown "$!"; }
 pid_of() { cat "$(pid_file "$1")" 2>/dev/null; }
 signal() { local p; p="$(pid_of "$2")" && [ -n "$p" ] && kill "-$1" "$p" 2>/dev/null; }
 
@@ -43,7 +48,7 @@ listening() { bed_exec "$1" bash -c "(exec 3<>/dev/tcp/$2/$3) 2>/dev/null"; }
 
 start_proxy() {  # start_proxy HOST SERVICE PORT INNER_PORT
     local host="$1" service="$2" port="$3" inner="$4"
-    spawn "$host" "proxy-$service" "$BIN/bss-faultproxy" serve --name "$service" \
+    serve "$host" "proxy-$service" "$BIN/bss-faultproxy" serve --name "$service" \
         --listen "$(bed_addr "$host"):$port" --upstream "127.0.0.1:$inner" --control "$(proxy_sock "$service")"
     wait_until 10 "the $service proxy listening" listening "$host" "$(bed_addr "$host")" "$port"
 }
@@ -81,13 +86,13 @@ psql_bed() {
 }
 
 start_broker() {
-    spawn broker broker "$(tansu_bin)" broker --listener-url "tcp://127.0.0.1:$BROKER_PORT_INNER" \
+    serve broker broker "$(tansu_bin)" broker --listener-url "tcp://127.0.0.1:$BROKER_PORT_INNER" \
         --advertised-listener-url "tcp://$(kafka_addr)" --storage-engine memory://tansu/ --cluster-id bss-chaos
     wait_until 20 "tansu listening" listening broker 127.0.0.1 "$BROKER_PORT_INNER"
 }
 
 start_redis() {
-    spawn redis redis redis-server --port "$REDIS_PORT_INNER" --bind 127.0.0.1 --save "" --appendonly no
+    serve redis redis redis-server --port "$REDIS_PORT_INNER" --bind 127.0.0.1 --save "" --appendonly no
     wait_until 20 "redis listening" listening redis 127.0.0.1 "$REDIS_PORT_INNER"
 }
 redis_bed() { bed_exec redis redis-cli -p "$REDIS_PORT_INNER" "$@"; }
@@ -113,6 +118,7 @@ start_sidecar() {
         --slot "$SLOT" --kafka-brokers "$(kafka_addr)" --redis-url "$(redis_url)" \
         --metrics-addr "127.0.0.1:$SIDECAR_METRICS" "${detectors[@]}" >>"$BED_DIR/logs/sidecar.log" 2>&1 &
     echo $! >"$(pid_file sidecar-loop)"
+    disown "$!"
     wait_until 60 "bss-sidecar healthy (log: $BED_DIR/logs/sidecar.log)" sidecar_healthy
 }
 sidecar_healthy() {

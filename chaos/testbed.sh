@@ -14,7 +14,8 @@
 #
 # Hosts: pg (PostgreSQL with pg_bss), sidecar, broker (tansu), redis,
 # loadgen (the load generator and the checkers).
-# Sourced by chaos/run.sh for the same functions.
+# Sourced by chaos/run.sh for the same functions. Its tools (iproute2,
+# nftables, stress-ng) are Debian packages that scripts/setup.sh installs.
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 BED_PREFIX="${BED_PREFIX:-bssc}"
@@ -31,18 +32,6 @@ bed_addr() {
 bed_exec() { local h="$1"; shift; ip netns exec "$(bed_ns "$h")" "$@"; }
 ns_exists() { ip netns list | awk '{print $1}' | grep -qx "$1"; }
 
-bed_tools() {
-    local missing=() t
-    for t in ip:iproute2 nft:nftables tc:iproute2 stress-ng:stress-ng; do
-        command -v "${t%%:*}" >/dev/null || missing+=("${t#*:}")
-    done
-    [ ${#missing[@]} -eq 0 ] && return
-    [ "$(id -u)" = 0 ] || die "the test bed needs root (network namespaces); missing: ${missing[*]}"
-    log "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-
 # reachable ADDR: from the loadgen host, a TCP connection to a closed port of
 # ADDR is refused (so the address answers) rather than left unanswered.
 reachable() {
@@ -53,7 +42,6 @@ reachable() {
 
 bed_up() {
     [ "$(id -u)" = 0 ] || die "the test bed creates network namespaces: run as root"
-    bed_tools
     ns_exists "$BED_SWITCH" || ip netns add "$BED_SWITCH"
     ip -n "$BED_SWITCH" link show br0 >/dev/null 2>&1 || ip -n "$BED_SWITCH" link add br0 type bridge
     ip -n "$BED_SWITCH" link set br0 up
@@ -124,7 +112,7 @@ bed_status() {
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     case "${1:-}" in
-        up) bed_up; log "test bed up"; bed_status ;;
+        up) "$ROOT/scripts/setup.sh"; bed_up; log "test bed up"; bed_status ;;
         down) bed_down; log "test bed removed" ;;
         status) bed_status ;;
         exec) shift; [ $# -ge 2 ] || die "usage: $0 exec HOST COMMAND..."; bed_exec "$@" ;;
