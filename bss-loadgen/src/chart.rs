@@ -41,8 +41,9 @@ fn register(bytes: &'static [u8]) -> Result<()> {
         .map_err(|_| anyhow!("the font data is not a usable TrueType font"))
 }
 
-/// Registers the font the chart needs; `raster` when text will be drawn as pixels.
-fn ensure_font(raster: bool) -> Result<()> {
+/// Registers the font a chart needs; `raster` when text will be drawn as
+/// pixels. Public for other charts of the project (bss-chaos-check's).
+pub fn ensure_font(raster: bool) -> Result<()> {
     let mut g = FONT.lock().unwrap_or_else(|p| p.into_inner());
     if *g == Some(Registered::DejaVu) || (*g == Some(Registered::Metrics) && !raster) {
         return Ok(());

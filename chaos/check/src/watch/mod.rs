@@ -1,0 +1,252 @@
+//! `watch`: runs through a whole scenario, recording every arrival of an
+//! event in Kafka and in Redis with its wall-clock time, and ends when the
+//! load generator's history is complete and every acknowledged event has
+//! arrived in both sinks, or --settle-timeout after the history's end, or
+//! on SIGTERM/SIGINT; then writes the arrivals file (`arrivals.rs`). Owns
+//! when the watch ends; must never end on a broker or Redis error.
+
+pub mod collected;
+pub mod kafka;
+pub mod redis;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bss_loadgen::history::Outcome;
+use bss_loadgen::kafka_watch::CATEGORIES;
+use tracing::{info, warn};
+
+use crate::arrivals::{Arrivals, EndLine, EndReason};
+use crate::history::HistoryTail;
+use collected::{unix_now, Collected};
+
+/// How often the history is read and the end condition checked.
+const CHECK_INTERVAL: Duration = Duration::from_millis(200);
+/// The end condition must hold this long before the watch ends: events of
+/// unknown outcome that were stored may still be on their way.
+const QUIET: Duration = Duration::from_secs(2);
+/// How long the aggregates may take to read at the end.
+const AGGREGATE_PATIENCE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error(transparent)]
+    Kafka(#[from] kafka::KafkaWatchError),
+    #[error(transparent)]
+    Redis(#[from] redis::RedisWatchError),
+    #[error("installing the signal handlers: {0}")]
+    Signal(std::io::Error),
+    #[error("writing the arrivals {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("reading the aggregates: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+pub struct WatchConfig {
+    pub kafka_brokers: String,
+    pub topic_prefix: String,
+    pub redis_url: String,
+    pub redis_stream_prefix: String,
+    pub redis_agg_prefix: String,
+    pub history: PathBuf,
+    pub out: PathBuf,
+    pub settle_timeout: Duration,
+}
+
+/// Events that must still arrive before the watch may end: the
+/// acknowledged ones, and the unknown ones seen in one sink (so stored).
+#[derive(Default)]
+struct Awaited {
+    waiting: Vec<String>,
+    unknown: Vec<String>,
+}
+
+impl Awaited {
+    /// Whether every awaited event has arrived in both sinks.
+    fn settled(&mut self, seen: &collected::Seen) -> bool {
+        let both = |id: &String| seen.kafka_ids.contains(id) && seen.redis_ids.contains(id);
+        let mut promoted = Vec::new();
+        self.unknown.retain(|id| {
+            let any = seen.kafka_ids.contains(id) || seen.redis_ids.contains(id);
+            if any {
+                promoted.push(id.clone());
+            }
+            !any
+        });
+        self.waiting.extend(promoted);
+        self.waiting.retain(|id| !both(id));
+        self.waiting.is_empty()
+    }
+}
+
+/// Runs the watch until it ends (see the module doc), then writes the arrivals.
+pub async fn watch(cfg: WatchConfig) -> Result<(), WatchError> {
+    let seen = Arc::new(Collected::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let topics: Vec<String> = CATEGORIES
+        .iter()
+        .map(|c| format!("{}{c}", cfg.topic_prefix))
+        .collect();
+    let keys: Vec<String> = CATEGORIES
+        .iter()
+        .map(|c| format!("{}{c}", cfg.redis_stream_prefix))
+        .collect();
+    let kafka = kafka::spawn(
+        &cfg.kafka_brokers,
+        topics.clone(),
+        seen.clone(),
+        stop.clone(),
+    )?;
+    let redis = redis::spawn(&cfg.redis_url, keys.clone(), seen.clone(), stop.clone())?;
+    info!(?topics, ?keys, history = %cfg.history.display(), "watching");
+
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(WatchError::Signal)?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(WatchError::Signal)?;
+    let mut tail = HistoryTail::new(&cfg.history);
+    let mut awaited = Awaited::default();
+    let mut end_seen: Option<Instant> = None;
+    let mut settled_since: Option<Instant> = None;
+    let mut history_errors = 0u64;
+    let reason = loop {
+        tokio::select! {
+            _ = sigterm.recv() => break EndReason::Signal,
+            _ = sigint.recv() => break EndReason::Signal,
+            _ = tokio::time::sleep(CHECK_INTERVAL) => {}
+        }
+        match tail.poll() {
+            Ok(new) => {
+                for a in new {
+                    let ids = a.event_ids.iter().map(|id| id.to_string());
+                    match a.outcome {
+                        Outcome::Acknowledged => awaited.waiting.extend(ids),
+                        Outcome::Unknown => awaited.unknown.extend(ids),
+                        Outcome::Failed | Outcome::NotSent => {}
+                    }
+                }
+            }
+            Err(e) => {
+                history_errors += 1;
+                if history_errors <= 10 {
+                    warn!(error = %e, "reading the history");
+                }
+            }
+        }
+        if !tail.history.is_complete() {
+            continue;
+        }
+        let end_at = *end_seen.get_or_insert_with(|| {
+            info!(
+                appends = tail.history.appends.len(),
+                "the history is complete; waiting for the sinks"
+            );
+            Instant::now()
+        });
+        if awaited.settled(&seen.lock()) {
+            if settled_since.get_or_insert_with(Instant::now).elapsed() >= QUIET {
+                break EndReason::Settled;
+            }
+        } else {
+            settled_since = None;
+        }
+        if end_at.elapsed() >= cfg.settle_timeout {
+            warn!(
+                missing = awaited.waiting.len(),
+                "settle timeout: not every acknowledged event arrived in both sinks"
+            );
+            break EndReason::SettleTimeout;
+        }
+    };
+    info!(?reason, "the watch ends");
+    stop.store(true, Ordering::SeqCst);
+    // Read what the history has by now (a signal may come before its end).
+    if let Err(e) = tail.poll() {
+        warn!(error = %e, "reading the history");
+    }
+    let streams: Vec<String> = {
+        let mut s: Vec<String> = tail
+            .history
+            .appends
+            .iter()
+            .map(|a| a.stream_id.clone())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        s.sort();
+        s
+    };
+    let (url, prefix) = (cfg.redis_url.clone(), cfg.redis_agg_prefix.clone());
+    let aggregates = tokio::task::spawn_blocking(move || {
+        redis::read_aggregates(&url, &prefix, &streams, AGGREGATE_PATIENCE)
+    })
+    .await?;
+    for (name, handle) in [("kafka", kafka), ("redis", redis)] {
+        if tokio::task::spawn_blocking(move || handle.join())
+            .await
+            .map_or(true, |r| r.is_err())
+        {
+            warn!(watcher = name, "the watcher thread panicked");
+        }
+    }
+
+    let ids: HashSet<String> = tail
+        .history
+        .appends
+        .iter()
+        .flat_map(|a| a.event_ids.iter().map(|id| id.to_string()))
+        .collect();
+    let (kafka, redis) = {
+        let g = seen.lock();
+        (
+            g.kafka
+                .iter()
+                .filter(|a| ids.contains(&a.ce_id))
+                .cloned()
+                .collect(),
+            g.redis
+                .iter()
+                .filter(|a| ids.contains(&a.ce_id))
+                .cloned()
+                .collect(),
+        )
+    };
+    let arrivals = Arrivals {
+        kafka,
+        redis,
+        aggregates,
+        end: Some(EndLine {
+            end: true,
+            reason,
+            at_unix: unix_now(),
+        }),
+    };
+    write_arrivals(&cfg.out, &arrivals).map_err(|source| WatchError::Write {
+        path: cfg.out.clone(),
+        source,
+    })?;
+    info!(
+        kafka = arrivals.kafka.len(),
+        redis = arrivals.redis.len(),
+        aggregates = arrivals.aggregates.len(),
+        file = %cfg.out.display(),
+        "arrivals written"
+    );
+    Ok(())
+}
+
+/// Writes the file whole under a temporary name, then renames it: a reader
+/// never sees half of it.
+fn write_arrivals(path: &std::path::Path, arrivals: &Arrivals) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    arrivals.write(&mut w)?;
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,431 @@
+//! The account, fed histories with exactly one thing wrong each: every
+//! count must come out exactly, and a clean history must be all zero.
+
+use bss_chaos_check::account::{account, Scenario, StoredEvent};
+use bss_chaos_check::arrivals::{
+    AggregateVersion, Arrivals, EndLine, EndReason, KafkaArrival, RedisArrival,
+};
+use bss_chaos_check::history::History;
+use bss_chaos_check::report::{Report, ViolationKind};
+use bss_loadgen::history::{AppendRecord, EndRecord, Outcome};
+use uuid::Uuid;
+
+const STREAM: &str = "usage-r1-1";
+const FAULT_START: f64 = 1010.0;
+const FAULT_END: f64 = 1020.0;
+
+fn id(n: u128) -> Uuid {
+    Uuid::from_u128(n)
+}
+
+fn scenario() -> Scenario {
+    Scenario {
+        name: "test".into(),
+        fault: "nothing".into(),
+        fault_start_unix: FAULT_START,
+        fault_end_unix: FAULT_END,
+    }
+}
+
+fn append(
+    stream: &str,
+    ids: &[u128],
+    outcome: Outcome,
+    intended: f64,
+    latency_ms: f64,
+) -> AppendRecord {
+    AppendRecord {
+        stream_id: stream.into(),
+        event_ids: ids.iter().map(|&n| id(n)).collect(),
+        types: ids.iter().map(|_| "usage.recorded".to_string()).collect(),
+        outcome,
+        sqlstate: match outcome {
+            Outcome::Failed => Some("XB001".into()),
+            _ => None,
+        },
+        intended_unix: intended,
+        done_unix: intended + latency_ms / 1000.0,
+        latency_ms,
+    }
+}
+
+fn complete(appends: Vec<AppendRecord>) -> History {
+    let offered = appends.iter().map(|a| a.event_ids.len() as u64).sum();
+    let n = appends.len() as u64;
+    History {
+        appends,
+        end: Some(EndRecord {
+            end: true,
+            offered,
+            appends: n,
+        }),
+    }
+}
+
+fn stored(n: u128, stream: &str, version: i64) -> StoredEvent {
+    StoredEvent {
+        event_id: id(n).to_string(),
+        stream_id: stream.into(),
+        version,
+    }
+}
+
+fn kafka(n: u128, stream: &str, version: i64, offset: i64, at: f64) -> KafkaArrival {
+    KafkaArrival {
+        ce_id: id(n).to_string(),
+        stream_id: stream.into(),
+        version,
+        topic: "bss.usage".into(),
+        partition: 0,
+        offset,
+        at_unix: at,
+    }
+}
+
+fn redis(n: u128, stream: &str, version: i64, entry: u64, at: f64) -> RedisArrival {
+    RedisArrival {
+        ce_id: id(n).to_string(),
+        stream_id: stream.into(),
+        version,
+        key: "bss:events:usage".into(),
+        entry_id: format!("{entry}-0"),
+        at_unix: at,
+    }
+}
+
+/// Three single-event appends to one stream: before, during and after the
+/// fault, each stored once, in Kafka and Redis in order, the aggregate at
+/// version 3. Event 2 reaches the sinks at 1021.5 (1.5 s after the fault).
+struct Case {
+    history: History,
+    stored: Vec<StoredEvent>,
+    arrivals: Arrivals,
+}
+
+fn clean() -> Case {
+    let history = complete(vec![
+        append(STREAM, &[1], Outcome::Acknowledged, 1005.0, 10.0),
+        append(STREAM, &[2], Outcome::Acknowledged, 1015.0, 400.0),
+        append(STREAM, &[3], Outcome::Acknowledged, 1025.0, 20.0),
+    ]);
+    let stored = vec![
+        stored(1, STREAM, 1),
+        stored(2, STREAM, 2),
+        stored(3, STREAM, 3),
+    ];
+    let arrivals = Arrivals {
+        kafka: vec![
+            kafka(1, STREAM, 1, 0, 1005.1),
+            kafka(2, STREAM, 2, 1, 1021.5),
+            kafka(3, STREAM, 3, 2, 1025.1),
+        ],
+        redis: vec![
+            redis(1, STREAM, 1, 100, 1005.05),
+            redis(2, STREAM, 2, 200, 1021.0),
+            redis(3, STREAM, 3, 300, 1025.05),
+        ],
+        aggregates: vec![AggregateVersion {
+            stream_id: STREAM.into(),
+            version: Some(3),
+            at_unix: 1030.0,
+        }],
+        end: Some(EndLine {
+            end: true,
+            reason: EndReason::Settled,
+            at_unix: 1030.0,
+        }),
+    };
+    Case {
+        history,
+        stored,
+        arrivals,
+    }
+}
+
+fn run(c: &Case) -> Report {
+    account(&scenario(), &c.history, &c.stored, &c.arrivals)
+}
+
+/// Every count that says something went wrong, in one tuple:
+/// (lost, lost_postgres, lost_kafka, lost_redis, duplicates, duplicates_postgres,
+///  duplicates_redis, out_of_order, failed_but_stored, in_sink_but_not_stored, partial_appends)
+fn wrongs(r: &Report) -> [u64; 11] {
+    [
+        r.lost,
+        r.lost_postgres,
+        r.lost_kafka,
+        r.lost_redis,
+        r.duplicates,
+        r.duplicates_postgres,
+        r.duplicates_redis,
+        r.out_of_order,
+        r.failed_but_stored,
+        r.in_sink_but_not_stored,
+        r.partial_appends,
+    ]
+}
+
+#[test]
+fn a_clean_history_counts_nothing_wrong_and_is_ok() {
+    let r = run(&clean());
+    assert_eq!(wrongs(&r), [0; 11]);
+    assert!(r.ok, "{r:#?}");
+    assert!(r.violations.is_empty());
+    assert_eq!(r.violation_count, 0);
+    assert_eq!(
+        (r.offered, r.acknowledged, r.failed, r.not_sent, r.unknown),
+        (3, 3, 0, 0, 0)
+    );
+    assert_eq!(r.fault_seconds, 10.0);
+    // Event 2, acknowledged during the fault, is the last to reach both sinks.
+    assert_eq!(r.recovery_seconds, Some(1.5));
+    assert_eq!(r.append_p95_ms_before, Some(10.0));
+    assert_eq!(r.append_p95_ms, Some(400.0));
+    assert_eq!(r.aggregates_read, 1);
+    assert_eq!(r.timeline_start_unix, 1005.0);
+    assert_eq!(r.timeline.len(), 21);
+    assert_eq!(r.timeline[0].acknowledged, 1);
+    assert_eq!(
+        r.timeline[10].kafka_lag_s.map(|l| (l * 1000.0).round()),
+        Some(6100.0)
+    );
+    assert!(r.summary().starts_with("test OK"), "{}", r.summary());
+}
+
+#[test]
+fn an_event_missing_from_kafka_is_lost_and_recovery_never_came() {
+    let mut c = clean();
+    c.arrivals.kafka.remove(1);
+    let r = run(&c);
+    assert_eq!(wrongs(&r), [1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert!(!r.ok);
+    assert_eq!(r.recovery_seconds, None);
+    let v = &r.violations[0];
+    assert_eq!(
+        (v.kind, v.event_id.as_str(), v.stream_id.as_str(), v.version),
+        (
+            ViolationKind::LostKafka,
+            id(2).to_string().as_str(),
+            STREAM,
+            Some(2)
+        )
+    );
+}
+
+#[test]
+fn an_acknowledged_event_not_in_postgres_or_redis_is_lost_once() {
+    let mut c = clean();
+    c.stored.remove(2);
+    c.arrivals.redis.remove(2);
+    let r = run(&c);
+    assert_eq!(wrongs(&r), [1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
+    assert!(!r.ok);
+    assert_eq!(r.violation_count, 2);
+}
+
+#[test]
+fn a_stream_aggregate_behind_its_last_acknowledged_version_is_lost_in_redis() {
+    let mut c = clean();
+    c.arrivals.aggregates[0].version = Some(2);
+    let r = run(&c);
+    assert_eq!(wrongs(&r), [1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(r.violations[0].kind, ViolationKind::AggregateBehind);
+    assert_eq!(r.violations[0].version, Some(3));
+    // A stream whose aggregate was not read is not judged by it.
+    c.arrivals.aggregates.clear();
+    let r = run(&c);
+    assert_eq!(wrongs(&r), [0; 11]);
+    assert_eq!(r.aggregates_read, 0);
+}
+
+#[test]
+fn a_second_kafka_record_is_a_duplicate_but_not_a_violation() {
+    let mut c = clean();
+    c.arrivals.kafka.push(kafka(2, STREAM, 2, 3, 1022.0));
+    // The same offset read twice is one record, not a duplicate.
+    c.arrivals.kafka.push(kafka(3, STREAM, 3, 2, 1025.2));
+    let r = run(&c);
+    assert_eq!(wrongs(&r), [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    assert!(r.ok, "{:?}", r.violations);
+}
+
+#[test]
+fn a_second_row_in_postgres_is_a_violation() {
+    let mut c = clean();
+    c.stored.push(stored(2, STREAM, 2));
+    let r = run(&c);
+    assert_eq!(wrongs(&r), [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0]);
+    assert!(!r.ok);
+    assert_eq!(r.violations[0].kind, ViolationKind::DuplicatePostgres);
+}
+
+#[test]
+fn a_second_redis_entry_is_a_violation() {
+    let mut c = clean();
+    c.arrivals.redis.push(redis(3, STREAM, 3, 301, 1025.1));
+    let r = run(&c);
+    assert_eq!(wrongs(&r), [0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
+    assert!(!r.ok);
+}
+
+#[test]
+fn an_earlier_version_after_a_later_one_is_out_of_order_in_each_sink() {
+    let mut c = clean();
+    // Kafka: versions 2, 1, 3 by offset; Redis: 1, 3, 2 by entry id.
+    c.arrivals.kafka[0].offset = 1;
+    c.arrivals.kafka[1].offset = 0;
+    c.arrivals.redis[1].entry_id = "400-0".into();
+    let r = run(&c);
+    assert_eq!(wrongs(&r), [0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0]);
+    assert_eq!((r.out_of_order_kafka, r.out_of_order_redis), (1, 1));
+    assert!(!r.ok);
+    let kinds: Vec<_> = r.violations.iter().map(|v| (v.kind, v.version)).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (ViolationKind::OutOfOrderKafka, Some(1)),
+            (ViolationKind::OutOfOrderRedis, Some(2))
+        ]
+    );
+}
+
+#[test]
+fn a_redelivered_run_of_records_is_duplicates_not_disorder() {
+    let mut c = clean();
+    // The producer sent 1, 2, 3 and then 2, 3 again after a retry.
+    c.arrivals.kafka.push(kafka(2, STREAM, 2, 3, 1026.0));
+    c.arrivals.kafka.push(kafka(3, STREAM, 3, 4, 1026.0));
+    let r = run(&c);
+    assert_eq!(wrongs(&r), [0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0]);
+    assert!(r.ok);
+}
+
+#[test]
+fn a_failed_append_that_is_stored_is_failed_but_stored() {
+    let mut c = clean();
+    c.history = complete(vec![
+        c.history.appends[0].clone(),
+        c.history.appends[1].clone(),
+        append(STREAM, &[3], Outcome::Failed, 1025.0, 20.0),
+    ]);
+    let r = run(&c);
+    assert_eq!((r.acknowledged, r.failed), (2, 1));
+    assert_eq!(wrongs(&r), [0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]);
+    assert!(!r.ok);
+    let v = &r.violations[0];
+    assert_eq!(
+        (v.kind, v.version),
+        (ViolationKind::FailedButStored, Some(3))
+    );
+    assert!(v.detail.contains("xb001"), "{}", v.detail);
+}
+
+#[test]
+fn a_not_sent_event_found_in_a_sink_but_not_stored_is_a_violation() {
+    let mut c = clean();
+    c.history = complete(vec![
+        c.history.appends[0].clone(),
+        c.history.appends[1].clone(),
+        append(STREAM, &[3], Outcome::NotSent, 1025.0, 0.0),
+    ]);
+    c.stored.remove(2);
+    c.arrivals.redis.remove(2);
+    c.arrivals.aggregates[0].version = Some(2);
+    let r = run(&c);
+    assert_eq!(r.not_sent, 1);
+    assert_eq!(wrongs(&r), [0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
+    assert!(!r.ok);
+}
+
+#[test]
+fn an_unknown_append_wholly_stored_is_held_to_acknowledged() {
+    let mut c = clean();
+    c.history.appends[2].outcome = Outcome::Unknown;
+    let r = run(&c);
+    assert_eq!(
+        (
+            r.acknowledged,
+            r.unknown,
+            r.unknown_stored,
+            r.unknown_absent
+        ),
+        (2, 1, 1, 0)
+    );
+    assert_eq!(wrongs(&r), [0; 11]);
+    assert!(r.ok);
+    // Stored, so it must reach the sinks.
+    c.arrivals.kafka.remove(2);
+    let r = run(&c);
+    assert_eq!(wrongs(&r), [1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+}
+
+#[test]
+fn an_unknown_append_wholly_absent_is_held_to_failed() {
+    let mut c = clean();
+    c.history
+        .appends
+        .push(append(STREAM, &[4, 5], Outcome::Unknown, 1026.0, 5000.0));
+    c.history = complete(c.history.appends.clone());
+    let r = run(&c);
+    assert_eq!((r.unknown, r.unknown_stored, r.unknown_absent), (2, 0, 2));
+    assert_eq!(wrongs(&r), [0; 11]);
+    assert!(r.ok);
+    // Not stored, so it must not be in a sink either.
+    c.arrivals.kafka.push(kafka(4, STREAM, 4, 3, 1027.0));
+    let r = run(&c);
+    assert_eq!(wrongs(&r), [0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
+}
+
+#[test]
+fn an_unknown_append_stored_in_part_is_a_partial_append() {
+    let mut c = clean();
+    c.history
+        .appends
+        .push(append(STREAM, &[4, 5], Outcome::Unknown, 1026.0, 5000.0));
+    c.history = complete(c.history.appends.clone());
+    c.stored.push(stored(4, STREAM, 4));
+    let r = run(&c);
+    assert_eq!(wrongs(&r), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    assert!(!r.ok);
+    let v = &r.violations[0];
+    assert_eq!(
+        (v.kind, v.event_id.clone()),
+        (ViolationKind::PartialAppend, id(5).to_string())
+    );
+}
+
+#[test]
+fn a_history_without_its_end_is_not_ok() {
+    let mut c = clean();
+    c.history.end = None;
+    let r = run(&c);
+    assert_eq!(wrongs(&r), [0; 11]);
+    assert!(!r.history_complete);
+    assert!(!r.ok);
+}
+
+#[test]
+fn violation_examples_stop_at_twenty_but_the_counts_do_not() {
+    let mut appends = Vec::new();
+    for n in 1..=30u128 {
+        appends.push(append(
+            &format!("usage-r1-{n}"),
+            &[n],
+            Outcome::Acknowledged,
+            1000.0 + n as f64,
+            5.0,
+        ));
+    }
+    let c = Case {
+        history: complete(appends),
+        stored: Vec::new(),
+        arrivals: Arrivals::default(),
+    };
+    let r = run(&c);
+    assert_eq!(
+        (r.lost, r.lost_postgres, r.lost_kafka, r.lost_redis),
+        (30, 30, 30, 30)
+    );
+    assert_eq!(r.violation_count, 90);
+    assert_eq!(r.violations.len(), 20);
+}
