@@ -1,13 +1,16 @@
 //! bss-listappend against a real pg_bss (the devdb, or BSS_DATABASE_URL):
 //! a short run is clean, its report counts what the store holds, and a run
 //! whose connections are killed under it stays clean, with the appends it
-//! lost track of resolved. Needs the database running (`make devdb`).
+//! lost track of resolved; the checker finds what is taken from a real
+//! run's final lists. Needs the database running (`make devdb`).
 
 use std::path::Path;
 use std::process::{Command, Output};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use bss_listappend::checker::{check, AnomalyKind, Verdict};
+use bss_listappend::run::{run, RunConfig};
 use bss_tests::{database_url, session, unique};
 use serde_json::Value;
 
@@ -123,4 +126,45 @@ fn connections_killed_under_a_run_leave_it_clean_with_unknown_outcomes_resolved(
         "{report:#}"
     );
     assert!(count(&report, "append", "ok") > 0, "{report:#}");
+}
+
+/// The checker on a real history finds what is taken away from, or
+/// swapped in, the final lists: the clean verdicts above are not for lack
+/// of looking.
+#[test]
+fn a_real_history_against_tampered_final_lists_is_not_clean() {
+    let config = RunConfig {
+        database_url: database_url(),
+        run_id: unique("la"),
+        streams: 2,
+        clients: 2,
+        duration: Duration::from_secs(2),
+        seed: 7,
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let done = runtime.block_on(run(&config)).expect("the run completes");
+    assert!(check(&done.history, &done.finals).is_clean());
+    let (stream, list) = done
+        .finals
+        .iter()
+        .find(|(_, list)| list.len() >= 2)
+        .expect("a stream with two events");
+
+    let mut lost = done.finals.clone();
+    lost.insert(stream.clone(), list[..list.len() - 1].to_vec());
+    let found = kinds(&check(&done.history, &lost));
+    assert!(found.contains(&AnomalyKind::LostAppend), "{found:?}");
+
+    let mut swapped = done.finals.clone();
+    let mut reordered = list.clone();
+    let (a, b) = (reordered[0].value, reordered[1].value);
+    reordered[0].value = b;
+    reordered[1].value = a;
+    swapped.insert(stream.clone(), reordered);
+    let found = kinds(&check(&done.history, &swapped));
+    assert!(found.contains(&AnomalyKind::MisplacedAppend), "{found:?}");
+}
+
+fn kinds(verdict: &Verdict) -> Vec<AnomalyKind> {
+    verdict.anomalies.iter().map(|a| a.kind).collect()
 }
