@@ -61,6 +61,36 @@ fn bytes_pass_unchanged_both_ways() {
 }
 
 #[test]
+fn many_connections_at_once_each_get_their_own_bytes_back() {
+    let echo = EchoServer::start();
+    let proxy = RunningProxy::start(echo.addr);
+    let clients: Vec<_> = (0..50u64)
+        .map(|i| {
+            let mut client = proxy.connect();
+            thread::spawn(move || {
+                let sent = pattern(64 * 1024, i);
+                let mut writer = client.try_clone().expect("clone the client");
+                let to_send = sent.clone();
+                let writing = thread::spawn(move || writer.write_all(&to_send));
+                let received = read_exactly(&mut client, sent.len());
+                writing
+                    .join()
+                    .expect("the writer finished")
+                    .expect("write through the proxy");
+                received == sent
+            })
+        })
+        .collect();
+    for (i, client) in clients.into_iter().enumerate() {
+        assert!(
+            client.join().expect("the client finished"),
+            "connection {i} got other bytes"
+        );
+    }
+    assert_eq!(proxy.status().counters.connections_accepted, 50);
+}
+
+#[test]
 fn latency_adds_its_delay_to_each_direction_and_clear_removes_it() {
     let echo = EchoServer::start();
     let proxy = RunningProxy::start(echo.addr);
@@ -99,6 +129,27 @@ fn latency_applies_to_a_connection_opened_after_it_was_set() {
     let mut client = proxy.connect();
     let took = round_trip(&mut client, b"ping");
     assert!(took >= Duration::from_millis(150), "{took:?}");
+}
+
+#[test]
+fn jitter_spreads_the_latency_of_each_chunk() {
+    let echo = EchoServer::start();
+    let proxy = RunningProxy::start(echo.addr);
+    let mut client = proxy.connect();
+    proxy.set(Request::Latency(Latency {
+        ms: 100,
+        jitter_ms: 100,
+        direction: LatencyDirection::Upstream,
+    }));
+    let trips: Vec<Duration> = (0..20).map(|_| round_trip(&mut client, b"ping")).collect();
+    let (fastest, slowest) = (
+        trips.iter().min().copied().unwrap_or_default(),
+        trips.iter().max().copied().unwrap_or_default(),
+    );
+    // Drawn uniformly from [0, 200] ms, 20 delays all above 95 ms or all
+    // within 30 ms of each other are a one-in-a-million chance.
+    assert!(fastest < Duration::from_millis(95), "{trips:?}");
+    assert!(slowest - fastest > Duration::from_millis(30), "{trips:?}");
 }
 
 #[test]
