@@ -146,7 +146,8 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
 
     async fn deliver(&mut self, chunk: Chunk) -> io::Result<()> {
         let Chunk { mut bytes, read_at } = chunk;
-        // One draw per chunk, so a changed latency keeps its jitter.
+        // Drawn once per chunk: a wait cut short by a change of the toxics
+        // must not draw the delay again.
         let jitter_draw: f64 = rand::rng().random_range(-1.0..=1.0);
         while !bytes.is_empty() {
             let toxics = *self.toxics.borrow_and_update();
