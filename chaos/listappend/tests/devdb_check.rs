@@ -80,7 +80,22 @@ fn a_short_run_is_clean_and_its_report_counts_what_the_store_holds() {
     assert_eq!(stored, count(&report, "append", "ok"));
     let history = std::fs::read_to_string(dir.path().join("report.history.jsonl"))
         .expect("the history is written beside the report");
-    let ops = history.lines().count() as u64;
+    let ops: Vec<Value> = history
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a history line is JSON"))
+        .collect();
+    let ok_appends = |expected: bool| {
+        ops.iter()
+            .filter(|op| op["f"] == "append" && op["outcome"]["type"] == "ok")
+            .filter(|op| op["expected_version"].is_null() != expected)
+            .count()
+    };
+    assert!(
+        ok_appends(true) > 0,
+        "no append with an expected version succeeded"
+    );
+    assert!(ok_appends(false) > 0, "no append without one succeeded");
+    let ops = ops.len() as u64;
     let counted: u64 = ["append", "read"]
         .iter()
         .flat_map(|k| ["ok", "fail", "info"].map(|o| count(&report, k, o)))
