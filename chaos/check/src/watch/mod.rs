@@ -28,8 +28,10 @@ const CHECK_INTERVAL: Duration = Duration::from_millis(200);
 /// The end condition must hold this long before the watch ends: events of
 /// unknown outcome that were stored may still be on their way.
 const QUIET: Duration = Duration::from_secs(2);
-/// How long the aggregates may take to read at the end.
+/// How long the aggregates may take to read at the end (Redis may be
+/// unreachable); shorter after a signal, whose sender waits for the exit.
 const AGGREGATE_PATIENCE: Duration = Duration::from_secs(10);
+const AGGREGATE_PATIENCE_SIGNALLED: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
@@ -183,8 +185,12 @@ pub async fn watch(cfg: WatchConfig) -> Result<(), WatchError> {
         s
     };
     let (url, prefix) = (cfg.redis_url.clone(), cfg.redis_agg_prefix.clone());
+    let patience = match reason {
+        EndReason::Signal => AGGREGATE_PATIENCE_SIGNALLED,
+        EndReason::Settled | EndReason::SettleTimeout => AGGREGATE_PATIENCE,
+    };
     let aggregates = tokio::task::spawn_blocking(move || {
-        redis::read_aggregates(&url, &prefix, &streams, AGGREGATE_PATIENCE)
+        redis::read_aggregates(&url, &prefix, &streams, patience)
     })
     .await?;
     for (name, handle) in [("kafka", kafka), ("redis", redis)] {
