@@ -110,3 +110,48 @@ fn write_history(path: &Path, history: &[Operation]) -> Result<()> {
     w.flush()
         .with_context(|| format!("writing {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_chaos_run_sh_uses_parses() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "bss-listappend",
+            "--database-url",
+            "postgresql://postgres@10.213.0.11:5432/bss",
+            "--run-id",
+            "chaos1",
+            "--streams",
+            "4",
+            "--clients",
+            "2",
+            "--duration",
+            "45s",
+            "--seed",
+            "7",
+            "--out",
+            "target/chaos/x/listappend.json",
+        ])
+        .expect("parses");
+        assert_eq!(cli.run_id, "chaos1");
+        assert_eq!((cli.streams, cli.clients, cli.seed), (4, 2, 7));
+        assert_eq!(cli.duration, Duration::from_secs(45));
+        assert_eq!(
+            cli.out,
+            Some(PathBuf::from("target/chaos/x/listappend.json"))
+        );
+    }
+
+    #[test]
+    fn the_defaults_are_8_streams_4_clients_30_seconds_seed_1_and_no_report_file() {
+        let cli = Cli::try_parse_from(["bss-listappend", "--database-url", "u", "--run-id", "r"])
+            .expect("parses");
+        assert_eq!((cli.streams, cli.clients, cli.seed), (8, 4, 1));
+        assert_eq!(cli.duration, Duration::from_secs(30));
+        assert_eq!(cli.out, None);
+    }
+}
