@@ -45,6 +45,10 @@ pub struct Run {
 pub enum RunError {
     #[error("run id {0:?} must be 1 to {MAX_RUN_ID_CHARS} ASCII letters, digits, '_' or '-'")]
     BadRunId(String),
+    #[error("--database-url is not a libpq URL or key=value string: {0}")]
+    BadDatabaseUrl(tokio_postgres::Error),
+    #[error("--database-url names no host")]
+    NoHost,
     #[error("--streams and --clients must be at least 1")]
     NothingToRun,
     #[error("could not read the final list of {stream} (trying for up to {FINAL_READ_PATIENCE:?}): {last_error}")]
@@ -67,6 +71,15 @@ pub fn check_run_id(run_id: &str) -> Result<(), RunError> {
 
 pub async fn run(config: &RunConfig) -> Result<Run, RunError> {
     check_run_id(&config.run_id)?;
+    // A typo would otherwise show only as clients failing to connect, then
+    // as the final reads giving up minutes later.
+    let database = config
+        .database_url
+        .parse::<tokio_postgres::Config>()
+        .map_err(RunError::BadDatabaseUrl)?;
+    if database.get_hosts().is_empty() {
+        return Err(RunError::NoHost);
+    }
     if config.streams == 0 || config.clients == 0 {
         return Err(RunError::NothingToRun);
     }
@@ -162,6 +175,28 @@ async fn read_finals(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(database_url: &str, clients: u32) -> RunConfig {
+        RunConfig {
+            database_url: database_url.to_string(),
+            run_id: "r".to_string(),
+            streams: 1,
+            clients,
+            duration: Duration::from_secs(1),
+            seed: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bad_database_url_or_no_clients_are_refused_before_anything_runs() {
+        let refused = |r: Result<Run, RunError>| r.err().map(|e| e.to_string());
+        let no_host = refused(run(&config("postgresql://u@/db", 1)).await);
+        assert!(no_host.is_some_and(|e| e.contains("no host")));
+        let garbage = refused(run(&config("postgresql://[", 1)).await);
+        assert!(garbage.is_some_and(|e| e.contains("--database-url")));
+        let idle = refused(run(&config("postgresql://u@127.0.0.1/db", 0)).await);
+        assert!(idle.is_some_and(|e| e.contains("at least 1")));
+    }
 
     #[test]
     fn a_run_id_is_letters_digits_underscores_and_dashes() {
