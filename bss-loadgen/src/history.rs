@@ -196,7 +196,8 @@ impl HistoryWriter {
     }
 
     /// Writes what has no fate yet as `unknown`, then the end line, and
-    /// flushes. Call once, after the load (the drain included) is over.
+    /// flushes. Call after the load (the drain included) is over; a second
+    /// call (or the drop) does nothing.
     pub fn finish(&self) -> Result<(), HistoryError> {
         self.send(Message::End);
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -206,6 +207,16 @@ impl HistoryWriter {
                 path: self.path.clone(),
             })?,
             None => Ok(()),
+        }
+    }
+}
+
+/// A run that ends early (an error before or during the load) still gets
+/// its end line, so a reader waiting for it is not left waiting.
+impl Drop for HistoryWriter {
+    fn drop(&mut self) {
+        if let Err(e) = self.finish() {
+            warn!(error = %e, "history not finished");
         }
     }
 }
@@ -405,6 +416,20 @@ mod tests {
         );
         assert!((first.latency_ms - 5.0).abs() < 0.5, "{}", first.latency_ms);
         assert!((first.done_unix - first.intended_unix - 0.005).abs() < 0.0005);
+    }
+
+    #[test]
+    fn a_history_dropped_unfinished_still_gets_its_end_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let h = HistoryWriter::create(&path).unwrap();
+        let a = append("usage-r-1", 2);
+        h.offered(&a, Instant::now());
+        drop(h);
+        let got = lines(&path);
+        assert_eq!(got.len(), 2);
+        assert!(matches!(&got[0], HistoryLine::Append(r) if r.outcome == Outcome::Unknown));
+        assert!(matches!(&got[1], HistoryLine::End(e) if e.offered == 2 && e.appends == 1));
     }
 
     #[test]

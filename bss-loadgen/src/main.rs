@@ -382,6 +382,16 @@ async fn run(args: RunArgs, cfg: SimConfig, stages: Vec<Stage>, profile: Profile
         run_id: run_id.clone(),
     });
     let mut observers: Vec<Arc<dyn AppendObserver>> = Vec::new();
+    // First, so that a run failing from here on still leaves a history
+    // with its end line (written when the writer is dropped).
+    let history = match &args.history {
+        Some(path) => {
+            let h = Arc::new(HistoryWriter::create(path)?);
+            observers.push(h.clone());
+            Some(h)
+        }
+        None => None,
+    };
     let mut kafka = None;
     if let Some(k) = &kafka_cfg {
         kafka_watch::ensure_topics(k).await?;
@@ -391,14 +401,6 @@ async fn run(args: RunArgs, cfg: SimConfig, stages: Vec<Stage>, profile: Profile
         observers.push(tracker.clone());
         kafka = Some((tracker, task));
     }
-    let history = match &args.history {
-        Some(path) => {
-            let h = Arc::new(HistoryWriter::create(path)?);
-            observers.push(h.clone());
-            Some(h)
-        }
-        None => None,
-    };
     let not_stored = Arc::new(NotStored::default());
     if cfg.anomaly_rate > 0.0 {
         observers.push(not_stored.clone());
