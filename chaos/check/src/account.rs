@@ -480,11 +480,15 @@ fn timeline(
                         seen.and_then(|s| s.first_unix)
                             .map(|f| (f - a.done_unix).max(0.0))
                     };
-                    if let Some(l) = lag(kafka.get(&id)) {
+                    let (k, rd) = (lag(kafka.get(&id)), lag(redis.get(&id)));
+                    if let Some(l) = k {
                         sec.kafka_lag_s = Some(sec.kafka_lag_s.map_or(l, |m| m.max(l)));
                     }
-                    if let Some(l) = lag(redis.get(&id)) {
+                    if let Some(l) = rd {
                         sec.redis_lag_s = Some(sec.redis_lag_s.map_or(l, |m| m.max(l)));
+                    }
+                    if k.is_none() || rd.is_none() {
+                        sec.lost += 1;
                     }
                 }
             }

@@ -1,5 +1,6 @@
-//! The scenario as a picture (SVG): above, events acknowledged and errors
-//! (failed + unknown) per second; below, how far Kafka and Redis lagged
+//! The scenario as a picture (SVG, or PNG by the file's extension): above, events acknowledged and errors
+//! (failed + unknown) per second, and acknowledged events that never
+//! reached a sink by the second of their acknowledgement; below, how far Kafka and Redis lagged
 //! behind the acknowledgements of each second; the fault window shaded in
 //! both, and the verdict in the title. Draws only from the report: must
 //! never compute an account of its own.
@@ -17,30 +18,48 @@ const ACKED: RGBColor = RGBColor(31, 119, 180);
 const ERRORS: RGBColor = RGBColor(214, 39, 40);
 const KAFKA: RGBColor = RGBColor(255, 127, 14);
 const REDIS: RGBColor = RGBColor(148, 103, 189);
+const LOST: RGBColor = RGBColor(20, 20, 20);
 const FAULT: RGBColor = RGBColor(255, 200, 200);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChartError {
-    #[error("chart file {0} must end in .svg")]
-    NotSvg(PathBuf),
+    #[error("chart file {0} must end in .svg or .png")]
+    Extension(PathBuf),
     #[error("loading a font for the chart: {0}")]
     Font(String),
     #[error("drawing the chart {path}: {message}")]
     Draw { path: PathBuf, message: String },
 }
 
-/// Draws `report` to `path` (.svg).
+/// Draws `report` to `path` (.svg, or .png: needs the font the load
+/// generator's PNG charts need).
 pub fn write_chart(report: &Report, path: &Path) -> Result<(), ChartError> {
-    if !path
+    let ext = path
         .extension()
         .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
-    {
-        return Err(ChartError::NotSvg(path.to_owned()));
-    }
-    bss_loadgen::chart::ensure_font(false).map_err(|e| ChartError::Font(format!("{e:#}")))?;
-    let root = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
-    draw(root, report).map_err(|message| ChartError::Draw {
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let font = |raster| {
+        bss_loadgen::chart::ensure_font(raster).map_err(|e| ChartError::Font(format!("{e:#}")))
+    };
+    let drawn = match ext.as_str() {
+        "svg" => {
+            font(false)?;
+            draw(
+                SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area(),
+                report,
+            )
+        }
+        "png" => {
+            font(true)?;
+            draw(
+                BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area(),
+                report,
+            )
+        }
+        _ => return Err(ChartError::Extension(path.to_owned())),
+    };
+    drawn.map_err(|message| ChartError::Draw {
         path: path.to_owned(),
         message,
     })
@@ -99,7 +118,7 @@ where
     let rate_max = r
         .timeline
         .iter()
-        .map(|s| s.acknowledged.max(s.errors))
+        .map(|s| s.acknowledged.max(s.errors).max(s.lost))
         .max()
         .unwrap_or(0)
         .max(1) as f64
@@ -118,6 +137,8 @@ where
         .configure_mesh()
         .x_desc("seconds since the load started")
         .y_desc("events/s")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(de)?;
@@ -130,10 +151,13 @@ where
         .label("fault")
         .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], FAULT.filled()));
     type Count = fn(&crate::report::SecondStats) -> u64;
-    let series: [(&str, RGBColor, Count); 2] = [
+    let mut series: Vec<(&str, RGBColor, Count)> = vec![
         ("acknowledged", ACKED, |s| s.acknowledged),
         ("errors (failed + unknown)", ERRORS, |s| s.errors),
     ];
+    if r.timeline.iter().any(|s| s.lost > 0) {
+        series.push(("acknowledged, missing from a sink", LOST, |s| s.lost));
+    }
     for (label, color, count) in series {
         let points = r
             .timeline
@@ -175,6 +199,7 @@ where
         .configure_mesh()
         .x_desc("seconds since the load started")
         .y_desc("lag (s)")
+        .x_label_formatter(&|v| format!("{v:.0}"))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(de)?;

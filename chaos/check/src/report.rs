@@ -57,6 +57,10 @@ pub struct SecondStats {
     pub acknowledged: u64,
     /// Events whose append failed or ended unknown in this second.
     pub errors: u64,
+    /// Of the events acknowledged in this second, those missing from Kafka
+    /// or Redis when the watch ended.
+    #[serde(default)]
+    pub lost: u64,
     /// Of the events acknowledged in this second, the longest from the
     /// acknowledgement to the first arrival in Kafka, in seconds.
     pub kafka_lag_s: Option<f64>,

@@ -1,4 +1,4 @@
-//! The chart is an SVG with the scenario and its verdict in the title, and
+//! The chart is an SVG (or PNG) with the scenario and its verdict in the title, and
 //! the fault window drawn.
 
 use bss_chaos_check::chart::{title, write_chart};
@@ -21,6 +21,7 @@ fn report(ok: bool) -> Report {
                 second: s,
                 acknowledged: 500,
                 errors: if (10..40).contains(&s) { 20 } else { 0 },
+                lost: if ok { 0 } else { u64::from(s == 12) * 3 },
                 kafka_lag_s: Some(if (10..40).contains(&s) { 3.0 } else { 0.05 }),
                 redis_lag_s: Some(0.02),
             })
@@ -50,7 +51,8 @@ fn the_chart_names_the_scenario_and_its_verdict() {
 }
 
 #[test]
-fn the_chart_must_be_svg() {
+fn the_chart_must_be_svg_or_png() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(write_chart(&report(true), &dir.path().join("c.png")).is_err());
+    let e = write_chart(&report(true), &dir.path().join("c.gif")).unwrap_err();
+    assert!(e.to_string().contains(".svg or .png"), "{e}");
 }
