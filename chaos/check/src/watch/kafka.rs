@@ -21,8 +21,11 @@ use tracing::{info, warn};
 use super::collected::{unix_now, Collected};
 use crate::arrivals::KafkaArrival;
 
-/// How often the topics' partitions are looked up again.
-const METADATA_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the topics' partitions are looked up again: often while a
+/// topic is missing (its first records' arrival times wait for it), seldom
+/// once every topic has partitions.
+const METADATA_INTERVAL_MISSING: Duration = Duration::from_millis(250);
+const METADATA_INTERVAL: Duration = Duration::from_secs(5);
 const METADATA_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one poll waits for a record: bounds how late a stop is seen.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
@@ -95,7 +98,12 @@ impl Watcher {
     fn run(mut self, seen: &Collected, stop: &AtomicBool) {
         let mut looked = None::<Instant>;
         while !stop.load(Ordering::SeqCst) {
-            if looked.is_none_or(|t| t.elapsed() >= METADATA_INTERVAL) {
+            let every = if self.every_topic_assigned() {
+                METADATA_INTERVAL
+            } else {
+                METADATA_INTERVAL_MISSING
+            };
+            if looked.is_none_or(|t| t.elapsed() >= every) {
                 looked = Some(Instant::now());
                 self.assign_new_partitions();
             }
@@ -116,6 +124,12 @@ impl Watcher {
             }
         }
         info!(partitions = self.next.len(), "kafka watch stopped");
+    }
+
+    fn every_topic_assigned(&self) -> bool {
+        self.topics
+            .iter()
+            .all(|t| self.next.keys().any(|(topic, _)| topic == t))
     }
 
     fn error(&mut self, what: &str, e: &dyn std::fmt::Display) {
