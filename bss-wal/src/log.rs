@@ -90,6 +90,12 @@ impl Writer {
         let n = self.buf.len() as u64;
         if n > 0 {
             let end = self.file_len + n;
+            // The data first, then the zeros after it: a write that fails
+            // part way (a full disk) leaves no hole in the file, and a full
+            // tmpfs cannot map a hole for recovery to read (SIGBUS).
+            self.file.write_all_at(&self.buf, self.file_len)?;
+            self.file_len = end;
+            self.buf.clear();
             if end > self.zeroed_len {
                 // Zeros never validate as a frame, so recovery treats them
                 // as the end of the log.
@@ -102,9 +108,6 @@ impl Writer {
                 }
                 self.zeroed_len = new_zeroed;
             }
-            self.file.write_all_at(&self.buf, self.file_len)?;
-            self.file_len = end;
-            self.buf.clear();
         }
         self.debug_check();
         Ok(n)
