@@ -78,7 +78,8 @@ async fn run(settings: Settings) -> Result<()> {
     let metrics = Metrics::new();
     let spool = Arc::new(
         Spool::open(&settings.spool_dir, settings.spool_max_events)
-            .with_context(|| format!("opening the spool in {}", settings.spool_dir.display()))?,
+            .with_context(|| format!("opening the spool in {}", settings.spool_dir.display()))?
+            .counting_reopens_in(metrics.spool_reopens.clone()),
     );
     metrics.spool_max_events.set(spool.max_events() as i64);
     let shutdown = Shutdown::default();

@@ -59,6 +59,8 @@ pub struct Metrics {
     pub spool_depth: Gauge,
     pub spool_head: Gauge,
     pub spool_max_events: Gauge,
+    /// Reopens of the spool's log after an IO error failed it (a full disk).
+    pub spool_reopens: Counter,
     /// 1 while the replication connection streams (mirrors `source_up`).
     pub source_streaming: Gauge,
     pub sink_delivered: Family<SinkLabel, Counter>,
@@ -89,6 +91,7 @@ impl Metrics {
             spool_depth: Gauge::default(),
             spool_head: Gauge::default(),
             spool_max_events: Gauge::default(),
+            spool_reopens: Counter::default(),
             source_streaming: Gauge::default(),
             sink_delivered: Family::default(),
             sink_batches: Family::default(),
@@ -143,6 +146,11 @@ impl Metrics {
             "spool_max_events",
             "The spool's bound (--spool-max-events): at it the source stops reading",
             m.spool_max_events.clone(),
+        );
+        m.registry.register(
+            "spool_reopens",
+            "Times the spool's log was reopened after an IO error failed it (a full disk)",
+            m.spool_reopens.clone(),
         );
         m.registry.register(
             "source_streaming",

@@ -3,7 +3,8 @@
 //! while the previous batch is handled, so a destination never waits on the
 //! spool's disk), and acknowledgements that move its durable cursor, one
 //! save at a time and in order. Only what a consumer acknowledged leaves
-//! the spool. Must never skip a record, never hold more than two batches
+//! the spool; a cursor that cannot be saved (a full disk) is tried again
+//! until it is. Must never skip a record, never hold more than two batches
 //! ([`MAX_IN_FLIGHT`]), and never move the cursor past an acknowledgement.
 
 use std::sync::Arc;
@@ -11,9 +12,11 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Result};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::warn;
 
+use crate::backoff::{self, Backoff};
 use crate::event::Spooled;
-use crate::spool::Spool;
+use crate::spool::{AdvanceError, Spool};
 
 /// Largest batch handed out at once.
 pub const MAX_BATCH: usize = 5_000;
@@ -132,9 +135,11 @@ impl SpoolReader {
             );
         }
         self.settle().await?;
-        let spool = Arc::clone(&self.spool);
-        let name = self.name;
-        self.saving = Some(tokio::task::spawn_blocking(move || spool.advance(name, to)));
+        self.saving = Some(tokio::spawn(save_cursor(
+            Arc::clone(&self.spool),
+            self.name,
+            to,
+        )));
         self.acknowledged = to;
         Ok(())
     }
@@ -151,6 +156,25 @@ impl SpoolReader {
     fn read_at(&self, from: u64) -> JoinHandle<Result<Vec<Spooled>>> {
         let spool = Arc::clone(&self.spool);
         tokio::task::spawn_blocking(move || spool.read(from, MAX_BATCH))
+    }
+}
+
+/// Moves `name`'s cursor to `to`, trying again after a backoff for as long
+/// as its file cannot be written (a full disk): the consumer waits at its
+/// next acknowledgement instead of stopping.
+async fn save_cursor(spool: Arc<Spool>, name: &'static str, to: u64) -> Result<()> {
+    let mut backoff = Backoff::new(backoff::DELIVERY);
+    loop {
+        let s = Arc::clone(&spool);
+        match tokio::task::spawn_blocking(move || s.advance(name, to)).await? {
+            Ok(()) => return Ok(()),
+            Err(AdvanceError::Save { error, .. }) => {
+                let retry_in = backoff.next_wait();
+                warn!(sink = name, cursor = to, error = %format!("{error:#}"), ?retry_in, "saving the cursor failed; retrying");
+                tokio::time::sleep(retry_in).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 

@@ -1,25 +1,38 @@
 //! Owns the spool: the bss-wal log of events between the source and the
-//! sinks, each sink's durable cursor in it, its size bound, and truncation.
+//! sinks, each sink's durable cursor in it, its size bound, truncation, and
+//! reopening the log after an IO error failed it (a full disk).
 //! Must never hand a sink a record that is not yet durable (after a crash
-//! its sequence number could go to another event), never move a cursor
-//! backwards, and never remove a record that some sink has not passed.
+//! its sequence number could go to another event), never let a seq name a
+//! different event after a reopen, never move a cursor backwards, and
+//! never remove a record that some sink has not passed.
 //!
 //! The newest records are also kept decoded in memory ([`TAIL_EVENTS`]), as
 //! the source appended them: sinks that keep up read them from there, shared,
 //! instead of each decoding them from the log again. A sink further behind
 //! (or after a restart) reads the log.
+//!
+//! An IO error fails the log for good (bss-wal's fsyncgate rule). The next
+//! reader, or the source when it resumes, drops it and opens the directory
+//! again, which recovers every synced record and maybe some appended after:
+//! those are what the source wrote, durable now. Each reopen starts a new
+//! generation; the source appends and syncs only in the generation it
+//! resumed in ([`Spool::resume`]), so what it appended to a log that was
+//! reopened under it fails instead of being confirmed to PostgreSQL.
 
+use std::cmp::Ordering as LsnOrder;
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use bss_wal::{Options, TypedLog};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::{watch, Notify};
+use tracing::{info, warn};
 
 use crate::event::{Event, Spooled};
 
@@ -32,7 +45,11 @@ pub const TAIL_EVENTS: usize = 32_768;
 
 /// The durable queue between the source and the sinks.
 pub struct Spool {
-    log: TypedLog<Event>,
+    log_dir: PathBuf,
+    /// The log; replaced whole (under the write lock) when it is reopened.
+    current: RwLock<Current>,
+    /// The generation the source resumed in: it writes in that one only.
+    writer_generation: AtomicU64,
     cursor_dir: PathBuf,
     /// Next seq each registered sink will read.
     cursors: Mutex<BTreeMap<&'static str, u64>>,
@@ -40,11 +57,135 @@ pub struct Spool {
     durable: watch::Sender<u64>,
     /// Signalled whenever a cursor moves, freeing room.
     room: Notify,
-    /// Commit LSN of the newest spooled transaction (0 if none).
-    last_commit_lsn: AtomicU64,
+    /// What the spool holds of the newest transaction.
+    newest: Mutex<Newest>,
     max_events: u64,
     /// The newest records appended in this process, decoded.
     tail: Mutex<Tail>,
+    /// Reopens after an IO error.
+    reopens: Counter,
+}
+
+/// The log as it is open now.
+struct Current {
+    /// None after reopening failed: the next caller tries again.
+    log: Option<TypedLog<Event>>,
+    /// Reopens so far.
+    generation: u64,
+    /// An IO error failed `log`: every later call of it fails until it is
+    /// reopened.
+    failed: AtomicBool,
+}
+
+impl Current {
+    fn log(&self) -> Result<&TypedLog<Event>> {
+        self.log
+            .as_ref()
+            .context("the spool log is closed: reopening it after an IO error failed (tried again on the next read or reconnect)")
+    }
+
+    /// Notes an IO error of the log's write path (or the log's refusal
+    /// after one): the log is failed and must be reopened.
+    fn watch<T>(&self, r: Result<T, bss_wal::Error>) -> Result<T, bss_wal::Error> {
+        if let Err(e @ (bss_wal::Error::Io(_) | bss_wal::Error::Failed(_))) = &r {
+            if !self.failed.swap(true, Ordering::AcqRel) {
+                warn!(error = %e, generation = self.generation, "the spool log failed after an IO error; it is reopened to recover what is on disk");
+            }
+        }
+        r
+    }
+
+    fn usable(&self) -> bool {
+        self.log.is_some() && !self.failed.load(Ordering::Acquire)
+    }
+}
+
+/// What the spool holds of its newest transaction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Newest {
+    /// Its commit LSN (0 if the spool is empty).
+    commit_lsn: u64,
+    /// How many of its events (its first ones) the spool holds.
+    events: u64,
+    /// They are all of it: known only of a transaction appended whole since
+    /// the log was opened (after a crash or a reopen its end may be lost).
+    whole: bool,
+    /// Commit LSN of the transaction before it (0 if the spool does not
+    /// hold it any more).
+    before_lsn: u64,
+}
+
+impl Newest {
+    /// `n` events of the transaction committed at `commit_lsn` were appended
+    /// after those the spool held; `whole` if it holds all of it now.
+    fn appended(&mut self, commit_lsn: u64, n: u64, whole: bool) {
+        if commit_lsn == self.commit_lsn {
+            self.events += n;
+        } else {
+            self.before_lsn = self.commit_lsn;
+            self.commit_lsn = commit_lsn;
+            self.events = n;
+        }
+        self.whole = whole;
+    }
+
+    fn resume(&self) -> Resume {
+        Resume {
+            start_lsn: if self.whole {
+                self.commit_lsn
+            } else {
+                self.before_lsn
+            },
+            commit_lsn: self.commit_lsn,
+            events: self.events,
+        }
+    }
+}
+
+/// Where the source resumes reading from PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    /// The LSN to start replication at: the newest transaction's commit when
+    /// the spool knows it holds all of it, else the one before (0: the
+    /// slot's confirmed position), so that PostgreSQL sends the newest
+    /// again and the source spools what is missing of it. Everything up to
+    /// here is durable in the spool.
+    pub start_lsn: u64,
+    /// Commit LSN of the newest transaction in the spool (0 if none).
+    pub commit_lsn: u64,
+    /// How many of its events (its first ones) the spool holds.
+    pub events: u64,
+}
+
+impl Resume {
+    /// How many of the first events of the transaction committed at
+    /// `end_lsn` the spool holds already: all of one older than the newest,
+    /// none of a newer one.
+    pub fn spooled(&self, end_lsn: u64) -> u64 {
+        match end_lsn.cmp(&self.commit_lsn) {
+            LsnOrder::Less => u64::MAX,
+            LsnOrder::Equal => self.events,
+            LsnOrder::Greater => 0,
+        }
+    }
+}
+
+/// Why a cursor did not move.
+#[derive(Debug, thiserror::Error)]
+pub enum AdvanceError {
+    #[error("cursor of sink {sink} would move back from {from} to {to}")]
+    Backwards {
+        sink: &'static str,
+        from: u64,
+        to: u64,
+    },
+    /// The cursor file could not be written (a full disk): the cursor stays
+    /// where it was, and trying again later can succeed.
+    #[error("saving the cursor of sink {sink}: {error:#}")]
+    Save {
+        sink: &'static str,
+        error: anyhow::Error,
+    },
 }
 
 /// Consecutive records ending at the newest one appended.
@@ -95,29 +236,40 @@ impl Spool {
     /// records that some sink has not passed yet.
     pub fn open(dir: &Path, max_events: u64) -> Result<Spool> {
         let log_dir = dir.join(LOG_DIR);
-        let log = TypedLog::<Event>::open(&log_dir, Options::default())
-            .with_context(|| format!("opening the spool log in {}", log_dir.display()))?;
+        let log = open_log(&log_dir)?;
         let cursor_dir = dir.join(CURSOR_DIR);
         std::fs::create_dir_all(&cursor_dir)
             .with_context(|| format!("creating {}", cursor_dir.display()))?;
         let next = log.next_seq();
-        let last_commit_lsn = match next.checked_sub(1) {
-            Some(last) => match log.iter_from(last)?.next() {
-                Some(r) => r?.1.commit_lsn,
-                None => 0,
-            },
-            None => 0,
-        };
+        let newest = newest_in(&log)?;
         Ok(Spool {
-            log,
+            log_dir,
+            current: RwLock::new(Current {
+                log: Some(log),
+                generation: 0,
+                failed: AtomicBool::new(false),
+            }),
+            writer_generation: AtomicU64::new(0),
             cursor_dir,
             cursors: Mutex::new(BTreeMap::new()),
             durable: watch::Sender::new(next),
             room: Notify::new(),
-            last_commit_lsn: AtomicU64::new(last_commit_lsn),
+            newest: Mutex::new(newest),
             max_events: max_events.max(1),
             tail: Mutex::new(Tail::default()),
+            reopens: Counter::default(),
         })
+    }
+
+    /// Counts reopens in `counter` (the sidecar's metric) from now on.
+    pub fn counting_reopens_in(mut self, counter: Counter) -> Spool {
+        self.reopens = counter;
+        self
+    }
+
+    /// Times the log was reopened after an IO error.
+    pub fn reopens(&self) -> u64 {
+        self.reopens.get()
     }
 
     /// The most records it holds that some sink has not passed; also the
@@ -126,30 +278,68 @@ impl Spool {
         self.max_events
     }
 
-    /// Commit LSN of the newest transaction in the spool; the source skips
-    /// transactions PostgreSQL sends again up to here.
+    /// Commit LSN of the newest transaction in the spool (all or only the
+    /// first of its events: see [`Spool::resume`]).
     pub fn last_commit_lsn(&self) -> u64 {
-        self.last_commit_lsn.load(Ordering::Acquire)
+        self.newest.lock().commit_lsn
     }
 
-    /// Appends one whole transaction. Not durable until [`Spool::sync`].
+    /// Readies the spool for a new replication session: reopens the log if
+    /// an IO error failed it, makes everything appended durable (the source
+    /// reports its start to PostgreSQL as flushed), and from now on takes
+    /// the caller's appends and syncs in this generation only. Fails while
+    /// the log cannot be reopened or synced (a disk still full): try again
+    /// later.
+    pub fn resume(&self) -> Result<Resume> {
+        let cur = self.usable()?;
+        self.sync_in(&cur)?;
+        self.writer_generation
+            .store(cur.generation, Ordering::Release);
+        let resume = self.newest.lock().resume();
+        Ok(resume)
+    }
+
+    /// Appends one whole transaction, or the rest of the newest one when
+    /// the spool holds only its first events ([`Resume::spooled`]). Not
+    /// durable until [`Spool::sync`].
     pub fn append(&self, events: Vec<Event>) -> Result<()> {
-        let Some(last_commit_lsn) = events.last().map(|e| e.commit_lsn) else {
+        let Some(commit_lsn) = events.last().map(|e| e.commit_lsn) else {
             return Ok(());
         };
+        let total = events.len() as u64;
+        let cur = self.writable()?;
+        let log = cur.log()?;
+        let mut appended = 0;
         for e in events {
-            let seq = self.log.append(&e)?;
+            let seq = match cur.watch(log.append(&e)) {
+                Ok(seq) => seq,
+                Err(err) => {
+                    if appended > 0 {
+                        // Its first events are in the log: only a resent
+                        // transaction tells how many more there are.
+                        self.newest.lock().appended(commit_lsn, appended, false);
+                    }
+                    return Err(err.into());
+                }
+            };
             self.tail.lock().push(seq, Arc::new(e));
+            appended += 1;
         }
-        self.last_commit_lsn
-            .fetch_max(last_commit_lsn, Ordering::AcqRel);
+        debug_assert_eq!(appended, total);
+        self.newest.lock().appended(commit_lsn, total, true);
         Ok(())
     }
 
     /// Makes everything appended durable and lets the sinks see it.
     pub fn sync(&self) -> Result<()> {
-        let upto = self.log.next_seq();
-        self.log.sync()?;
+        let cur = self.writable()?;
+        self.sync_in(&cur)
+    }
+
+    fn sync_in(&self, cur: &Current) -> Result<()> {
+        let log = cur.log()?;
+        let upto = log.next_seq();
+        cur.watch(log.sync())?;
         self.durable.send_if_modified(|d| {
             let moved = upto > *d;
             *d = (*d).max(upto);
@@ -168,10 +358,19 @@ impl Spool {
         self.durable.subscribe()
     }
 
+    /// The seq the next append gets.
+    pub fn next_seq(&self) -> u64 {
+        let cur = self.current.read();
+        match &cur.log {
+            Some(log) => log.next_seq(),
+            None => self.durable_seq(),
+        }
+    }
+
     /// Records not yet passed by the slowest sink (all records if no sink
     /// is registered yet is not counted: depth is 0 then).
     pub fn depth(&self) -> u64 {
-        let next = self.log.next_seq();
+        let next = self.next_seq();
         let cursors = self.cursors.lock();
         cursors
             .values()
@@ -195,24 +394,26 @@ impl Spool {
     /// or for a sink new to this spool the oldest record still there.
     pub fn register(&self, sink: &'static str) -> Result<u64> {
         let path = self.cursor_path(sink);
+        let cur = self.usable()?;
+        let log = cur.log()?;
         let cursor = match std::fs::read_to_string(&path) {
             Ok(text) => parse_cursor(&text)
                 .with_context(|| format!("cursor file {} is damaged", path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let first = match self.log.iter_from(0)?.next() {
+                let first = match cur.watch(log.iter_from(0))?.next() {
                     Some(r) => r?.0,
-                    None => self.log.next_seq(),
+                    None => log.next_seq(),
                 };
                 self.save_cursor(sink, first)?;
                 first
             }
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        if cursor > self.log.next_seq() {
+        if cursor > log.next_seq() {
             bail!(
                 "cursor of sink {sink} ({cursor}) is past the end of the spool ({}): \
                  the spool log was replaced; remove {} to start that sink over",
-                self.log.next_seq(),
+                log.next_seq(),
                 path.display()
             );
         }
@@ -220,7 +421,10 @@ impl Spool {
         Ok(cursor)
     }
 
-    /// Up to `max` durable records from `from` on, in order.
+    /// Up to `max` durable records from `from` on, in order. While the log
+    /// cannot be read (failed, and reopening it fails too) it returns what
+    /// the decoded tail holds, or nothing: the sink waits for the next
+    /// durable record or reopen, which wakes [`Spool::subscribe`]rs.
     pub fn read(&self, from: u64, max: usize) -> Result<Vec<Spooled>> {
         let durable = self.durable_seq();
         if from >= durable {
@@ -229,9 +433,34 @@ impl Spool {
         if let Some(recent) = self.tail.lock().get(from, durable, max) {
             return Ok(recent);
         }
+        // A second try after the first one failed the log (a flush of the
+        // source's appends hit a full disk) reads the reopened log.
+        let mut tries = 2;
+        loop {
+            tries -= 1;
+            match self.read_log(from, durable, max) {
+                Ok(out) => return Ok(out),
+                Err(ReadError::Log(e)) if tries > 0 => {
+                    warn!(error = %format!("{e:#}"), from, "reading the spool log failed; reopening it");
+                }
+                Err(ReadError::Log(e)) => {
+                    warn!(error = %format!("{e:#}"), from, "the spool log cannot be read now; the sinks wait until it is reopened");
+                    return Ok(Vec::new());
+                }
+                Err(ReadError::Record(e)) => return Err(e),
+            }
+        }
+    }
+
+    fn read_log(&self, from: u64, durable: u64, max: usize) -> Result<Vec<Spooled>, ReadError> {
+        let cur = self.usable().map_err(ReadError::Log)?;
+        let log = cur.log().map_err(ReadError::Log)?;
+        let records = cur
+            .watch(log.iter_from(from))
+            .map_err(|e| ReadError::Log(e.into()))?;
         let mut out = Vec::with_capacity(max.min((durable - from) as usize));
-        for r in self.log.iter_from(from)? {
-            let (seq, event) = r?;
+        for r in records {
+            let (seq, event) = r.map_err(|e| ReadError::Record(e.into()))?;
             if seq >= durable || out.len() >= max {
                 break;
             }
@@ -244,24 +473,105 @@ impl Spool {
     }
 
     /// Moves `sink`'s cursor to `to` (the seq it reads next), durably, and
-    /// drops the segments every sink has passed.
-    pub fn advance(&self, sink: &'static str, to: u64) -> Result<()> {
+    /// drops the segments every sink has passed. When the cursor file cannot
+    /// be written the cursor stays where it was ([`AdvanceError::Save`]).
+    pub fn advance(&self, sink: &'static str, to: u64) -> Result<(), AdvanceError> {
         {
             let cursors = self.cursors.lock();
-            let cur = cursors.get(sink).copied().unwrap_or(0);
-            if to < cur {
-                bail!("cursor of sink {sink} would move back from {cur} to {to}");
+            let from = cursors.get(sink).copied().unwrap_or(0);
+            if to < from {
+                return Err(AdvanceError::Backwards { sink, from, to });
             }
         }
-        self.save_cursor(sink, to)?;
+        self.save_cursor(sink, to)
+            .map_err(|error| AdvanceError::Save { sink, error })?;
         let min = {
             let mut cursors = self.cursors.lock();
             cursors.insert(sink, to);
             cursors.values().min().copied().unwrap_or(to)
         };
+        if let Err(e) = self.truncate(min) {
+            // The cursor is saved; the next move tries again.
+            warn!(error = %format!("{e:#}"), "dropping the spool segments every sink has passed failed");
+        }
+        self.room.notify_waiters();
+        Ok(())
+    }
+
+    /// Drops the segments below `min` (every sink's cursor is at or past it).
+    fn truncate(&self, min: u64) -> Result<()> {
+        let cur = self.usable()?;
+        let log = cur.log()?;
         // Keep the newest record: it tells a restart where the source was.
-        let keep_from = min.min(self.log.next_seq().saturating_sub(1));
-        self.log.truncate_before(keep_from)?;
+        let keep_from = min.min(log.next_seq().saturating_sub(1));
+        cur.watch(log.truncate_before(keep_from))?;
+        Ok(())
+    }
+
+    /// The log, reopened first if an IO error failed it.
+    fn usable(&self) -> Result<RwLockReadGuard<'_, Current>> {
+        let cur = self.current.read();
+        if cur.usable() {
+            return Ok(cur);
+        }
+        let generation = cur.generation;
+        drop(cur);
+        self.reopen(generation)?;
+        Ok(self.current.read())
+    }
+
+    /// The log for the source's appends and syncs: refused once it was
+    /// reopened since the source resumed, as what the source appended
+    /// since its last sync may be gone.
+    fn writable(&self) -> Result<RwLockReadGuard<'_, Current>> {
+        let cur = self.current.read();
+        if cur.generation != self.writer_generation.load(Ordering::Acquire) {
+            bail!(
+                "the spool log was reopened after an IO error: what the source appended since \
+                 its last sync may be lost, so it resumes from the slot"
+            );
+        }
+        Ok(cur)
+    }
+
+    /// Drops the failed log of `generation` (releasing its directory lock)
+    /// and opens the directory again, which recovers every synced record
+    /// and maybe some appended after: durable now, and what the source
+    /// wrote. A no-op if another caller reopened it meanwhile.
+    fn reopen(&self, generation: u64) -> Result<()> {
+        let next = {
+            let mut cur = self.current.write();
+            if cur.generation != generation {
+                return Ok(());
+            }
+            cur.log = None;
+            let log = open_log(&self.log_dir)?;
+            let next = log.next_seq();
+            let durable = self.durable_seq();
+            if next < durable {
+                bail!(
+                    "the spool log in {} reopened with records up to seq {next} only, but every \
+                     one below {durable} was durable: its files were changed under the sidecar",
+                    self.log_dir.display()
+                );
+            }
+            *self.newest.lock() = newest_in(&log)?;
+            // The tail may hold records the reopen lost; their seqs go to
+            // the events the source appends next.
+            *self.tail.lock() = Tail::default();
+            cur.log = Some(log);
+            cur.failed.store(false, Ordering::Release);
+            cur.generation += 1;
+            next
+        };
+        self.reopens.inc();
+        info!(
+            next_seq = next,
+            "spool reopened after an IO error; recovered up to seq {next}"
+        );
+        // Wakes sinks that waited while the log could not be read, and a
+        // source waiting for room.
+        self.durable.send_modify(|d| *d = (*d).max(next));
         self.room.notify_waiters();
         Ok(())
     }
@@ -273,6 +583,48 @@ impl Spool {
     /// Writes a cursor file atomically and durably.
     fn save_cursor(&self, sink: &str, seq: u64) -> Result<()> {
         write_durably(&self.cursor_path(sink), format_cursor(seq).as_bytes())
+    }
+}
+
+/// Why reading the log failed: the log (reopening may help) or a record.
+enum ReadError {
+    Log(anyhow::Error),
+    Record(anyhow::Error),
+}
+
+fn open_log(log_dir: &Path) -> Result<TypedLog<Event>> {
+    TypedLog::<Event>::open(log_dir, Options::default())
+        .with_context(|| format!("opening the spool log in {}", log_dir.display()))
+}
+
+/// What `log` holds of its newest transaction: not known to be whole.
+fn newest_in(log: &TypedLog<Event>) -> Result<Newest> {
+    let Some(last) = log.next_seq().checked_sub(1) else {
+        return Ok(Newest::default());
+    };
+    let Some(event) = record_at(log, last)? else {
+        return Ok(Newest::default());
+    };
+    let before_lsn = match last.checked_sub(event.txn_index as u64 + 1) {
+        Some(before) => record_at(log, before)?.map_or(0, |e| e.commit_lsn),
+        None => 0,
+    };
+    Ok(Newest {
+        commit_lsn: event.commit_lsn,
+        events: event.txn_index as u64 + 1,
+        whole: false,
+        before_lsn,
+    })
+}
+
+/// The record at `seq`, if the log still holds it.
+fn record_at(log: &TypedLog<Event>, seq: u64) -> Result<Option<Event>> {
+    match log.iter_from(seq)?.next() {
+        Some(r) => {
+            let (at, event) = r?;
+            Ok((at == seq).then_some(event))
+        }
+        None => Ok(None),
     }
 }
 
@@ -379,7 +731,7 @@ mod tests {
             appended.extend(events.iter().cloned());
             spool.append(events).unwrap();
         }
-        let newest = spool.log.next_seq();
+        let newest = spool.next_seq();
         assert_eq!(newest as usize, appended.len());
         assert!(
             spool.read(newest - 5, 10).unwrap().is_empty(),
@@ -417,6 +769,73 @@ mod tests {
         let spool = Spool::open(dir.path(), 1 << 20).unwrap();
         let again = spool.read(newest - 5, 10).unwrap();
         assert_eq!(again, all[all.len() - 5..]);
+    }
+
+    #[test]
+    fn a_transaction_cut_short_on_disk_is_sent_again_and_completed() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let spool = Spool::open(dir.path(), 100).unwrap();
+            spool.append(txn(10, 3)).unwrap();
+            spool.append(txn(20, 2)).unwrap();
+            spool.sync().unwrap();
+            let known_whole = Resume {
+                start_lsn: 20,
+                commit_lsn: 20,
+                events: 2,
+            };
+            assert_eq!(spool.resume().unwrap(), known_whole);
+        }
+        // What a crash (or a full disk) in the middle of appending a
+        // transaction of 5 events leaves: its first 2.
+        {
+            let log =
+                TypedLog::<Event>::open(dir.path().join(LOG_DIR), Options::default()).unwrap();
+            for e in txn(30, 5).iter().take(2) {
+                log.append(e).unwrap();
+            }
+            log.sync().unwrap();
+        }
+        let spool = Spool::open(dir.path(), 100).unwrap();
+        let resume = spool.resume().unwrap();
+        assert_eq!(
+            resume,
+            Resume {
+                start_lsn: 20,
+                commit_lsn: 30,
+                events: 2
+            },
+            "starts before the cut transaction, so PostgreSQL sends it again"
+        );
+        assert_eq!(resume.spooled(20), u64::MAX);
+        assert_eq!(resume.spooled(30), 2);
+        assert_eq!(resume.spooled(40), 0);
+        assert_eq!(spool.last_commit_lsn(), 30);
+
+        // The source spools the rest of it.
+        spool.append(txn(30, 5).split_off(2)).unwrap();
+        spool.sync().unwrap();
+        let got: Vec<(u64, u64, u32)> = spool
+            .read(0, 100)
+            .unwrap()
+            .iter()
+            .map(|s| (s.seq, s.event.commit_lsn, s.event.txn_index))
+            .collect();
+        let want: Vec<(u64, u64, u32)> = [(10, 0), (10, 1), (10, 2), (20, 0), (20, 1)]
+            .into_iter()
+            .chain((0..5).map(|i| (30, i)))
+            .zip(0..)
+            .map(|((lsn, i), seq)| (seq, lsn, i))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(spool.resume().unwrap().start_lsn, 30, "whole now");
+
+        // A log that ends with a whole transaction is not known to: its
+        // start is still before it, and its events are all spooled.
+        drop(spool);
+        let spool = Spool::open(dir.path(), 100).unwrap();
+        let resume = spool.resume().unwrap();
+        assert_eq!((resume.start_lsn, resume.spooled(30)), (20, 5));
     }
 
     #[test]

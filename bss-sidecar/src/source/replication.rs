@@ -4,6 +4,11 @@
 //! an LSN before every transaction up to it is durable in the spool, never
 //! spool a transaction twice, and never skip an event it cannot decode
 //! (that stops the sidecar with the event's position named).
+//!
+//! Each session starts where the spool says ([`Spool::resume`], which also
+//! reopens a log that an IO error failed): when the spool may hold only
+//! the first events of its newest transaction, PostgreSQL sends that one
+//! again and the session spools the rest of it.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -24,7 +29,7 @@ use crate::backoff::{self, Backoff};
 use crate::event::Event;
 use crate::metrics::Metrics;
 use crate::shutdown::stopped;
-use crate::spool::Spool;
+use crate::spool::{Resume, Spool};
 
 /// Prefix of the logical messages the source emits to move an idle slot.
 pub const HEARTBEAT_PREFIX: &str = "bss_heartbeat";
@@ -113,7 +118,11 @@ async fn stream(
     let conn_task = tokio::spawn(conn);
     let result = async {
         prepare_slot(&sql, cfg).await?;
-        let start = spool.last_commit_lsn();
+        // Reopens the spool's log if an IO error failed it (a full disk):
+        // until that works this session fails, and run() tries again later.
+        let resume = tokio::task::block_in_place(|| spool.resume())
+            .context("resuming the spool after an IO error")?;
+        let start = resume.start_lsn;
         let mut client = ReplicationClient::connect(replication_config(cfg, start)?)
             .await
             .context("starting replication")?;
@@ -123,7 +132,7 @@ async fn stream(
             .context("starting replication")?;
         metrics.source_up.store(true, Ordering::Release);
         info!(slot = %cfg.slot, start_lsn = %Lsn(start), "replication streaming");
-        let r = Session::new(spool, metrics)
+        let r = Session::new(spool, metrics, resume)
             .run(&mut client, &sql, cfg, shutdown)
             .await;
         client.stop();
@@ -227,10 +236,13 @@ struct Session<'a> {
     /// An LSN safe to confirm once everything before it is synced.
     idle_lsn: Option<u64>,
     confirmed: u64,
+    /// What the spool held when the session started: the transactions
+    /// PostgreSQL sends again, whole or in part.
+    resume: Resume,
 }
 
 impl<'a> Session<'a> {
-    fn new(spool: &'a Spool, metrics: &'a Metrics) -> Self {
+    fn new(spool: &'a Spool, metrics: &'a Metrics, resume: Resume) -> Self {
         Session {
             spool,
             metrics,
@@ -239,7 +251,8 @@ impl<'a> Session<'a> {
             unsynced: None,
             unsynced_since: Instant::now(),
             idle_lsn: None,
-            confirmed: spool.last_commit_lsn(),
+            confirmed: resume.start_lsn,
+            resume,
         }
     }
 
@@ -387,8 +400,19 @@ impl<'a> Session<'a> {
             self.idle_lsn = Some(end_lsn);
             return Ok(());
         }
-        if end_lsn <= self.spool.last_commit_lsn() {
-            // Sent again after a restart: already in the spool.
+        let total = events.len() as u64;
+        // Sent again after a restart: in the spool already, whole or (when
+        // a crash or a full disk cut its end off) its first events.
+        let spooled = self.resume.spooled(end_lsn);
+        if end_lsn == self.resume.commit_lsn && spooled > total {
+            return Err(Fatal(anyhow!(
+                "the spool holds {spooled} events of the transaction committed at {}, \
+                 but PostgreSQL sent {total}",
+                Lsn(end_lsn)
+            ))
+            .into());
+        }
+        if spooled >= total {
             return Ok(());
         }
         let commit_time_us = commit_time_pg_us.saturating_add(PG_EPOCH_OFFSET_US);
@@ -396,6 +420,10 @@ impl<'a> Session<'a> {
             e.commit_lsn = end_lsn;
             e.txn_index = i as u32;
             e.commit_time_us = commit_time_us;
+        }
+        if spooled > 0 {
+            info!(commit_lsn = %Lsn(end_lsn), spooled, total, "spooling the rest of a transaction the spool held only the first events of");
+            events.drain(..spooled as usize);
         }
         let n = events.len() as u64;
         tokio::task::block_in_place(|| self.spool.append(events))?;
