@@ -1,24 +1,33 @@
 //! The spool on a filesystem that fills up and is freed again (the chaos
-//! suite's spool-disk-full scenario, at the spool's level): appends and
-//! syncs fail while it is full, nothing durable is lost or renumbered, the
-//! source resumes from the slot as often as it takes, and once there is
-//! room every transaction ends up in the spool once, in commit order, with
-//! the sinks' cursors where they were. Mounts a small tmpfs: needs root.
+//! suite's spool-disk-full scenario): appends and syncs fail while it is
+//! full, nothing durable is lost or renumbered, the source resumes from the
+//! slot as often as it takes, and once there is room every transaction
+//! ends up in the spool once, in commit order, with the sinks' cursors
+//! where they were; through the real pipeline, every event reaches Kafka
+//! and Redis once, in order, and the sidecar never exits. Mounts a small
+//! tmpfs: needs root.
 
-use std::path::Path;
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use bss_sidecar::event::{example, Event};
 use bss_sidecar::spool::{AdvanceError, Spool};
+use bss_tests::broker::Broker;
+use bss_tests::redis_server::RedisServer;
+use support::*;
 
-/// A tmpfs mounted on a temporary directory, unmounted when dropped (also
-/// when the test fails).
+/// A tmpfs mounted on a directory, unmounted when dropped (also when the
+/// test fails).
 struct Tmpfs {
-    dir: tempfile::TempDir,
+    path: PathBuf,
 }
 
 impl Tmpfs {
-    fn mount(size: &str) -> Tmpfs {
+    fn mount_on(path: &Path, size: &str) -> Tmpfs {
         // SAFETY: geteuid only reads the process's credentials.
         let euid = unsafe { libc::geteuid() };
         assert_eq!(
@@ -26,28 +35,44 @@ impl Tmpfs {
             "this test mounts a tmpfs to fill it up, which needs root (CI runs it as root); \
              run it as root"
         );
-        let dir = tempfile::tempdir().expect("a temporary directory");
         let status = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
+            .arg(path)
             .status()
             .expect("running mount");
-        assert!(
-            status.success(),
-            "mount -t tmpfs on {:?} failed",
-            dir.path()
-        );
-        Tmpfs { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
+        assert!(status.success(), "mount -t tmpfs on {path:?} failed");
+        Tmpfs {
+            path: path.to_owned(),
+        }
     }
 }
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
+        let unmounted = Command::new("umount")
+            .arg(&self.path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            // Something still holds a file there: detach it anyway.
+            let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        }
+    }
+}
+
+/// Writes `path` until the filesystem is full; returns the bytes written.
+fn fill(path: &Path) -> u64 {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).expect("creating the filler");
+    let chunk = vec![1u8; 64 << 10];
+    let mut written = 0;
+    loop {
+        match f.write(&chunk) {
+            Ok(0) => return written,
+            Ok(n) => written += n as u64,
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => return written,
+            Err(e) => panic!("filling {path:?}: {e}"),
+        }
     }
 }
 
@@ -121,12 +146,13 @@ fn read_all(spool: &Spool) -> Vec<(u64, u64, u32)> {
 
 #[test]
 fn a_spool_whose_disk_fills_up_loses_nothing_and_resumes_once_there_is_room() {
-    let fs = Tmpfs::mount("20m");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let _fs = Tmpfs::mount_on(dir.path(), "20m");
     // About 6 MiB stay free: the log zeroes 4 MiB ahead of its data at a
     // time, so the second step does not fit.
-    let filler = fs.path().join("filler");
+    let filler = dir.path().join("filler");
     std::fs::write(&filler, vec![1u8; 14 << 20]).expect("writing the filler");
-    let spool = Spool::open(&fs.path().join("spool"), 1 << 30).expect("opening the spool");
+    let spool = Spool::open(&dir.path().join("spool"), 1 << 30).expect("opening the spool");
     assert_eq!(spool.register("a").unwrap(), 0);
     let slot = slot();
     let mut cut_short = 0;
@@ -186,7 +212,170 @@ fn a_spool_whose_disk_fills_up_loses_nothing_and_resumes_once_there_is_room() {
     spool.advance("a", 10).expect("a cursor save with room");
     assert!(spool.advance("a", 9).is_err(), "cursor moved back");
     drop(spool);
-    let spool = Spool::open(&fs.path().join("spool"), 1 << 30).unwrap();
+    let spool = Spool::open(&dir.path().join("spool"), 1 << 30).unwrap();
     assert_eq!(spool.register("a").unwrap(), 10);
     assert_eq!(read_all(&spool).len(), want.len());
+}
+
+const STREAMS: usize = 100;
+const VERSIONS: i64 = 100;
+const ROUNDS: i64 = 20;
+
+#[test]
+fn a_sidecar_whose_spool_disk_fills_up_delivers_every_event_once_in_order_and_never_exits() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let spool_dir = dir.path().join("spool");
+    std::fs::create_dir(&spool_dir).unwrap();
+    // Only the spool on the tmpfs: the sidecar's log (spool.log) stays
+    // beside it, readable while the spool's disk is full.
+    let _fs = Tmpfs::mount_on(&spool_dir, "32m");
+    let broker = Broker::start();
+    let redis_server = RedisServer::start();
+    let slot = Slot::new("diskfull");
+    let category = bss_tests::unique("diskfull").replace(['-', '_'], "");
+    let streams: Vec<String> = (0..STREAMS).map(|i| format!("{category}-{i}")).collect();
+    let brokers = broker.bootstrap();
+    let redis_url = redis_server.url();
+    let args = SidecarArgs {
+        spool_dir: &spool_dir,
+        slot: &slot.name,
+        kafka_brokers: Some(&brokers),
+        redis_url: Some(&redis_url),
+        spool_max_events: None,
+        config: None,
+    };
+    let mut sidecar = Sidecar::start(&args);
+    let filler = spool_dir.join("filler");
+    let filled = fill(&filler);
+    eprintln!("filler: {} MiB", filled >> 20);
+
+    std::thread::scope(|s| {
+        let load = s.spawn(|| {
+            let mut c = bss_tests::session();
+            let per_round = VERSIONS / ROUNDS;
+            for round in 0..ROUNDS {
+                let from = round * per_round + 1;
+                for stream in &streams {
+                    append_range(&mut c, stream, from, from + per_round - 1);
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !std::fs::read_to_string(&sidecar.log)
+            .unwrap_or_default()
+            .contains("No space left on device")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the spool never hit the full disk; sidecar log:\n{}",
+                sidecar.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Full for a while: sessions fail, and are retried with backoff.
+        std::thread::sleep(Duration::from_secs(5));
+        assert!(
+            sidecar.wait_exit(Duration::ZERO).is_none(),
+            "the sidecar exited on a full spool disk; its log:\n{}",
+            sidecar.log_tail()
+        );
+        std::fs::remove_file(&filler).expect("removing the filler");
+        load.join().expect("the load");
+    });
+
+    let total = STREAMS * VERSIONS as usize;
+    let mut redis = redis::Client::open(redis_url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let key = format!("bss:events:{category}");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let len: usize = redis::cmd("XLEN").arg(&key).query(&mut redis).unwrap();
+        if len >= total {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{len} of {total} events in Redis after the disk was freed; sidecar log:\n{}",
+            sidecar.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Redis: each event once (an entry not above the last one is dropped,
+    // so an event spooled out of commit order would be missing), each
+    // stream's versions in order, global positions rising (one writer).
+    type Entry = (String, BTreeMap<String, String>);
+    let entries: Vec<Entry> = redis::cmd("XRANGE")
+        .arg(&key)
+        .arg("-")
+        .arg("+")
+        .query(&mut redis)
+        .unwrap();
+    assert_eq!(entries.len(), total, "Redis stream entries");
+    let mut versions: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    let mut last_position = 0i64;
+    for (_, fields) in &entries {
+        let position: i64 = fields["global_position"].parse().unwrap();
+        assert!(position > last_position, "global positions out of order");
+        last_position = position;
+        versions
+            .entry(fields["stream_id"].as_str())
+            .or_default()
+            .push(fields["version"].parse().unwrap());
+    }
+    let expected: Vec<i64> = (1..=VERSIONS).collect();
+    assert_eq!(versions.len(), STREAMS);
+    for (stream, vs) in &versions {
+        assert_eq!(vs, &expected, "versions of {stream} in Redis");
+    }
+
+    // Kafka: every event, first copies in version order, and no copies.
+    let msgs = kafka_dump_with(
+        &brokers,
+        &[format!("bss.{category}")],
+        total,
+        Duration::from_secs(180),
+        Some(Duration::from_secs(3)),
+    );
+    let mut first_order: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for m in &msgs {
+        let key = m.key.clone().unwrap();
+        let v: i64 = m.headers["bss_stream_version"]
+            .clone()
+            .unwrap()
+            .parse()
+            .unwrap();
+        if seen.insert((key.clone(), v)) {
+            first_order.entry(key).or_default().push(v);
+        }
+    }
+    assert_eq!(seen.len(), total, "events missing from Kafka");
+    for (stream, vs) in &first_order {
+        assert_eq!(vs, &expected, "first copies of {stream} in Kafka");
+    }
+    assert_eq!(msgs.len(), total, "duplicates in Kafka");
+
+    let reopens = sidecar.metric("bss_sidecar_spool_reopens_total");
+    let log = std::fs::read_to_string(&sidecar.log).unwrap_or_default();
+    eprintln!(
+        "{reopens:?} reopens, {} failed sessions; the first of them:\n{}",
+        log.matches("replication source failed").count(),
+        log.lines()
+            .filter(|l| l.contains("WARN") || l.contains("reopened"))
+            .take(12)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        reopens.is_some_and(|n| n >= 1.0),
+        "bss_sidecar_spool_reopens_total = {reopens:?}"
+    );
+    let status = sidecar.stop();
+    assert!(
+        status.success(),
+        "sidecar exit status after SIGTERM: {status}"
+    );
 }
