@@ -217,6 +217,56 @@ fn a_spool_whose_disk_fills_up_loses_nothing_and_resumes_once_there_is_room() {
     assert_eq!(read_all(&spool).len(), want.len());
 }
 
+#[test]
+fn a_sink_that_reopens_the_failed_log_makes_the_sources_unsynced_appends_fail_not_vanish() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let _fs = Tmpfs::mount_on(dir.path(), "16m");
+    let spool_dir = dir.path().join("spool");
+    let slot = slot();
+    let synced: usize = slot[..3].iter().map(Vec::len).sum();
+    {
+        let spool = Spool::open(&spool_dir, 1 << 30).unwrap();
+        for t in &slot[..3] {
+            spool.append(t.clone()).unwrap();
+        }
+        spool.sync().unwrap();
+    }
+    // A new process: nothing decoded in memory, sinks read the log.
+    let spool = Spool::open(&spool_dir, 1 << 30).unwrap();
+    assert_eq!(spool.register("a").unwrap(), 0);
+    fill(&dir.path().join("filler"));
+    let resume = spool.resume().expect("nothing to write");
+    assert_eq!(resume.start_lsn, slot[1][0].commit_lsn, "before the newest");
+
+    // The source's next transaction waits in the log's buffer...
+    spool
+        .append(slot[3].clone())
+        .expect("buffered, not written yet");
+    // ...which a sink's read of the log flushes into the full disk: the
+    // log fails, and the sink reopens it and reads what is durable.
+    let got = spool.read(0, 1_000).expect("the sink reads");
+    assert_eq!(got.len(), synced);
+    assert_eq!(spool.reopens(), 1);
+    // What the source appended may be gone: its sync must not say durable.
+    let err = spool
+        .sync()
+        .expect_err("appends to a log reopened under the source");
+    assert!(format!("{err:#}").contains("reopened"), "{err:#}");
+    assert!(spool.append(slot[4].clone()).is_err());
+
+    // Room again: the source resumes from the spool, and sends the rest.
+    std::fs::remove_file(dir.path().join("filler")).unwrap();
+    let mut cut_short = 0;
+    session(&spool, &slot[..10], &mut cut_short).expect("a session with room");
+    let want: Vec<(u64, u64, u32)> = slot[..10]
+        .iter()
+        .flatten()
+        .zip(0..)
+        .map(|(e, seq)| (seq, e.commit_lsn, e.txn_index))
+        .collect();
+    assert_eq!(read_all(&spool), want);
+}
+
 const STREAMS: usize = 100;
 const VERSIONS: i64 = 100;
 const ROUNDS: i64 = 20;
