@@ -6,14 +6,17 @@
 //!
 //! The rules, per event of the history:
 //! - acknowledged: in PostgreSQL exactly once, in Kafka at least once
-//!   (extra records are duplicates, allowed), in Redis exactly once, and
+//!   (extra records are duplicates, allowed; a record is one (topic,
+//!   partition, epoch, offset)), in Redis exactly once, and
 //!   its stream's aggregate version in Redis at or above its version;
 //! - failed, not sent: not in PostgreSQL, not in a sink;
 //! - unknown: every event of the append stored: as acknowledged; none: as
 //!   failed; some: a partial append (a violation, no further checks);
 //! - order: per stream, its events' first records in Kafka (per partition,
 //!   by offset) and its entries in Redis (per key, by entry id) come in
-//!   increasing version; each event that comes after a later version is a
+//!   increasing version (a partition's records in (epoch, offset) order: a
+//!   broker that came back empty starts its offsets again); each event that
+//!   comes after a later version is a
 //!   break.
 
 use std::collections::{HashMap, HashSet};
@@ -132,7 +135,7 @@ pub fn account(
     let mut in_kafka: HashMap<String, Seen> = HashMap::new();
     let mut kafka_records = HashSet::new();
     for k in &arrivals.kafka {
-        if kafka_records.insert((k.topic.as_str(), k.partition, k.offset)) {
+        if kafka_records.insert((k.topic.as_str(), k.partition, k.epoch, k.offset)) {
             in_kafka
                 .entry(k.ce_id.to_ascii_lowercase())
                 .or_default()
@@ -375,7 +378,9 @@ fn order(r: &mut Report, v: &mut Violations, ids: &HashSet<String>, arrivals: &A
         .iter()
         .filter(|k| ids.contains(&k.ce_id.to_ascii_lowercase()))
         .collect();
-    kafka.sort_by(|a, b| (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset)));
+    kafka.sort_by(|a, b| {
+        (&a.topic, a.partition, a.epoch, a.offset).cmp(&(&b.topic, b.partition, b.epoch, b.offset))
+    });
     let mut first = HashSet::new();
     let mut last: HashMap<(&str, i32, &str), i64> = HashMap::new();
     for k in kafka {

@@ -7,15 +7,17 @@
 //!
 //! ```text
 //! {"sink": "kafka", "ce_id": "0190…", "stream_id": "usage-r1-7", "version": 3,
-//!  "topic": "bss.usage", "partition": 2, "offset": 17, "at_unix": 1765000000.512}
+//!  "topic": "bss.usage", "partition": 2, "offset": 17, "epoch": 0, "at_unix": 1765000000.512}
 //! {"sink": "redis", "ce_id": "0190…", "stream_id": "usage-r1-7", "version": 3,
 //!  "key": "bss:events:usage", "entry_id": "24587512-0", "at_unix": 1765000000.498}
 //! {"sink": "redis_aggregate", "stream_id": "usage-r1-7", "version": 3, "at_unix": 1765000031.0}
 //! {"end": true, "reason": "settled" | "settle_timeout" | "signal", "at_unix": 1765000031.2}
 //! ```
 //!
-//! A Kafka arrival is one record at one (topic, partition, offset), written
-//! once however often it was fetched; a Redis arrival is one stream entry.
+//! A Kafka arrival is one record at one (topic, partition, epoch, offset),
+//! written once however often it was fetched (`epoch` counts the broker
+//! outages the watcher saw: after one, the broker may be an empty one whose
+//! offsets start again); a Redis arrival is one stream entry.
 //! `version` is the record's `bss_stream_version` header or the entry's
 //! `version` field. A `redis_aggregate` line gives the `version` field of
 //! the stream's aggregate hash when the watch ended (null: no hash); a
@@ -35,6 +37,11 @@ pub struct KafkaArrival {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
+    /// The watcher's count of broker outages when the record was read: a
+    /// broker that came back empty starts its offsets again, so records are
+    /// ordered by (epoch, offset) within a partition.
+    #[serde(default)]
+    pub epoch: u32,
     pub at_unix: f64,
 }
 
@@ -183,6 +190,7 @@ mod tests {
                 topic: "bss.usage".into(),
                 partition: 2,
                 offset: 7,
+                epoch: 1,
                 at_unix: 10.5,
             }],
             redis: vec![RedisArrival {

@@ -36,6 +36,17 @@ enum Command {
     Watch(WatchArgs),
     /// Account for every event of the history; exit 1 if the account is not clean.
     Account(AccountArgs),
+    /// (Internal, run by `watch`) consume the topics, one JSON line per record.
+    #[command(hide = true)]
+    KafkaTail(KafkaTailArgs),
+}
+
+#[derive(Args)]
+struct KafkaTailArgs {
+    #[arg(long)]
+    kafka_brokers: String,
+    #[arg(long = "topic")]
+    topics: Vec<String>,
 }
 
 #[derive(Args)]
@@ -107,6 +118,13 @@ fn main() {
     let result = match cli.command {
         Command::Watch(args) => watch_command(args).map(|()| true),
         Command::Account(args) => account_command(args),
+        Command::KafkaTail(args) => bss_chaos_check::watch::kafka::tail(
+            &args.kafka_brokers,
+            args.topics,
+            std::io::stdout().lock(),
+        )
+        .map(|()| true)
+        .map_err(anyhow::Error::from),
     };
     match result {
         Ok(true) => {}

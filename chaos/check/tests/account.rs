@@ -78,6 +78,7 @@ fn kafka(n: u128, stream: &str, version: i64, offset: i64, at: f64) -> KafkaArri
         topic: "bss.usage".into(),
         partition: 0,
         offset,
+        epoch: 0,
         at_unix: at,
     }
 }
@@ -298,6 +299,23 @@ fn a_redelivered_run_of_records_is_duplicates_not_disorder() {
     let r = run(&c);
     assert_eq!(wrongs(&r), [0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0]);
     assert!(r.ok);
+}
+
+#[test]
+fn a_broker_that_came_back_empty_starts_its_offsets_again_without_disorder_or_duplicates() {
+    let mut c = clean();
+    // Event 3 is in the new broker's log at offset 0, read in epoch 1; the
+    // old log's offset 0 (event 1) is another record.
+    c.arrivals.kafka[2].offset = 0;
+    c.arrivals.kafka[2].epoch = 1;
+    let r = run(&c);
+    assert_eq!(wrongs(&r), [0; 11]);
+    assert!(r.ok, "{:?}", r.violations);
+    // In one epoch, an earlier offset is an earlier record: out of order.
+    c.arrivals.kafka[2].epoch = 0;
+    c.arrivals.kafka[2].offset = -1;
+    let r = run(&c);
+    assert_eq!(r.out_of_order_kafka, 2);
 }
 
 #[test]

@@ -2,8 +2,9 @@
 //! it survives the broker frozen and Redis killed and restarted, picks up a
 //! topic created after it started, records each record and entry once
 //! (with their stream versions), and ends by itself once the history is
-//! complete and its acknowledged events arrived in both sinks; on SIGTERM
-//! it writes what it has.
+//! complete and its acknowledged events arrived in both sinks; a broker
+//! replaced by an empty one (offsets from 0 again) loses it nothing; on
+//! SIGTERM it writes what it has.
 
 use std::path::Path;
 use std::process::{Child, Command};
@@ -126,6 +127,43 @@ fn xadd(redis_url: &str, entry: &str, id: &str, version: i64) {
         .arg("{}")
         .query(&mut c)
         .unwrap();
+}
+
+/// tansu on `port` with in-memory storage (an empty broker each time).
+fn tansu(port: u16) -> bss_tests::process::ChildGuard {
+    let home = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default();
+    let binary = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([home.join(".cargo/bin")])
+        .map(|d| d.join("tansu"))
+        .find(|p| p.is_file())
+        .expect("tansu is installed");
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new(binary)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .args([
+            "--storage-engine",
+            "memory://tansu/",
+            "--cluster-id",
+            "bss-check-test",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tansu starts");
+    let guard = bss_tests::process::ChildGuard::new(format!("tansu:{port}"), child);
+    bss_tests::process::wait_for_port(port, "tansu", Duration::from_secs(20));
+    guard
 }
 
 fn history_line(id: &str) -> String {
@@ -258,4 +296,74 @@ fn watch_writes_what_it_has_on_sigterm_even_with_nothing_reachable() {
     let a = Arrivals::read(std::io::BufReader::new(std::fs::File::open(&out).unwrap())).unwrap();
     assert_eq!(a.end.map(|e| e.reason), Some(EndReason::Signal));
     assert!(a.kafka.is_empty() && a.redis.is_empty() && a.aggregates.is_empty());
+}
+
+#[test]
+fn watch_reads_a_broker_that_came_back_empty_from_its_first_offset() {
+    let port = bss_tests::process::free_port();
+    let brokers = format!("127.0.0.1:{port}");
+    let mut first = tansu(port);
+    let redis_server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (history, out) = (
+        dir.path().join("history.jsonl"),
+        dir.path().join("arrivals.jsonl"),
+    );
+    let ids: Vec<String> = (1..=5)
+        .map(|n| format!("0190f0f0-0000-7000-8000-0000000000a{n}"))
+        .collect();
+    let mut child = watch(&brokers, &redis_server.url(), &history, &out, "60s");
+    create_topic(&brokers, "bss.usage");
+    produce(
+        &brokers,
+        "bss.usage",
+        &[(ids[0].as_str(), 1), (ids[1].as_str(), 2)],
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    // The broker dies; an empty one takes its port. The sidecar creates the
+    // topic again and sends on: offsets start at 0 again, and the new log
+    // outgrows the old one before the watch is back.
+    first.kill();
+    std::thread::sleep(Duration::from_secs(1));
+    let _second = tansu(port);
+    create_topic(&brokers, "bss.usage");
+    let later: Vec<(&str, i64)> = ids[2..]
+        .iter()
+        .zip(3..)
+        .map(|(id, v)| (id.as_str(), v))
+        .collect();
+    produce(&brokers, "bss.usage", &later);
+    for (i, id) in ids.iter().enumerate() {
+        xadd(
+            &redis_server.url(),
+            &format!("{}-0", 100 * (i + 1)),
+            id,
+            i as i64 + 1,
+        );
+    }
+    let mut text: String = ids.iter().map(|id| history_line(id) + "\n").collect();
+    text.push_str("{\"end\":true,\"offered\":5,\"appends\":5}\n");
+    std::fs::write(&history, text).unwrap();
+
+    let status = wait_exit(&mut child, Duration::from_secs(90));
+    assert!(status.success(), "watch exited with {status}");
+    let a = Arrivals::read(std::io::BufReader::new(std::fs::File::open(&out).unwrap())).unwrap();
+    assert_eq!(a.end.as_ref().map(|e| e.reason), Some(EndReason::Settled));
+    let mut got: Vec<(String, i64, i64)> = a
+        .kafka
+        .iter()
+        .map(|k| (k.ce_id.clone(), k.version, k.offset))
+        .collect();
+    got.sort();
+    let want: Vec<(String, i64, i64)> = vec![
+        (ids[0].clone(), 1, 0),
+        (ids[1].clone(), 2, 1),
+        (ids[2].clone(), 3, 0),
+        (ids[3].clone(), 4, 1),
+        (ids[4].clone(), 5, 2),
+    ];
+    assert_eq!(got, want);
+    // The new log's records come in a later epoch than the old one's.
+    let epoch = |id: &str| a.kafka.iter().find(|k| k.ce_id == id).map(|k| k.epoch);
+    assert!(epoch(&ids[2]) > epoch(&ids[0]), "{:?}", a.kafka);
 }

@@ -16,16 +16,17 @@ pub struct Seen {
     pub redis: Vec<RedisArrival>,
     pub kafka_ids: HashSet<String>,
     pub redis_ids: HashSet<String>,
-    kafka_offsets: HashSet<(String, i32, i64)>,
+    kafka_offsets: HashSet<(String, i32, u32, i64)>,
     redis_entries: HashSet<(String, String)>,
 }
 
 impl Seen {
-    /// Records a Kafka record, unless that offset was recorded before.
+    /// Records a Kafka record, unless that offset (of that epoch) was
+    /// recorded before.
     pub fn kafka(&mut self, a: KafkaArrival) {
         if self
             .kafka_offsets
-            .insert((a.topic.clone(), a.partition, a.offset))
+            .insert((a.topic.clone(), a.partition, a.epoch, a.offset))
         {
             self.kafka_ids.insert(a.ce_id.clone());
             self.kafka.push(a);

@@ -99,12 +99,7 @@ pub async fn watch(cfg: WatchConfig) -> Result<(), WatchError> {
         .iter()
         .map(|c| format!("{}{c}", cfg.redis_stream_prefix))
         .collect();
-    let kafka = kafka::spawn(
-        &cfg.kafka_brokers,
-        topics.clone(),
-        seen.clone(),
-        stop.clone(),
-    )?;
+    let kafka = kafka::KafkaWatch::spawn(&cfg.kafka_brokers, topics.clone(), seen.clone())?;
     let redis = redis::spawn(&cfg.redis_url, keys.clone(), seen.clone(), stop.clone())?;
     info!(?topics, ?keys, history = %cfg.history.display(), "watching");
 
@@ -193,13 +188,12 @@ pub async fn watch(cfg: WatchConfig) -> Result<(), WatchError> {
         redis::read_aggregates(&url, &prefix, &streams, patience)
     })
     .await?;
-    for (name, handle) in [("kafka", kafka), ("redis", redis)] {
-        if tokio::task::spawn_blocking(move || handle.join())
-            .await
-            .map_or(true, |r| r.is_err())
-        {
-            warn!(watcher = name, "the watcher thread panicked");
-        }
+    tokio::task::spawn_blocking(move || kafka.stop()).await?;
+    if tokio::task::spawn_blocking(move || redis.join())
+        .await
+        .map_or(true, |r| r.is_err())
+    {
+        warn!("the redis watcher thread panicked");
     }
 
     let ids: HashSet<String> = tail
