@@ -38,11 +38,19 @@ pub struct SpoolReader {
     ahead: Option<JoinHandle<Result<Vec<Spooled>>>>,
     /// The cursor save under way.
     saving: Option<JoinHandle<Result<()>>>,
+    /// Turns true when the sidecar stops: a cursor save gives up then.
+    shutdown: watch::Receiver<bool>,
 }
 
 impl SpoolReader {
     /// Registers `name` with the spool; reading starts at its saved cursor.
-    pub fn open(spool: Arc<Spool>, name: &'static str) -> Result<SpoolReader> {
+    /// A cursor that cannot be saved is tried again until `shutdown` turns
+    /// true.
+    pub fn open(
+        spool: Arc<Spool>,
+        name: &'static str,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<SpoolReader> {
         let cursor = spool.register(name)?;
         let durable = spool.subscribe();
         Ok(SpoolReader {
@@ -53,6 +61,7 @@ impl SpoolReader {
             durable,
             ahead: None,
             saving: None,
+            shutdown,
         })
     }
 
@@ -139,6 +148,7 @@ impl SpoolReader {
             Arc::clone(&self.spool),
             self.name,
             to,
+            self.shutdown.clone(),
         )));
         self.acknowledged = to;
         Ok(())
@@ -161,13 +171,23 @@ impl SpoolReader {
 
 /// Moves `name`'s cursor to `to`, trying again after a backoff for as long
 /// as its file cannot be written (a full disk): the consumer waits at its
-/// next acknowledgement instead of stopping.
-async fn save_cursor(spool: Arc<Spool>, name: &'static str, to: u64) -> Result<()> {
+/// next acknowledgement instead of stopping. Once the sidecar stops it
+/// gives up, and what was delivered past the saved cursor is delivered
+/// again after the restart.
+async fn save_cursor(
+    spool: Arc<Spool>,
+    name: &'static str,
+    to: u64,
+    shutdown: watch::Receiver<bool>,
+) -> Result<()> {
     let mut backoff = Backoff::new(backoff::DELIVERY);
     loop {
         let s = Arc::clone(&spool);
         match tokio::task::spawn_blocking(move || s.advance(name, to)).await? {
             Ok(()) => return Ok(()),
+            Err(AdvanceError::Save { error, .. }) if *shutdown.borrow() => {
+                bail!("{name} stopped before its cursor could be saved at {to}: {error:#}")
+            }
             Err(AdvanceError::Save { error, .. }) => {
                 let retry_in = backoff.next_wait();
                 warn!(sink = name, cursor = to, error = %format!("{error:#}"), ?retry_in, "saving the cursor failed; retrying");
@@ -183,6 +203,11 @@ mod tests {
     use super::*;
     use crate::event::example;
 
+    /// A shutdown signal that never turns true.
+    fn running() -> watch::Receiver<bool> {
+        watch::channel(false).1
+    }
+
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -196,7 +221,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spool = crate::spool::filled(dir.path(), MAX_BATCH * 2 + 7);
         runtime().block_on(async {
-            let mut r = SpoolReader::open(spool, "a").unwrap();
+            let mut r = SpoolReader::open(spool, "a", running()).unwrap();
             let mut seqs = Vec::new();
             loop {
                 let b = r.next_batch().await.unwrap();
@@ -216,7 +241,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spool = crate::spool::filled(dir.path(), 30);
         runtime().block_on(async {
-            let mut r = SpoolReader::open(spool.clone(), "a").unwrap();
+            let mut r = SpoolReader::open(spool.clone(), "a", running()).unwrap();
             let b = r.next_batch().await.unwrap();
             assert_eq!(b.len(), 30);
             r.acknowledge(20).await.unwrap();
@@ -226,7 +251,7 @@ mod tests {
             );
             r.settle().await.unwrap();
             drop(r);
-            let mut again = SpoolReader::open(spool, "a").unwrap();
+            let mut again = SpoolReader::open(spool, "a", running()).unwrap();
             assert_eq!(again.acknowledged(), 20);
             let b = again.next_batch().await.unwrap();
             assert_eq!(b.first().map(|s| s.seq), Some(20));
@@ -238,7 +263,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spool = crate::spool::filled(dir.path(), 10);
         runtime().block_on(async {
-            let mut r = SpoolReader::open(spool, "a").unwrap();
+            let mut r = SpoolReader::open(spool, "a", running()).unwrap();
             r.seek(4).unwrap();
             let b = r.next_batch().await.unwrap();
             assert_eq!(b.first().map(|s| s.seq), Some(4));
@@ -252,7 +277,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spool = crate::spool::filled(dir.path(), 3);
         runtime().block_on(async {
-            let mut r = SpoolReader::open(spool.clone(), "a").unwrap();
+            let mut r = SpoolReader::open(spool.clone(), "a", running()).unwrap();
             assert_eq!(r.next_batch().await.unwrap().len(), 3);
             assert!(r.next_batch().await.unwrap().is_empty());
             let mut e = example("customer-9", 1);
@@ -266,5 +291,55 @@ mod tests {
             let b = r.next_batch().await.unwrap();
             assert_eq!(b.iter().map(|s| s.seq).collect::<Vec<_>>(), [3]);
         });
+    }
+
+    #[test]
+    fn a_cursor_that_cannot_be_saved_is_retried_until_it_is_and_given_up_at_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = crate::spool::filled(dir.path(), 30);
+        let cursors = dir.path().join("cursors");
+        // A file where the cursor directory was: every save fails, as on a
+        // full disk, until the directory is back.
+        let break_saves = || {
+            std::fs::rename(&cursors, dir.path().join("cursors.away")).unwrap();
+            std::fs::write(&cursors, "").unwrap();
+        };
+        let mend_saves = || {
+            std::fs::remove_file(&cursors).unwrap();
+            std::fs::rename(dir.path().join("cursors.away"), &cursors).unwrap();
+        };
+        runtime().block_on(async {
+            let (stop, shutdown) = watch::channel(false);
+            let mut r = SpoolReader::open(spool.clone(), "a", shutdown).unwrap();
+            assert_eq!(r.next_batch().await.unwrap().len(), 30);
+            break_saves();
+            r.acknowledge(10).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            assert!(
+                r.saving.as_ref().is_some_and(|s| !s.is_finished()),
+                "the save gave up instead of trying again"
+            );
+            mend_saves();
+            tokio::time::timeout(std::time::Duration::from_secs(10), r.settle())
+                .await
+                .expect("saved once it could be")
+                .unwrap();
+
+            break_saves();
+            r.acknowledge(20).await.unwrap();
+            stop.send(true).unwrap();
+            let err = tokio::time::timeout(std::time::Duration::from_secs(10), r.settle())
+                .await
+                .expect("given up at shutdown")
+                .unwrap_err();
+            assert!(format!("{err:#}").contains("cursor"), "{err:#}");
+            mend_saves();
+        });
+        let again = SpoolReader::open(spool, "a", running()).unwrap();
+        assert_eq!(
+            again.acknowledged(),
+            10,
+            "the saved cursor, not the given-up one"
+        );
     }
 }

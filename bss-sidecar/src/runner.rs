@@ -60,7 +60,7 @@ pub async fn run(
 ) -> Result<()> {
     let name = consumer.name();
     let label = SinkLabel::new(name);
-    let mut reader = SpoolReader::open(spool, name)?;
+    let mut reader = SpoolReader::open(spool, name, shutdown.clone())?;
     let checkpoint_every = match &mut consumer {
         Consumer::Sink(_) => {
             metrics.init_sink(&label);
