@@ -151,13 +151,10 @@ where
         .label("fault")
         .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], FAULT.filled()));
     type Count = fn(&crate::report::SecondStats) -> u64;
-    let mut series: Vec<(&str, RGBColor, Count)> = vec![
+    let series: [(&str, RGBColor, Count); 2] = [
         ("acknowledged", ACKED, |s| s.acknowledged),
         ("errors (failed + unknown)", ERRORS, |s| s.errors),
     ];
-    if r.timeline.iter().any(|s| s.lost > 0) {
-        series.push(("acknowledged, missing from a sink", LOST, |s| s.lost));
-    }
     for (label, color, count) in series {
         let points = r
             .timeline
@@ -168,6 +165,19 @@ where
             .map_err(de)?
             .label(label)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(3)));
+    }
+    if r.timeline.iter().any(|s| s.lost > 0) {
+        // Dashed: it often lies on the acknowledged line (all of a second lost).
+        let points: Vec<(f64, f64)> = r
+            .timeline
+            .iter()
+            .map(|s| (s.second as f64 + 0.5, s.lost as f64))
+            .collect();
+        chart
+            .draw_series(DashedLineSeries::new(points, 8, 5, LOST.stroke_width(2)))
+            .map_err(de)?
+            .label("acknowledged, missing from a sink")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], LOST.stroke_width(3)));
     }
     chart
         .configure_series_labels()
