@@ -19,8 +19,9 @@
 //!
 //! `event_ids` are the events' ids as stored (`bss.events.event_id`) and as
 //! the sidecar's `ce_id` (Kafka header, Redis field), in append order.
-//! `sqlstate` is set for `failed` (`"client"` when the error had none) and
-//! for `unknown` when the server gave one. `offered` counts events, and
+//! `sqlstate` is the SQLSTATE of a `failed` or `unknown` append's error,
+//! null when the error did not come from the server (a lost connection)
+//! and for the other outcomes. `offered` counts events, and
 //! `appends` lines, of the whole run: a reader whose file has no end line,
 //! or fewer appends, has an incomplete history.
 
@@ -238,8 +239,8 @@ impl AppendObserver for HistoryWriter {
         self.done(append, Outcome::Acknowledged, None, at);
     }
 
-    fn failed(&self, append: &Append, sqlstate: &str, at: Instant) {
-        self.done(append, Outcome::Failed, Some(sqlstate), at);
+    fn failed(&self, append: &Append, sqlstate: Option<&str>, at: Instant) {
+        self.done(append, Outcome::Failed, sqlstate, at);
     }
 
     fn not_sent(&self, append: &Append) {
@@ -379,7 +380,7 @@ mod tests {
             h.offered(x, t0);
         }
         h.acknowledged(&a, t0 + std::time::Duration::from_millis(5));
-        h.failed(&b, "XB001", Instant::now());
+        h.failed(&b, Some("XB001"), Instant::now());
         h.unknown(&c, None, Instant::now());
         h.not_sent(&d);
         // e: abandoned in flight.
@@ -439,7 +440,7 @@ mod tests {
         let h = HistoryWriter::create(&path).unwrap();
         let a = append("usage-r-1", 1);
         h.offered(&a, Instant::now());
-        h.failed(&a, "client", Instant::now());
+        h.failed(&a, None, Instant::now());
         h.finish().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let mut it = text.lines();
@@ -457,6 +458,7 @@ mod tests {
             assert!(first.get(f).is_some(), "missing {f} in {first}");
         }
         assert_eq!(first["outcome"], "failed");
+        assert!(first["sqlstate"].is_null(), "{first}");
         assert_eq!(first["event_ids"][0], a.events[0].event_id.to_string());
         let end: serde_json::Value = serde_json::from_str(it.next().unwrap()).unwrap();
         assert_eq!(

@@ -39,9 +39,9 @@ pub trait AppendObserver: Send + Sync {
     fn acknowledged(&self, _append: &Append, _at: Instant) {}
     /// The append failed, was never sent, or was abandoned in flight.
     fn not_stored(&self, _append: &Append) {}
-    /// The append failed for certain (nothing of it committed) with
-    /// `sqlstate` ("client" without one).
-    fn failed(&self, append: &Append, _sqlstate: &str, _at: Instant) {
+    /// The append failed for certain (nothing of it committed); `sqlstate`
+    /// is None for an error that did not come from the server.
+    fn failed(&self, append: &Append, _sqlstate: Option<&str>, _at: Instant) {
         self.not_stored(append);
     }
     /// The append was never sent: the queue was full or the drain timed out.
@@ -457,7 +457,7 @@ impl Worker {
                                 self.recorder
                                     .failed(at_s, len, e.code(), stream, &e.message);
                                 for o in self.observers.iter() {
-                                    o.failed(&job.append, e.code(), now);
+                                    o.failed(&job.append, e.sqlstate.as_deref(), now);
                                 }
                             }
                             Fate::Unknown => {
