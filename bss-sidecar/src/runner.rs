@@ -5,7 +5,8 @@
 //! records once its state is saved (every checkpoint, and at shutdown).
 //! On shutdown a consumer drains what is durable, or stops after the drain
 //! timeout if its destination stays down (what it did not handle stays in
-//! the spool for the next start).
+//! the spool for the next start). A stage's state that cannot be saved (a
+//! full disk) is tried again with backoff until the sidecar stops.
 //! Must never skip a batch, never acknowledge a batch before it was
 //! handled, nor a stage's records before its state is saved.
 
@@ -90,7 +91,7 @@ pub async fn run(
             let unsaved = reader.position() != reader.acknowledged();
             if let (Consumer::Stage(stage), Some(every)) = (&mut consumer, checkpoint_every) {
                 if unsaved && (*shutdown.borrow() || saved_at.elapsed() >= every) {
-                    checkpoint(stage.as_mut(), &mut reader).await?;
+                    checkpoint(stage.as_mut(), &mut reader, &shutdown).await?;
                     saved_at = Instant::now();
                     continue;
                 }
@@ -172,7 +173,7 @@ pub async fn run(
             }
             Consumer::Stage(stage) => {
                 if checkpoint_every.is_some_and(|every| saved_at.elapsed() >= every) {
-                    checkpoint(stage.as_mut(), &mut reader).await?;
+                    checkpoint(stage.as_mut(), &mut reader, &shutdown).await?;
                     saved_at = Instant::now();
                 }
             }
@@ -184,10 +185,28 @@ pub async fn run(
     }
 }
 
-/// Saves the stage's state durably, then moves its cursor to match.
-async fn checkpoint(stage: &mut dyn Stage, reader: &mut SpoolReader) -> Result<()> {
+/// Saves the stage's state durably, then moves its cursor to match. A
+/// save that fails (a full disk) is tried again after a backoff, so the
+/// stage does not stop and hold the spool's records for good; once the
+/// sidecar stops, the error is the stage's.
+async fn checkpoint(
+    stage: &mut dyn Stage,
+    reader: &mut SpoolReader,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<()> {
     let next = reader.position();
-    stage.save(next).await?;
+    let mut backoff = Backoff::new(backoff::DELIVERY);
+    loop {
+        match stage.save(next).await {
+            Ok(()) => break,
+            Err(e) if *shutdown.borrow() => return Err(e),
+            Err(e) => {
+                let retry_in = backoff.next_wait();
+                warn!(sink = stage.name(), error = %format!("{e:#}"), ?retry_in, "saving the stage's state failed; retrying");
+                tokio::time::sleep(retry_in).await;
+            }
+        }
+    }
     reader.acknowledge(next).await
 }
 
@@ -296,6 +315,9 @@ mod tests {
         resume_at: u64,
         seen: Arc<Mutex<Vec<u64>>>,
         saves: Arc<Mutex<Vec<(u64, u64)>>>,
+        every: Duration,
+        /// Saves that fail (as on a full disk) before the first that works.
+        failing_saves: usize,
     }
 
     impl Stage for RecordingStage {
@@ -314,10 +336,14 @@ mod tests {
         }
 
         fn checkpoint_every(&self) -> Duration {
-            Duration::from_secs(3600)
+            self.every
         }
 
         fn save(&mut self, next: u64) -> BoxFuture<'_, Result<()>> {
+            if self.failing_saves > 0 {
+                self.failing_saves -= 1;
+                return Box::pin(async { Err(anyhow!("No space left on device")) });
+            }
             let depth = self.spool.depth();
             self.saves.lock().unwrap().push((next, depth));
             Box::pin(async { Ok(()) })
@@ -334,12 +360,57 @@ mod tests {
             resume_at: 4,
             seen: Arc::clone(&seen),
             saves: Arc::clone(&saves),
+            every: Duration::from_secs(3600),
+            failing_saves: 0,
         };
         drain(spool.clone(), Consumer::Stage(Box::new(stage))).unwrap();
         assert_eq!(*seen.lock().unwrap(), (4..10).collect::<Vec<u64>>());
         // One save, at shutdown (the interval is an hour), made while the
         // spool still held all 10 records for the stage.
         assert_eq!(*saves.lock().unwrap(), [(10, 10)]);
+        assert_eq!(spool.depth(), 0, "the cursor followed the save");
+    }
+
+    #[test]
+    fn a_stage_whose_state_cannot_be_saved_tries_again_and_its_cursor_moves_once_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = crate::spool::filled(dir.path(), 10);
+        let saves = Arc::new(Mutex::new(Vec::new()));
+        let stage = RecordingStage {
+            spool: spool.clone(),
+            resume_at: 0,
+            seen: Arc::default(),
+            saves: Arc::clone(&saves),
+            every: Duration::ZERO,
+            failing_saves: 2,
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (stop, shutdown) = watch::channel(false);
+        rt.block_on(async {
+            let running = tokio::spawn(run(
+                spool.clone(),
+                Consumer::Stage(Box::new(stage)),
+                Metrics::new(),
+                shutdown,
+                Duration::from_secs(5),
+            ));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while saves.lock().unwrap().is_empty() {
+                assert!(
+                    Instant::now() < deadline,
+                    "the stage stopped saving after a failed save"
+                );
+                assert!(!running.is_finished(), "the stage stopped");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            stop.send(true).unwrap();
+            running.await.unwrap().unwrap();
+        });
+        assert_eq!(*saves.lock().unwrap(), [(10, 10)], "saved once it could be");
         assert_eq!(spool.depth(), 0, "the cursor followed the save");
     }
 }
