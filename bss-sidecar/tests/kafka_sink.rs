@@ -436,6 +436,34 @@ async fn broker_paused_before_the_topic_exists_retries_then_creates_it() {
     assert_all_delivered_in_order(&[&b], &records);
 }
 
+/// Found by the chaos suite's broker-loss: after the broker was replaced by
+/// an empty one, librdkafka only timed the records out (no "unknown topic"),
+/// the sink kept its topic as ready and retried into it forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_replaced_by_an_empty_one_gets_its_topics_created_again() {
+    init_logs();
+    let mut broker = Broker::start();
+    let mut sink = KafkaSink::connect(KafkaSinkConfig::new(broker.bootstrap()))
+        .await
+        .expect("connect");
+    let a = batch(&[("customer-1", 2), ("usage-1", 2)], 0);
+    sink.deliver(&a).await.expect("delivery before the loss");
+
+    broker.replace_with_empty();
+    assert!(
+        topics_on(&broker.bootstrap()).is_empty(),
+        "the new broker must start without topics"
+    );
+    let b: Vec<Spooled> = batch(&[("customer-1", 4), ("usage-1", 4)], a.len() as u64)
+        .into_iter()
+        .filter(|s| s.event.stream_version > 2)
+        .collect();
+    let attempts = deliver_until_ok(&mut sink, &b, Duration::from_secs(90)).await;
+    eprintln!("delivered to the empty broker in {attempts} attempt(s)");
+    let records = consume_async(&broker.bootstrap(), &["bss.customer", "bss.usage"], b.len()).await;
+    assert_all_delivered_in_order(&[&b], &records);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_too_large_for_kafka_is_fatal_and_names_seq_and_stream() {
     init_logs();

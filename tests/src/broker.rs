@@ -48,25 +48,23 @@ impl Broker {
     /// Starts tansu on a free loopback port and waits until it listens.
     pub fn start() -> Broker {
         let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu_binary())
-            .arg("broker")
-            .args(["--listener-url", &url])
-            .args(["--advertised-listener-url", &url])
-            .args(["--storage-engine", "memory://tansu/"])
-            .args(["--cluster-id", &format!("bss-test-{port}")])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start tansu: {e}"));
-        let guard = ChildGuard::new(format!("tansu:{port}"), child);
-        wait_for_port(port, "tansu", START_TIMEOUT);
         Broker {
             port,
-            guard,
+            guard: spawn_tansu(port),
             paused: false,
         }
+    }
+
+    /// Kills the broker (SIGKILL) and starts an empty one on the same port:
+    /// a broker lost with its data and replaced, as tansu's in-memory
+    /// storage makes every restart. Topics and records are gone.
+    pub fn replace_with_empty(&mut self) {
+        if self.paused {
+            self.resume();
+        }
+        // Killed and reaped: the port is free before the new one binds it.
+        self.guard.kill();
+        self.guard = spawn_tansu(self.port);
     }
 
     /// `127.0.0.1:PORT`, for `bootstrap.servers`.
@@ -119,4 +117,23 @@ impl Drop for Broker {
                 .status();
         }
     }
+}
+
+/// tansu on 127.0.0.1:`port` with in-memory storage, once it listens.
+fn spawn_tansu(port: u16) -> ChildGuard {
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new(tansu_binary())
+        .arg("broker")
+        .args(["--listener-url", &url])
+        .args(["--advertised-listener-url", &url])
+        .args(["--storage-engine", "memory://tansu/"])
+        .args(["--cluster-id", &format!("bss-test-{port}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start tansu: {e}"));
+    let guard = ChildGuard::new(format!("tansu:{port}"), child);
+    wait_for_port(port, "tansu", START_TIMEOUT);
+    guard
 }

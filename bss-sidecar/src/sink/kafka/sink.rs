@@ -113,14 +113,14 @@ impl KafkaSink {
         }
 
         let result = self.produce_all(batch, &names, &topic_of).await;
-        if let Err((i, ref e)) = result {
-            if matches!(
-                e,
-                KafkaError::MessageProduction(
-                    RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic
-                )
-            ) {
-                self.topics.forget(&names[topic_of[i]]);
+        if result.is_err() {
+            // A broker that lost its data (or a topic deleted) does not
+            // always answer "unknown topic": librdkafka may only time the
+            // records out. So after any failure every topic of the batch is
+            // looked up again (and created if missing) before the retry;
+            // otherwise the sink would retry into a topic that is gone, forever.
+            for name in &names {
+                self.topics.forget(name);
             }
         }
         let result = result.map_err(|(i, e)| classify(&e, &batch[i], &names[topic_of[i]]));
