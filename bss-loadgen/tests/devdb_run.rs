@@ -346,3 +346,99 @@ fn the_history_names_every_offered_event_once_and_the_acknowledged_ones_are_stor
         .collect();
     assert_eq!(stored, acknowledged);
 }
+
+#[test]
+fn appends_cut_off_by_terminated_sessions_are_stored_exactly_as_the_history_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.jsonl");
+    let run = unique("k");
+    let app = format!("loadgen-{run}");
+    // Only this run's sessions are terminated: they carry its application_name.
+    let sep = if database_url().contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let url = format!("{}{sep}application_name={app}", database_url());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killer = {
+        let (stop, app) = (stop.clone(), app.clone());
+        std::thread::spawn(move || {
+            let mut db = session();
+            let mut terminated = 0i64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                terminated += db
+                    .query_one(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+                        &[&app],
+                    )
+                    .map(|r| r.get::<_, i64>(0))
+                    .unwrap_or(0);
+            }
+            terminated
+        })
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_bss-loadgen"))
+        .args(["run", "--database-url", &url, "--run-id", &run])
+        .args([
+            "--stages",
+            "1s:600,3s:600",
+            "--connections",
+            "4",
+            "--max-group",
+            "8",
+        ])
+        .args(["--no-register-schemas", "--no-progress", "--history"])
+        .arg(&history)
+        .output()
+        .expect("bss-loadgen runs");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let terminated = killer.join().unwrap();
+    assert!(terminated > 0, "no session was terminated");
+    // Acknowledged appends may all be cut off; the run then fails, but its
+    // history still has to be exact.
+    let _ = out;
+
+    let stored: std::collections::HashSet<String> = session()
+        .query(
+            "SELECT event_id::text FROM bss.events WHERE stream_id LIKE $1",
+            &[&format!("%-{run}-%")],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let text = std::fs::read_to_string(&history).unwrap();
+    let mut outcomes = BTreeMap::new();
+    for line in text.lines() {
+        let a: Value = serde_json::from_str(line).unwrap();
+        let Some(outcome) = a["outcome"].as_str() else {
+            assert_eq!(a["end"], true);
+            continue;
+        };
+        *outcomes.entry(outcome.to_owned()).or_insert(0u64) += 1;
+        let ids: Vec<&str> = a["event_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_str().unwrap())
+            .collect();
+        let n = ids.iter().filter(|id| stored.contains(**id)).count();
+        match outcome {
+            "acknowledged" => assert_eq!(n, ids.len(), "acknowledged but not stored: {a}"),
+            "failed" | "not_sent" => assert_eq!(n, 0, "{outcome} but stored: {a}"),
+            "unknown" => assert!(n == 0 || n == ids.len(), "stored in part: {a}"),
+            other => panic!("unknown outcome {other}"),
+        }
+    }
+    eprintln!("appends by outcome: {outcomes:?}");
+    assert!(
+        outcomes.get("acknowledged").copied().unwrap_or(0) > 0,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.get("failed").copied().unwrap_or(0) > 0,
+        "no append failed: {outcomes:?}"
+    );
+}
