@@ -286,13 +286,17 @@ fn a_sidecar_whose_spool_disk_fills_up_delivers_every_event_once_in_order_and_ne
     let streams: Vec<String> = (0..STREAMS).map(|i| format!("{category}-{i}")).collect();
     let brokers = broker.bootstrap();
     let redis_url = redis_server.url();
+    // The anomaly stage too, as the chaos suite runs it: its state file,
+    // saved every second, is on the full disk as well.
+    let config = dir.path().join("sidecar.toml");
+    std::fs::write(&config, limit_detector(&category)).unwrap();
     let args = SidecarArgs {
         spool_dir: &spool_dir,
         slot: &slot.name,
         kafka_brokers: Some(&brokers),
         redis_url: Some(&redis_url),
         spool_max_events: None,
-        config: None,
+        config: Some(&config),
     };
     let mut sidecar = Sidecar::start(&args);
     let filler = spool_dir.join("filler");
@@ -407,6 +411,19 @@ fn a_sidecar_whose_spool_disk_fills_up_delivers_every_event_once_in_order_and_ne
         assert_eq!(vs, &expected, "first copies of {stream} in Kafka");
     }
     assert_eq!(msgs.len(), total, "duplicates in Kafka");
+
+    // Every consumer, the stage included, passed every record (the gauge
+    // is refreshed at each sink acknowledgement and source sync).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sidecar.metric("bss_sidecar_spool_depth_events") != Some(0.0) {
+        assert!(
+            Instant::now() < deadline,
+            "spool depth {:?} a minute after every event arrived; sidecar log:\n{}",
+            sidecar.metric("bss_sidecar_spool_depth_events"),
+            sidecar.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     let reopens = sidecar.metric("bss_sidecar_spool_reopens_total");
     let log = std::fs::read_to_string(&sidecar.log).unwrap_or_default();
