@@ -108,6 +108,17 @@ run_scenario() {
         --history "$history" --arrivals "$arrivals" --database-url "$(db_url)" \
         --fault-start "$fault_start" --fault-end "$fault_end" \
         --out "$dir/report.json" --chart "$dir/chart.svg" || rc=1
+    # A second, independent read of the broker (not after broker-loss,
+    # whose broker holds only what came after its replacement).
+    if [ "$name" != broker-loss ]; then
+        python3 -c 'import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("outcome") == "acknowledged":
+        print("\n".join(r["event_ids"]))' "$history" |
+            bed_exec loadgen "$PY_VENV/bin/python" "$ROOT/chaos/kafka_recount.py" "$(kafka_addr)" \
+                bss.customer bss.usage bss.ticket >"$dir/kafka_recount.json" || rc=1
+    fi
     # What the account cannot see: how often the sidecar started, the
     # isolation check's verdict, the parameters of the run.
     p="$(for k in "${!P[@]}"; do printf '%s=%s\n' "$k" "${P[$k]}"; done)"
@@ -121,9 +132,18 @@ try:
     r["listappend_ok"] = bool(la.get("ok"))
 except (OSError, ValueError):
     r["listappend_ok"] = False
+try:
+    r["kafka_recount"] = json.load(open(f"{d}/kafka_recount.json"))
+except (OSError, ValueError):
+    pass
 r["parameters"] = {k: v for k, v in (l.split("=", 1) for l in params.splitlines())}
 json.dump(r, open(f"{d}/report.json", "w"), indent=2)
 PY
+    if [ -n "${CHAOS_KEEP_BED:-}" ]; then
+        log "CHAOS_KEEP_BED: the bed stays up for inspection (make testbed-down removes it)"
+        trap - EXIT
+        return $rc
+    fi
     cp "$BED_DIR/logs/"*.log "$BED_DIR/pg/postgres.log" "$dir/" 2>/dev/null || true
     hosts_down
     return $rc
