@@ -224,7 +224,7 @@ pub fn account(
                                 id,
                                 &a.stream_id,
                                 version,
-                                format!("{:?} but not in bss.events", a.outcome).to_lowercase(),
+                                format!("{} but not in bss.events", outcome_name(a.outcome)),
                             );
                         }
                         Some((copies, _)) if copies > 1 => {
@@ -312,11 +312,10 @@ pub fn account(
                             &a.stream_id,
                             version,
                             format!(
-                                "outcome {:?} (SQLSTATE {}) but {copies} row(s) in bss.events",
-                                a.outcome,
+                                "outcome {} (SQLSTATE {}) but {copies} row(s) in bss.events",
+                                outcome_name(a.outcome),
                                 a.sqlstate.as_deref().unwrap_or("none")
-                            )
-                            .to_lowercase(),
+                            ),
                         );
                     }
                     None if kafka.copies + redis.copies > 0 => {
@@ -369,6 +368,16 @@ pub fn account(
         && r.in_sink_but_not_stored == 0
         && r.partial_appends == 0;
     r
+}
+
+/// An outcome as the history spells it.
+fn outcome_name(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Acknowledged => "acknowledged",
+        Outcome::Failed => "failed",
+        Outcome::Unknown => "unknown",
+        Outcome::NotSent => "not_sent",
+    }
 }
 
 /// The breaks of version order, per stream, in Kafka and in Redis.

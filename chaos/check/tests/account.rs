@@ -335,7 +335,11 @@ fn a_failed_append_that_is_stored_is_failed_but_stored() {
         (v.kind, v.version),
         (ViolationKind::FailedButStored, Some(3))
     );
-    assert!(v.detail.contains("xb001"), "{}", v.detail);
+    assert!(
+        v.detail.contains("outcome failed (SQLSTATE XB001)"),
+        "{}",
+        v.detail
+    );
 }
 
 #[test]
