@@ -187,6 +187,24 @@ impl KafkaWatch {
         })
     }
 
+    /// Ends the current child, so that the next one reads every partition
+    /// again from its beginning (what it had seen is not counted twice).
+    /// For records that following the log cannot reach: tansu 0.6.0 reports
+    /// a partition's high watermark as its last batch's base offset + 1, so
+    /// a consumer whose position fell inside that batch (a fetch that
+    /// carried only part of it) waits for the rest of it for ever, while a
+    /// read from an earlier offset gets the whole batch.
+    pub fn reread(&self) {
+        if let Some(c) = self
+            .child
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            let _ = c.kill();
+        }
+    }
+
     /// Stops the child and waits for the thread.
     pub fn stop(self) {
         self.stop.store(true, Ordering::SeqCst);

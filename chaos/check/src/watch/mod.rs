@@ -27,6 +27,8 @@ use collected::{unix_now, Collected};
 const CHECK_INTERVAL: Duration = Duration::from_millis(200);
 /// The end condition must hold this long before the watch ends: events of
 /// unknown outcome that were stored may still be on their way.
+/// After this long without an awaited event arriving, Kafka is read again.
+const REREAD_AFTER: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_secs(2);
 /// How long the aggregates may take to read at the end (Redis may be
 /// unreachable); shorter after a signal, whose sender waits for the exit.
@@ -70,6 +72,14 @@ struct Awaited {
 }
 
 impl Awaited {
+    /// How many awaited events Kafka has not shown yet.
+    fn missing_in_kafka(&self, seen: &collected::Seen) -> usize {
+        self.waiting
+            .iter()
+            .filter(|id| !seen.kafka_ids.contains(*id))
+            .count()
+    }
+
     /// Whether every awaited event has arrived in both sinks.
     fn settled(&mut self, seen: &collected::Seen) -> bool {
         let both = |id: &String| seen.kafka_ids.contains(id) && seen.redis_ids.contains(id);
@@ -112,6 +122,8 @@ pub async fn watch(cfg: WatchConfig) -> Result<(), WatchError> {
     let mut end_seen: Option<Instant> = None;
     let mut settled_since: Option<Instant> = None;
     let mut history_errors = 0u64;
+    let (mut last_missing, mut progress_at, mut last_reread) =
+        (0usize, Instant::now(), None::<Instant>);
     let reason = loop {
         tokio::select! {
             _ = sigterm.recv() => break EndReason::Signal,
@@ -146,7 +158,30 @@ pub async fn watch(cfg: WatchConfig) -> Result<(), WatchError> {
             );
             Instant::now()
         });
-        if awaited.settled(&seen.lock()) {
+        let missing_in_kafka = {
+            let g = seen.lock();
+            let settled = awaited.settled(&g);
+            (!settled).then(|| awaited.missing_in_kafka(&g))
+        };
+        if let Some(missing) = missing_in_kafka {
+            // No progress for a while with events still missing in Kafka:
+            // read it again from the beginning (see KafkaWatch::reread).
+            if missing != last_missing {
+                last_missing = missing;
+                progress_at = Instant::now();
+            } else if missing > 0
+                && progress_at.elapsed() >= REREAD_AFTER
+                && last_reread.is_none_or(|t| t.elapsed() >= REREAD_AFTER)
+            {
+                info!(
+                    missing,
+                    "acknowledged events still missing in Kafka; reading it again from the beginning"
+                );
+                kafka.reread();
+                last_reread = Some(Instant::now());
+            }
+        }
+        if missing_in_kafka.is_none() {
             if settled_since.get_or_insert_with(Instant::now).elapsed() >= QUIET {
                 break EndReason::Settled;
             }
