@@ -100,13 +100,16 @@ run_scenario() {
     fault_end="$(now)"
     log "$name: fault off; load continues ${P[after]} s, then the sinks get up to ${P[settle]} s to catch up"
 
-    local rc=0 p
+    local rc=0 p lost_broker=()
+    # tansu keeps its messages in memory: what the killed broker held went
+    # with it (counted apart as lost_with_broker; see the README).
+    [ "$name" = broker-loss ] && lost_broker=(--broker-data-lost-at "$fault_start")
     wait "$(pid_of loadgen)" || { log "bss-loadgen exited with an error (log: $BED_DIR/logs/loadgen.log)"; rc=1; }
     wait "$(pid_of listappend)" || { log "bss-listappend found anomalies or failed (log: $BED_DIR/logs/listappend.log)"; rc=1; }
     wait "$(pid_of watch)" || { log "bss-chaos-check watch failed (log: $BED_DIR/logs/watch.log)"; rc=1; }
     bed_exec loadgen "$BIN/bss-chaos-check" account --scenario "$name" --fault "$fault_text" \
         --history "$history" --arrivals "$arrivals" --database-url "$(db_url)" \
-        --fault-start "$fault_start" --fault-end "$fault_end" \
+        --fault-start "$fault_start" --fault-end "$fault_end" "${lost_broker[@]}" \
         --out "$dir/report.json" --chart "$dir/chart.svg" || rc=1
     # A second, independent read of the broker (not after broker-loss,
     # whose broker holds only what came after its replacement).
@@ -153,7 +156,7 @@ summary() {
     python3 - "$OUT" "$@" <<'PY'
 import json, sys
 out, names = sys.argv[1], sys.argv[2:]
-cols = ["fault", "fault_seconds", "acknowledged", "lost", "duplicates", "out_of_order", "unknown",
+cols = ["fault", "fault_seconds", "acknowledged", "lost", "lost_with_broker", "duplicates", "out_of_order", "unknown",
         "recovery_seconds", "append_p95_ms_before", "append_p95_ms", "sidecar_restarts", "listappend_ok", "ok"]
 lines = ["| scenario | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 1)]
 for n in names:

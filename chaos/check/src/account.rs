@@ -43,6 +43,12 @@ pub struct Scenario {
     pub fault: String,
     pub fault_start_unix: f64,
     pub fault_end_unix: f64,
+    /// When the broker was lost with its data (the chaos suite's
+    /// broker-loss: tansu keeps messages in memory only). An event
+    /// acknowledged before then that never reached Kafka may have been on
+    /// the lost broker: it is counted apart (`lost_with_broker`), not as
+    /// lost by the pipeline. One acknowledged after then must arrive.
+    pub broker_data_lost_unix: Option<f64>,
 }
 
 /// What an event must do, once its append's outcome is resolved.
@@ -239,7 +245,12 @@ pub fn account(
                         }
                         Some(_) => {}
                     }
-                    if kafka.copies == 0 {
+                    let on_lost_broker = scenario
+                        .broker_data_lost_unix
+                        .is_some_and(|t| a.done_unix < t);
+                    if kafka.copies == 0 && on_lost_broker {
+                        r.lost_with_broker += 1;
+                    } else if kafka.copies == 0 {
                         lost = true;
                         r.lost_kafka += 1;
                         v.add(
@@ -294,8 +305,14 @@ pub fn account(
                     if lost {
                         r.lost += 1;
                     }
+                    // An event gone with the broker never arrives in Kafka;
+                    // recovery is then the time until Redis had it.
+                    let kafka_first = match (kafka.first_unix, on_lost_broker) {
+                        (None, true) => redis.first_unix,
+                        (k, _) => k,
+                    };
                     if a.done_unix < scenario.fault_end_unix {
-                        recovery = match (recovery, kafka.first_unix, redis.first_unix) {
+                        recovery = match (recovery, kafka_first, redis.first_unix) {
                             (Some(worst), Some(k), Some(rd)) => {
                                 Some(worst.max(k.max(rd) - scenario.fault_end_unix))
                             }

@@ -99,6 +99,11 @@ struct AccountArgs {
     /// When the fault ended, unix seconds.
     #[arg(long)]
     fault_end: f64,
+    /// When the broker was lost with its data, unix seconds: events
+    /// acknowledged before then and never seen in Kafka are counted as
+    /// lost with the broker, not as lost by the pipeline.
+    #[arg(long)]
+    broker_data_lost_at: Option<f64>,
     /// The report (JSON).
     #[arg(long)]
     out: PathBuf,
@@ -182,6 +187,7 @@ fn account_command(args: AccountArgs) -> Result<bool> {
             fault: args.fault,
             fault_start_unix: args.fault_start,
             fault_end_unix: args.fault_end,
+            broker_data_lost_unix: args.broker_data_lost_at,
         },
         &history,
         &stored,

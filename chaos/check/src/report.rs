@@ -97,6 +97,11 @@ pub struct Report {
     pub lost: u64,
     pub lost_postgres: u64,
     pub lost_kafka: u64,
+    /// Acknowledged before the broker was lost with its data, never seen in
+    /// Kafka: gone with the broker, not counted in `lost` (see
+    /// `Scenario::broker_data_lost_unix`).
+    #[serde(default)]
+    pub lost_with_broker: u64,
     /// No entry, or the aggregate version stops below the event.
     pub lost_redis: u64,
     /// Extra Kafka records of events (at-least-once: not a violation).

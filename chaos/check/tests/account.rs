@@ -24,6 +24,7 @@ fn scenario() -> Scenario {
         fault: "nothing".into(),
         fault_start_unix: FAULT_START,
         fault_end_unix: FAULT_END,
+        broker_data_lost_unix: None,
     }
 }
 
@@ -191,6 +192,33 @@ fn a_clean_history_counts_nothing_wrong_and_is_ok() {
         Some(6100.0)
     );
     assert!(r.summary().starts_with("test OK"), "{}", r.summary());
+}
+
+#[test]
+fn after_a_broker_lost_with_its_data_only_events_acknowledged_later_must_be_in_kafka() {
+    // Event 2 is acknowledged at 1015.4, event 3 at 1025.02; neither arrived.
+    let mut c = clean();
+    c.arrivals.kafka.truncate(1);
+    let mut s = scenario();
+    s.broker_data_lost_unix = Some(1020.0);
+    let r = account(&s, &c.history, &c.stored, &c.arrivals);
+    assert_eq!(r.lost_with_broker, 1, "event 2 went with the broker");
+    assert_eq!(
+        wrongs(&r),
+        [1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+        "event 3 is lost"
+    );
+    assert!(!r.ok);
+    assert_eq!(r.violations[0].event_id, id(3).to_string());
+
+    // With event 3 delivered, the account is clean.
+    let mut c = clean();
+    c.arrivals.kafka.remove(1);
+    let r = account(&s, &c.history, &c.stored, &c.arrivals);
+    assert_eq!((r.lost_with_broker, r.lost), (1, 0));
+    assert!(r.ok, "{r:#?}");
+    // Recovery: event 2 reached Redis 1 s after the fault's end.
+    assert_eq!(r.recovery_seconds, Some(1.0));
 }
 
 #[test]
