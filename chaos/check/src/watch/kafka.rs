@@ -150,6 +150,10 @@ pub struct KafkaWatch {
     thread: JoinHandle<()>,
     child: Arc<Mutex<Option<Child>>>,
     stop: Arc<AtomicBool>,
+    /// The current child was ended by `reread`: the broker is the same, so
+    /// the next child's records stay in the same epoch (same log, same
+    /// offsets) instead of the next.
+    reread: Arc<AtomicBool>,
 }
 
 impl KafkaWatch {
@@ -172,10 +176,16 @@ impl KafkaWatch {
         })?;
         let child = Arc::new(Mutex::new(None::<Child>));
         let stop = Arc::new(AtomicBool::new(false));
-        let (c, st, b) = (child.clone(), stop.clone(), brokers.to_owned());
+        let reread = Arc::new(AtomicBool::new(false));
+        let (c, st, rr, b) = (
+            child.clone(),
+            stop.clone(),
+            reread.clone(),
+            brokers.to_owned(),
+        );
         let thread = std::thread::Builder::new()
             .name("watch-kafka".into())
-            .spawn(move || supervise(&exe, &b, &topics, &seen, &c, &st))
+            .spawn(move || supervise(&exe, &b, &topics, &seen, &c, &st, &rr))
             .map_err(|e| KafkaWatchError {
                 brokers: brokers.to_owned(),
                 source: KafkaError::ClientCreation(e.to_string()),
@@ -184,6 +194,7 @@ impl KafkaWatch {
             thread,
             child,
             stop,
+            reread,
         })
     }
 
@@ -195,6 +206,7 @@ impl KafkaWatch {
     /// carried only part of it) waits for the rest of it for ever, while a
     /// read from an earlier offset gets the whole batch.
     pub fn reread(&self) {
+        self.reread.store(true, Ordering::SeqCst);
         if let Some(c) = self
             .child
             .lock()
@@ -231,6 +243,7 @@ fn supervise(
     seen: &Collected,
     slot: &Mutex<Option<Child>>,
     stop: &AtomicBool,
+    reread: &AtomicBool,
 ) {
     let mut events_at: HashMap<(String, i32, i64), String> = HashMap::new();
     let mut base_epoch = 0u32;
@@ -287,7 +300,14 @@ fn supervise(
             );
             std::thread::sleep(RESTART_PAUSE);
         }
-        base_epoch = last_epoch + 1;
+        // A child ended by `reread` read the broker's current log; the next
+        // one reads that same log again. Any other end may be an outage,
+        // after which the log may be a new one (see the module doc).
+        base_epoch = if reread.swap(false, Ordering::SeqCst) {
+            last_epoch
+        } else {
+            last_epoch + 1
+        };
     }
     if let Some(mut c) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
         let _ = c.kill();
