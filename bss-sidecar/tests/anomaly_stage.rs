@@ -153,15 +153,12 @@ fn anomalies_are_stored_once_across_kill_9_and_a_restart_keeps_its_windows() {
         append_readings(&mut c, &format!("{tag}meters-2"), &reading, i + 1, i + 1);
         std::thread::sleep(Duration::from_millis(50));
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while sidecar.metric(&observed_limit).unwrap_or(0.0) < seen + 40.0 {
-        assert!(
-            Instant::now() < deadline,
-            "the stage did not judge the 40 readings:\n{}",
-            sidecar.log_tail()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    sidecar.wait_until(
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        |_| "the stage did not judge the 40 readings".into(),
+        |s| s.metric(&observed_limit).unwrap_or(0.0) >= seen + 40.0,
+    );
     let saves = sidecar
         .metric("bss_sidecar_anomaly_checkpoints_total")
         .expect("checkpoint counter");
@@ -181,15 +178,12 @@ fn anomalies_are_stored_once_across_kill_9_and_a_restart_keeps_its_windows() {
     )
     .unwrap();
     let observed = format!("bss_sidecar_detector_observations_total{{detector=\"{tag}-z\"}}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while sidecar.metric(&observed) != Some(150.0) {
-        assert!(
-            Instant::now() < deadline,
-            "the stage did not judge the 150 gauge values:\n{}",
-            sidecar.log_tail()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    sidecar.wait_until(
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        |_| "the stage did not judge the 150 gauge values".into(),
+        |s| s.metric(&observed) == Some(150.0),
+    );
     // The stage saves its state at most a second after it has caught up.
     std::thread::sleep(Duration::from_millis(1_500));
     sidecar.process.kill();

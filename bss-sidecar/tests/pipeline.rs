@@ -599,16 +599,17 @@ fn a_transaction_larger_than_the_spool_stops_the_sidecar_naming_the_setting() {
         spool_max_events: None,
         ..args
     });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while sidecar.metric("bss_sidecar_spool_head_seq") != Some(150.0) {
-        assert!(
-            Instant::now() < deadline,
-            "spool head {:?} after the restart; its log:\n{}",
-            sidecar.metric("bss_sidecar_spool_head_seq"),
-            sidecar.log_tail()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    sidecar.wait_until(
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        |s| {
+            format!(
+                "spool head {:?} after the restart",
+                s.metric("bss_sidecar_spool_head_seq")
+            )
+        },
+        |s| s.metric("bss_sidecar_spool_head_seq") == Some(150.0),
+    );
     assert!(sidecar.stop().success());
     let spool = bss_wal::TypedLog::<bss_sidecar::event::Event>::open(
         spool_dir.join("log"),

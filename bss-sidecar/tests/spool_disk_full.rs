@@ -315,18 +315,16 @@ fn a_sidecar_whose_spool_disk_fills_up_delivers_every_event_once_in_order_and_ne
                 std::thread::sleep(Duration::from_millis(200));
             }
         });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !std::fs::read_to_string(&sidecar.log)
-            .unwrap_or_default()
-            .contains("No space left on device")
-        {
-            assert!(
-                Instant::now() < deadline,
-                "the spool never hit the full disk; sidecar log:\n{}",
-                sidecar.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        sidecar.wait_until(
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            |_| "the spool never hit the full disk".into(),
+            |s| {
+                std::fs::read_to_string(&s.log)
+                    .unwrap_or_default()
+                    .contains("No space left on device")
+            },
+        );
         // Full for a while: sessions fail, and are retried with backoff.
         std::thread::sleep(Duration::from_secs(5));
         assert!(
@@ -414,16 +412,17 @@ fn a_sidecar_whose_spool_disk_fills_up_delivers_every_event_once_in_order_and_ne
 
     // Every consumer, the stage included, passed every record (the gauge
     // is refreshed at each sink acknowledgement and source sync).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while sidecar.metric("bss_sidecar_spool_depth_events") != Some(0.0) {
-        assert!(
-            Instant::now() < deadline,
-            "spool depth {:?} a minute after every event arrived; sidecar log:\n{}",
-            sidecar.metric("bss_sidecar_spool_depth_events"),
-            sidecar.log_tail()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    sidecar.wait_until(
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        |s| {
+            format!(
+                "spool depth {:?} a minute after every event arrived",
+                s.metric("bss_sidecar_spool_depth_events")
+            )
+        },
+        |s| s.metric("bss_sidecar_spool_depth_events") == Some(0.0),
+    );
 
     let reopens = sidecar.metric("bss_sidecar_spool_reopens_total");
     let log = std::fs::read_to_string(&sidecar.log).unwrap_or_default();

@@ -143,6 +143,27 @@ impl Sidecar {
         })
     }
 
+    /// Checks `done` every `every` until it holds; after `timeout` panics
+    /// with `what` (formatted at that moment) and the tail of the log.
+    pub fn wait_until(
+        &self,
+        timeout: Duration,
+        every: Duration,
+        what: impl Fn(&Sidecar) -> String,
+        mut done: impl FnMut(&Sidecar) -> bool,
+    ) {
+        let deadline = Instant::now() + timeout;
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "{}; sidecar log:\n{}",
+                what(self),
+                self.log_tail()
+            );
+            std::thread::sleep(every);
+        }
+    }
+
     /// Waits up to `timeout` for the sidecar to exit by itself.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;
