@@ -86,7 +86,7 @@ fault_end() {
         pause)
             signal CONT "$1" ;;
         pg-crash)
-            pg_ctl_bed -w -l "$BED_DIR/pg/postgres.log" start >/dev/null ;;
+            pg_ctl_bed -w -o "-p $PG_PORT_INNER" -l "$BED_DIR/pg/postgres.log" start >/dev/null ;;
         spool-full)
             rm -f "$BED_DIR/spool/filler" ;;
         redis-maxmemory)

@@ -55,28 +55,10 @@ start_proxy() {  # start_proxy HOST SERVICE PORT INNER_PORT
 
 pg_ctl_bed() { bed_exec pg runuser -u "$PG_USER" -- "$PG_BIN/pg_ctl" -D "$BED_DIR/pg/data" "$@"; }
 
+# scripts/devdb.sh's cluster (initdb, wal_level = logical, CREATE EXTENSION
+# pg_bss), under BED_DIR/pg, run on the pg host.
 start_pg() {
-    make_pg_dir "$BED_DIR/pg"
-    if [ ! -f "$BED_DIR/pg/data/PG_VERSION" ]; then
-        as_pg "$PG_BIN/initdb" -D "$BED_DIR/pg/data" -U "$PG_USER" --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
-        cat >>"$BED_DIR/pg/data/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $PG_PORT_INNER
-unix_socket_directories = '$BED_DIR/pg'
-wal_level = logical
-max_wal_senders = 10
-max_replication_slots = 10
-shared_buffers = 256MB
-synchronous_commit = on
-max_wal_size = 2GB
-CONF
-    fi
-    pg_ctl_bed -w -l "$BED_DIR/pg/postgres.log" start >/dev/null
-    local psql=(bed_exec pg runuser -u "$PG_USER" -- "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT_INNER")
-    "${psql[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'bss'" | grep -q 1 ||
-        "${psql[@]}" -d postgres -c "CREATE DATABASE bss"
-    "${psql[@]}" -d bss -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS pg_bss" \
-        -c "SELECT bss.ensure_partitions()" >/dev/null
+    DEVDB="$BED_DIR/pg" PGPORT="$PG_PORT_INNER" DEVDB_SKIP_INSTALL=1 bed_exec pg "$ROOT/scripts/devdb.sh" start >/dev/null
 }
 
 # psql_bed ARGS...: psql on the bss database, from the pg host itself (not

@@ -16,8 +16,12 @@ psql_pg() { as_pg "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -q -h 127.0.0.1 -p "$PGPO
 running() { [ -f "$DATA/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
 
 start() {
-    "$ROOT/scripts/setup.sh"
-    install_pg_bss
+    # The chaos test bed starts its cluster with this too, after it has
+    # installed pg_bss once for the whole run (DEVDB_SKIP_INSTALL=1).
+    if [ -z "${DEVDB_SKIP_INSTALL:-}" ]; then
+        "$ROOT/scripts/setup.sh"
+        install_pg_bss
+    fi
     make_pg_dir "$DEVDB"
     if [ ! -f "$DATA/PG_VERSION" ]; then
         log "initdb $DATA"
