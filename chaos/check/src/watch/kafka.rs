@@ -207,6 +207,12 @@ impl KafkaWatch {
     /// read from an earlier offset gets the whole batch.
     pub fn reread(&self) {
         self.reread.store(true, Ordering::SeqCst);
+        self.kill_child();
+    }
+
+    /// Kills the child of the moment, if any (the supervisor then starts
+    /// another, unless stopped).
+    fn kill_child(&self) {
         if let Some(c) = self
             .child
             .lock()
@@ -220,14 +226,7 @@ impl KafkaWatch {
     /// Stops the child and waits for the thread.
     pub fn stop(self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(c) = self
-            .child
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_mut()
-        {
-            let _ = c.kill();
-        }
+        self.kill_child();
         if self.thread.join().is_err() {
             warn!("the kafka watch thread panicked");
         }
