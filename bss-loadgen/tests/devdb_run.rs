@@ -280,6 +280,19 @@ fn every_generated_event_passes_validate_event_in_the_extension() {
     tx.rollback().unwrap();
 }
 
+/// The ids of every event stored in the streams of run `run`.
+fn stored_event_ids(run: &str) -> std::collections::BTreeSet<String> {
+    session()
+        .query(
+            "SELECT event_id::text FROM bss.events WHERE stream_id LIKE $1",
+            &[&format!("%-{run}-%")],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 #[test]
 fn the_history_names_every_offered_event_once_and_the_acknowledged_ones_are_stored() {
     let dir = tempfile::tempdir().unwrap();
@@ -335,15 +348,7 @@ fn the_history_names_every_offered_event_once_and_the_acknowledged_ones_are_stor
         acknowledged.len()
     );
 
-    let stored: std::collections::BTreeSet<String> = session()
-        .query(
-            "SELECT event_id::text FROM bss.events WHERE stream_id LIKE $1",
-            &[&format!("%-{run}-%")],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let stored = stored_event_ids(&run);
     assert_eq!(stored, acknowledged);
 }
 
@@ -400,15 +405,7 @@ fn appends_cut_off_by_terminated_sessions_are_stored_exactly_as_the_history_says
     // history still has to be exact.
     let _ = out;
 
-    let stored: std::collections::HashSet<String> = session()
-        .query(
-            "SELECT event_id::text FROM bss.events WHERE stream_id LIKE $1",
-            &[&format!("%-{run}-%")],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let stored = stored_event_ids(&run);
     let text = std::fs::read_to_string(&history).unwrap();
     let mut outcomes = BTreeMap::new();
     for line in text.lines() {
