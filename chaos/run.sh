@@ -21,11 +21,11 @@ source "$ROOT/chaos/hosts.sh"
 source "$ROOT/chaos/fault.sh"
 
 SCENARIOS=(db-latency packet-loss broker-loss redis-pressure cpu-spike partition-sidecar-db
-    partition-sidecar-broker sidecar-kill pg-crash spool-disk-full)
+    partition-sidecar-broker sidecar-kill sidecar-pause sidecar-bandwidth pg-crash spool-disk-full)
 OUT="$ROOT/target/chaos"
 
 declare -A P=([warmup]=15 [fault]=20 [after]=20 [rate]=2000 [connections]=16 [seed]=1
-    [latency_ms]=500 [jitter_ms]=0 [loss_pct]=5 [kill_min]=2 [kill_max]=5 [settle]=120)
+    [latency_ms]=500 [jitter_ms]=0 [loss_pct]=5 [kill_min]=2 [kill_max]=5 [bandwidth]=2mbit [settle]=120)
 
 describe() {
     case "$1" in
@@ -37,6 +37,8 @@ describe() {
         partition-sidecar-db) echo "sidecar and PostgreSQL cut off from each other" ;;
         partition-sidecar-broker) echo "sidecar and broker cut off from each other" ;;
         sidecar-kill) echo "sidecar killed (-9) every ${P[kill_min]}-${P[kill_max]} s, restarted 1 s later" ;;
+        sidecar-pause) echo "sidecar frozen (SIGSTOP), resumed (SIGCONT) at the end" ;;
+        sidecar-bandwidth) echo "the sidecar's outgoing link limited to ${P[bandwidth]} (tbf)" ;;
         pg-crash) echo "PostgreSQL stopped with -m immediate, started at the end" ;;
         spool-disk-full) echo "the sidecar's spool filesystem full" ;;
         *) return 1 ;;
@@ -65,6 +67,8 @@ inject() {
                 [ $SECONDS -lt "$end" ] || break
                 signal KILL sidecar || true
             done ;;
+        sidecar-pause) fault_start pause sidecar; sleep "$hold"; fault_end pause sidecar ;;
+        sidecar-bandwidth) fault_start bandwidth sidecar "${P[bandwidth]}"; sleep "$hold"; fault_end bandwidth sidecar ;;
         pg-crash) fault_start pg-crash; sleep "$hold"; fault_end pg-crash ;;
         spool-disk-full) fault_start spool-full; sleep "$hold"; fault_end spool-full ;;
     esac

@@ -124,6 +124,12 @@ impl Sidecar {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        // It turns transparent huge pages off for itself (main.rs says why).
+        let status = std::fs::read_to_string(format!("/proc/{}/status", s.process.pid())).unwrap();
+        assert!(
+            status.lines().any(|l| l == "THP_enabled:\t0"),
+            "bss-sidecar runs with transparent huge pages on; /proc/PID/status:\n{status}"
+        );
         s
     }
 
