@@ -25,7 +25,7 @@ SCENARIOS=(db-latency packet-loss broker-loss redis-pressure cpu-spike partition
 OUT="$ROOT/target/chaos"
 
 declare -A P=([warmup]=15 [fault]=20 [after]=20 [rate]=2000 [connections]=16 [seed]=1
-    [latency_ms]=500 [jitter_ms]=0 [loss_pct]=5 [kill_min]=2 [kill_max]=5 [bandwidth]=2mbit [settle]=120)
+    [latency_ms]=500 [jitter_ms]=0 [loss_pct]=5 [kill_min]=2 [kill_max]=5 [bandwidth]=2mbit [listappend_rate]=200 [settle]=120)
 
 describe() {
     case "$1" in
@@ -91,7 +91,7 @@ run_scenario() {
     spawn loadgen watch "$BIN/bss-chaos-check" watch --kafka-brokers "$(kafka_addr)" --redis-url "$(redis_url)" \
         --history "$history" --out "$arrivals" --settle-timeout "${P[settle]}s"
     spawn loadgen listappend "$BIN/bss-listappend" --database-url "$(db_url)" --run-id "$run_id" \
-        --streams 4 --clients 2 --duration "${total}s" --seed "${P[seed]}" --out "$dir/listappend.json"
+        --streams 4 --clients 2 --rate "${P[listappend_rate]}" --duration "${total}s" --seed "${P[seed]}" --out "$dir/listappend.json"
     spawn loadgen loadgen "$BIN/bss-loadgen" run --database-url "$(db_url)" --run-id "$run_id" --seed "${P[seed]}" \
         --stages "1s:${P[rate]},$((total - 1))s:${P[rate]}" --connections "${P[connections]}" \
         --history "$history" --report "$dir/loadgen.json" --no-progress --drain-timeout 60s

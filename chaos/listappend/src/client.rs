@@ -36,6 +36,8 @@ pub struct ClientConfig {
     /// No operation starts after this.
     pub deadline: Instant,
     pub clock: Clock,
+    /// At most one operation started per this long (None: no pause).
+    pub pace: Option<Duration>,
 }
 
 /// Runs one client until the deadline; returns its operations in order.
@@ -65,6 +67,7 @@ struct Client {
 impl Client {
     async fn run(&mut self) {
         let mut backoff = FIRST_BACKOFF;
+        let mut next_start = Instant::now();
         while Instant::now() < self.config.deadline {
             let session = match Session::connect(&self.config.database_url, &self.config.run_id)
                 .await
@@ -79,6 +82,14 @@ impl Client {
             };
             backoff = FIRST_BACKOFF;
             while Instant::now() < self.config.deadline {
+                if let Some(pace) = self.config.pace {
+                    // Slots missed (a slow operation, a reconnect) are not made up.
+                    next_start = next_start.max(Instant::now() - pace) + pace;
+                    tokio::time::sleep_until(next_start.min(self.config.deadline).into()).await;
+                    if Instant::now() >= self.config.deadline {
+                        break;
+                    }
+                }
                 let definite = self.one_operation(&session).await;
                 // After an unknown outcome the connection may be stuck
                 // mid-statement or gone: start a new one.

@@ -44,6 +44,11 @@ struct Cli {
     /// Seed of the clients' choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Operations a second over all clients, spread evenly among them (0:
+    /// each client as fast as its round trips allow). A bound keeps the
+    /// checker's own load from taking the cores the system under test needs.
+    #[arg(long, default_value_t = 0)]
+    rate: u32,
     /// Write the report here as JSON, and the history beside it as
     /// <PATH without extension>.history.jsonl.
     #[arg(long)]
@@ -78,6 +83,7 @@ async fn run_and_check(cli: Cli) -> Result<bool> {
         clients: cli.clients,
         duration: cli.duration,
         seed: cli.seed,
+        rate: cli.rate,
     };
     let done = run(&config).await?;
     let verdict = check(&done.history, &done.finals);

@@ -33,6 +33,8 @@ pub struct RunConfig {
     pub clients: u32,
     pub duration: Duration,
     pub seed: u64,
+    /// Operations a second over all clients; 0 for no bound.
+    pub rate: u32,
 }
 
 /// What the checker needs: the history, and every stream's final list.
@@ -100,6 +102,10 @@ pub async fn run(config: &RunConfig) -> Result<Run, RunError> {
                     .wrapping_add(u64::from(id)),
                 deadline,
                 clock,
+                // Each client's share of the rate: one operation per this.
+                pace: (config.rate > 0).then(|| {
+                    Duration::from_secs_f64(f64::from(config.clients) / f64::from(config.rate))
+                }),
             };
             tokio::spawn(run_client(client, pool.clone()))
         })
@@ -184,6 +190,7 @@ mod tests {
             clients,
             duration: Duration::from_secs(1),
             seed: 1,
+            rate: 0,
         }
     }
 

@@ -103,6 +103,28 @@ fn a_short_run_is_clean_and_its_report_counts_what_the_store_holds() {
     assert_eq!(ops, counted);
 }
 
+/// `--rate` bounds the operations started: 20 a second over 4 clients for
+/// 3 s is at most 60 plus one per client (each starts its first at once).
+#[test]
+fn a_rate_bounds_the_operations_a_run_starts() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out = dir.path().join("report.json");
+    let output = listappend(&unique("la"), "3s", &out)
+        .args(["--rate", "20"])
+        .output()
+        .expect("bss-listappend runs");
+    let report = report(&out);
+    assert_clean(&output, &report);
+    let ops: u64 = ["append", "read"]
+        .iter()
+        .flat_map(|k| ["ok", "fail", "info"].map(|o| count(&report, k, o)))
+        .sum();
+    assert!(
+        (1..=64).contains(&ops),
+        "{ops} operations at --rate 20 for 3 s: {report:#}"
+    );
+}
+
 #[test]
 fn connections_killed_under_a_run_leave_it_clean_with_unknown_outcomes_resolved() {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -155,6 +177,7 @@ fn a_real_history_against_tampered_final_lists_is_not_clean() {
         clients: 2,
         duration: Duration::from_secs(2),
         seed: 7,
+        rate: 0,
     };
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let done = runtime.block_on(run(&config)).expect("the run completes");
