@@ -123,15 +123,9 @@ async fn stream(
         let resume = tokio::task::block_in_place(|| spool.resume())
             .context("resuming the spool after an IO error")?;
         let start = resume.start_lsn;
-        let mut client = ReplicationClient::connect(replication_config(cfg, start)?)
-            .await
-            .context("starting replication")?;
-        client
-            .wait_started()
-            .await
-            .context("starting replication")?;
+        let (mut client, host) = start_replication(cfg, start).await?;
         metrics.source_up.store(true, Ordering::Release);
-        info!(slot = %cfg.slot, start_lsn = %Lsn(start), "replication streaming");
+        info!(slot = %cfg.slot, start_lsn = %Lsn(start), %host, "replication streaming");
         let r = Session::new(spool, metrics, resume)
             .run(&mut client, &sql, cfg, shutdown)
             .await;
@@ -189,8 +183,39 @@ async fn prepare_slot(sql: &tokio_postgres::Client, cfg: &SourceConfig) -> Resul
     Ok(())
 }
 
-/// The replication connection's settings, from the database URL.
-fn replication_config(cfg: &SourceConfig, start: u64) -> Result<ReplicationConfig> {
+/// Starts streaming from the first host of the database URL, in its order,
+/// that lets it: one that is down refuses the connection, and a standby
+/// refuses logical decoding (PostgreSQL 15), so with every node of a
+/// cluster listed (as for the SQL connection's
+/// `target_session_attrs=read-write`) it is the primary. Returns the client
+/// and the host's `host:port`.
+async fn start_replication(cfg: &SourceConfig, start: u64) -> Result<(ReplicationClient, String)> {
+    let mut refused = Vec::new();
+    for rc in replication_configs(cfg, start)? {
+        let host = format!("{}:{}", rc.host, rc.port);
+        let started = async {
+            let mut client = ReplicationClient::connect(rc).await?;
+            client.wait_started().await?;
+            Ok::<_, pgwire_replication::PgWireError>(client)
+        };
+        match started.await {
+            Ok(client) => return Ok((client, host)),
+            Err(e) => {
+                debug!(%host, error = %e, "replication did not start on this host");
+                refused.push(format!("{host}: {e}"));
+            }
+        }
+    }
+    bail!(
+        "starting replication: no host streams ({})",
+        refused.join("; ")
+    )
+}
+
+/// The replication connection's settings for each host of the database
+/// URL, in order. Ports pair with hosts as in libpq: one port serves
+/// every host, or there is one per host.
+fn replication_configs(cfg: &SourceConfig, start: u64) -> Result<Vec<ReplicationConfig>> {
     let pg = tokio_postgres::Config::from_str(&cfg.database_url)
         .map_err(|e| Fatal(anyhow!("invalid --database-url: {e}")))?;
     let user = pg.get_user().unwrap_or("postgres").to_owned();
@@ -199,28 +224,49 @@ fn replication_config(cfg: &SourceConfig, start: u64) -> Result<ReplicationConfi
         .map(|p| String::from_utf8_lossy(p).into_owned())
         .unwrap_or_default();
     let dbname = pg.get_dbname().unwrap_or(&user).to_owned();
-    let port = pg.get_ports().first().copied().unwrap_or(5432);
     // A host that is a path is a Unix socket directory, for both clients.
-    let host = match pg.get_hosts().first() {
-        Some(Host::Unix(dir)) => dir.to_string_lossy().into_owned(),
-        Some(Host::Tcp(host)) => host.clone(),
-        None => "localhost".to_owned(),
+    let hosts: Vec<String> = match pg.get_hosts() {
+        [] => vec!["localhost".to_owned()],
+        hosts => hosts
+            .iter()
+            .map(|h| match h {
+                Host::Unix(dir) => dir.to_string_lossy().into_owned(),
+                Host::Tcp(host) => host.clone(),
+            })
+            .collect(),
     };
-    let rc = ReplicationConfig::new(
-        host,
-        user,
-        password,
-        dbname,
-        cfg.slot.clone(),
-        cfg.publication.clone(),
-    )
-    .with_port(port);
-    Ok(rc
-        .with_start_lsn(Lsn(start))
-        .with_binary(true)
-        .with_status_interval(Duration::from_millis(500))
-        .with_wakeup_interval(Duration::from_secs(1))
-        .with_application_name("bss-sidecar"))
+    let ports = pg.get_ports();
+    let port_of = |i: usize| {
+        match ports.len() {
+        0 => Ok(5432),
+        1 => Ok(ports[0]),
+        n if n == hosts.len() => Ok(ports[i]),
+        n => Err(Fatal(anyhow!(
+            "invalid --database-url: {n} ports for {} hosts (hint: one port for all, or one per host)",
+            hosts.len()
+        ))),
+    }
+    };
+    hosts
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            Ok(ReplicationConfig::new(
+                host.clone(),
+                user.clone(),
+                password.clone(),
+                dbname.clone(),
+                cfg.slot.clone(),
+                cfg.publication.clone(),
+            )
+            .with_port(port_of(i)?)
+            .with_start_lsn(Lsn(start))
+            .with_binary(true)
+            .with_status_interval(Duration::from_millis(500))
+            .with_wakeup_interval(Duration::from_secs(1))
+            .with_application_name("bss-sidecar"))
+        })
+        .collect()
 }
 
 /// The state of one streaming session.
@@ -481,4 +527,49 @@ async fn heartbeat_and_lag(
         metrics.slot_lag_bytes.set(lag);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(url: &str) -> SourceConfig {
+        SourceConfig {
+            database_url: url.to_owned(),
+            slot: "s".to_owned(),
+            publication: "p".to_owned(),
+            heartbeat: HEARTBEAT_EVERY,
+            max_sync_delay: MAX_SYNC_DELAY,
+        }
+    }
+
+    fn hosts(url: &str) -> Result<Vec<(String, u16)>> {
+        Ok(replication_configs(&cfg(url), 0)?
+            .into_iter()
+            .map(|rc| (rc.host, rc.port))
+            .collect())
+    }
+
+    #[test]
+    fn every_host_of_the_url_is_tried_in_order_with_its_port_as_libpq_pairs_them() {
+        let pair = |h: &str, p| (h.to_owned(), p);
+        assert_eq!(
+            hosts("postgresql://u@a:5433,b:5434/db").unwrap(),
+            [pair("a", 5433), pair("b", 5434)]
+        );
+        assert_eq!(
+            hosts("host=a,b,c port=6000 user=u target_session_attrs=read-write").unwrap(),
+            [pair("a", 6000), pair("b", 6000), pair("c", 6000)]
+        );
+        assert_eq!(
+            hosts("user=u dbname=db").unwrap(),
+            [pair("localhost", 5432)]
+        );
+        let err = hosts("host=a,b,c port=1,2 user=u").unwrap_err();
+        assert!(err.is::<Fatal>(), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("2 ports for 3 hosts"),
+            "{err:#}"
+        );
+    }
 }

@@ -76,8 +76,14 @@ pub struct SidecarArgs<'a> {
 }
 
 impl Sidecar {
-    /// Starts the sidecar and waits until its replication source streams.
+    /// Starts the sidecar on the devdb and waits until its replication
+    /// source streams.
     pub fn start(args: &SidecarArgs<'_>) -> Sidecar {
+        Sidecar::start_with_url(args, &bss_tests::database_url())
+    }
+
+    /// Starts the sidecar with this `--database-url`.
+    pub fn start_with_url(args: &SidecarArgs<'_>, database_url: &str) -> Sidecar {
         let metrics_port = free_port();
         let log = args.spool_dir.with_extension("log");
         let log_file = std::fs::OpenOptions::new()
@@ -87,7 +93,7 @@ impl Sidecar {
             .unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_bss-sidecar"));
         cmd.arg("--database-url")
-            .arg(bss_tests::database_url())
+            .arg(database_url)
             .arg("--spool-dir")
             .arg(args.spool_dir)
             .arg("--slot")
