@@ -178,11 +178,11 @@ fn anomalies_are_stored_once_across_kill_9_and_a_restart_keeps_its_windows() {
     )
     .unwrap();
     let observed = format!("bss_sidecar_detector_observations_total{{detector=\"{tag}-z\"}}");
-    sidecar.wait_until(
+    sidecar.wait_for_metric(
+        &observed,
+        150.0,
         Duration::from_secs(60),
-        Duration::from_millis(100),
-        |_| "the stage did not judge the 150 gauge values".into(),
-        |s| s.metric(&observed) == Some(150.0),
+        "the stage did not judge the 150 gauge values",
     );
     // The stage saves its state at most a second after it has caught up.
     std::thread::sleep(Duration::from_millis(1_500));

@@ -599,16 +599,11 @@ fn a_transaction_larger_than_the_spool_stops_the_sidecar_naming_the_setting() {
         spool_max_events: None,
         ..args
     });
-    sidecar.wait_until(
+    sidecar.wait_for_metric(
+        "bss_sidecar_spool_head_seq",
+        150.0,
         Duration::from_secs(60),
-        Duration::from_millis(100),
-        |s| {
-            format!(
-                "spool head {:?} after the restart",
-                s.metric("bss_sidecar_spool_head_seq")
-            )
-        },
-        |s| s.metric("bss_sidecar_spool_head_seq") == Some(150.0),
+        "the spool's head after the restart",
     );
     assert!(sidecar.stop().success());
     let spool = bss_wal::TypedLog::<bss_sidecar::event::Event>::open(

@@ -412,16 +412,11 @@ fn a_sidecar_whose_spool_disk_fills_up_delivers_every_event_once_in_order_and_ne
 
     // Every consumer, the stage included, passed every record (the gauge
     // is refreshed at each sink acknowledgement and source sync).
-    sidecar.wait_until(
+    sidecar.wait_for_metric(
+        "bss_sidecar_spool_depth_events",
+        0.0,
         Duration::from_secs(60),
-        Duration::from_millis(200),
-        |s| {
-            format!(
-                "spool depth {:?} a minute after every event arrived",
-                s.metric("bss_sidecar_spool_depth_events")
-            )
-        },
-        |s| s.metric("bss_sidecar_spool_depth_events") == Some(0.0),
+        "a minute after every event arrived",
     );
 
     let reopens = sidecar.metric("bss_sidecar_spool_reopens_total");

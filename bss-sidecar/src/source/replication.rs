@@ -235,38 +235,39 @@ fn replication_configs(cfg: &SourceConfig, start: u64) -> Result<Vec<Replication
             })
             .collect(),
     };
-    let ports = pg.get_ports();
-    let port_of = |i: usize| {
-        match ports.len() {
-        0 => Ok(5432),
-        1 => Ok(ports[0]),
-        n if n == hosts.len() => Ok(ports[i]),
-        n => Err(Fatal(anyhow!(
-            "invalid --database-url: {n} ports for {} hosts (hint: one port for all, or one per host)",
-            hosts.len()
-        ))),
-    }
+    let ports = match pg.get_ports() {
+        [] => vec![5432; hosts.len()],
+        [one] => vec![*one; hosts.len()],
+        each if each.len() == hosts.len() => each.to_vec(),
+        other => {
+            return Err(Fatal(anyhow!(
+                "invalid --database-url: {} ports for {} hosts (hint: one port for all, or one per host)",
+                other.len(),
+                hosts.len()
+            ))
+            .into())
+        }
     };
-    hosts
-        .iter()
-        .enumerate()
-        .map(|(i, host)| {
-            Ok(ReplicationConfig::new(
-                host.clone(),
+    Ok(hosts
+        .into_iter()
+        .zip(ports)
+        .map(|(host, port)| {
+            ReplicationConfig::new(
+                host,
                 user.clone(),
                 password.clone(),
                 dbname.clone(),
                 cfg.slot.clone(),
                 cfg.publication.clone(),
             )
-            .with_port(port_of(i)?)
+            .with_port(port)
             .with_start_lsn(Lsn(start))
             .with_binary(true)
             .with_status_interval(Duration::from_millis(500))
             .with_wakeup_interval(Duration::from_secs(1))
-            .with_application_name("bss-sidecar"))
+            .with_application_name("bss-sidecar")
         })
-        .collect()
+        .collect())
 }
 
 /// The state of one streaming session.

@@ -176,6 +176,17 @@ impl Sidecar {
         }
     }
 
+    /// Waits up to `timeout` for the metric `sample` to read `want`; the
+    /// failure says `context` and the value last read.
+    pub fn wait_for_metric(&self, sample: &str, want: f64, timeout: Duration, context: &str) {
+        self.wait_until(
+            timeout,
+            Duration::from_millis(100),
+            |s| format!("{context}: {sample} is {:?}, want {want}", s.metric(sample)),
+            |s| s.metric(sample) == Some(want),
+        );
+    }
+
     /// Waits up to `timeout` for the sidecar to exit by itself.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;

@@ -44,6 +44,14 @@ fn count(report: &Value, kind: &str, outcome: &str) -> u64 {
     report["operations"][kind][outcome].as_u64().unwrap_or(0)
 }
 
+/// Every operation the report counts, of each kind and outcome.
+fn total_operations(report: &Value) -> u64 {
+    ["append", "read"]
+        .iter()
+        .flat_map(|k| ["ok", "fail", "info"].map(|o| count(report, k, o)))
+        .sum()
+}
+
 #[test]
 fn a_short_run_is_clean_and_its_report_counts_what_the_store_holds() {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -95,12 +103,7 @@ fn a_short_run_is_clean_and_its_report_counts_what_the_store_holds() {
         "no append with an expected version succeeded"
     );
     assert!(ok_appends(false) > 0, "no append without one succeeded");
-    let ops = ops.len() as u64;
-    let counted: u64 = ["append", "read"]
-        .iter()
-        .flat_map(|k| ["ok", "fail", "info"].map(|o| count(&report, k, o)))
-        .sum();
-    assert_eq!(ops, counted);
+    assert_eq!(ops.len() as u64, total_operations(&report));
 }
 
 /// `--rate` bounds the operations started: 20 a second over 4 clients for
@@ -115,10 +118,7 @@ fn a_rate_bounds_the_operations_a_run_starts() {
         .expect("bss-listappend runs");
     let report = report(&out);
     assert_clean(&output, &report);
-    let ops: u64 = ["append", "read"]
-        .iter()
-        .flat_map(|k| ["ok", "fail", "info"].map(|o| count(&report, k, o)))
-        .sum();
+    let ops = total_operations(&report);
     assert!(
         (1..=64).contains(&ops),
         "{ops} operations at --rate 20 for 3 s: {report:#}"

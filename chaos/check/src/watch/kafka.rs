@@ -114,8 +114,9 @@ fn config(brokers: &str) -> ClientConfig {
         .set("fetch.wait.max.ms", "50")
         // The sidecar writes no transactions, so committed and uncommitted
         // reads see the same records; read_committed (librdkafka's default)
-        // also hides every record at or past the last stable offset, which
-        // tansu 0.6.0 reports as its last batch's base offset + 1.
+        // also withholds every record at or past the last stable offset,
+        // which tansu 0.6.0 appears to report with its high watermark's
+        // error (fewer re-reads were needed since; see the README).
         .set("isolation.level", "read_uncommitted")
         // Reconnect soon after the broker is back (default: up to 10 s).
         .set("reconnect.backoff.max.ms", "1000");

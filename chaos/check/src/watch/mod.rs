@@ -25,10 +25,10 @@ use collected::{unix_now, Collected};
 
 /// How often the history is read and the end condition checked.
 const CHECK_INTERVAL: Duration = Duration::from_millis(200);
-/// The end condition must hold this long before the watch ends: events of
-/// unknown outcome that were stored may still be on their way.
 /// After this long without an awaited event arriving, Kafka is read again.
 const REREAD_AFTER: Duration = Duration::from_secs(5);
+/// The end condition must hold this long before the watch ends: events of
+/// unknown outcome that were stored may still be on their way.
 const QUIET: Duration = Duration::from_secs(2);
 /// How long the aggregates may take to read at the end (Redis may be
 /// unreachable); shorter after a signal, whose sender waits for the exit.
