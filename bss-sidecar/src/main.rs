@@ -179,6 +179,8 @@ async fn run(settings: Settings) -> Result<()> {
         publication: settings.publication.clone(),
         heartbeat: replication::HEARTBEAT_EVERY,
         max_sync_delay: replication::MAX_SYNC_DELAY,
+        floor_every: replication::FLOOR_EVERY,
+        query_timeout: replication::QUERY_TIMEOUT,
     };
     let mut source = tokio::spawn(replication::run(
         source_cfg,

@@ -54,6 +54,13 @@ pub struct Metrics {
     pub source_events: Counter,
     pub source_transactions: Counter,
     pub source_reconnects: Counter,
+    /// Replication slots the source created where the spool had followed
+    /// one before (a promotion, a restore, a dropped slot).
+    pub source_slots_recreated: Counter,
+    /// Events the gap fill read from `bss.events` and spooled.
+    pub source_gap_fill_events: Counter,
+    /// The gap fill's floor: every event at or below it is in the spool.
+    pub source_floor_position: Gauge,
     pub confirmed_lsn: Gauge,
     pub slot_lag_bytes: Gauge,
     pub spool_depth: Gauge,
@@ -86,6 +93,9 @@ impl Metrics {
             source_events: Counter::default(),
             source_transactions: Counter::default(),
             source_reconnects: Counter::default(),
+            source_slots_recreated: Counter::default(),
+            source_gap_fill_events: Counter::default(),
+            source_floor_position: Gauge::default(),
             confirmed_lsn: Gauge::default(),
             slot_lag_bytes: Gauge::default(),
             spool_depth: Gauge::default(),
@@ -111,6 +121,21 @@ impl Metrics {
             "source_events",
             "Events read from the replication slot and spooled",
             m.source_events.clone(),
+        );
+        m.registry.register(
+            "source_slots_recreated",
+            "Replication slots created anew after the one the spool followed was lost (promotion, restore, drop)",
+            m.source_slots_recreated.clone(),
+        );
+        m.registry.register(
+            "source_gap_fill_events",
+            "Events committed before a recreated slot's start that the spool lacked, read from bss.events and spooled",
+            m.source_gap_fill_events.clone(),
+        );
+        m.registry.register(
+            "source_floor_position",
+            "The gap fill's floor: every event at or below this global position is in the spool",
+            m.source_floor_position.clone(),
         );
         m.registry.register(
             "source_transactions",

@@ -45,6 +45,7 @@ pub const TAIL_EVENTS: usize = 32_768;
 
 /// The durable queue between the source and the sinks.
 pub struct Spool {
+    dir: PathBuf,
     log_dir: PathBuf,
     /// The log; replaced whole (under the write lock) when it is reopened.
     current: RwLock<Current>,
@@ -64,6 +65,9 @@ pub struct Spool {
     tail: Mutex<Tail>,
     /// Reopens after an IO error.
     reopens: Counter,
+    /// Records from this seq on stay in the log even once every sink has
+    /// passed them (the gap fill's window: [`Spool::retain_from`]).
+    retained: AtomicU64,
 }
 
 /// The log as it is open now.
@@ -243,6 +247,7 @@ impl Spool {
         let next = log.next_seq();
         let newest = newest_in(&log)?;
         Ok(Spool {
+            dir: dir.to_owned(),
             log_dir,
             current: RwLock::new(Current {
                 log: Some(log),
@@ -258,6 +263,7 @@ impl Spool {
             max_events: max_events.max(1),
             tail: Mutex::new(Tail::default()),
             reopens: Counter::default(),
+            retained: AtomicU64::new(u64::MAX),
         })
     }
 
@@ -276,6 +282,37 @@ impl Spool {
     /// largest transaction the source accepts (it spools a transaction whole).
     pub fn max_events(&self) -> u64 {
         self.max_events
+    }
+
+    /// The spool's directory (its log and cursors are inside).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Keeps the records from `seq` on in the log even after every sink
+    /// has passed them (the source's gap fill compares against them);
+    /// `u64::MAX` keeps none beyond the sinks' cursors.
+    pub fn retain_from(&self, seq: u64) {
+        self.retained.store(seq, Ordering::Release);
+    }
+
+    /// A new replication slot streams transactions committed after `lsn`
+    /// (its consistent point): resume there. Applies when nothing was
+    /// spooled since seq `since` other than what was spooled as committed
+    /// at `lsn` (the gap fill); a later transaction was streamed from the
+    /// slot and the spool resumes after it as usual.
+    pub fn rebase(&self, lsn: u64, since: u64) {
+        let streamed_since = self.next_seq() > since;
+        let mut newest = self.newest.lock();
+        if streamed_since && newest.commit_lsn != lsn {
+            return;
+        }
+        if newest.commit_lsn != lsn {
+            newest.before_lsn = newest.commit_lsn;
+            newest.commit_lsn = lsn;
+            newest.events = 0;
+        }
+        newest.whole = true;
     }
 
     /// Commit LSN of the newest transaction in the spool (all or only the
@@ -503,7 +540,9 @@ impl Spool {
         let cur = self.usable()?;
         let log = cur.log()?;
         // Keep the newest record: it tells a restart where the source was.
-        let keep_from = min.min(log.next_seq().saturating_sub(1));
+        let keep_from = min
+            .min(log.next_seq().saturating_sub(1))
+            .min(self.retained.load(Ordering::Acquire));
         cur.watch(log.truncate_before(keep_from))?;
         Ok(())
     }

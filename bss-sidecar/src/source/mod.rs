@@ -1,5 +1,7 @@
-//! Owns reading events out of PostgreSQL: the pgoutput decoder and the
-//! logical replication source.
+//! Owns reading events out of PostgreSQL: the pgoutput decoder, the
+//! logical replication source, and the gap fill that follows a lost slot.
 
+pub mod floor;
+pub mod gap_fill;
 pub mod pgoutput;
 pub mod replication;

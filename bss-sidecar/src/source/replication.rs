@@ -1,9 +1,13 @@
-//! Owns the logical replication source: the slot (created if missing), the
-//! pgoutput stream of the `bss_events` publication, whole transactions into
-//! the spool, and the flush LSN confirmed to PostgreSQL. Must never confirm
-//! an LSN before every transaction up to it is durable in the spool, never
-//! spool a transaction twice, and never skip an event it cannot decode
-//! (that stops the sidecar with the event's position named).
+//! Owns the logical replication source: finding the primary among the
+//! hosts of the database URL, the slot (created if missing, and made anew
+//! with the gap before it filled when the one the spool followed is gone:
+//! [`super::floor`], [`super::gap_fill`]), the pgoutput stream of the
+//! `bss_events` publication, whole transactions into the spool, and the
+//! flush LSN confirmed to PostgreSQL. Must never confirm an LSN before
+//! every transaction up to it is durable in the spool, never spool a
+//! transaction twice, never skip an event it cannot decode (that stops the
+//! sidecar with the event's position named), and never wait on a silent
+//! server longer than its query timeout.
 //!
 //! Each session starts where the spool says ([`Spool::resume`], which also
 //! reopens a log that an IO error failed): when the spool may hold only
@@ -24,6 +28,8 @@ use tokio_postgres::config::Host;
 use tokio_postgres::NoTls;
 use tracing::{debug, info, warn};
 
+use super::floor::{self, query_floor, Floor, Server, SlotPlan};
+use super::gap_fill;
 use super::pgoutput::{self, EventColumns, Message, PG_EPOCH_OFFSET_US};
 use crate::backoff::{self, Backoff};
 use crate::event::Event;
@@ -37,6 +43,11 @@ pub const HEARTBEAT_PREFIX: &str = "bss_heartbeat";
 /// How often the source emits a heartbeat message (so an idle slot still
 /// moves) and samples the slot's lag.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+/// How often the source looks for a higher gap fill floor on the primary.
+pub const FLOOR_EVERY: Duration = Duration::from_secs(1);
+/// Longest the source waits for PostgreSQL to answer a query, a connection
+/// or the start of replication before it gives the host up.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest a spooled commit waits for more before one fsync covers it: a
 /// few ms let commits arriving together share an fsync, and add little to
 /// the end-to-end latency.
@@ -52,6 +63,10 @@ pub struct SourceConfig {
     pub heartbeat: Duration,
     /// Longest a spooled commit waits for more before one fsync covers it.
     pub max_sync_delay: Duration,
+    /// How often to look for a higher gap fill floor.
+    pub floor_every: Duration,
+    /// Longest to wait for an answer from PostgreSQL before giving up the host.
+    pub query_timeout: Duration,
 }
 
 /// An error that reconnecting cannot fix.
@@ -68,10 +83,12 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
     validate_slot_name(&cfg.slot).map_err(Fatal)?;
+    let mut floor = tokio::task::block_in_place(|| Floor::open(&spool)).map_err(Fatal)?;
+    metrics.source_floor_position.set(floor.position());
     let mut backoff = Backoff::new(backoff::REPLICATION);
     loop {
         let started = Instant::now();
-        match stream(&cfg, &spool, &metrics, &mut shutdown).await {
+        match stream(&cfg, &spool, &mut floor, &metrics, &mut shutdown).await {
             Ok(()) => return Ok(()),
             Err(e) if e.is::<Fatal>() => return Err(e),
             Err(e) => {
@@ -104,29 +121,53 @@ fn validate_slot_name(slot: &str) -> Result<()> {
     Ok(())
 }
 
-/// One replication session: connect, stream, and return on shutdown (Ok)
-/// or on the first error.
+/// `fut`, or an error naming `what` if PostgreSQL does not answer within
+/// `limit`: a host cut off leaves a connection waiting for TCP's
+/// retransmissions for minutes, and the source must move on to the next.
+async fn within<T>(
+    limit: Duration,
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .map_err(|_| anyhow!("PostgreSQL did not answer {what} within {limit:?}"))?
+}
+
+/// One replication session: connect to the primary, make sure of the slot
+/// (filling the gap before a new one), stream, and return on shutdown
+/// (Ok) or on the first error.
 async fn stream(
     cfg: &SourceConfig,
     spool: &Spool,
+    floor: &mut Floor,
     metrics: &Metrics,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<()> {
-    let (sql, conn) = tokio_postgres::connect(&cfg.database_url, NoTls)
-        .await
-        .context("connecting to PostgreSQL")?;
-    let conn_task = tokio::spawn(conn);
+    let (sql, conn_task, target) = connect_primary(cfg).await?;
     let result = async {
-        prepare_slot(&sql, cfg).await?;
+        check_publication(&sql, cfg).await?;
         // Reopens the spool's log if an IO error failed it (a full disk):
         // until that works this session fails, and run() tries again later.
+        tokio::task::block_in_place(|| spool.resume())
+            .context("resuming the spool after an IO error")?;
+        prepare_slot(&sql, &target, cfg, floor, spool, metrics).await?;
+        floor.rebase(spool);
         let resume = tokio::task::block_in_place(|| spool.resume())
             .context("resuming the spool after an IO error")?;
         let start = resume.start_lsn;
-        let (mut client, host) = start_replication(cfg, start).await?;
+        let mut client = within(cfg.query_timeout, "START_REPLICATION", async {
+            let mut client =
+                ReplicationClient::connect(target.replication.clone().with_start_lsn(Lsn(start)))
+                    .await?;
+            client.wait_started().await?;
+            Ok(client)
+        })
+        .await
+        .with_context(|| format!("starting replication on {}", target.addr))?;
         metrics.source_up.store(true, Ordering::Release);
-        info!(slot = %cfg.slot, start_lsn = %Lsn(start), %host, "replication streaming");
-        let r = Session::new(spool, metrics, resume)
+        info!(slot = %cfg.slot, start_lsn = %Lsn(start), host = %target.addr, "replication streaming");
+        let r = Session::new(spool, floor, metrics, resume)
             .run(&mut client, &sql, cfg, shutdown)
             .await;
         client.stop();
@@ -138,14 +179,17 @@ async fn stream(
     result
 }
 
-/// Checks the publication and creates the slot if it does not exist.
-async fn prepare_slot(sql: &tokio_postgres::Client, cfg: &SourceConfig) -> Result<()> {
-    let publication = sql
-        .query_opt(
-            "SELECT 1 FROM pg_publication WHERE pubname = $1",
-            &[&cfg.publication],
-        )
-        .await?;
+/// Refuses a database without the publication.
+async fn check_publication(sql: &tokio_postgres::Client, cfg: &SourceConfig) -> Result<()> {
+    let publication = within(cfg.query_timeout, "the publication check", async {
+        Ok(sql
+            .query_opt(
+                "SELECT 1 FROM pg_publication WHERE pubname = $1",
+                &[&cfg.publication],
+            )
+            .await?)
+    })
+    .await?;
     if publication.is_none() {
         return Err(Fatal(anyhow!(
             "publication {:?} does not exist in this database (hint: CREATE EXTENSION pg_bss creates bss_events)",
@@ -153,69 +197,150 @@ async fn prepare_slot(sql: &tokio_postgres::Client, cfg: &SourceConfig) -> Resul
         ))
         .into());
     }
-    let slot = sql
-        .query_opt(
-            "SELECT plugin FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()",
-            &[&cfg.slot],
-        )
-        .await?;
-    match slot {
-        Some(row) => {
-            let plugin: Option<String> = row.get(0);
-            if plugin.as_deref() != Some("pgoutput") {
-                return Err(Fatal(anyhow!(
-                    "replication slot {:?} uses plugin {plugin:?}, not pgoutput (hint: choose another --slot)",
-                    cfg.slot
-                ))
-                .into());
-            }
-        }
-        None => {
-            sql.query_one(
-                "SELECT pg_create_logical_replication_slot($1, 'pgoutput')",
-                &[&cfg.slot],
-            )
-            .await
-            .with_context(|| format!("creating replication slot {:?}", cfg.slot))?;
-            info!(slot = %cfg.slot, "created replication slot");
-        }
-    }
     Ok(())
 }
 
-/// Starts streaming from the first host of the database URL, in its order,
-/// that lets it: one that is down refuses the connection, and a standby
-/// refuses logical decoding (PostgreSQL 15), so with every node of a
-/// cluster listed (as for the SQL connection's
-/// `target_session_attrs=read-write`) it is the primary. Returns the client
-/// and the host's `host:port`.
-async fn start_replication(cfg: &SourceConfig, start: u64) -> Result<(ReplicationClient, String)> {
+/// Makes sure the slot exists on the session's server and is the one the
+/// spool follows: creates it if it is missing, and when the spool followed
+/// another (a promotion, a restore, a dropped slot), drops what holds its
+/// name and fills the gap before the new one from `bss.events`.
+async fn prepare_slot(
+    sql: &tokio_postgres::Client,
+    target: &Target,
+    cfg: &SourceConfig,
+    floor: &mut Floor,
+    spool: &Spool,
+    metrics: &Metrics,
+) -> Result<()> {
+    // A session that waits after authentication: IDENTIFY_SYSTEM names the
+    // server, and a slot created on it exports its snapshot to `sql`
+    // until the next command or the session's end.
+    let (mut gate, server) = within(cfg.query_timeout, "IDENTIFY_SYSTEM", async {
+        let mut gate = ReplicationClient::connect_gated(target.replication.clone()).await?;
+        let ident = gate.identify_system().await?;
+        Ok((
+            gate,
+            Server {
+                system_id: ident.system_id,
+                timeline: ident.timeline,
+            },
+        ))
+    })
+    .await?;
+    let plugin = within(cfg.query_timeout, "the slot lookup", async {
+        Ok(sql
+            .query_opt(
+                "SELECT plugin FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()",
+                &[&cfg.slot],
+            )
+            .await?)
+    })
+    .await?
+    .map(|row| row.get::<_, Option<String>>(0));
+    if let Some(plugin) = &plugin {
+        if plugin.as_deref() != Some("pgoutput") {
+            return Err(Fatal(anyhow!(
+                "replication slot {:?} uses plugin {plugin:?}, not pgoutput (hint: choose another --slot)",
+                cfg.slot
+            ))
+            .into());
+        }
+    }
+    let gap = match floor.plan(&server, plugin.is_some(), spool)? {
+        SlotPlan::Stream => return floor.streaming_on(&server, spool),
+        SlotPlan::Create => false,
+        SlotPlan::Recreate { drop_existing } => {
+            warn!(slot = %cfg.slot, host = %target.addr, timeline = server.timeline, floor = floor.position(),
+                "the replication slot the spool followed is gone (a promotion, a restore, or a drop): \
+                 creating it anew and filling the gap from bss.events");
+            if drop_existing {
+                sql.execute("SELECT pg_drop_replication_slot($1)", &[&cfg.slot])
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "dropping replication slot {:?}, which the spool did not follow",
+                            cfg.slot
+                        )
+                    })?;
+            }
+            floor.filling(spool)?;
+            metrics.source_slots_recreated.inc();
+            true
+        }
+    };
+    let base_seq = spool.next_seq();
+    let rows = gate
+        .simple_query(&format!(
+            "CREATE_REPLICATION_SLOT {} LOGICAL pgoutput (SNAPSHOT 'export')",
+            cfg.slot
+        ))
+        .await
+        .with_context(|| format!("creating replication slot {:?}", cfg.slot))?;
+    let text = |i: usize| -> Result<String> {
+        rows.first()
+            .and_then(|r| r.get(i).cloned().flatten())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .ok_or_else(|| anyhow!("CREATE_REPLICATION_SLOT returned no column {i}"))
+    };
+    let consistent =
+        Lsn::parse(&text(1)?).map_err(|e| anyhow!("the slot's consistent point: {e}"))?;
+    let filled = gap_fill::fill(sql, &text(2)?, consistent.0, gap, floor, spool, metrics).await?;
+    floor.created(&server, consistent.0, base_seq, filled.floor, spool)?;
+    metrics.source_floor_position.set(floor.position());
+    info!(slot = %cfg.slot, consistent_point = %consistent, filled = filled.events, "created replication slot");
+    drop(gate);
+    Ok(())
+}
+
+/// One host of the database URL: how to reach it with SQL and with the
+/// replication protocol.
+struct Target {
+    /// `host:port`, for logs.
+    addr: String,
+    sql: tokio_postgres::Config,
+    replication: ReplicationConfig,
+}
+
+/// Connects to the first host of the database URL, in its order, that is
+/// up and a primary (not in recovery): with every node of a cluster
+/// listed, the one to stream from. The SQL connection and the replication
+/// sessions go to that one host.
+async fn connect_primary(
+    cfg: &SourceConfig,
+) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>, Target)> {
     let mut refused = Vec::new();
-    for rc in replication_configs(cfg, start)? {
-        let host = format!("{}:{}", rc.host, rc.port);
-        let started = async {
-            let mut client = ReplicationClient::connect(rc).await?;
-            client.wait_started().await?;
-            Ok::<_, pgwire_replication::PgWireError>(client)
-        };
-        match started.await {
-            Ok(client) => return Ok((client, host)),
+    for target in targets(cfg)? {
+        let connected = within(cfg.query_timeout, "the connection", async {
+            let (sql, conn) = target.sql.connect(NoTls).await?;
+            let conn_task = tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            let standby: bool = sql
+                .query_one("SELECT pg_is_in_recovery()", &[])
+                .await?
+                .get(0);
+            Ok((sql, conn_task, standby))
+        })
+        .await;
+        match connected {
+            Ok((sql, conn_task, false)) => return Ok((sql, conn_task, target)),
+            Ok((_, conn_task, true)) => {
+                conn_task.abort();
+                debug!(host = %target.addr, "a standby");
+                refused.push(format!("{}: a standby", target.addr));
+            }
             Err(e) => {
-                debug!(%host, error = %e, "replication did not start on this host");
-                refused.push(format!("{host}: {e}"));
+                debug!(host = %target.addr, error = %format!("{e:#}"), "cannot connect");
+                refused.push(format!("{}: {e:#}", target.addr));
             }
         }
     }
-    bail!(
-        "starting replication: no host streams ({})",
-        refused.join("; ")
-    )
+    bail!("no host is a primary that answers ({})", refused.join("; "))
 }
 
-/// The replication connection's settings for each host of the database
-/// URL, in order. Ports pair with hosts as in libpq: one port serves
-/// every host, or there is one per host.
-fn replication_configs(cfg: &SourceConfig, start: u64) -> Result<Vec<ReplicationConfig>> {
+/// The hosts of the database URL, in order. Ports pair with hosts as in
+/// libpq: one port serves every host, or there is one per host.
+fn targets(cfg: &SourceConfig) -> Result<Vec<Target>> {
     let pg = tokio_postgres::Config::from_str(&cfg.database_url)
         .map_err(|e| Fatal(anyhow!("invalid --database-url: {e}")))?;
     let user = pg.get_user().unwrap_or("postgres").to_owned();
@@ -224,16 +349,9 @@ fn replication_configs(cfg: &SourceConfig, start: u64) -> Result<Vec<Replication
         .map(|p| String::from_utf8_lossy(p).into_owned())
         .unwrap_or_default();
     let dbname = pg.get_dbname().unwrap_or(&user).to_owned();
-    // A host that is a path is a Unix socket directory, for both clients.
-    let hosts: Vec<String> = match pg.get_hosts() {
-        [] => vec!["localhost".to_owned()],
-        hosts => hosts
-            .iter()
-            .map(|h| match h {
-                Host::Unix(dir) => dir.to_string_lossy().into_owned(),
-                Host::Tcp(host) => host.clone(),
-            })
-            .collect(),
+    let hosts: Vec<Host> = match pg.get_hosts() {
+        [] => vec![Host::Tcp("localhost".to_owned())],
+        hosts => hosts.to_vec(),
     };
     let ports = match pg.get_ports() {
         [] => vec![5432; hosts.len()],
@@ -252,8 +370,31 @@ fn replication_configs(cfg: &SourceConfig, start: u64) -> Result<Vec<Replication
         .into_iter()
         .zip(ports)
         .map(|(host, port)| {
-            ReplicationConfig::new(
-                host,
+            // A host that is a path is a Unix socket directory, for both clients.
+            let name = match &host {
+                Host::Unix(dir) => dir.to_string_lossy().into_owned(),
+                Host::Tcp(host) => host.clone(),
+            };
+            let mut sql = tokio_postgres::Config::new();
+            sql.user(&user)
+                .dbname(&dbname)
+                .application_name(pg.get_application_name().unwrap_or("bss-sidecar"))
+                .ssl_mode(pg.get_ssl_mode())
+                .keepalives(pg.get_keepalives())
+                .keepalives_idle(pg.get_keepalives_idle())
+                .port(port);
+            if let Some(options) = pg.get_options() {
+                sql.options(options);
+            }
+            if let Some(password) = pg.get_password() {
+                sql.password(password);
+            }
+            match &host {
+                Host::Unix(dir) => sql.host_path(dir),
+                Host::Tcp(h) => sql.host(h),
+            };
+            let replication = ReplicationConfig::new(
+                name.clone(),
                 user.clone(),
                 password.clone(),
                 dbname.clone(),
@@ -261,11 +402,15 @@ fn replication_configs(cfg: &SourceConfig, start: u64) -> Result<Vec<Replication
                 cfg.publication.clone(),
             )
             .with_port(port)
-            .with_start_lsn(Lsn(start))
             .with_binary(true)
             .with_status_interval(Duration::from_millis(500))
             .with_wakeup_interval(Duration::from_secs(1))
-            .with_application_name("bss-sidecar")
+            .with_application_name("bss-sidecar");
+            Target {
+                addr: format!("{name}:{port}"),
+                sql,
+                replication,
+            }
         })
         .collect())
 }
@@ -273,6 +418,7 @@ fn replication_configs(cfg: &SourceConfig, start: u64) -> Result<Vec<Replication
 /// The state of one streaming session.
 struct Session<'a> {
     spool: &'a Spool,
+    floor: &'a mut Floor,
     metrics: &'a Metrics,
     relations: HashMap<u32, Option<EventColumns>>,
     /// The transaction being received: its events and commit time.
@@ -289,9 +435,10 @@ struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    fn new(spool: &'a Spool, metrics: &'a Metrics, resume: Resume) -> Self {
+    fn new(spool: &'a Spool, floor: &'a mut Floor, metrics: &'a Metrics, resume: Resume) -> Self {
         Session {
             spool,
+            floor,
             metrics,
             relations: HashMap::new(),
             txn: None,
@@ -311,6 +458,7 @@ impl<'a> Session<'a> {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<()> {
         let mut heartbeat = tokio::time::interval(cfg.heartbeat);
+        let mut floor_tick = tokio::time::interval(cfg.floor_every);
         loop {
             // Take what is ready now; sync only when the stream pauses or
             // the oldest unsynced commit has waited long enough.
@@ -335,7 +483,13 @@ impl<'a> Session<'a> {
                         None => return Err(anyhow!("replication stream ended")),
                     }
                 }
-                _ = heartbeat.tick() => heartbeat_and_lag(sql, cfg, self.metrics).await?,
+                _ = heartbeat.tick() => {
+                    within(cfg.query_timeout, "the heartbeat", heartbeat_and_lag(sql, cfg, self.metrics)).await?
+                }
+                _ = floor_tick.tick() => {
+                    let (position, lsn) = within(cfg.query_timeout, "the floor query", query_floor(sql, self.floor.position())).await?;
+                    self.floor.found(position, lsn);
+                }
                 _ = stopped(shutdown) => {
                     self.sync_and_confirm(client)?;
                     return Ok(());
@@ -473,7 +627,9 @@ impl<'a> Session<'a> {
             events.drain(..spooled as usize);
         }
         let n = events.len() as u64;
+        let (first, positions) = (self.spool.next_seq(), floor::positions(&events));
         tokio::task::block_in_place(|| self.spool.append(events))?;
+        self.floor.note(first, positions.into_iter());
         self.metrics.source_events.inc_by(n);
         self.metrics.source_transactions.inc();
         if self.unsynced.is_none() {
@@ -495,6 +651,10 @@ impl<'a> Session<'a> {
                 self.confirmed = lsn;
                 client.update_applied_lsn(Lsn(lsn));
                 self.metrics.confirmed_lsn.set(lsn as i64);
+                tokio::task::block_in_place(|| self.floor.confirmed(lsn, self.spool))?;
+                self.metrics
+                    .source_floor_position
+                    .set(self.floor.position());
             }
         }
         self.metrics.spool_depth.set(self.spool.depth() as i64);
@@ -541,13 +701,19 @@ mod tests {
             publication: "p".to_owned(),
             heartbeat: HEARTBEAT_EVERY,
             max_sync_delay: MAX_SYNC_DELAY,
+            floor_every: FLOOR_EVERY,
+            query_timeout: QUERY_TIMEOUT,
         }
     }
 
     fn hosts(url: &str) -> Result<Vec<(String, u16)>> {
-        Ok(replication_configs(&cfg(url), 0)?
+        Ok(targets(&cfg(url))?
             .into_iter()
-            .map(|rc| (rc.host, rc.port))
+            .map(|t| {
+                let sql_port = t.sql.get_ports().to_vec();
+                assert_eq!(sql_port, [t.replication.port], "both clients, one host");
+                (t.replication.host, t.replication.port)
+            })
             .collect())
     }
 
