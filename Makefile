@@ -113,7 +113,7 @@ chaos: setup
 # checkers fed bad histories, the proxy's toxics), then three short scenarios.
 test-chaos: setup devdb
 	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" cargo test --release -p bss-faultproxy -p bss-chaos-check -p bss-listappend -- --test-threads 1
-	chaos/run.sh sidecar-kill packet-loss partition-sidecar-broker warmup=5 fault=10 after=5 rate=1000 settle=60 kill_min=1 kill_max=3
+	chaos/run.sh sidecar-kill packet-loss partition-sidecar-broker pg-primary-kill warmup=5 fault=10 after=5 rate=1000 settle=60 kill_min=1 kill_max=3
 
 # Removes the test bed and whatever runs in it (a run cleans up on its own;
 # this is for a run killed with -9).

@@ -17,6 +17,9 @@
 #   fault_start spool-full               the sidecar's spool filesystem filled up
 #   fault_start redis-maxmemory          Redis at maxmemory with noeviction
 #   fault_start cpu                      stress-ng on every core
+#   fault_start host-kill HOST           the HA bed (BED_HA=1): HOST (pg or pg2) dies, kill -9 of
+#                                        every process on it (pg_autoctl and postgres); at the end
+#                                        `pg_autoctl run` again, and the node rejoins as a secondary
 #   fault_end KIND ...                   undoes it (same arguments)
 
 nft_host() { local h="$1"; shift; bed_exec "$h" nft "$@"; }
@@ -55,6 +58,8 @@ fault_start() {
             used="$(redis_bed info memory | awk -F: '/^used_memory:/ { print $2 + 0 }')"
             redis_bed config set maxmemory-policy noeviction >/dev/null
             redis_bed config set maxmemory "$((used + 1024 * 1024))" >/dev/null ;;
+        host-kill)
+            ha_kill_host "$1" ;;
         cpu)
             stress-ng --cpu 0 --cpu-load 100 --timeout 3600s --quiet >>"$BED_DIR/logs/stress-ng.log" 2>&1 &
             echo $! >"$(pid_file stress-ng)"
@@ -85,6 +90,8 @@ fault_end() {
             esac ;;
         pause)
             signal CONT "$1" ;;
+        host-kill)
+            ha_restart "$1" ;;
         pg-crash)
             pg_ctl_bed -w -o "-p $PG_PORT_INNER" -l "$BED_DIR/pg/postgres.log" start >/dev/null ;;
         spool-full)

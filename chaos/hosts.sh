@@ -12,6 +12,22 @@
 #            own; /metrics on 127.0.0.1:9187 of its host
 #
 # Data, logs, pid files and control sockets live under BED_DIR.
+#
+# BED_HA=1 (set by chaos/run.sh for the pg-* HA scenarios): PostgreSQL is
+# instead a primary with a synchronous standby under pg_auto_failover, no
+# proxy in front (clients connect to the nodes themselves):
+#
+#   monitor  pg_auto_failover's monitor  10.213.0.17:5432
+#   pg       node1, first the primary    10.213.0.11:5432
+#   pg2      node2, first the standby    10.213.0.16:5432
+#
+# Each runs `pg_autoctl run` (the supervisor of its postgres) as user
+# postgres, its data, configuration, state and sockets under BED_DIR/ha/NAME.
+# db_url then lists both nodes with target_session_attrs=read-write, so
+# every client (sidecar, bss-loadgen, bss-listappend, the checker, psql_bed)
+# finds the primary of the moment. The monitor's health checks and the
+# nodes' network partition timeout are tuned for a failover in about 2 s
+# (pg_auto_failover's defaults take about 30 s).
 
 BED_DIR="${BED_DIR:-$ROOT/target/chaos/bed}"
 BIN="$ROOT/target/release"
@@ -22,7 +38,16 @@ SIDECAR_METRICS=9187
 SPOOL_SIZE="${SPOOL_SIZE:-256m}"
 SLOT=bss_chaos
 
-db_url() { echo "postgresql://$PG_USER@$(bed_addr pg):5432/bss"; }
+BED_HA="${BED_HA:-}"
+source "$ROOT/chaos/ha.sh"
+
+db_url() {
+    if [ -n "$BED_HA" ]; then
+        echo "postgresql://$PG_USER@$(bed_addr pg):5432,$(bed_addr pg2):5432/bss?target_session_attrs=read-write"
+    else
+        echo "postgresql://$PG_USER@$(bed_addr pg):5432/bss"
+    fi
+}
 kafka_addr() { echo "$(bed_addr broker):9092"; }
 redis_url() { echo "redis://$(bed_addr redis):6379"; }
 proxy_sock() { echo "$BED_DIR/run/proxy-$1.sock"; }
@@ -62,9 +87,16 @@ start_pg() {
 }
 
 # psql_bed ARGS...: psql on the bss database, from the pg host itself (not
-# through the proxy, so a fault on the link never slows the runner's own checks).
+# through the proxy, so a fault on the link never slows the runner's own
+# checks); on the HA bed, on whichever node is the primary at the time
+# (libpq tries both, read-write only), from the loadgen host.
 psql_bed() {
-    bed_exec pg runuser -u "$PG_USER" -- "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT_INNER" -d bss "$@"
+    if [ -n "$BED_HA" ]; then
+        bed_exec loadgen runuser -u "$PG_USER" -- "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
+            "$(db_url)&connect_timeout=3" "$@"
+    else
+        bed_exec pg runuser -u "$PG_USER" -- "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT_INNER" -d bss "$@"
+    fi
 }
 
 start_broker() {
@@ -114,8 +146,12 @@ hosts_up() {
     rm -rf "$BED_DIR"
     mkdir -p "$BED_DIR/run" "$BED_DIR/logs"
     bed_up
-    start_pg
-    start_proxy pg pg 5432 "$PG_PORT_INNER"
+    if [ -n "$BED_HA" ]; then
+        start_pg_ha
+    else
+        start_pg
+        start_proxy pg pg 5432 "$PG_PORT_INNER"
+    fi
     start_broker
     start_proxy broker broker 9092 "$BROKER_PORT_INNER"
     start_redis

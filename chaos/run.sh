@@ -15,13 +15,22 @@
 # jitter_ms [0], loss_pct [5], kill_min [2] kill_max [5] seconds between
 # kills of sidecar-kill, settle [120] seconds for the sinks to catch up.
 # Exits 1 if any scenario's account is not clean.
+#
+# pg-primary-kill and pg-standby-kill run on the HA bed (chaos/hosts.sh,
+# BED_HA=1, set for them only): a primary with a synchronous standby under
+# pg_auto_failover (hosts pg, pg2, monitor), clients given both nodes.
+# Their report adds failover_seconds (the longest time without an
+# acknowledged append across the fault) and the nodes' states at the end.
 source "$(dirname "$0")/testbed.sh"
 source "$ROOT/scripts/pipeline.sh"  # wait_until
 source "$ROOT/chaos/hosts.sh"
 source "$ROOT/chaos/fault.sh"
 
 SCENARIOS=(db-latency packet-loss broker-loss redis-pressure cpu-spike partition-sidecar-db
-    partition-sidecar-broker sidecar-kill sidecar-pause sidecar-bandwidth pg-crash spool-disk-full)
+    partition-sidecar-broker sidecar-kill sidecar-pause sidecar-bandwidth pg-crash spool-disk-full
+    pg-primary-kill pg-standby-kill)
+# Those on the HA bed.
+HA_SCENARIOS=(pg-primary-kill pg-standby-kill)
 OUT="$ROOT/target/chaos"
 
 declare -A P=([warmup]=15 [fault]=20 [after]=20 [rate]=2000 [connections]=16 [seed]=1
@@ -41,6 +50,8 @@ describe() {
         sidecar-bandwidth) echo "the sidecar's outgoing link limited to ${P[bandwidth]} (tbf)" ;;
         pg-crash) echo "PostgreSQL stopped with -m immediate, started at the end" ;;
         spool-disk-full) echo "the sidecar's spool filesystem full" ;;
+        pg-primary-kill) echo "HA: the primary's host killed (-9, pg_autoctl and postgres); pg_auto_failover promotes the standby; the old primary restarted at the end, rejoins as standby" ;;
+        pg-standby-kill) echo "HA: the synchronous standby's host killed (-9); restarted at the end, rejoins" ;;
         *) return 1 ;;
     esac
 }
@@ -71,8 +82,20 @@ inject() {
         sidecar-bandwidth) fault_start bandwidth sidecar "${P[bandwidth]}"; sleep "$hold"; fault_end bandwidth sidecar ;;
         pg-crash) fault_start pg-crash; sleep "$hold"; fault_end pg-crash ;;
         spool-disk-full) fault_start spool-full; sleep "$hold"; fault_end spool-full ;;
+        pg-primary-kill|pg-standby-kill)
+            local victim
+            if [ "$1" = pg-primary-kill ]; then victim="$(ha_primary)"; else victim="$(ha_standby)"; fi
+            [ -n "$victim" ] || die "$1: no node to kill (monitor: $(ha_states))"
+            echo "$victim" >"$BED_DIR/run/killed-host"
+            log "$1: killing host $victim ($(bed_addr "$victim"), $(ha_node "$victim")); monitor: $(ha_states)"
+            fault_start host-kill "$victim"
+            sleep "$hold"
+            log "$1: monitor: $(ha_states); restarting $(ha_node "$victim") on $victim"
+            fault_end host-kill "$victim" ;;
     esac
 }
+
+is_ha() { local s; for s in "${HA_SCENARIOS[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
 now() { date +%s.%N; }
 
@@ -85,6 +108,8 @@ run_scenario() {
     rm -rf "$dir"
     mkdir -p "$dir"
     log "scenario $name: $fault_text; ${P[warmup]} s warm-up, ${P[fault]} s fault, ${P[after]} s after, ${P[rate]} events/s"
+    BED_HA=""
+    if is_ha "$name"; then BED_HA=1; fi
     hosts_up
 
     local history="$dir/history.jsonl" arrivals="$dir/arrivals.jsonl"
@@ -111,6 +136,19 @@ run_scenario() {
     wait "$(pid_of loadgen)" || { log "bss-loadgen exited with an error (log: $BED_DIR/logs/loadgen.log)"; rc=1; }
     wait "$(pid_of listappend)" || { log "bss-listappend found anomalies or failed (log: $BED_DIR/logs/listappend.log)"; rc=1; }
     wait "$(pid_of watch)" || { log "bss-chaos-check watch failed (log: $BED_DIR/logs/watch.log)"; rc=1; }
+    local ha_end=""
+    if [ -n "$BED_HA" ]; then
+        # The restarted node back as a standby in sync (bounded; recorded
+        # either way: the report says how the nodes ended).
+        local _
+        for _ in $(seq 60); do
+            ha_synchronous "$(ha_primary)" 2>/dev/null && break
+            sleep 1
+        done
+        ha_end="killed=$(cat "$BED_DIR/run/killed-host" 2>/dev/null || true);primary=$(ha_primary);$(ha_states)"
+        log "$name: at the end: $ha_end; synchronous: $(ha_synchronous "$(ha_primary)" 2>/dev/null && echo yes || echo no)"
+        ha_end="$ha_end;synchronous=$(ha_synchronous "$(ha_primary)" 2>/dev/null && echo yes || echo no)"
+    fi
     bed_exec loadgen "$BIN/bss-chaos-check" account --scenario "$name" --fault "$fault_text" \
         --history "$history" --arrivals "$arrivals" --database-url "$(db_url)" \
         --fault-start "$fault_start" --fault-end "$fault_end" "${lost_broker[@]}" \
@@ -129,9 +167,9 @@ for line in open(sys.argv[1]):
     # What the account cannot see: how often the sidecar started, the
     # isolation check's verdict, the parameters of the run.
     p="$(for k in "${!P[@]}"; do printf '%s=%s\n' "$k" "${P[$k]}"; done)"
-    python3 - "$dir" "$BED_DIR/logs/sidecar-starts.log" "$p" <<'PY' || rc=1
+    python3 - "$dir" "$BED_DIR/logs/sidecar-starts.log" "$p" "$ha_end" <<'PY' || rc=1
 import json, sys
-d, starts, params = sys.argv[1], sys.argv[2], sys.argv[3]
+d, starts, params, ha_end = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 r = json.load(open(f"{d}/report.json"))
 r["sidecar_restarts"] = max(0, sum(1 for l in open(starts) if l.startswith("start")) - 1)
 try:
@@ -144,6 +182,17 @@ try:
 except (OSError, ValueError):
     pass
 r["parameters"] = {k: v for k, v in (l.split("=", 1) for l in params.splitlines())}
+if ha_end:
+    # killed=HOST;primary=HOST;node1 REPORTED GOAL;node2 ...;synchronous=yes|no
+    parts = ha_end.split(";")
+    kv = dict(p.split("=", 1) for p in parts if "=" in p)
+    r["ha"] = {
+        "killed_host": kv.get("killed"),
+        "primary_at_end": kv.get("primary"),
+        "synchronous_at_end": kv.get("synchronous") == "yes",
+        "nodes_at_end": {n[0]: {"reported": n[1], "goal": n[2]}
+                         for n in (p.split() for p in parts if "=" not in p) if len(n) == 3},
+    }
 json.dump(r, open(f"{d}/report.json", "w"), indent=2)
 PY
     if [ -n "${CHAOS_KEEP_BED:-}" ]; then
@@ -152,6 +201,14 @@ PY
         return $rc
     fi
     cp "$BED_DIR/logs/"*.log "$BED_DIR/pg/postgres.log" "$dir/" 2>/dev/null || true
+    if [ -n "$BED_HA" ]; then
+        local n f
+        for n in node1 node2 monitor; do
+            for f in "$HA_DIR/$n/data/log/"*.log; do
+                if [ -f "$f" ]; then cp "$f" "$dir/$n-$(basename "$f")"; fi
+            done
+        done
+    fi
     hosts_down
     return $rc
 }
@@ -161,7 +218,7 @@ summary() {
 import json, sys
 out, names = sys.argv[1], sys.argv[2:]
 cols = ["fault", "fault_seconds", "acknowledged", "lost", "lost_with_broker", "duplicates", "out_of_order", "unknown",
-        "recovery_seconds", "append_p95_ms_before", "append_p95_ms", "sidecar_restarts", "listappend_ok", "ok"]
+        "recovery_seconds", "failover_seconds", "append_p95_ms_before", "append_p95_ms", "sidecar_restarts", "listappend_ok", "ok"]
 lines = ["| scenario | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 1)]
 for n in names:
     try:

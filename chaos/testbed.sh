@@ -13,7 +13,9 @@
 #   chaos/testbed.sh addr HOST   the address of HOST
 #
 # Hosts: pg (PostgreSQL with pg_bss), sidecar, broker (tansu), redis,
-# loadgen (the load generator and the checkers).
+# loadgen (the load generator and the checkers); pg2 (the standby) and
+# monitor (pg_auto_failover's monitor) of the HA bed (chaos/hosts.sh,
+# BED_HA=1), idle otherwise: always created, a namespace costs nothing.
 # Sourced by chaos/run.sh for the same functions. Its tools (iproute2,
 # nftables, stress-ng) are Debian packages that scripts/setup.sh installs.
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
@@ -21,8 +23,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 BED_PREFIX="${BED_PREFIX:-bssc}"
 BED_SWITCH="$BED_PREFIX-sw"
 BED_NET=10.213.0
-BED_HOSTS=(pg sidecar broker redis loadgen)
-declare -A BED_ADDR=([pg]=11 [sidecar]=12 [broker]=13 [redis]=14 [loadgen]=15)
+BED_HOSTS=(pg sidecar broker redis loadgen pg2 monitor)
+declare -A BED_ADDR=([pg]=11 [sidecar]=12 [broker]=13 [redis]=14 [loadgen]=15 [pg2]=16 [monitor]=17)
 
 bed_ns() { echo "$BED_PREFIX-$1"; }
 bed_addr() {
@@ -80,19 +82,31 @@ NFT
     done
 }
 
+# ns_kill NS: SIGKILL to every process inside network namespace NS (after
+# a SIGCONT, so a stopped one dies too), waiting up to 5 s until none is
+# left. Returns 1 if some process survived. A host's death: chaos/fault.sh
+# kills a PostgreSQL node of the HA bed with this.
+ns_kill() {
+    local ns="$1" pids
+    for _ in $(seq 50); do
+        pids="$(ip netns pids "$ns" 2>/dev/null || true)"
+        [ -z "$pids" ] && return 0
+        # Again each round: a supervisor may have forked before it died.
+        # shellcheck disable=SC2086
+        kill -CONT $pids 2>/dev/null || true
+        # shellcheck disable=SC2086
+        kill -KILL $pids 2>/dev/null || true
+        sleep 0.1
+    done
+    return 1
+}
+
 # Kills every process inside the bed's namespaces (SIGKILL: a bed being
 # removed has nothing to drain into) and deletes them.
 bed_down() {
-    local ns pids
+    local ns
     for ns in $(ip netns list | awk '{print $1}' | grep "^$BED_PREFIX-" || true); do
-        pids="$(ip netns pids "$ns" 2>/dev/null || true)"
-        if [ -n "$pids" ]; then
-            # shellcheck disable=SC2086
-            kill -CONT $pids 2>/dev/null || true
-            # shellcheck disable=SC2086
-            kill -KILL $pids 2>/dev/null || true
-            for _ in $(seq 50); do [ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && break; sleep 0.1; done
-        fi
+        ns_kill "$ns" || log "processes left in $ns: $(ip netns pids "$ns" 2>/dev/null | xargs)"
         ip netns del "$ns" 2>/dev/null || true
     done
 }

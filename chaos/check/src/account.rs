@@ -1,7 +1,8 @@
 //! The account: from a history, the rows PostgreSQL holds for its streams
 //! and what arrived in Kafka and Redis, the report of a scenario. Owns the
 //! rules (what each outcome obliges, how an unknown append is resolved,
-//! what counts as out of order, recovery and latency); a pure function:
+//! what counts as out of order, recovery, latency and the longest time
+//! without an acknowledged append); a pure function:
 //! must never read a file, a clock or the network.
 //!
 //! The rules, per event of the history:
@@ -371,6 +372,15 @@ pub fn account(
     };
     r.append_p95_ms = p95(true);
     r.append_p95_ms_before = p95(false);
+    if let Some((from, to)) = longest_gap(
+        &history.appends,
+        scenario.fault_start_unix,
+        scenario.fault_end_unix,
+    ) {
+        r.failover_seconds = Some(((to - from) * 1000.0).round() / 1000.0);
+        r.failover_from_unix = Some(from);
+        r.failover_to_unix = Some(to);
+    }
 
     timeline(&mut r, &history.appends, &in_kafka, &in_redis);
 
@@ -462,6 +472,23 @@ fn order(r: &mut Report, v: &mut Violations, ids: &HashSet<String>, arrivals: &A
             *prev = e.version;
         }
     }
+}
+
+/// The longest gap between two consecutive acknowledgements (by the time
+/// the client had them) that overlaps the fault window [start, end]: for a
+/// failover, from the last append the old primary acknowledged to the first
+/// the new one did. None without an acknowledgement on each side of `start`.
+fn longest_gap(appends: &[AppendRecord], start: f64, end: f64) -> Option<(f64, f64)> {
+    let mut acks: Vec<f64> = appends
+        .iter()
+        .filter(|a| a.outcome == Outcome::Acknowledged)
+        .map(|a| a.done_unix)
+        .collect();
+    acks.sort_by(f64::total_cmp);
+    acks.windows(2)
+        .map(|w| (w[0], w[1]))
+        .filter(|&(from, to)| to > start && from < end)
+        .max_by(|a, b| (a.1 - a.0).total_cmp(&(b.1 - b.0)))
 }
 
 /// The 95th percentile (nearest rank), rounded to µs; None of nothing.

@@ -124,6 +124,18 @@ pub struct Report {
     /// arrived in both sinks (0 if they all had by then); null when some
     /// never arrived.
     pub recovery_seconds: Option<f64>,
+    /// The client's view of a failover (or of any outage of appends): the
+    /// longest time without an acknowledged append that overlaps the fault
+    /// window, from the last acknowledgement before it to the first after
+    /// it, in seconds. Null when no append was acknowledged after the
+    /// fault began (or none before it).
+    #[serde(default)]
+    pub failover_seconds: Option<f64>,
+    /// When that gap began and ended (the two acknowledgements), unix seconds.
+    #[serde(default)]
+    pub failover_from_unix: Option<f64>,
+    #[serde(default)]
+    pub failover_to_unix: Option<f64>,
     /// p95 latency of the appends acknowledged that were intended during
     /// the fault window, ms (null: none).
     pub append_p95_ms: Option<f64>,
@@ -145,10 +157,14 @@ impl Report {
         let recovery = self
             .recovery_seconds
             .map_or("never".to_owned(), |s| format!("{s:.1}s"));
+        let failover = self
+            .failover_seconds
+            .map_or("none".to_owned(), |s| format!("{s:.2}s"));
         format!(
             "{} {}: {} acknowledged, {} failed, {} unknown ({} stored), {} not sent; lost {} \
              (pg {}, kafka {}, redis {}), duplicates kafka {} pg {} redis {}, out of order {}, \
-             failed but stored {}, partial {}; recovery {recovery}{}",
+             failed but stored {}, partial {}; recovery {recovery}; longest gap between \
+             acknowledgements {failover}{}",
             self.scenario,
             if self.ok { "OK" } else { "FAILED" },
             self.acknowledged,

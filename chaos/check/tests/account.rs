@@ -195,6 +195,58 @@ fn a_clean_history_counts_nothing_wrong_and_is_ok() {
 }
 
 #[test]
+fn failover_is_the_longest_time_without_an_acknowledgement_across_the_fault() {
+    // Acknowledged every 0.5 s until 1010.2 (the primary dies at 1010.0,
+    // two appends in flight are still acknowledged), then failures (no
+    // primary), then acknowledged again from 1012.7; a longer gap before
+    // the fault (1001 to 1004) does not count.
+    let mut appends = vec![
+        append(STREAM, &[1], Outcome::Acknowledged, 1000.99, 10.0),
+        append(STREAM, &[2], Outcome::Acknowledged, 1003.99, 10.0),
+    ];
+    // In tenths of a second: 1004.0, 1004.5, ... 1010.0, 1010.2, 1010.7, ...
+    let mut tenths: Vec<u32> = (10040..=10100).step_by(5).collect();
+    tenths.extend((10102..10250).step_by(5));
+    for (n, tenth) in (3u128..).zip(tenths) {
+        let outcome = match tenth {
+            ..=10102 => Outcome::Acknowledged,
+            10103..=10122 => Outcome::Failed,
+            _ => Outcome::Acknowledged,
+        };
+        appends.push(append(STREAM, &[n], outcome, f64::from(tenth) / 10.0, 0.0));
+    }
+    let c = Case {
+        history: complete(appends),
+        stored: Vec::new(),
+        arrivals: Arrivals::default(),
+    };
+    let r = run(&c);
+    assert_eq!(
+        r.failover_seconds,
+        Some(2.5),
+        "{:?}",
+        (r.failover_from_unix, r.failover_to_unix)
+    );
+    assert_eq!(r.failover_from_unix, Some(1010.2));
+    assert!(
+        r.summary().contains("acknowledgements 2.50s"),
+        "{}",
+        r.summary()
+    );
+    // No acknowledgement after the fault began: no failover.
+    let mut c = c;
+    for a in c
+        .history
+        .appends
+        .iter_mut()
+        .filter(|a| a.done_unix > 1010.0)
+    {
+        a.outcome = Outcome::Failed;
+    }
+    assert_eq!(run(&c).failover_seconds, None);
+}
+
+#[test]
 fn after_a_broker_lost_with_its_data_only_events_acknowledged_later_must_be_in_kafka() {
     // Event 2 is acknowledged at 1015.4, event 3 at 1025.02; neither arrived.
     let mut c = clean();
