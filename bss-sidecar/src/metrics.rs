@@ -61,6 +61,8 @@ pub struct Metrics {
     pub source_gap_fill_events: Counter,
     /// The gap fill's floor: every event at or below it is in the spool.
     pub source_floor_position: Gauge,
+    /// Decoded events held until the synchronous standbys have their commit.
+    pub source_held_events: Gauge,
     pub confirmed_lsn: Gauge,
     pub slot_lag_bytes: Gauge,
     pub spool_depth: Gauge,
@@ -96,6 +98,7 @@ impl Metrics {
             source_slots_recreated: Counter::default(),
             source_gap_fill_events: Counter::default(),
             source_floor_position: Gauge::default(),
+            source_held_events: Gauge::default(),
             confirmed_lsn: Gauge::default(),
             slot_lag_bytes: Gauge::default(),
             spool_depth: Gauge::default(),
@@ -136,6 +139,11 @@ impl Metrics {
             "source_floor_position",
             "The gap fill's floor: every event at or below this global position is in the spool",
             m.source_floor_position.clone(),
+        );
+        m.registry.register(
+            "source_held_events",
+            "Decoded events held until the synchronous standbys have flushed their commit",
+            m.source_held_events.clone(),
         );
         m.registry.register(
             "source_transactions",

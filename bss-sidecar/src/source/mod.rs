@@ -5,3 +5,4 @@ pub mod floor;
 pub mod gap_fill;
 pub mod pgoutput;
 pub mod replication;
+pub mod standby_gate;

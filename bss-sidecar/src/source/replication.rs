@@ -14,7 +14,7 @@
 //! the first events of its newest transaction, PostgreSQL sends that one
 //! again and the session spools the rest of it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -31,6 +31,7 @@ use tracing::{debug, info, warn};
 use super::floor::{self, query_floor, Floor, Server, SlotPlan};
 use super::gap_fill;
 use super::pgoutput::{self, EventColumns, Message, PG_EPOCH_OFFSET_US};
+use super::standby_gate::flushed_on_standbys;
 use crate::backoff::{self, Backoff};
 use crate::event::Event;
 use crate::metrics::Metrics;
@@ -48,6 +49,9 @@ pub const FLOOR_EVERY: Duration = Duration::from_secs(1);
 /// Longest the source waits for PostgreSQL to answer a query, a connection
 /// or the start of replication before it gives the host up.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the source asks what the synchronous standbys flushed while
+/// it holds decoded transactions for them ([`super::standby_gate`]).
+pub const STANDBY_POLL: Duration = Duration::from_millis(5);
 /// Longest a spooled commit waits for more before one fsync covers it: a
 /// few ms let commits arriving together share an fsync, and add little to
 /// the end-to-end latency.
@@ -429,6 +433,13 @@ struct Session<'a> {
     /// An LSN safe to confirm once everything before it is synced.
     idle_lsn: Option<u64>,
     confirmed: u64,
+    /// Decoded transactions (commit LSN, events) waiting for the
+    /// synchronous standbys to flush their commits, oldest first.
+    held: VecDeque<(u64, Vec<Event>)>,
+    held_events: u64,
+    /// No synchronous standby is configured (as of the last look):
+    /// transactions pass at once.
+    no_standby_to_wait_for: bool,
     /// What the spool held when the session started: the transactions
     /// PostgreSQL sends again, whole or in part.
     resume: Resume,
@@ -446,6 +457,9 @@ impl<'a> Session<'a> {
             unsynced_since: Instant::now(),
             idle_lsn: None,
             confirmed: resume.start_lsn,
+            held: VecDeque::new(),
+            held_events: 0,
+            no_standby_to_wait_for: false,
             resume,
         }
     }
@@ -459,6 +473,8 @@ impl<'a> Session<'a> {
     ) -> Result<()> {
         let mut heartbeat = tokio::time::interval(cfg.heartbeat);
         let mut floor_tick = tokio::time::interval(cfg.floor_every);
+        let mut standby_tick = tokio::time::interval(STANDBY_POLL);
+        standby_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // Take what is ready now; sync only when the stream pauses or
             // the oldest unsynced commit has waited long enough.
@@ -476,8 +492,9 @@ impl<'a> Session<'a> {
                 _ = self.spool.wait_for_room() => {}
                 _ = stopped(shutdown) => return Ok(()),
             }
+            let room_to_hold = self.held_events < self.spool.max_events();
             tokio::select! {
-                ev = client.recv() => {
+                ev = client.recv(), if room_to_hold => {
                     match ev? {
                         Some(ev) => self.handle(Some(ev))?,
                         None => return Err(anyhow!("replication stream ended")),
@@ -489,6 +506,13 @@ impl<'a> Session<'a> {
                 _ = floor_tick.tick() => {
                     let (position, lsn) = within(cfg.query_timeout, "the floor query", query_floor(sql, self.floor.position())).await?;
                     self.floor.found(position, lsn);
+                    // Also notices synchronous standbys configured or dropped.
+                    let flushed = within(cfg.query_timeout, "the standby query", flushed_on_standbys(sql)).await?;
+                    self.release(flushed)?;
+                }
+                _ = standby_tick.tick(), if !self.held.is_empty() => {
+                    let flushed = within(cfg.query_timeout, "the standby query", flushed_on_standbys(sql)).await?;
+                    self.release(flushed)?;
                 }
                 _ = stopped(shutdown) => {
                     self.sync_and_confirm(client)?;
@@ -514,18 +538,23 @@ impl<'a> Session<'a> {
                 commit_time_micros,
                 ..
             } => self.commit(end_lsn.0, commit_time_micros)?,
+            // An idle position passes no transaction still held.
             ReplicationEvent::Message {
                 transactional,
                 lsn,
                 prefix,
                 ..
             } => {
-                if !transactional && prefix == HEARTBEAT_PREFIX && self.txn.is_none() {
+                if !transactional
+                    && prefix == HEARTBEAT_PREFIX
+                    && self.txn.is_none()
+                    && self.held.is_empty()
+                {
                     self.idle_lsn = Some(lsn.0);
                 }
             }
             ReplicationEvent::KeepAlive { wal_end, .. } => {
-                if self.txn.is_none() {
+                if self.txn.is_none() && self.held.is_empty() {
                     self.idle_lsn = Some(wal_end.0);
                 }
             }
@@ -598,7 +627,9 @@ impl<'a> Session<'a> {
     fn commit(&mut self, end_lsn: u64, commit_time_pg_us: i64) -> Result<()> {
         let mut events = self.txn.take().unwrap_or_default();
         if events.is_empty() {
-            self.idle_lsn = Some(end_lsn);
+            if self.held.is_empty() {
+                self.idle_lsn = Some(end_lsn);
+            }
             return Ok(());
         }
         let total = events.len() as u64;
@@ -626,6 +657,32 @@ impl<'a> Session<'a> {
             info!(commit_lsn = %Lsn(end_lsn), spooled, total, "spooling the rest of a transaction the spool held only the first events of");
             events.drain(..spooled as usize);
         }
+        self.held_events += events.len() as u64;
+        self.held.push_back((end_lsn, events));
+        if self.no_standby_to_wait_for {
+            self.release(None)?;
+        }
+        self.metrics.source_held_events.set(self.held_events as i64);
+        Ok(())
+    }
+
+    /// Spools the held transactions whose commits the synchronous standbys
+    /// flushed (`flushed`), or all of them when none is configured (None).
+    fn release(&mut self, flushed: Option<u64>) -> Result<()> {
+        self.no_standby_to_wait_for = flushed.is_none();
+        while let Some(&(end_lsn, _)) = self.held.front() {
+            if flushed.is_some_and(|f| end_lsn > f) {
+                break;
+            }
+            let (end_lsn, events) = self.held.pop_front().expect("a front");
+            self.held_events -= events.len() as u64;
+            self.spool_txn(end_lsn, events)?;
+        }
+        self.metrics.source_held_events.set(self.held_events as i64);
+        Ok(())
+    }
+
+    fn spool_txn(&mut self, end_lsn: u64, events: Vec<Event>) -> Result<()> {
         let n = events.len() as u64;
         let (first, positions) = (self.spool.next_seq(), floor::positions(&events));
         tokio::task::block_in_place(|| self.spool.append(events))?;

@@ -14,8 +14,11 @@
 --                      application its own LOGIN role IN ROLE bss_writer
 --                      (pg_hba.conf lets +bss_writer in from the writers' network).
 --   bss_sidecar        the sidecar: REPLICATION (its slot and logical decoding
---                      of publication bss_events) and bss_writer (the anomaly
---                      stage appends anomaly.detected events).
+--                      of publication bss_events), bss_writer (the anomaly
+--                      stage appends anomaly.detected events; the gap fill
+--                      reads bss.events) and pg_read_all_stats (it waits for
+--                      the synchronous standbys' positions in
+--                      pg_stat_replication).
 --   postgres_exporter  in pg_monitor, which may read bss.stats (the extension grants it).
 \set ON_ERROR_STOP on
 
@@ -35,7 +38,7 @@ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'postgres_exporter') \gex
 -- Passwords are stored as SCRAM-SHA-256 hashes (password_encryption's default).
 ALTER ROLE bss_sidecar LOGIN REPLICATION PASSWORD :'sidecar_password';
 ALTER ROLE postgres_exporter LOGIN PASSWORD :'exporter_password';
-GRANT bss_writer TO bss_sidecar;
+GRANT bss_writer, pg_read_all_stats TO bss_sidecar;
 GRANT pg_monitor TO postgres_exporter;
 
 -- Only these roles (and the superuser) connect to bss.
