@@ -127,6 +127,7 @@ test-vm: setup
 bench-pg: devdb
 	benches/pgbench/run.sh
 	benches/pgbench/time_travel.sh
+	benches/pgbench/sync_rep.sh
 
 # Instructions per append (callgrind), this checkout's pg_bss against the
 # git revision BASE's (default HEAD~): make bench-instructions BASE=<rev>.

@@ -8,6 +8,8 @@
 #
 #   fault_start loss PCT                 drop PCT% of the packets every host receives on its link
 #   fault_start partition HOST HOST      drop everything between two hosts, both ways
+#   fault_start isolate HOST             drop everything on HOST's link, both ways (its own
+#                                        processes still talk to each other over lo)
 #   fault_start bandwidth HOST RATE      tbf on HOST's link, e.g. 1mbit
 #   fault_start latency SERVICE MS [JITTER_MS]   through SERVICE's proxy (pg, broker, redis)
 #   fault_start stall|reset SERVICE      through SERVICE's proxy
@@ -37,6 +39,9 @@ fault_start() {
             nft_host "$1" add rule inet bss_chaos output ip daddr "$(bed_addr "$2")" drop
             nft_host "$2" add rule inet bss_chaos input ip saddr "$(bed_addr "$1")" drop
             nft_host "$2" add rule inet bss_chaos output ip daddr "$(bed_addr "$1")" drop ;;
+        isolate)
+            nft_host "$1" add rule inet bss_chaos input iifname eth0 drop
+            nft_host "$1" add rule inet bss_chaos output oifname eth0 drop ;;
         bandwidth)
             bed_exec "$1" tc qdisc replace dev eth0 root tbf rate "$2" burst 32kbit latency 400ms ;;
         latency)
@@ -71,7 +76,7 @@ fault_start() {
 fault_end() {
     local kind="$1"; shift
     case "$kind" in
-        loss|partition)
+        loss|partition|isolate)
             local h
             for h in "${BED_HOSTS[@]}"; do
                 nft_host "$h" flush chain inet bss_chaos input

@@ -25,9 +25,15 @@
 # postgres, its data, configuration, state and sockets under BED_DIR/ha/NAME.
 # db_url then lists both nodes with target_session_attrs=read-write, so
 # every client (sidecar, bss-loadgen, bss-listappend, the checker, psql_bed)
-# finds the primary of the moment. The monitor's health checks and the
-# nodes' network partition timeout are tuned for a failover in about 2 s
-# (pg_auto_failover's defaults take about 30 s).
+# finds the primary of the moment, and gives up on a silent one: a
+# connection attempt after 2 s (connect_timeout), a connection whose sent
+# data stays unacknowledged for 3 s (tcp_user_timeout, in seconds for the
+# Rust clients; libpq counts it in milliseconds, so psql_bed leaves it out).
+# Without it a client of a primary cut off by a partition waits for TCP's
+# retransmissions (minutes) instead of reconnecting to the new primary.
+# The monitor's health checks and the nodes' network partition timeout are
+# tuned for a failover in seconds (ha.sh; pg_auto_failover's defaults take
+# about 30 s).
 
 BED_DIR="${BED_DIR:-$ROOT/target/chaos/bed}"
 BIN="$ROOT/target/release"
@@ -43,11 +49,12 @@ source "$ROOT/chaos/ha.sh"
 
 db_url() {
     if [ -n "$BED_HA" ]; then
-        echo "postgresql://$PG_USER@$(bed_addr pg):5432,$(bed_addr pg2):5432/bss?target_session_attrs=read-write"
+        echo "$(ha_url)&connect_timeout=2&tcp_user_timeout=3"
     else
         echo "postgresql://$PG_USER@$(bed_addr pg):5432/bss"
     fi
 }
+ha_url() { echo "postgresql://$PG_USER@$(bed_addr pg):5432,$(bed_addr pg2):5432/bss?target_session_attrs=read-write"; }
 kafka_addr() { echo "$(bed_addr broker):9092"; }
 redis_url() { echo "redis://$(bed_addr redis):6379"; }
 proxy_sock() { echo "$BED_DIR/run/proxy-$1.sock"; }
@@ -93,7 +100,7 @@ start_pg() {
 psql_bed() {
     if [ -n "$BED_HA" ]; then
         bed_exec loadgen runuser -u "$PG_USER" -- "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
-            "$(db_url)&connect_timeout=3" "$@"
+            "$(ha_url)&connect_timeout=3" "$@"
     else
         bed_exec pg runuser -u "$PG_USER" -- "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT_INNER" -d bss "$@"
     fi
@@ -134,6 +141,10 @@ start_sidecar() {
     echo $! >"$(pid_file sidecar-loop)"
     disown "$!"
     wait_until 60 "bss-sidecar healthy (log: $BED_DIR/logs/sidecar.log)" sidecar_healthy
+}
+# sidecar_metrics: the sidecar's /metrics (OpenMetrics text), headers included.
+sidecar_metrics() {
+    bed_exec sidecar bash -c "exec 3<>/dev/tcp/127.0.0.1/$SIDECAR_METRICS && printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3"
 }
 sidecar_healthy() {
     bed_exec sidecar bash -c "exec 3<>/dev/tcp/127.0.0.1/$SIDECAR_METRICS && printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3 && head -1 <&3 | grep -q ' 200 '" 2>/dev/null

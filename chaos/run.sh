@@ -16,7 +16,7 @@
 # kills of sidecar-kill, settle [120] seconds for the sinks to catch up.
 # Exits 1 if any scenario's account is not clean.
 #
-# pg-primary-kill and pg-standby-kill run on the HA bed (chaos/hosts.sh,
+# pg-primary-kill, pg-primary-partition and pg-standby-kill run on the HA bed (chaos/hosts.sh,
 # BED_HA=1, set for them only): a primary with a synchronous standby under
 # pg_auto_failover (hosts pg, pg2, monitor), clients given both nodes.
 # Their report adds failover_seconds (the longest time without an
@@ -28,9 +28,9 @@ source "$ROOT/chaos/fault.sh"
 
 SCENARIOS=(db-latency packet-loss broker-loss redis-pressure cpu-spike partition-sidecar-db
     partition-sidecar-broker sidecar-kill sidecar-pause sidecar-bandwidth pg-crash spool-disk-full
-    pg-primary-kill pg-standby-kill)
+    pg-primary-kill pg-primary-partition pg-standby-kill)
 # Those on the HA bed.
-HA_SCENARIOS=(pg-primary-kill pg-standby-kill)
+HA_SCENARIOS=(pg-primary-kill pg-primary-partition pg-standby-kill)
 OUT="$ROOT/target/chaos"
 
 declare -A P=([warmup]=15 [fault]=20 [after]=20 [rate]=2000 [connections]=16 [seed]=1
@@ -51,6 +51,7 @@ describe() {
         pg-crash) echo "PostgreSQL stopped with -m immediate, started at the end" ;;
         spool-disk-full) echo "the sidecar's spool filesystem full" ;;
         pg-primary-kill) echo "HA: the primary's host killed (-9, pg_autoctl and postgres); pg_auto_failover promotes the standby; the old primary restarted at the end, rejoins as standby" ;;
+        pg-primary-partition) echo "HA: the primary's host cut off from every other host (nftables); a client on it tries to append meanwhile; pg_auto_failover promotes the standby; healed at the end, the old primary rejoins as standby" ;;
         pg-standby-kill) echo "HA: the synchronous standby's host killed (-9); restarted at the end, rejoins" ;;
         *) return 1 ;;
     esac
@@ -92,6 +93,25 @@ inject() {
             sleep "$hold"
             log "$1: monitor: $(ha_states); restarting $(ha_node "$victim") on $victim"
             fault_end host-kill "$victim" ;;
+        pg-primary-partition)
+            local victim
+            victim="$(ha_primary)"
+            [ -n "$victim" ] || die "$1: no primary to cut off (monitor: $(ha_states))"
+            echo "$victim" >"$BED_DIR/run/killed-host"
+            log "$1: cutting host $victim ($(bed_addr "$victim"), $(ha_node "$victim")) off; monitor: $(ha_states)"
+            fault_start isolate "$victim"
+            # A client on the isolated primary itself: synchronous replication
+            # must keep its append from being acknowledged (the standby is
+            # out of reach), or the new primary would lack an acknowledged
+            # event. psql_node gives up after 10 s.
+            (psql_node "$(ha_node "$victim")" bss -tAc \
+                "SELECT bss.append_event('isolated-$(date +%s)', 'chaos.isolated', '{}')" >"$dir/isolated-append.out" 2>&1
+             echo "rc=$?" >>"$dir/isolated-append.out") &
+            local isolated_client=$!
+            sleep "$hold"
+            wait "$isolated_client" || true
+            log "$1: monitor: $(ha_states); healing the partition of $victim"
+            fault_end isolate "$victim" ;;
     esac
 }
 
@@ -125,6 +145,7 @@ run_scenario() {
     local fault_start fault_end
     fault_start="$(now)"
     log "$name: fault on"
+    sidecar_metrics >"$dir/sidecar-metrics-before.txt" 2>/dev/null || true
     inject "$name"
     fault_end="$(now)"
     log "$name: fault off; load continues ${P[after]} s, then the sinks get up to ${P[settle]} s to catch up"
@@ -136,6 +157,7 @@ run_scenario() {
     wait "$(pid_of loadgen)" || { log "bss-loadgen exited with an error (log: $BED_DIR/logs/loadgen.log)"; rc=1; }
     wait "$(pid_of listappend)" || { log "bss-listappend found anomalies or failed (log: $BED_DIR/logs/listappend.log)"; rc=1; }
     wait "$(pid_of watch)" || { log "bss-chaos-check watch failed (log: $BED_DIR/logs/watch.log)"; rc=1; }
+    sidecar_metrics >"$dir/sidecar-metrics-after.txt" 2>/dev/null || true
     local ha_end=""
     if [ -n "$BED_HA" ]; then
         # The restarted node back as a standby in sync (bounded; recorded
@@ -148,6 +170,16 @@ run_scenario() {
         ha_end="killed=$(cat "$BED_DIR/run/killed-host" 2>/dev/null || true);primary=$(ha_primary);$(ha_states)"
         log "$name: at the end: $ha_end; synchronous: $(ha_synchronous "$(ha_primary)" 2>/dev/null && echo yes || echo no)"
         ha_end="$ha_end;synchronous=$(ha_synchronous "$(ha_primary)" 2>/dev/null && echo yes || echo no)"
+        if [ -f "$dir/isolated-append.out" ]; then
+            # Acknowledged on the isolated primary: then the new primary must
+            # have it.
+            if grep -qx "rc=0" "$dir/isolated-append.out"; then
+                ha_end="$ha_end;isolated_ack=yes;isolated_stored=$(psql_bed -tAc "SELECT count(*) FROM bss.events WHERE type = 'chaos.isolated'")"
+            else
+                ha_end="$ha_end;isolated_ack=no;isolated_stored=$(psql_bed -tAc "SELECT count(*) FROM bss.events WHERE type = 'chaos.isolated'")"
+            fi
+            log "$name: the isolated primary's own client: $(tr '\n' ' ' <"$dir/isolated-append.out")"
+        fi
     fi
     bed_exec loadgen "$BIN/bss-chaos-check" account --scenario "$name" --fault "$fault_text" \
         --history "$history" --arrivals "$arrivals" --database-url "$(db_url)" \
@@ -167,10 +199,26 @@ for line in open(sys.argv[1]):
     # What the account cannot see: how often the sidecar started, the
     # isolation check's verdict, the parameters of the run.
     p="$(for k in "${!P[@]}"; do printf '%s=%s\n' "$k" "${P[$k]}"; done)"
-    python3 - "$dir" "$BED_DIR/logs/sidecar-starts.log" "$p" "$ha_end" <<'PY' || rc=1
-import json, sys
-d, starts, params, ha_end = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+    python3 - "$dir" "$BED_DIR/logs/sidecar-starts.log" "$p" "$ha_end" "$BED_DIR/logs/sidecar.log" <<'PY' || rc=1
+import json, re, sys
+d, starts, params, ha_end, sidecar_log = sys.argv[1:6]
 r = json.load(open(f"{d}/report.json"))
+
+def metrics(path):
+    try:
+        return {m[0]: float(m[1]) for m in re.findall(r"^(bss_sidecar_source_\w+) (\S+)$", open(path).read(), re.M)}
+    except OSError:
+        return {}
+# The source's counts from the fault's start on (a restarted sidecar
+# counts from its start: then only the end's figures are meaningful).
+before, after = metrics(f"{d}/sidecar-metrics-before.txt"), metrics(f"{d}/sidecar-metrics-after.txt")
+fills = re.findall(r"filled=(\d+) already_spooled=(\d+)", re.sub(r"\x1b\[[0-9;]*m", "", open(sidecar_log).read()))
+r["source"] = {
+    "events_streamed_since_fault": after.get("bss_sidecar_source_events_total", 0) - before.get("bss_sidecar_source_events_total", 0),
+    "gap_fill_events_since_fault": after.get("bss_sidecar_source_gap_fill_events_total", 0) - before.get("bss_sidecar_source_gap_fill_events_total", 0),
+    "slots_recreated_since_fault": after.get("bss_sidecar_source_slots_recreated_total", 0) - before.get("bss_sidecar_source_slots_recreated_total", 0),
+    "gap_fills": [{"filled": int(f), "already_spooled": int(a)} for f, a in fills],
+}
 r["sidecar_restarts"] = max(0, sum(1 for l in open(starts) if l.startswith("start")) - 1)
 try:
     la = json.load(open(f"{d}/listappend.json"))
@@ -193,7 +241,16 @@ if ha_end:
         "nodes_at_end": {n[0]: {"reported": n[1], "goal": n[2]}
                          for n in (p.split() for p in parts if "=" not in p) if len(n) == 3},
     }
+    if "isolated_ack" in kv:
+        # An append acknowledged by the isolated old primary must be on the
+        # new one: else an acknowledged event was lost.
+        acked, stored = kv["isolated_ack"] == "yes", int(kv.get("isolated_stored") or 0)
+        r["ha"]["isolated_primary"] = {"append_acknowledged": acked, "stored_on_new_primary": stored}
+        if acked and stored != 1:
+            r["ok"] = False
+            r.setdefault("violations", []).append({"kind": "lost_isolated_ack", "detail": "an append the isolated primary acknowledged is not on the new primary"})
 json.dump(r, open(f"{d}/report.json", "w"), indent=2)
+sys.exit(0 if r.get("ok", True) else 1)
 PY
     if [ -n "${CHAOS_KEEP_BED:-}" ]; then
         log "CHAOS_KEEP_BED: the bed stays up for inspection (make testbed-down removes it)"
