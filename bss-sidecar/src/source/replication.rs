@@ -288,6 +288,15 @@ async fn prepare_slot(
     };
     let consistent =
         Lsn::parse(&text(1)?).map_err(|e| anyhow!("the slot's consistent point: {e}"))?;
+    if gap && consistent.0 < spool.last_commit_lsn() {
+        // A restored cluster (or a standby that never had the spool's newest
+        // transactions) reuses WAL positions the spool has seen: Redis,
+        // whose stream entry IDs are commit LSNs, takes what follows as
+        // delivered before.
+        warn!(consistent_point = %consistent, spool_newest = %Lsn(spool.last_commit_lsn()),
+            "the new slot starts below the newest commit the spool holds: the server's WAL went back \
+             (a restore?); Redis streams will refuse entries up to that position until rebuilt");
+    }
     let filled = gap_fill::fill(sql, &text(2)?, consistent.0, gap, floor, spool, metrics).await?;
     floor.created(&server, consistent.0, base_seq, filled.floor, spool)?;
     metrics.source_floor_position.set(floor.position());
