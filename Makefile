@@ -8,7 +8,7 @@ export PGPORT
 PG_USER := $(if $(filter 0,$(shell id -u)),postgres,$(shell id -un))
 PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 
-.PHONY: demo demo-stop check test-local test-vm test setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-instructions test-detect test-monitoring chaos test-chaos testbed-down
+.PHONY: demo demo-stop check test-local test-vm test test-backup setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-instructions test-detect test-monitoring chaos test-chaos testbed-down
 
 # The one-machine layout (deploy/local/) with a sample of BSS traffic; it
 # keeps running until demo-stop.
@@ -27,7 +27,7 @@ check: setup-build
 	cargo test --release --workspace --lib --bins --exclude pg_bss
 
 # Everything, what CI runs (.ci/run).
-test: setup check test-wal test-pg test-regress test-upgrade test-e2e test-sidecar test-loadgen test-detect test-monitoring test-local test-vm test-chaos
+test: setup check test-wal test-pg test-regress test-upgrade test-backup test-e2e test-sidecar test-loadgen test-detect test-monitoring test-local test-vm test-chaos
 
 setup:
 	scripts/setup.sh
@@ -60,6 +60,11 @@ test-regress: setup
 # the schema equal to a fresh install's (pg_bss/tests/upgrade/run.sh).
 test-upgrade: setup
 	pg_bss/tests/upgrade/run.sh
+
+# Base backup, WAL archiving and a point-in-time restore with pgBackRest, on
+# a throwaway cluster: deploy/backup/pitr_check.sh.
+test-backup: setup
+	deploy/backup/pitr_check.sh
 
 # The spool's log engine: recovery, corruption, kill -9, model tests.
 test-wal:

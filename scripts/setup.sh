@@ -4,7 +4,7 @@
 # at the pinned version, and `cargo pgrx init` against Debian's pg_config;
 # for the chaos suite's test bed: iproute2, nftables, stress-ng, and
 # pg_auto_failover (postgresql-15-auto-failover, pg-auto-failover-cli) for
-# its HA bed;
+# its HA bed; pgBackRest for backups and point-in-time restore;
 # for the sidecar: redis-server, the Kafka-protocol broker tansu, and a Python
 # venv with confluent-kafka (the independent Kafka consumer of the tests).
 # As root it installs; otherwise it prints the exact commands to run and fails.
@@ -21,7 +21,7 @@ APT_PACKAGES=("${BUILD_PACKAGES[@]}" postgresql-contrib sudo
     redis-server python3 python3-venv fonts-dejavu-core
     prometheus prometheus-alertmanager prometheus-postgres-exporter prometheus-redis-exporter
     docker-compose python3-yaml chromium valgrind
-    iproute2 nftables stress-ng postgresql-15-auto-failover pg-auto-failover-cli)
+    iproute2 nftables stress-ng postgresql-15-auto-failover pg-auto-failover-cli pgbackrest)
 [ "$BUILD_ONLY" = 1 ] && APT_PACKAGES=("${BUILD_PACKAGES[@]}")
 
 missing_apt=()
