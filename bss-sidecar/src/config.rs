@@ -28,52 +28,52 @@ use crate::sink::redis::RedisSinkConfig;
 pub struct Cli {
     /// PostgreSQL connection URL of the database holding pg_bss; the
     /// sidecar opens a logical replication connection and a normal one.
-    #[arg(long, env = "BSS_DATABASE_URL")]
+    #[arg(long, env = "BSS_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
 
     /// Directory of the durable spool (created if missing). Keep it on a
     /// local disk: its fsync is what lets PostgreSQL recycle WAL.
-    #[arg(long, env = "BSS_SPOOL_DIR")]
+    #[arg(long, env = "BSS_SPOOL_DIR", global = true)]
     pub spool_dir: Option<PathBuf>,
 
     /// Kafka bootstrap servers (host:port,...); turns the Kafka sink on.
-    #[arg(long, env = "BSS_KAFKA_BROKERS")]
+    #[arg(long, env = "BSS_KAFKA_BROKERS", global = true)]
     pub kafka_brokers: Option<String>,
 
     /// Redis URL (redis://host:port/db); turns the Redis sink on.
-    #[arg(long, env = "BSS_REDIS_URL")]
+    #[arg(long, env = "BSS_REDIS_URL", global = true)]
     pub redis_url: Option<String>,
 
     /// Logical replication slot name (created if missing) [default: bss_sidecar]
-    #[arg(long, env = "BSS_SLOT")]
+    #[arg(long, env = "BSS_SLOT", global = true)]
     pub slot: Option<String>,
 
     /// Publication to stream [default: bss_events]
-    #[arg(long, env = "BSS_PUBLICATION")]
+    #[arg(long, env = "BSS_PUBLICATION", global = true)]
     pub publication: Option<String>,
 
     /// Address for Prometheus /metrics, /healthz and the status page (/),
     /// e.g. 127.0.0.1:9187; absent: no HTTP endpoint.
-    #[arg(long, env = "BSS_METRICS_ADDR")]
+    #[arg(long, env = "BSS_METRICS_ADDR", global = true)]
     pub metrics_addr: Option<SocketAddr>,
 
     /// Most events the spool holds that a sink has not delivered; at the
     /// bound the source stops reading from PostgreSQL [default: 1000000]
-    #[arg(long, env = "BSS_SPOOL_MAX_EVENTS")]
+    #[arg(long, env = "BSS_SPOOL_MAX_EVENTS", global = true)]
     pub spool_max_events: Option<u64>,
 
     /// Seconds the sinks get to deliver what is spooled after SIGTERM
     /// [default: 10]
-    #[arg(long, env = "BSS_DRAIN_TIMEOUT_SECS")]
+    #[arg(long, env = "BSS_DRAIN_TIMEOUT_SECS", global = true)]
     pub drain_timeout_secs: Option<u64>,
 
     /// Log format: text or json [default: text]
-    #[arg(long, env = "BSS_LOG_FORMAT")]
+    #[arg(long, env = "BSS_LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
 
     /// TOML file with the same settings, plus [kafka] and [redis] tables
     /// (topic routes, key prefixes, client properties).
-    #[arg(long, env = "BSS_CONFIG")]
+    #[arg(long, env = "BSS_CONFIG", global = true)]
     pub config: Option<PathBuf>,
 
     /// Check this TOML file (with the flags and environment over it) as the
@@ -81,6 +81,19 @@ pub struct Cli {
     /// error and exit 1. Connects to nothing.
     #[arg(long, value_name = "FILE")]
     pub check_config: Option<PathBuf>,
+
+    /// Without a command the sidecar runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What else `bss-sidecar` does, with the same settings.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Deliver the store's events again to Kafka or Redis (to rebuild a
+    /// sink that lost its data, or every sink after a point-in-time
+    /// restore), then exit. Run it with the sidecar stopped.
+    Replay(crate::replay::ReplayArgs),
 }
 
 /// Replication slot without `--slot`.

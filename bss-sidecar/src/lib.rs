@@ -9,6 +9,7 @@ pub mod failure;
 pub mod http;
 pub mod metrics;
 pub mod reader;
+pub mod replay;
 pub mod runner;
 pub mod shutdown;
 pub mod sink;

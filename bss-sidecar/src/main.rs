@@ -5,9 +5,10 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use bss_sidecar::config::{Cli, LogFormat, Settings};
+use bss_sidecar::config::{Cli, Command, LogFormat, Settings};
 use bss_sidecar::http;
 use bss_sidecar::metrics::Metrics;
+use bss_sidecar::replay;
 use bss_sidecar::runner::{self, Consumer};
 use bss_sidecar::shutdown::{termination_signal, Shutdown};
 use bss_sidecar::sink::kafka::KafkaSink;
@@ -63,6 +64,7 @@ fn main() {
             }
         }
     }
+    let command = cli.command.take();
     let settings = match Settings::from_cli(cli) {
         Ok(s) => s,
         Err(e) => {
@@ -76,6 +78,13 @@ fn main() {
         .thread_name("bss-sidecar")
         .build()
         .expect("tokio runtime");
+    if let Some(Command::Replay(args)) = command {
+        if let Err(e) = rt.block_on(replay::run(&settings, args)) {
+            error!(error = %format!("{e:#}"), "replay failed");
+            std::process::exit(1);
+        }
+        return;
+    }
     if let Err(e) = rt.block_on(run(settings)) {
         error!(error = %format!("{e:#}"), "bss-sidecar stopped");
         std::process::exit(1);
@@ -173,15 +182,7 @@ async fn run(settings: Settings) -> Result<()> {
             ))
         })
         .collect();
-    let source_cfg = SourceConfig {
-        database_url: settings.database_url.clone(),
-        slot: settings.slot.clone(),
-        publication: settings.publication.clone(),
-        heartbeat: replication::HEARTBEAT_EVERY,
-        max_sync_delay: replication::MAX_SYNC_DELAY,
-        floor_every: replication::FLOOR_EVERY,
-        query_timeout: replication::QUERY_TIMEOUT,
-    };
+    let source_cfg = SourceConfig::new(&settings);
     let mut source = tokio::spawn(replication::run(
         source_cfg,
         spool.clone(),

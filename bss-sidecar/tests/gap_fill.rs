@@ -7,21 +7,11 @@
 
 mod support;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bss_tests::redis_server::RedisServer;
 use support::*;
-
-/// The global position of a stream's version.
-fn position(c: &mut postgres::Client, stream: &str, version: i64) -> i64 {
-    c.query_one(
-        "SELECT global_position FROM bss.events WHERE stream_id = $1 AND stream_version = $2",
-        &[&stream, &version],
-    )
-    .unwrap()
-    .get(0)
-}
 
 /// Drops the slot once its walsender is gone (the sidecar stopped).
 fn drop_slot(c: &mut postgres::Client, slot: &str) {
@@ -52,58 +42,6 @@ fn open_append(stream: &str) -> postgres::Client {
     c.batch_execute("BEGIN").unwrap();
     append_range(&mut c, stream, 1, 1);
     c
-}
-
-/// The Redis category stream's entries: (stream_id, version, position).
-fn delivered(redis: &mut redis::Connection, category: &str) -> Vec<(String, i64, i64)> {
-    let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-        .arg(format!("bss:events:{category}"))
-        .arg("-")
-        .arg("+")
-        .query(redis)
-        .unwrap();
-    entries
-        .into_iter()
-        .map(|(_, fields)| {
-            let f: HashMap<&str, &str> = fields
-                .chunks(2)
-                .map(|kv| (kv[0].as_str(), kv[1].as_str()))
-                .collect();
-            (
-                f["stream_id"].to_owned(),
-                f["version"].parse().unwrap(),
-                f["global_position"].parse().unwrap(),
-            )
-        })
-        .collect()
-}
-
-/// Every position once, each stream's versions 1..=N in order.
-fn assert_once_in_order(got: &[(String, i64, i64)], want: &BTreeMap<String, i64>) {
-    let mut positions: Vec<i64> = got.iter().map(|e| e.2).collect();
-    positions.sort_unstable();
-    positions.dedup();
-    assert_eq!(
-        positions.len(),
-        got.len(),
-        "an event was delivered twice: {got:?}"
-    );
-    let mut versions: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for (stream, version, _) in got {
-        versions.entry(stream.clone()).or_default().push(*version);
-    }
-    for (stream, n) in want {
-        assert_eq!(
-            versions.get(stream).cloned().unwrap_or_default(),
-            (1..=*n).collect::<Vec<_>>(),
-            "stream {stream}: versions delivered, in delivery order"
-        );
-    }
-    assert_eq!(
-        versions.len(),
-        want.len(),
-        "streams delivered: {versions:?}"
-    );
 }
 
 struct Run {

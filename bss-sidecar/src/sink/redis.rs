@@ -169,6 +169,54 @@ impl RedisSink {
         Ok(self.conn.as_mut().expect("connected above"))
     }
 
+    /// Removes every key under the sink's three prefixes (for a rebuild
+    /// after a restore: the keys of a history the store no longer has),
+    /// with SCAN and UNLINK, a page at a time. Returns how many it removed.
+    pub async fn remove_keys(&mut self) -> Result<u64, SinkError> {
+        let prefixes = [
+            self.cfg.stream_prefix.clone(),
+            self.cfg.agg_prefix.clone(),
+            self.cfg.counter_prefix.clone(),
+        ];
+        let timeout = self.cfg.response_timeout();
+        let conn = self.connection().await.map_err(|f| f.into_sink_error())?;
+        let mut removed = 0u64;
+        for prefix in prefixes {
+            let pattern = format!("{}*", glob_escaped(&prefix));
+            let mut cursor = 0u64;
+            loop {
+                let (next, keys): (u64, Vec<String>) = tokio::time::timeout(
+                    timeout,
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(conn),
+                )
+                .await
+                .map_err(|_| {
+                    SinkError::Retry(format!("redis: SCAN did not answer within {timeout:?}"))
+                })?
+                .map_err(|e| classify_request_error(&e, "SCAN").into_sink_error())?;
+                if !keys.is_empty() {
+                    let n: u64 = redis::cmd("UNLINK")
+                        .arg(&keys)
+                        .query_async(conn)
+                        .await
+                        .map_err(|e| classify_request_error(&e, "UNLINK").into_sink_error())?;
+                    removed += n;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(removed)
+    }
+
     async fn deliver_batch(&mut self, batch: &[Spooled]) -> Result<(), SinkError> {
         // Redis would store malformed data as it is; refuse it before
         // sending anything (the store's jsonb never produces it).
@@ -590,6 +638,18 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 }
 
 /// The URL without its password, for logs.
+/// `prefix` as a SCAN pattern that matches it literally.
+fn glob_escaped(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len());
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn redacted(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
@@ -646,6 +706,12 @@ mod tests {
         ] {
             assert!(!cjson_exact(not), "{not}");
         }
+    }
+
+    #[test]
+    fn glob_escaped_matches_a_prefix_literally() {
+        assert_eq!(glob_escaped("bss:events:"), "bss:events:");
+        assert_eq!(glob_escaped("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
     }
 
     #[test]

@@ -132,6 +132,12 @@ impl Floor {
         self.state.floor_position
     }
 
+    /// The timeline of the server whose slot the spool followed last
+    /// (None: it followed none yet).
+    pub fn followed_timeline(&self) -> Option<u32> {
+        self.saved.then_some(self.state.timeline)
+    }
+
     /// Decides what a session does about its slot, given the server and
     /// whether the slot exists there.
     pub fn plan(&self, server: &Server, slot_exists: bool, spool: &Spool) -> Result<SlotPlan> {
@@ -200,6 +206,23 @@ impl Floor {
         self.state.filling = false;
         self.pending.clear();
         self.advance(floor.unwrap_or(0).max(self.state.floor_position), spool)
+    }
+
+    /// After a restore, the slot created on `server` at `base_lsn` (the
+    /// spool's next seq being `base_seq`) starts a new history: the floor
+    /// is the one in its snapshot (None: none settled there), even below
+    /// the old one, and the spool's records from before are left behind.
+    pub fn restored(
+        &mut self,
+        server: &Server,
+        base_lsn: u64,
+        base_seq: u64,
+        floor: Option<i64>,
+        spool: &Spool,
+    ) -> Result<()> {
+        self.above.clear();
+        self.state.floor_position = floor.unwrap_or(0);
+        self.created(server, base_lsn, base_seq, floor, spool)
     }
 
     /// Makes the spool resume at the consistent point of the slot created

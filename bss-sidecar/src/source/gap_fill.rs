@@ -25,42 +25,13 @@
 //! Must never spool an event the spool holds, never leave out one it
 //! lacks, and never read outside the slot's snapshot.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use anyhow::{anyhow, bail, Context, Result};
-use tokio_postgres::types::{FromSql, Type};
+use anyhow::Result;
 use tracing::info;
 
 use super::floor::{positions, query_floor, Floor};
-use super::pgoutput::{Column, EventColumns, Relation};
+use super::snapshot::{self, CreatedSlot, StoreEvents};
 use crate::metrics::Metrics;
 use crate::spool::Spool;
-
-/// Events read per query.
-pub const FILL_BATCH: i64 = 1000;
-
-/// The columns read, by the names the pgoutput decoder maps.
-const SELECT: &str = "SELECT global_position, stream_id, stream_version, event_id, source, type, \
-     subject, \"time\", datacontenttype, dataschema, data, metadata, region, recorded_at \
-     FROM bss.events WHERE global_position > $1 ORDER BY global_position LIMIT $2";
-
-/// A column's value in PostgreSQL's binary format, as pgoutput sends it
-/// in binary mode: one decoder serves both.
-struct Raw(Option<Vec<u8>>);
-
-impl<'a> FromSql<'a> for Raw {
-    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        Ok(Raw(Some(raw.to_vec())))
-    }
-
-    fn from_sql_null(_: &Type) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        Ok(Raw(None))
-    }
-
-    fn accepts(_: &Type) -> bool {
-        true
-    }
-}
 
 /// What a fill did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,30 +42,22 @@ pub struct Filled {
     pub floor: Option<i64>,
 }
 
-/// In the snapshot `snapshot` exported by the slot created at `base_lsn`:
-/// spools the events above the floor that the spool lacks (when `gap`;
-/// a slot new to the spool wants nothing before it), each as committed at
-/// `base_lsn`, and finds the floor there.
+/// In the snapshot of the slot just created: spools the events above the
+/// floor that the spool lacks (when `gap`; a slot new to the spool wants
+/// nothing before it), each as committed at the slot's consistent point,
+/// and finds the floor there.
 pub async fn fill(
     sql: &tokio_postgres::Client,
-    snapshot: &str,
-    base_lsn: u64,
+    slot: &CreatedSlot,
     gap: bool,
     floor: &mut Floor,
     spool: &Spool,
     metrics: &Metrics,
 ) -> Result<Filled> {
-    if snapshot.is_empty() || !snapshot.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-        bail!("the slot exported a snapshot named {snapshot:?}, not hex digits and dashes");
-    }
-    sql.batch_execute(&format!(
-        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{snapshot}'"
-    ))
-    .await
-    .context("importing the new slot's snapshot")?;
+    snapshot::import(sql, slot).await?;
     let result = async {
         let events = if gap {
-            spool_gap(sql, base_lsn, floor, spool, metrics).await?
+            spool_gap(sql, slot.consistent_point.0, floor, spool, metrics).await?
         } else {
             0
         };
@@ -125,48 +88,21 @@ async fn spool_gap(
     metrics: &Metrics,
 ) -> Result<u64> {
     let spooled = tokio::task::block_in_place(|| floor.spooled_ids(spool))?;
-    let stmt = sql.prepare(SELECT).await?;
-    let cols = EventColumns::new(Relation {
-        id: 0,
-        namespace: "bss".to_owned(),
-        name: "events".to_owned(),
-        columns: stmt
-            .columns()
-            .iter()
-            .map(|c| Column {
-                name: c.name().to_owned(),
-                type_oid: c.type_().oid(),
-            })
-            .collect(),
-    })
-    .map_err(|e| anyhow!("bss.events: {e}"))?;
+    let reader = StoreEvents::prepare(sql).await?;
     let from = floor.position();
     let (mut after, mut txn_index, mut filled, mut skipped) = (from, 0u32, 0u64, 0u64);
     loop {
-        let rows = sql
-            .query(&stmt, &[&after, &FILL_BATCH])
-            .await
-            .context("reading the gap from bss.events")?;
-        let Some(last) = rows.last() else { break };
-        after = last.get(0);
-        let mut events = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let values = (0..row.len())
-                .map(|i| row.try_get::<_, Raw>(i).map(|r| r.0))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut e = cols
-                .event(values)
-                .map_err(|e| anyhow!("cannot decode the event at position {after}: {e}"))?;
+        let page = reader.page(sql, after).await?;
+        let Some(last) = page.last() else { break };
+        after = last.global_position;
+        let mut events = Vec::with_capacity(page.len());
+        for mut e in page {
             if spooled.contains(&e.event_id) {
                 skipped += 1;
                 continue;
             }
-            let recorded: SystemTime = row.get("recorded_at");
             e.commit_lsn = base_lsn;
             e.txn_index = txn_index;
-            e.commit_time_us = recorded
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros() as i64);
             txn_index += 1;
             events.push(e);
         }

@@ -3,6 +3,8 @@
 
 pub mod floor;
 pub mod gap_fill;
+pub mod history;
 pub mod pgoutput;
 pub mod replication;
+pub mod snapshot;
 pub mod standby_gate;

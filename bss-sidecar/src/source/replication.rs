@@ -30,7 +30,9 @@ use tracing::{debug, info, warn};
 
 use super::floor::{self, query_floor, Floor, Server, SlotPlan};
 use super::gap_fill;
+use super::history::{self, Lineage};
 use super::pgoutput::{self, EventColumns, Message, PG_EPOCH_OFFSET_US};
+use super::snapshot;
 use super::standby_gate::flushed_on_standbys;
 use crate::backoff::{self, Backoff};
 use crate::event::Event;
@@ -71,6 +73,21 @@ pub struct SourceConfig {
     pub floor_every: Duration,
     /// Longest to wait for an answer from PostgreSQL before giving up the host.
     pub query_timeout: Duration,
+}
+
+impl SourceConfig {
+    /// The source of a sidecar run with `settings`, at the default timings.
+    pub fn new(settings: &crate::config::Settings) -> SourceConfig {
+        SourceConfig {
+            database_url: settings.database_url.clone(),
+            slot: settings.slot.clone(),
+            publication: settings.publication.clone(),
+            heartbeat: HEARTBEAT_EVERY,
+            max_sync_delay: MAX_SYNC_DELAY,
+            floor_every: FLOOR_EVERY,
+            query_timeout: QUERY_TIMEOUT,
+        }
+    }
 }
 
 /// An error that reconnecting cannot fix.
@@ -254,6 +271,7 @@ async fn prepare_slot(
         SlotPlan::Stream => return floor.streaming_on(&server, spool),
         SlotPlan::Create => false,
         SlotPlan::Recreate { drop_existing } => {
+            check_lineage(&mut gate, &server, floor, spool).await?;
             warn!(slot = %cfg.slot, host = %target.addr, timeline = server.timeline, floor = floor.position(),
                 "the replication slot the spool followed is gone (a promotion, a restore, or a drop): \
                  creating it anew and filling the gap from bss.events");
@@ -273,31 +291,9 @@ async fn prepare_slot(
         }
     };
     let base_seq = spool.next_seq();
-    let rows = gate
-        .simple_query(&format!(
-            "CREATE_REPLICATION_SLOT {} LOGICAL pgoutput (SNAPSHOT 'export')",
-            cfg.slot
-        ))
-        .await
-        .with_context(|| format!("creating replication slot {:?}", cfg.slot))?;
-    let text = |i: usize| -> Result<String> {
-        rows.first()
-            .and_then(|r| r.get(i).cloned().flatten())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .ok_or_else(|| anyhow!("CREATE_REPLICATION_SLOT returned no column {i}"))
-    };
-    let consistent =
-        Lsn::parse(&text(1)?).map_err(|e| anyhow!("the slot's consistent point: {e}"))?;
-    if gap && consistent.0 < spool.last_commit_lsn() {
-        // A restored cluster (or a standby that never had the spool's newest
-        // transactions) reuses WAL positions the spool has seen: Redis,
-        // whose stream entry IDs are commit LSNs, takes what follows as
-        // delivered before.
-        warn!(consistent_point = %consistent, spool_newest = %Lsn(spool.last_commit_lsn()),
-            "the new slot starts below the newest commit the spool holds: the server's WAL went back \
-             (a restore?); Redis streams will refuse entries up to that position until rebuilt");
-    }
-    let filled = gap_fill::fill(sql, &text(2)?, consistent.0, gap, floor, spool, metrics).await?;
+    let slot = snapshot::create_slot(&mut gate, &cfg.slot, false).await?;
+    let consistent = slot.consistent_point;
+    let filled = gap_fill::fill(sql, &slot, gap, floor, spool, metrics).await?;
     floor.created(&server, consistent.0, base_seq, filled.floor, spool)?;
     metrics.source_floor_position.set(floor.position());
     info!(slot = %cfg.slot, consistent_point = %consistent, filled = filled.events, "created replication slot");
@@ -305,20 +301,64 @@ async fn prepare_slot(
     Ok(())
 }
 
+/// Stops the sidecar when the server's history went back below the
+/// spool's newest commit (a point-in-time restore, a promotion of a
+/// standby that lacked it): the sinks may hold events the store lacks, and
+/// Redis would take the new history's lower commit positions as delivered.
+/// Only the operator's replay puts that right.
+async fn check_lineage(
+    gate: &mut ReplicationClient,
+    server: &Server,
+    floor: &Floor,
+    spool: &Spool,
+) -> Result<()> {
+    let Some(followed) = floor.followed_timeline().filter(|&t| t != server.timeline) else {
+        return Ok(());
+    };
+    let history = if server.timeline > 1 {
+        let file = gate
+            .timeline_history(server.timeline)
+            .await
+            .with_context(|| format!("reading the history of timeline {}", server.timeline))?;
+        Some(String::from_utf8_lossy(&file.content).into_owned())
+    } else {
+        None
+    };
+    let newest = spool.last_commit_lsn();
+    match history::lineage(history.as_deref(), followed, newest) {
+        Lineage::Holds => Ok(()),
+        Lineage::WentBack { branched_at } => Err(Fatal(anyhow!(
+            "the server on timeline {} left timeline {followed}, which the spool followed, {}, \
+             before the newest commit the spool holds ({}): a point-in-time restore, or a promoted \
+             standby that lacked it. Kafka and Redis may hold events this server does not \
+             (hint: with this sidecar stopped, run `bss-sidecar replay --after-restore --since \
+             '<the restore target time>'` with the same settings: it rebuilds the sinks from the \
+             store and makes the slot anew; then start the sidecar)",
+            server.timeline,
+            branched_at.map_or_else(
+                || "at a point its history does not name".to_owned(),
+                |b| format!("at {}", Lsn(b))
+            ),
+            Lsn(newest)
+        ))
+        .into()),
+    }
+}
+
 /// One host of the database URL: how to reach it with SQL and with the
 /// replication protocol.
-struct Target {
+pub struct Target {
     /// `host:port`, for logs.
-    addr: String,
-    sql: tokio_postgres::Config,
-    replication: ReplicationConfig,
+    pub addr: String,
+    pub sql: tokio_postgres::Config,
+    pub replication: ReplicationConfig,
 }
 
 /// Connects to the first host of the database URL, in its order, that is
 /// up and a primary (not in recovery): with every node of a cluster
 /// listed, the one to stream from. The SQL connection and the replication
 /// sessions go to that one host.
-async fn connect_primary(
+pub async fn connect_primary(
     cfg: &SourceConfig,
 ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>, Target)> {
     let mut refused = Vec::new();

@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -381,4 +381,66 @@ pub fn kafka_dump_with(
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// The global position of a stream's version.
+pub fn position(c: &mut postgres::Client, stream: &str, version: i64) -> i64 {
+    c.query_one(
+        "SELECT global_position FROM bss.events WHERE stream_id = $1 AND stream_version = $2",
+        &[&stream, &version],
+    )
+    .unwrap()
+    .get(0)
+}
+
+/// The Redis category stream's entries: (stream_id, version, position).
+pub fn delivered(redis: &mut redis::Connection, category: &str) -> Vec<(String, i64, i64)> {
+    let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg(format!("bss:events:{category}"))
+        .arg("-")
+        .arg("+")
+        .query(redis)
+        .unwrap();
+    entries
+        .into_iter()
+        .map(|(_, fields)| {
+            let f: HashMap<&str, &str> = fields
+                .chunks(2)
+                .map(|kv| (kv[0].as_str(), kv[1].as_str()))
+                .collect();
+            (
+                f["stream_id"].to_owned(),
+                f["version"].parse().unwrap(),
+                f["global_position"].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Every position once, each stream's versions 1..=N in order.
+pub fn assert_once_in_order(got: &[(String, i64, i64)], want: &BTreeMap<String, i64>) {
+    let mut positions: Vec<i64> = got.iter().map(|e| e.2).collect();
+    positions.sort_unstable();
+    positions.dedup();
+    assert_eq!(
+        positions.len(),
+        got.len(),
+        "an event was delivered twice: {got:?}"
+    );
+    let mut versions: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (stream, version, _) in got {
+        versions.entry(stream.clone()).or_default().push(*version);
+    }
+    for (stream, n) in want {
+        assert_eq!(
+            versions.get(stream).cloned().unwrap_or_default(),
+            (1..=*n).collect::<Vec<_>>(),
+            "stream {stream}: versions delivered, in delivery order"
+        );
+    }
+    assert_eq!(
+        versions.len(),
+        want.len(),
+        "streams delivered: {versions:?}"
+    );
 }
