@@ -51,6 +51,13 @@ CONF
         log "starting PostgreSQL $PG_MAJOR on 127.0.0.1:$PGPORT"
         as_pg "$PG_BIN/pg_ctl" -D "$DATA" -w -o "-p $PGPORT" -l "$LOGFILE" start >/dev/null
     fi
+    # A cluster restored from a backup accepts connections while it still
+    # replays WAL (read-only): wait until it is promoted.
+    local _
+    for _ in $(seq 600); do
+        [ "$(psql_pg -d postgres -tAc "SELECT pg_is_in_recovery()")" = f ] && break
+        sleep 0.1
+    done
     if ! psql_pg -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'bss'" | grep -q 1; then
         psql_pg -d postgres -c "CREATE DATABASE bss"
     fi

@@ -13,12 +13,23 @@
 #      --target-action=promote) over its data directory (--delta);
 #   4. checked: every "before" event is there, no "after" event is,
 #      bss.streams agrees with bss.events, and appends go on (the stream's
-#      next version follows the restored one).
+#      next version follows the restored one);
+#   5. the sidecar across it (a tansu broker, redis-server and bss-sidecar
+#      from scripts/pipeline.sh, forwarding every event before the restore):
+#      on the restored cluster it stops, naming the replay; `bss-sidecar
+#      replay --after-restore --since TARGET` rebuilds Redis to exactly the
+#      restored store (the undone events gone) and gives Kafka what it
+#      lacks; started again, it streams on, and every event of the store is
+#      in Kafka and, once, in order, in Redis.
 #
 # Prints one line per check; exits 1 on the first that fails. Removes the
 # cluster and the repository on any exit.
 source "$(dirname "$0")/../../scripts/lib.sh"
-source "$ROOT/scripts/pipeline.sh"  # wait_until
+PIPELINE_KAFKA_PORT=29193 PIPELINE_REDIS_PORT=26480 PIPELINE_METRICS_PORT=29288
+PIPELINE_DETECTORS=""
+source "$ROOT/scripts/pipeline.sh"  # wait_until, the broker, Redis and the sidecar
+SLOT=bss_pitr
+URL=""
 
 WORK="$ROOT/target/backup"
 DB="$WORK/pg"
@@ -33,6 +44,7 @@ sql() { as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -tA -h 127.0.0.1 -p "$PORT
 ok() { printf '  ok   %s\n' "$*"; }
 fail() { printf '  FAIL %s\n' "$*"; exit 1; }
 cleanup() {
+    stop_pipeline
     if [ -f "$DB/data/postmaster.pid" ]; then cluster stop >/dev/null 2>&1 || true; fi
     rm -rf "$WORK"
 }
@@ -71,6 +83,15 @@ ok "stanza created; archive_command archives WAL (pgbackrest check)"
 pgbr --type=full backup
 ok "full backup: $(pgbr info --output=json | python3 -c 'import json,sys; b=json.load(sys.stdin)[0]["backup"][-1]; print(b["label"], b["info"]["size"], "bytes")')"
 
+start_broker_and_redis "$WORK/pipeline"
+start_sidecar "$WORK/pipeline"
+SIDECAR_ARGS=(--database-url "$URL" --spool-dir "$WORK/pipeline/spool" --slot "$SLOT"
+    --kafka-brokers "127.0.0.1:$KAFKA_PORT" --redis-url "redis://127.0.0.1:$REDIS_PORT")
+rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
+redis_has() { # redis_has CATEGORY N: Redis's stream of CATEGORY holds N entries
+    [ "$(rcli XLEN "bss:events:$1")" = "$2" ]
+}
+
 append() { # append STREAM FROM TO
     sql "SELECT bss.append_events('$1', (SELECT jsonb_agg(jsonb_build_object('type', 'backup.test', 'data', jsonb_build_object('n', g))) FROM generate_series($2, $3) g), $(($2 - 1)))" >/dev/null
 }
@@ -88,6 +109,10 @@ wait_until 30 "the last WAL segment archived" bash -c \
 before_rows="$(sql "SELECT count(*) FROM bss.events WHERE stream_id IN ('customer-before', 'ledger-before') AND recorded_at <= '$TARGET'")"
 [ "$before_rows" = 750 ] || fail "expected 750 events before the target, found $before_rows"
 ok "750 events before the target time ($TARGET), 400 after"
+wait_until 60 "the sidecar delivering all 1150 to Redis" bash -c \
+    "[ \"\$(redis-cli -p $REDIS_PORT XLEN bss:events:customer)\" = 600 ] && [ \"\$(redis-cli -p $REDIS_PORT XLEN bss:events:account)\" = 300 ]"
+ok "the sidecar forwarded all 1150 to Kafka and Redis"
+stop_sidecar
 
 cluster stop >/dev/null
 pgbr --delta --type=time "--target=$TARGET" --target-action=promote restore
@@ -108,3 +133,40 @@ ok "bss.streams agrees with bss.events"
 append customer-before 501 510
 [ "$(sql "SELECT max(stream_version) FROM bss.events WHERE stream_id = 'customer-before'")" = 510 ] || fail "appending after the restore"
 ok "appends go on after the restore (customer-before 501..510 with expected version 500)"
+
+# The sidecar on the restored cluster: its spool holds a history the
+# server no longer has. It must stop and say what to run.
+set +e
+timeout 60 "$ROOT/target/release/bss-sidecar" "${SIDECAR_ARGS[@]}" >"$WORK/pipeline/restored.log" 2>&1
+rc=$?
+set -e
+[ "$rc" = 1 ] || fail "the sidecar on the restored cluster exited with $rc, not 1 (log: $(tail -3 "$WORK/pipeline/restored.log"))"
+grep -q -- "replay --after-restore" "$WORK/pipeline/restored.log" ||
+    fail "the sidecar's error does not name the replay: $(tail -3 "$WORK/pipeline/restored.log")"
+ok "the sidecar stops on the restored cluster: $(grep -o 'the server on timeline [^:]*' "$WORK/pipeline/restored.log" | head -1)"
+"$ROOT/target/release/bss-sidecar" "${SIDECAR_ARGS[@]}" replay --after-restore --since "$TARGET" >"$WORK/pipeline/replay.log" 2>&1 ||
+    fail "replay --after-restore failed: $(tail -5 "$WORK/pipeline/replay.log")"
+redis_has customer 510 || fail "Redis's customer stream after the replay: $(rcli XLEN bss:events:customer) entries, want 510"
+redis_has ledger 250 || fail "Redis's ledger stream after the replay: $(rcli XLEN bss:events:ledger) entries, want 250"
+redis_has account 0 || fail "Redis still holds account-after, which the restore undid"
+[ "$(rcli HGET bss:agg:customer-before version)" = 510 ] || fail "Redis's customer-before state is at version $(rcli HGET bss:agg:customer-before version), want 510"
+ok "replay --after-restore: Redis holds exactly the restored store (760 events, customer-before 501..510 appended since the restore among them; the 400 undone are gone)"
+
+start_sidecar "$WORK/pipeline" "$WORK/pipeline/sidecar-restored.log"
+append customer-before 511 520
+wait_until 60 "customer-before 501..520 in Redis" redis_has customer 520
+[ "$(rcli HGET bss:agg:customer-before version)" = 520 ] || fail "Redis's customer-before state is at version $(rcli HGET bss:agg:customer-before version), want 520"
+python3 - "$(rcli HGET bss:agg:customer-before state)" <<'PY' || fail "Redis's customer-before state is not the restored stream's"
+import json, sys
+assert json.loads(sys.argv[1]) == {"n": 520}, sys.argv[1]
+PY
+positions="$(rcli XRANGE bss:events:customer - + | awk 'prev == "global_position" { print } { prev = $0 }' | sort -n | uniq | wc -l)"
+[ "$positions" = 520 ] || fail "Redis's customer stream holds $positions distinct positions, want 520"
+versions_in_order="$(rcli XRANGE bss:events:customer - + | awk 'prev == "version" { if ($0 != v + 1) bad = 1; v = $0 } { prev = $0 } END { print bad ? "no" : "yes" }')"
+[ "$versions_in_order" = yes ] || fail "Redis's customer stream is not versions 1..520 in order"
+ok "the sidecar streams on after the replay: customer-before 1..520 once and in order in Redis"
+sql "SELECT event_id FROM bss.events" |
+    "$PY_VENV/bin/python" "$ROOT/chaos/kafka_recount.py" "127.0.0.1:$KAFKA_PORT" bss.customer bss.ledger >"$WORK/pipeline/recount.json"
+missing="$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["acknowledged_not_in_broker"] if r["complete"] else "incomplete")' "$WORK/pipeline/recount.json")"
+[ "$missing" = 0 ] || fail "events of the restored store not in Kafka: $missing ($(cat "$WORK/pipeline/recount.json"))"
+ok "every event of the restored store ($(sql "SELECT count(*) FROM bss.events")) is in Kafka"
