@@ -13,6 +13,9 @@
 //! - failed, not sent: not in PostgreSQL, not in a sink;
 //! - unknown: every event of the append stored: as acknowledged; none: as
 //!   failed; some: a partial append (a violation, no further checks);
+//! - after a point-in-time restore: acknowledged after its target and not
+//!   stored: undone, allowed in Kafka, not in Redis (see
+//!   [`Scenario::restored_to_unix`]);
 //! - order: per stream, its events' first records in Kafka (per partition,
 //!   by offset) and its entries in Redis (per key, by entry id) come in
 //!   increasing version (a partition's records in (epoch, offset) order: a
@@ -50,6 +53,14 @@ pub struct Scenario {
     /// the lost broker: it is counted apart (`lost_with_broker`), not as
     /// lost by the pipeline. One acknowledged after then must arrive.
     pub broker_data_lost_unix: Option<f64>,
+    /// The target time of a point-in-time restore of the database (the
+    /// chaos suite's restore-pitr). An event acknowledged after it and
+    /// absent from the restored store was undone by the restore
+    /// (`undone_by_restore`), not lost; Kafka may still hold such an event
+    /// (it got it before the restore: `undone_in_kafka`), Redis, rebuilt
+    /// from the store, must not; and it has no place in the order checks.
+    /// One acknowledged before it must be everywhere.
+    pub restored_to_unix: Option<f64>,
 }
 
 /// What an event must do, once its append's outcome is resolved.
@@ -167,6 +178,8 @@ pub fn account(
     r.aggregates_read = aggregates.len() as u64;
 
     let mut history_ids: HashSet<String> = HashSet::new();
+    // Events a point-in-time restore undid: out of the order checks.
+    let mut undone_ids: HashSet<String> = HashSet::new();
     // The latest first arrival (Kafka, Redis) of each event that had to be
     // delivered and was acknowledged before the fault ended; None: missing.
     let mut recovery: Option<f64> = Some(0.0);
@@ -219,6 +232,32 @@ pub fn account(
             let kafka = in_kafka.get(id).copied().unwrap_or_default();
             let redis = in_redis.get(id).copied().unwrap_or_default();
             let version = pg.map(|p| p.1).or(redis.version).or(kafka.version);
+            let undone = pg.is_none()
+                && a.outcome != Outcome::Failed
+                && scenario.restored_to_unix.is_some_and(|t| a.done_unix > t);
+            if undone {
+                undone_ids.insert(id.clone());
+                if duty == Duty::Deliver {
+                    r.undone_by_restore += 1;
+                }
+                if kafka.copies > 0 {
+                    r.undone_in_kafka += 1;
+                }
+                if redis.copies > 0 {
+                    r.in_sink_but_not_stored += 1;
+                    v.add(
+                        ViolationKind::InSinkButNotStored,
+                        id,
+                        &a.stream_id,
+                        version,
+                        format!(
+                            "undone by the restore, yet {} entries in Redis",
+                            redis.copies
+                        ),
+                    );
+                }
+                continue;
+            }
             match duty {
                 Duty::Deliver => {
                     let mut lost = false;
@@ -350,6 +389,7 @@ pub fn account(
     }
     r.recovery_seconds = recovery;
 
+    history_ids.retain(|id| !undone_ids.contains(id));
     order(&mut r, &mut v, &history_ids, arrivals);
     r.out_of_order = r.out_of_order_kafka + r.out_of_order_redis;
 

@@ -104,6 +104,11 @@ struct AccountArgs {
     /// lost with the broker, not as lost by the pipeline.
     #[arg(long)]
     broker_data_lost_at: Option<f64>,
+    /// The target time of a point-in-time restore of the database, unix
+    /// seconds: events acknowledged after it and absent from the restored
+    /// store are counted as undone by the restore, not as lost.
+    #[arg(long)]
+    restored_to: Option<f64>,
     /// The report (JSON).
     #[arg(long)]
     out: PathBuf,
@@ -188,6 +193,7 @@ fn account_command(args: AccountArgs) -> Result<bool> {
             fault_start_unix: args.fault_start,
             fault_end_unix: args.fault_end,
             broker_data_lost_unix: args.broker_data_lost_at,
+            restored_to_unix: args.restored_to,
         },
         &history,
         &stored,

@@ -104,6 +104,15 @@ pub struct Report {
     pub lost_with_broker: u64,
     /// No entry, or the aggregate version stops below the event.
     pub lost_redis: u64,
+    /// Acknowledged after the point-in-time restore's target and not in
+    /// the restored store: undone by the restore, not lost (see
+    /// `Scenario::restored_to_unix`).
+    #[serde(default)]
+    pub undone_by_restore: u64,
+    /// Of the events absent from the restored store, those Kafka got before
+    /// the restore (a log keeps them; Redis must not).
+    #[serde(default)]
+    pub undone_in_kafka: u64,
     /// Extra Kafka records of events (at-least-once: not a violation).
     pub duplicates: u64,
     pub duplicates_postgres: u64,

@@ -25,6 +25,7 @@ fn scenario() -> Scenario {
         fault_start_unix: FAULT_START,
         fault_end_unix: FAULT_END,
         broker_data_lost_unix: None,
+        restored_to_unix: None,
     }
 }
 
@@ -530,4 +531,61 @@ fn violation_examples_stop_at_twenty_but_the_counts_do_not() {
     );
     assert_eq!(r.violation_count, 90);
     assert_eq!(r.violations.len(), 20);
+}
+
+#[test]
+fn after_a_point_in_time_restore_events_acknowledged_after_its_target_may_be_gone_but_not_from_redis(
+) {
+    // Restored to 1012: event 1 (acknowledged at 1005.01) must stay; event 2
+    // (acknowledged at 1015.4) was undone: gone from the store and Redis
+    // (rebuilt), still in Kafka. Its version 2 is taken by event 4, appended
+    // after the restore; Kafka's v2 (undone) then v2, v3 is no order break.
+    let mut c = clean();
+    c.history = complete(vec![
+        append(STREAM, &[1], Outcome::Acknowledged, 1005.0, 10.0),
+        append(STREAM, &[2], Outcome::Acknowledged, 1015.0, 400.0),
+        append(STREAM, &[4], Outcome::Acknowledged, 1024.0, 20.0),
+        append(STREAM, &[3], Outcome::Acknowledged, 1025.0, 20.0),
+    ]);
+    c.stored = vec![
+        stored(1, STREAM, 1),
+        stored(4, STREAM, 2),
+        stored(3, STREAM, 3),
+    ];
+    c.arrivals.redis = vec![
+        redis(1, STREAM, 1, 100, 1005.05),
+        redis(4, STREAM, 2, 400, 1024.05),
+        redis(3, STREAM, 3, 500, 1025.05),
+    ];
+    c.arrivals.kafka = vec![
+        kafka(1, STREAM, 1, 0, 1005.1),
+        kafka(2, STREAM, 2, 1, 1015.5),
+        kafka(4, STREAM, 2, 2, 1024.1),
+        kafka(3, STREAM, 3, 3, 1025.1),
+    ];
+    let mut s = scenario();
+    s.restored_to_unix = Some(1012.0);
+    let r = account(&s, &c.history, &c.stored, &c.arrivals);
+    assert_eq!((r.undone_by_restore, r.undone_in_kafka), (1, 1));
+    assert_eq!(wrongs(&r), [0; 11], "{r:#?}");
+    assert!(r.ok, "{r:#?}");
+
+    // Without the restore the same is a lost event.
+    let r = account(&scenario(), &c.history, &c.stored, &c.arrivals);
+    assert!(!r.ok);
+    assert_eq!(r.lost, 1);
+
+    // The undone event still in Redis: a violation.
+    let mut in_redis = c.arrivals.clone();
+    in_redis.redis.insert(1, redis(2, STREAM, 2, 200, 1015.5));
+    let r = account(&s, &c.history, &c.stored, &in_redis);
+    assert!(!r.ok);
+    assert_eq!(r.in_sink_but_not_stored, 1);
+
+    // One acknowledged before the target and missing is lost all the same.
+    let mut s_late = scenario();
+    s_late.restored_to_unix = Some(1016.0);
+    let r = account(&s_late, &c.history, &c.stored, &c.arrivals);
+    assert!(!r.ok);
+    assert_eq!((r.lost, r.undone_by_restore), (1, 0));
 }

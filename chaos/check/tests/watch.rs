@@ -367,3 +367,59 @@ fn watch_reads_a_broker_that_came_back_empty_from_its_first_offset() {
     let epoch = |id: &str| a.kafka.iter().find(|k| k.ce_id == id).map(|k| k.epoch);
     assert!(epoch(&ids[2]) > epoch(&ids[0]), "{:?}", a.kafka);
 }
+
+#[test]
+fn watch_told_that_redis_was_rebuilt_reads_it_again_from_the_start() {
+    let redis_server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (history, out) = (
+        dir.path().join("history.jsonl"),
+        dir.path().join("arrivals.jsonl"),
+    );
+    let port = bss_tests::process::free_port();
+    let mut child = watch(
+        &format!("127.0.0.1:{port}"),
+        &redis_server.url(),
+        &history,
+        &out,
+        "2s",
+    );
+    xadd(&redis_server.url(), "100-0", IDS[0], 1);
+    std::thread::sleep(Duration::from_millis(800));
+    // Rebuilt from a restored store: the key removed, written anew with
+    // lower entry ids (a replay's), without event 0 (the restore undid it).
+    let mut c = redis::Client::open(redis_server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: i64 = redis::cmd("DEL")
+        .arg("bss:events:usage")
+        .query(&mut c)
+        .unwrap();
+    xadd(&redis_server.url(), "50-0", IDS[1], 1);
+    xadd(&redis_server.url(), "50-1", IDS[2], 2);
+    let status = Command::new("kill")
+        .args(["-USR1", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(800));
+    let mut text: String = IDS.iter().map(|id| history_line(id) + "\n").collect();
+    text.push_str("{\"end\":true,\"offered\":3,\"appends\":3}\n");
+    std::fs::write(&history, text).unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    assert!(status.success(), "watch exited with {status}");
+    let a = Arrivals::read(std::io::BufReader::new(std::fs::File::open(&out).unwrap())).unwrap();
+    let redis: Vec<(String, String)> = a
+        .redis
+        .iter()
+        .map(|r| (r.entry_id.clone(), r.ce_id.clone()))
+        .collect();
+    assert_eq!(
+        redis,
+        vec![
+            ("50-0".to_string(), IDS[1].to_string()),
+            ("50-1".to_string(), IDS[2].to_string())
+        ]
+    );
+}

@@ -45,6 +45,17 @@ impl Seen {
     }
 }
 
+impl Seen {
+    /// Forgets what was seen in Redis: its keys were removed and written
+    /// anew (a rebuild from the store after a restore), so what it holds
+    /// now is read again from the start.
+    pub fn forget_redis(&mut self) {
+        self.redis.clear();
+        self.redis_entries.clear();
+        self.redis_ids.clear();
+    }
+}
+
 /// [`Seen`] behind a lock.
 #[derive(Default)]
 pub struct Collected(Mutex<Seen>);

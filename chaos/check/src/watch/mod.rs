@@ -2,8 +2,10 @@
 //! event in Kafka and in Redis with its wall-clock time, and ends when the
 //! load generator's history is complete and every acknowledged event has
 //! arrived in both sinks, or --settle-timeout after the history's end, or
-//! on SIGTERM/SIGINT; then writes the arrivals file (`arrivals.rs`). Owns
-//! when the watch ends; must never end on a broker or Redis error.
+//! on SIGTERM/SIGINT; then writes the arrivals file (`arrivals.rs`).
+//! SIGUSR1 says Redis was rebuilt from the store (the chaos suite's
+//! restore-pitr): its arrivals are read again from the start. Owns when
+//! the watch ends; must never end on a broker or Redis error.
 
 pub mod collected;
 pub mod kafka;
@@ -110,12 +112,21 @@ pub async fn watch(cfg: WatchConfig) -> Result<(), WatchError> {
         .map(|c| format!("{}{c}", cfg.redis_stream_prefix))
         .collect();
     let kafka = kafka::KafkaWatch::spawn(&cfg.kafka_brokers, topics.clone(), seen.clone())?;
-    let redis = redis::spawn(&cfg.redis_url, keys.clone(), seen.clone(), stop.clone())?;
+    let rebuilt = Arc::new(AtomicBool::new(false));
+    let redis = redis::spawn(
+        &cfg.redis_url,
+        keys.clone(),
+        seen.clone(),
+        stop.clone(),
+        rebuilt.clone(),
+    )?;
     info!(?topics, ?keys, history = %cfg.history.display(), "watching");
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(WatchError::Signal)?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(WatchError::Signal)?;
+    let mut sigusr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
         .map_err(WatchError::Signal)?;
     let mut tail = HistoryTail::new(&cfg.history);
     let mut awaited = Awaited::default();
@@ -128,6 +139,11 @@ pub async fn watch(cfg: WatchConfig) -> Result<(), WatchError> {
         tokio::select! {
             _ = sigterm.recv() => break EndReason::Signal,
             _ = sigint.recv() => break EndReason::Signal,
+            _ = sigusr1.recv() => {
+                info!("SIGUSR1: Redis was rebuilt; its streams are read again from the start");
+                rebuilt.store(true, Ordering::SeqCst);
+                settled_since = None;
+            }
             _ = tokio::time::sleep(CHECK_INTERVAL) => {}
         }
         match tail.poll() {

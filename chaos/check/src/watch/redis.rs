@@ -3,8 +3,12 @@
 //! `version`), read with XRANGE from after the last entry seen, every
 //! [`POLL_INTERVAL`]; and at the end the `version` of each stream's
 //! aggregate hash (`<agg prefix><stream_id>`). A lost connection is
-//! reopened and the reading resumes where it was. Must never write to
-//! Redis and never give up on a Redis error.
+//! reopened and the reading resumes where it was. Told that Redis was
+//! rebuilt (`rebuilt`, the watch's SIGUSR1: the sidecar's replay after a
+//! point-in-time restore removed its keys and wrote them anew), it forgets
+//! what it saw there and reads every stream again from its start, so the
+//! arrivals are what Redis holds. Must never write to Redis and never give
+//! up on a Redis error.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,21 +48,29 @@ fn connect(client: &redis::Client) -> redis::RedisResult<Connection> {
 }
 
 /// Starts the thread that reads `keys` (the category streams) from `url`
-/// into `seen` until `stop` is set.
+/// into `seen` until `stop` is set, from the start again whenever
+/// `rebuilt` is set.
 pub fn spawn(
     url: &str,
     keys: Vec<String>,
     seen: Arc<Collected>,
     stop: Arc<AtomicBool>,
+    rebuilt: Arc<AtomicBool>,
 ) -> Result<JoinHandle<()>, RedisWatchError> {
     let client = redis::Client::open(url).map_err(RedisWatchError)?;
     std::thread::Builder::new()
         .name("watch-redis".into())
-        .spawn(move || run(&client, &keys, &seen, &stop))
+        .spawn(move || run(&client, &keys, &seen, &stop, &rebuilt))
         .map_err(|e| RedisWatchError(redis::RedisError::from(e)))
 }
 
-fn run(client: &redis::Client, keys: &[String], seen: &Collected, stop: &AtomicBool) {
+fn run(
+    client: &redis::Client,
+    keys: &[String],
+    seen: &Collected,
+    stop: &AtomicBool,
+    rebuilt: &AtomicBool,
+) {
     // The last entry id read per key ("-": none yet).
     let mut last: HashMap<String, String> = keys.iter().map(|k| (k.clone(), "-".into())).collect();
     let mut conn: Option<Connection> = None;
@@ -70,6 +82,11 @@ fn run(client: &redis::Client, keys: &[String], seen: &Collected, stop: &AtomicB
         }
     };
     while !stop.load(Ordering::SeqCst) {
+        if rebuilt.swap(false, Ordering::SeqCst) {
+            seen.lock().forget_redis();
+            last.values_mut().for_each(|l| *l = "-".into());
+            info!("Redis was rebuilt: reading its streams again from the start");
+        }
         let c = match conn.as_mut() {
             Some(c) => c,
             None => match connect(client) {
