@@ -118,6 +118,14 @@ start_redis() {
 }
 redis_bed() { bed_exec redis redis-cli -p "$REDIS_PORT_INNER" "$@"; }
 
+# sidecar_args: the sidecar's settings (also those of its replay).
+sidecar_args() {
+    printf '%s\n' --database-url "$(db_url)" --spool-dir "$BED_DIR/spool/data" \
+        --slot "$SLOT" --kafka-brokers "$(kafka_addr)" --redis-url "$(redis_url)"
+    [ -n "${CHAOS_DETECTORS-$ROOT/bss-detect/detectors.toml}" ] &&
+        printf '%s\n' --config "${CHAOS_DETECTORS-$ROOT/bss-detect/detectors.toml}"
+    return 0
+}
 # The sidecar under a restart loop: run/sidecar.pid is the bss-sidecar
 # process of the moment, run/sidecar-loop.pid the loop; the loop ends when
 # run/sidecar.stop exists. Every start is logged as "start" in
@@ -126,8 +134,8 @@ start_sidecar() {
     mkdir -p "$BED_DIR/spool"
     mountpoint -q "$BED_DIR/spool" || mount -t tmpfs -o "size=$SPOOL_SIZE" bss-chaos-spool "$BED_DIR/spool"
     rm -f "$BED_DIR/run/sidecar.stop"
-    local detectors=()
-    [ -n "${CHAOS_DETECTORS-$ROOT/bss-detect/detectors.toml}" ] && detectors=(--config "${CHAOS_DETECTORS-$ROOT/bss-detect/detectors.toml}")
+    local args
+    mapfile -t args < <(sidecar_args)
     bed_exec sidecar bash -c '
         while [ ! -f "$1/run/sidecar.stop" ]; do
             echo "start $(date +%s.%N)" >>"$1/logs/sidecar-starts.log"
@@ -135,12 +143,21 @@ start_sidecar() {
             echo $! >"$1/run/sidecar.pid"
             wait $! || true
             [ -f "$1/run/sidecar.stop" ] || sleep 1
-        done' _ "$BED_DIR" "$BIN/bss-sidecar" --database-url "$(db_url)" --spool-dir "$BED_DIR/spool/data" \
-        --slot "$SLOT" --kafka-brokers "$(kafka_addr)" --redis-url "$(redis_url)" \
-        --metrics-addr "127.0.0.1:$SIDECAR_METRICS" "${detectors[@]}" >>"$BED_DIR/logs/sidecar.log" 2>&1 &
+        done' _ "$BED_DIR" "$BIN/bss-sidecar" "${args[@]}" \
+        --metrics-addr "127.0.0.1:$SIDECAR_METRICS" >>"$BED_DIR/logs/sidecar.log" 2>&1 &
     echo $! >"$(pid_file sidecar-loop)"
     disown "$!"
     wait_until 60 "bss-sidecar healthy (log: $BED_DIR/logs/sidecar.log)" sidecar_healthy
+}
+# stop_sidecar_loop: ends the restart loop and the sidecar in it (SIGTERM:
+# it drains), as an operator stops the service.
+stop_sidecar_loop() {
+    touch "$BED_DIR/run/sidecar.stop"
+    kill -TERM "$(cat "$BED_DIR/run/sidecar.pid" 2>/dev/null)" 2>/dev/null || true
+    local loop
+    loop="$(cat "$(pid_file sidecar-loop)" 2>/dev/null)"
+    for _ in $(seq 300); do kill -0 "$loop" 2>/dev/null || return 0; sleep 0.1; done
+    die "the sidecar's restart loop did not end within 30 s"
 }
 # sidecar_metrics: the sidecar's /metrics (OpenMetrics text), headers included.
 sidecar_metrics() {

@@ -21,14 +21,22 @@
 # pg_auto_failover (hosts pg, pg2, monitor), clients given both nodes.
 # Their report adds failover_seconds (the longest time without an
 # acknowledged append across the fault) and the nodes' states at the end.
+#
+# restore-pitr (chaos/pitr.sh) restores the database with pgBackRest to a
+# moment a third into the fault, mid-load, and brings the sidecar back with
+# `bss-sidecar replay --after-restore`. Events acknowledged after that
+# moment may be gone (undone_by_restore; Kafka may keep them, Redis must
+# not); every one acknowledged before it must be everywhere. It runs
+# without bss-listappend, whose histories a restore rewinds by design.
 source "$(dirname "$0")/testbed.sh"
 source "$ROOT/scripts/pipeline.sh"  # wait_until
 source "$ROOT/chaos/hosts.sh"
 source "$ROOT/chaos/fault.sh"
+source "$ROOT/chaos/pitr.sh"
 
 SCENARIOS=(db-latency packet-loss broker-loss redis-pressure cpu-spike partition-sidecar-db
     partition-sidecar-broker sidecar-kill sidecar-pause sidecar-bandwidth pg-crash spool-disk-full
-    pg-primary-kill pg-primary-partition pg-standby-kill)
+    pg-primary-kill pg-primary-partition pg-standby-kill restore-pitr)
 # Those on the HA bed.
 HA_SCENARIOS=(pg-primary-kill pg-primary-partition pg-standby-kill)
 OUT="$ROOT/target/chaos"
@@ -53,6 +61,7 @@ describe() {
         pg-primary-kill) echo "HA: the primary's host killed (-9, pg_autoctl and postgres); pg_auto_failover promotes the standby; the old primary restarted at the end, rejoins as standby" ;;
         pg-primary-partition) echo "HA: the primary's host cut off from every other host (nftables); a client on it tries to append meanwhile; pg_auto_failover promotes the standby; healed at the end, the old primary rejoins as standby" ;;
         pg-standby-kill) echo "HA: the synchronous standby's host killed (-9); restarted at the end, rejoins" ;;
+        restore-pitr) echo "PostgreSQL restored with pgBackRest to a moment of the load (PITR); the sidecar stops on it, bss-sidecar replay --after-restore rebuilds the sinks, the sidecar starts again" ;;
         *) return 1 ;;
     esac
 }
@@ -93,6 +102,11 @@ inject() {
             sleep "$hold"
             log "$1: monitor: $(ha_states); restarting $(ha_node "$victim") on $victim"
             fault_end host-kill "$victim" ;;
+        restore-pitr)
+            sleep $((hold / 3))
+            now >"$dir/restore-target"
+            sleep $((hold / 3))
+            pitr_restore "$(cat "$dir/restore-target")" "$dir" ;;
         pg-primary-partition)
             local victim
             victim="$(ha_primary)"
@@ -131,11 +145,12 @@ run_scenario() {
     BED_HA=""
     if is_ha "$name"; then BED_HA=1; fi
     hosts_up
+    [ "$name" = restore-pitr ] && pitr_setup
 
     local history="$dir/history.jsonl" arrivals="$dir/arrivals.jsonl"
     spawn loadgen watch "$BIN/bss-chaos-check" watch --kafka-brokers "$(kafka_addr)" --redis-url "$(redis_url)" \
         --history "$history" --out "$arrivals" --settle-timeout "${P[settle]}s"
-    spawn loadgen listappend "$BIN/bss-listappend" --database-url "$(db_url)" --run-id "$run_id" \
+    [ "$name" = restore-pitr ] || spawn loadgen listappend "$BIN/bss-listappend" --database-url "$(db_url)" --run-id "$run_id" \
         --streams 4 --clients 2 --rate "${P[listappend_rate]}" --duration "${total}s" --seed "${P[seed]}" --out "$dir/listappend.json"
     spawn loadgen loadgen "$BIN/bss-loadgen" run --database-url "$(db_url)" --run-id "$run_id" --seed "${P[seed]}" \
         --stages "1s:${P[rate]},$((total - 1))s:${P[rate]}" --connections "${P[connections]}" \
@@ -150,12 +165,15 @@ run_scenario() {
     fault_end="$(now)"
     log "$name: fault off; load continues ${P[after]} s, then the sinks get up to ${P[settle]} s to catch up"
 
-    local rc=0 p lost_broker=()
+    local rc=0 p account_args=()
     # tansu keeps its messages in memory: what the killed broker held went
     # with it (counted apart as lost_with_broker; see the README).
-    [ "$name" = broker-loss ] && lost_broker=(--broker-data-lost-at "$fault_start")
+    [ "$name" = broker-loss ] && account_args=(--broker-data-lost-at "$fault_start")
+    [ "$name" = restore-pitr ] && account_args=(--restored-to "$(cat "$dir/restore-target")")
     wait "$(pid_of loadgen)" || { log "bss-loadgen exited with an error (log: $BED_DIR/logs/loadgen.log)"; rc=1; }
-    wait "$(pid_of listappend)" || { log "bss-listappend found anomalies or failed (log: $BED_DIR/logs/listappend.log)"; rc=1; }
+    if [ "$name" != restore-pitr ]; then
+        wait "$(pid_of listappend)" || { log "bss-listappend found anomalies or failed (log: $BED_DIR/logs/listappend.log)"; rc=1; }
+    fi
     wait "$(pid_of watch)" || { log "bss-chaos-check watch failed (log: $BED_DIR/logs/watch.log)"; rc=1; }
     sidecar_metrics >"$dir/sidecar-metrics-after.txt" 2>/dev/null || true
     local ha_end=""
@@ -183,7 +201,7 @@ run_scenario() {
     fi
     bed_exec loadgen "$BIN/bss-chaos-check" account --scenario "$name" --fault "$fault_text" \
         --history "$history" --arrivals "$arrivals" --database-url "$(db_url)" \
-        --fault-start "$fault_start" --fault-end "$fault_end" "${lost_broker[@]}" \
+        --fault-start "$fault_start" --fault-end "$fault_end" "${account_args[@]}" \
         --out "$dir/report.json" --chart "$dir/chart.svg" || rc=1
     # A second, independent read of the broker (not after broker-loss,
     # whose broker holds only what came after its replacement).
@@ -224,7 +242,8 @@ try:
     la = json.load(open(f"{d}/listappend.json"))
     r["listappend_ok"] = bool(la.get("ok"))
 except (OSError, ValueError):
-    r["listappend_ok"] = False
+    # restore-pitr runs without it (a restore rewinds its histories).
+    r["listappend_ok"] = None if d.rstrip("/").endswith("/restore-pitr") else False
 try:
     r["kafka_recount"] = json.load(open(f"{d}/kafka_recount.json"))
 except (OSError, ValueError):
@@ -275,7 +294,7 @@ summary() {
 import json, sys
 out, names = sys.argv[1], sys.argv[2:]
 cols = ["fault", "fault_seconds", "acknowledged", "lost", "lost_with_broker", "duplicates", "out_of_order", "unknown",
-        "recovery_seconds", "failover_seconds", "append_p95_ms_before", "append_p95_ms", "sidecar_restarts", "listappend_ok", "ok"]
+        "recovery_seconds", "failover_seconds", "undone_by_restore", "append_p95_ms_before", "append_p95_ms", "sidecar_restarts", "listappend_ok", "ok"]
 lines = ["| scenario | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 1)]
 for n in names:
     try:
