@@ -107,6 +107,7 @@ test-monitoring: setup
 # short load, and asks its Prometheus (HTTP API) for the pipeline's numbers.
 test-local: setup
 	deploy/local/e2e_test.sh
+	deploy/local/ha_test.sh
 
 # The chaos suite (chaos/run.sh): every scenario on the multi-host test bed
 # with an account of every event, reports in target/chaos/<scenario>/.

@@ -10,6 +10,15 @@
 #   deploy/local/local.sh down     stop everything; PostgreSQL's data is kept
 #   deploy/local/local.sh reset    down, then remove the folder (PostgreSQL too)
 #   deploy/local/local.sh url      the libpq URL of its database
+#   deploy/local/local.sh failover (LOCAL_HA=1) pg_auto_failover promotes the standby now
+#
+# LOCAL_HA=1 (for every command): PostgreSQL as a primary and a synchronous
+# standby under pg_auto_failover (scripts/pgaf.sh): its monitor on port
+# 29430, node1 on 29432 (first the primary), node2 on 29433, all on
+# 127.0.0.1, under the folder's ha/. The clients (the sidecar, bss-loadgen)
+# get both nodes and take the read-write one; a failover needs no one
+# (`pg_autoctl perform failover` with node1's environment tries it).
+# postgres_exporter (lib/pq, one host only) watches node1.
 #
 # The broker keeps its messages in memory, so `down` ends the forwarding: it
 # drops the sidecar's slot and removes its spool, and the next `up` forwards
@@ -19,6 +28,9 @@ source "$(dirname "$0")/../../scripts/lib.sh"
 LOCAL_DIR="${LOCAL_DIR:-$ROOT/target/local}"
 export DEVDB="$LOCAL_DIR/postgres" PGPORT="${LOCAL_PG_PORT:-29432}"
 URL="$("$ROOT/scripts/devdb.sh" url)"
+# The URL of one node, for the clients that take one host only.
+NODE_URL="$URL"
+LOCAL_HA="${LOCAL_HA:-}"
 SLOT=bss_local
 RUN="$LOCAL_DIR/run"
 LOGS="$LOCAL_DIR/logs"
@@ -34,6 +46,54 @@ MONITORING="$ROOT/deploy/monitoring"
 COMPONENTS=(broker redis sidecar postgres_exporter redis_exporter alertmanager prometheus)
 
 source "$ROOT/scripts/pipeline.sh"
+source "$ROOT/scripts/pgaf.sh"
+PGAF_DIR="$LOCAL_DIR/ha"
+PGAF_LOGS="$LOGS"
+pgaf_addr() { echo 127.0.0.1; }
+pgaf_port() {
+    case "$1" in
+        monitor) echo $((PGPORT - 2)) ;;
+        node1) echo "$PGPORT" ;;
+        node2) echo $((PGPORT + 1)) ;;
+    esac
+}
+pgaf_on() { shift; "$@"; }
+pgaf_serve() { local node="$1"; shift; spawn "pgaf-$node" "$@"; }
+pgaf_hba() {
+    printf '\n# pg_bss local layout: clients and the standby on loopback\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n'
+}
+PGAF_PROCESSES=(pgaf-monitor pgaf-node1 pgaf-node2)
+if [ -n "$LOCAL_HA" ]; then
+    URL="$(pgaf_url)"
+fi
+
+# PostgreSQL up: the devdb, or with LOCAL_HA the formation (created the
+# first time, its nodes run again after a `down`).
+postgres_up() {
+    if [ -z "$LOCAL_HA" ]; then
+        "$ROOT/scripts/devdb.sh" start >/dev/null
+        return
+    fi
+    install_pg_bss
+    if [ ! -f "$PGAF_DIR/node2/data/PG_VERSION" ]; then
+        rm -rf "$PGAF_DIR"
+        pgaf_start
+        return
+    fi
+    local n
+    for n in monitor "${PGAF_NODES[@]}"; do pgaf_run "$n"; done
+    pgaf_wait 120 "a primary with its synchronous standby" pgaf_formation_in_sync
+    log "pg_auto_failover up: $(pgaf_states)"
+}
+pgaf_formation_in_sync() { local p; p="$(pgaf_primary)" && [ -n "$p" ] && pgaf_synchronous "$p"; }
+postgres_down() {
+    if [ -z "$LOCAL_HA" ]; then
+        [ -f "$DEVDB/data/PG_VERSION" ] && "$ROOT/scripts/devdb.sh" stop
+        return 0
+    fi
+    local i
+    for ((i = ${#PGAF_PROCESSES[@]} - 1; i >= 0; i--)); do stop "${PGAF_PROCESSES[i]}"; done
+}
 
 pid_of() { cat "$RUN/$1.pid" 2>/dev/null; }
 alive() { local p; p="$(pid_of "$1")" && [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
@@ -63,7 +123,7 @@ up() {
     # Whatever fails from here on, nothing is left running half-started.
     trap 'status=$?; if [ $status -ne 0 ]; then log "start failed; stopping what started"; down; fi' EXIT
 
-    "$ROOT/scripts/devdb.sh" start >/dev/null
+    postgres_up
     start_broker_and_redis "$LOGS"
     record broker "${PIDS[0]}"
     record redis "${PIDS[1]}"
@@ -72,7 +132,7 @@ up() {
     record sidecar "$SIDECAR_PID"
 
     log "starting postgres_exporter, redis_exporter, Alertmanager and Prometheus"
-    DATA_SOURCE_NAME="${URL}?sslmode=disable" spawn postgres_exporter prometheus-postgres-exporter \
+    DATA_SOURCE_NAME="${NODE_URL}?sslmode=disable" spawn postgres_exporter prometheus-postgres-exporter \
         --web.listen-address="127.0.0.1:$POSTGRES_EXPORTER_PORT" \
         --extend.query-path="$MONITORING/postgres_exporter/queries.yaml"
     spawn redis_exporter prometheus-redis-exporter \
@@ -121,11 +181,9 @@ stop() {
 down() {
     local i
     for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop "${COMPONENTS[i]}"; done
-    if [ -f "$DEVDB/data/PG_VERSION" ]; then
-        # The broker's messages are gone with it: forwarding starts afresh.
-        as_pg "$PG_BIN/psql" -X "$URL" -qtAc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT' AND NOT active" >/dev/null 2>&1 || true
-        "$ROOT/scripts/devdb.sh" stop
-    fi
+    # The broker's messages are gone with it: forwarding starts afresh.
+    as_pg "$PG_BIN/psql" -X "$URL" -qtAc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT' AND NOT active" >/dev/null 2>&1 || true
+    postgres_down
     rm -rf "$LOCAL_DIR/spool"
     log "the local layout is down"
 }
@@ -135,6 +193,7 @@ status() {
     for c in "${COMPONENTS[@]}"; do
         if alive "$c"; then printf '  %-18s running (pid %s)\n' "$c" "$(pid_of "$c")"; else printf '  %-18s stopped\n' "$c"; fi
     done
+    [ -n "$LOCAL_HA" ] && printf '  %-18s %s\n' pg_auto_failover "$(pgaf_states)"
     alive prometheus && "$ROOT/deploy/local/prom.py" --port "$PROMETHEUS_PORT" numbers
 }
 
@@ -144,5 +203,10 @@ case "${1:-}" in
     status) status ;;
     reset) down; rm -rf "$LOCAL_DIR"; log "removed $LOCAL_DIR" ;;
     url) echo "$URL" ;;
-    *) die "usage: $0 up|status|down|reset|url" ;;
+    failover)
+        [ -n "$LOCAL_HA" ] || die "failover: the local layout has one PostgreSQL without LOCAL_HA=1"
+        log "pg_auto_failover: failover (monitor: $(pgaf_states))"
+        pgaf_as node1 timeout 120 pg_autoctl perform failover
+        log "monitor: $(pgaf_states)" ;;
+    *) die "usage: $0 up|status|down|reset|url|failover" ;;
 esac

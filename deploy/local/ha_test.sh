@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# make test-local, its second part: the local layout with its standby
+# (LOCAL_HA=1 deploy/local/local.sh: pg_auto_failover, a primary and a
+# synchronous standby on 127.0.0.1). Brings it up from scratch in
+# target/local-ha-test, offers a bounded bss-loadgen load, and mid-load
+# has pg_auto_failover promote the standby (`local.sh failover`). Checks:
+# the standby became the primary with the old one back as its synchronous
+# standby, the load went on through it, the sidecar made its slot anew on
+# the new primary (the gap fill), and every event of the store is in
+# Redis exactly once (one stream entry each). Takes it down, pass or fail.
+source "$(dirname "$0")/../../scripts/lib.sh"
+export LOCAL_DIR="$ROOT/target/local-ha-test" LOCAL_HA=1
+LOCAL="$ROOT/deploy/local/local.sh"
+source "$ROOT/scripts/pipeline.sh"  # wait_until, metric, REDIS_PORT, METRICS_PORT
+
+ok() { printf '  ok   %s\n' "$*"; }
+fail() { printf '  FAIL %s\n' "$*"; exit 1; }
+
+"$LOCAL" reset >/dev/null 2>&1 || true
+trap '"$LOCAL" down >/dev/null 2>&1 || true' EXIT
+cargo build -q -p bss-loadgen --release
+"$LOCAL" up
+URL="$("$LOCAL" url)"
+sql() { as_pg "$PG_BIN/psql" -X -qtA "$URL" -c "$1"; }
+monitor() { as_pg "$PG_BIN/psql" -X -qtA -h 127.0.0.1 -p 29430 -d pg_auto_failover -c "$1"; }
+state() { monitor "SELECT string_agg(nodename || ' ' || reportedstate, ', ' ORDER BY nodename) FROM pgautofailover.node"; }
+
+[ "$(state)" = "node1 primary, node2 secondary" ] || fail "after up: $(state)"
+[ "$(sql "SHOW synchronous_standby_names")" != "" ] || fail "the primary has no synchronous standby"
+ok "up: node1 primary, node2 its synchronous standby ($(sql "SHOW synchronous_standby_names"))"
+
+# 9,000 events over 30 s: a bounded load that stops by itself.
+log "bss-loadgen: 30 s at 300 events/s; the failover after 10 s"
+"$ROOT/target/release/bss-loadgen" run --database-url "$URL" --stages 1s:300,29s:300 --customers 500 \
+    --seed 9 --connections 4 --no-progress --report "$LOCAL_DIR/report.json" >"$LOCAL_DIR/loadgen.txt" &
+loadgen=$!
+sleep 10
+"$LOCAL" failover
+failover_at="$(date +%s.%N)"
+wait "$loadgen" || fail "bss-loadgen failed ($(tail -3 "$LOCAL_DIR/loadgen.txt"))"
+in_sync() { [ "$(state)" = "node1 secondary, node2 primary" ]; }
+wait_until 120 "node2 primary with node1 back as its standby" in_sync
+ok "failover: $(state)"
+
+acked="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["acknowledged"])' "$LOCAL_DIR/report.json")"
+[ "$acked" -gt 8000 ] || fail "only $acked appends acknowledged of about 9,000 offered"
+late="$(sql "SELECT count(*) FROM bss.events WHERE recorded_at > to_timestamp($failover_at)")"
+[ "$late" -gt 1000 ] || fail "the load did not go on after the failover (only $late events appended after it)"
+ok "the load went on through it: $acked acknowledged, $late appended after the failover"
+
+stored="$(sql "SELECT count(*) FROM bss.events")"
+in_redis() {
+    local n=0 k
+    for k in $(redis-cli -p "$REDIS_PORT" --scan --pattern 'bss:events:*'); do
+        n=$((n + $(redis-cli -p "$REDIS_PORT" XLEN "$k")))
+    done
+    echo "$n"
+}
+all_in_redis() { stored="$(sql "SELECT count(*) FROM bss.events")"; [ "$(in_redis)" = "$stored" ]; }
+wait_until 60 "every event of the store in Redis ($(in_redis) of $stored)" all_in_redis
+ok "every event of the store ($stored) in Redis, one stream entry each"
+recreated="$(metric bss_sidecar_source_slots_recreated_total)"
+[ "$recreated" = 1 ] || fail "the sidecar made its slot anew $recreated times, not once"
+ok "the sidecar made its slot anew on the new primary once and filled the gap ($(metric bss_sidecar_source_gap_fill_events_total) events)"
