@@ -46,35 +46,13 @@ impl SynchronousStandby {
             _dir: dir,
         };
         let mut db = bss_tests::session();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while db
-            .query_opt(
-                "SELECT 1 FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming'",
-                &[&STANDBY],
-            )
-            .unwrap()
-            .is_none()
-        {
-            assert!(Instant::now() < deadline, "pg_receivewal not streaming after 20 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for_standby(&mut db, "state = 'streaming'", "streaming");
         db.batch_execute(&format!(
             "ALTER SYSTEM SET synchronous_standby_names = '{STANDBY}'"
         ))
         .unwrap();
         db.batch_execute("SELECT pg_reload_conf()").unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while db
-            .query_opt(
-                "SELECT 1 FROM pg_stat_replication WHERE application_name = $1 AND sync_state = 'sync'",
-                &[&STANDBY],
-            )
-            .unwrap()
-            .is_none()
-        {
-            assert!(Instant::now() < deadline, "{STANDBY} not synchronous after 20 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for_standby(&mut db, "sync_state = 'sync'", "synchronous");
         standby
     }
 
@@ -184,4 +162,16 @@ fn a_commit_the_synchronous_standby_lacks_is_held_until_it_has_it() {
     );
     drop(standby);
     assert!(sidecar.stop().success());
+}
+
+/// Waits up to 20 s for pg_stat_replication to show the standby with
+/// `condition` (SQL on its row), named `what` when it does not.
+fn wait_for_standby(db: &mut postgres::Client, condition: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let query =
+        format!("SELECT 1 FROM pg_stat_replication WHERE application_name = $1 AND {condition}");
+    while db.query_opt(&query, &[&STANDBY]).unwrap().is_none() {
+        assert!(Instant::now() < deadline, "{STANDBY} not {what} after 20 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

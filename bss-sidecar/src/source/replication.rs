@@ -553,10 +553,13 @@ impl<'a> Session<'a> {
                     within(cfg.query_timeout, "the heartbeat", heartbeat_and_lag(sql, cfg, self.metrics)).await?
                 }
                 _ = floor_tick.tick() => {
-                    let (position, lsn) = within(cfg.query_timeout, "the floor query", query_floor(sql, self.floor.position())).await?;
+                    // Also notices synchronous standbys configured or
+                    // dropped. Both queries go out together (tokio-postgres
+                    // pipelines them on the one connection): one round trip.
+                    let ((position, lsn), flushed) = within(cfg.query_timeout, "the floor and standby queries", async {
+                        futures::try_join!(query_floor(sql, self.floor.position()), flushed_on_standbys(sql))
+                    }).await?;
                     self.floor.found(position, lsn);
-                    // Also notices synchronous standbys configured or dropped.
-                    let flushed = within(cfg.query_timeout, "the standby query", flushed_on_standbys(sql)).await?;
                     self.release(flushed)?;
                 }
                 _ = standby_tick.tick(), if !self.held.is_empty() => {
