@@ -7,7 +7,10 @@
 #  2. steady: appends at 6,667 events/s (400,000 a minute; pgbench -R, 10
 #     events per transaction) for BENCH_SECONDS (default 60); the sidecar's
 #     commit-to-acknowledgement latency per sink, p50/p95/p99, from its
-#     histogram over that window.
+#     histogram over that window;
+#  3. replay: the sidecar stopped, Redis flushed, then `bss-sidecar replay`
+#     of everything from the preload on (the preload and the steady events)
+#     into Redis, then into Kafka, one sink at a time, as events/s.
 source "$(dirname "$0")/../../scripts/lib.sh"
 URL="$("$ROOT/scripts/devdb.sh" url)"
 STEADY_SECONDS="${BENCH_SECONDS:-60}"
@@ -28,6 +31,7 @@ trap stop_pipeline EXIT
 start_broker_and_redis "$WORK"
 
 DATA='{"kind": "data", "msisdn": "31612345678", "cell": "NL-AMS-117", "bytes": 48213771, "seconds": 0, "charge": 0.42, "currency": "EUR"}'
+BEFORE_PRELOAD="$(psql_b -qtAc "SELECT coalesce(max(global_position), 0) FROM bss.events")"
 psql_b -qc "SELECT pg_drop_replication_slot('$SLOT') FROM pg_replication_slots WHERE slot_name = '$SLOT'" >/dev/null
 psql_b -qc "SELECT pg_create_logical_replication_slot('$SLOT', 'pgoutput')" >/dev/null
 log "preloading $TOTAL events ($PRELOAD_TXNS transactions) into the store"
@@ -69,3 +73,20 @@ steady_done() {
 wait_until 60 "the steady events delivered" steady_done
 http_get "$METRICS_PORT" /metrics >"$WORK/metrics-after.txt"
 python3 "$ROOT/benches/cdc/latency.py" "$WORK/metrics-before.txt" "$WORK/metrics-after.txt" "$appended" "$STEADY_SECONDS" "$TOTAL" "$CATCHUP_S"
+
+# 3. replay, with the sidecar stopped (it drains first).
+stop_sidecar
+redis-cli -p "$REDIS_PORT" FLUSHALL >/dev/null
+replay_rate() { # replay_rate SINK: events/s of `bss-sidecar replay --sink SINK` from the preload on
+    local t0 t1 n
+    t0=$(date +%s.%N)
+    "${SIDECAR_BIN:-$ROOT/target/release/bss-sidecar}" --database-url "$URL" --spool-dir "$WORK/spool" --slot "$SLOT" \
+        --kafka-brokers "127.0.0.1:$KAFKA_PORT" --redis-url "redis://127.0.0.1:$REDIS_PORT" \
+        replay --sink "$1" --from-position "$BEFORE_PRELOAD" >"$WORK/replay-$1.log" 2>&1 ||
+        die "replay into $1 failed (log: $WORK/replay-$1.log)"
+    t1=$(date +%s.%N)
+    n="$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/replay-$1.log" | sed -n 's/.*replay done events=\([0-9]*\).*/\1/p')"
+    python3 -c "print(f'replay into $1: {$n:,} events in {$t1 - $t0:.1f} s, {$n / ($t1 - $t0):,.0f} events/s (connecting and the slot included)')"
+}
+log "$(replay_rate redis)"
+log "$(replay_rate kafka)"
