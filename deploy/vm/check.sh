@@ -8,8 +8,11 @@
 # (bss-sidecar --check-config, built here with cargo if cargo is installed)
 # and it has the detectors of bss-detect/detectors.toml; image tags
 # are the crates' versions; users, addresses and ports agree across the
-# files. Then it shows that these checks can fail, by running them on copies
-# with one deliberate mistake each, which they must reject.
+# files, the pg_auto_failover formation's included (both nodes in the
+# sidecar's URL, replication between the nodes in pg_hba.conf, the monitor
+# where the nodes' --monitor URL says and on a VM of its own, its tuning as
+# scripts/pgaf.sh's). Then it shows that these checks can fail, by running
+# them on copies with one deliberate mistake each, which they must reject.
 #
 # Needs python3 (3.11, with python3-yaml) and docker-compose (apt:
 # docker-compose) or docker compose v2. Uses, when installed:
@@ -239,7 +242,7 @@ copy="$(mutated image-tag deploy/vm/vm1-postgres/compose.yml 'image: pg_bss/post
 rejects "an image tag that is not pg_bss's version" "want pg_bss/postgres:" lint "$copy" images
 
 copy="$(mutated hba-user deploy/vm/postgres/pg_hba.conf \
-    'host    bss       bss_sidecar        10.0.0.6/32' 'host    bss       bss_sidecr         10.0.0.6/32')"
+    'host    bss            bss_sidecar                10.0.0.6/32' 'host    bss            bss_sidecr                 10.0.0.6/32')"
 rejects "a pg_hba.conf line for a role bootstrap.sql does not create" "role bss_sidecr is not created" \
     lint "$copy" consistency
 
@@ -253,6 +256,52 @@ copy="$(mutated default-user deploy/vm/redis/users.acl.example \
     'user default off resetpass resetchannels -@all' 'user default on nopass resetchannels -@all +ping')"
 rejects "the Redis default user on without a password (protected-mode refuses VM2)" \
     "the default user is on without a password" lint "$copy" consistency
+
+# The pg_auto_failover formation: the sidecar's URL, pg_hba.conf, the monitor, the tuning.
+copy="$(mutated sidecar-one-node deploy/vm/vm2-app/compose.yml '@10.0.0.5:5432,10.0.0.6:5432/bss?' '@10.0.0.5:5432/bss?')"
+rejects "the sidecar's URL without node2" "FAIL deploy/vm/vm2-app/compose.yml: the sidecar's hosts vs node1's and node2's" lint "$copy" consistency
+
+copy="$(mutated sidecar-timeout deploy/vm/sidecar/bss-sidecar.toml '&connect_timeout=2&tcp_user_timeout=3"' '&connect_timeout=2"')"
+rejects "the sidecar's URL without tcp_user_timeout" "FAIL deploy/vm/sidecar/bss-sidecar.toml: the sidecar's URL has tcp_user_timeout=None, want 3" lint "$copy" consistency
+
+copy="$(mutated libpq-timeout deploy/vm/vm2-app/compose.yml '@127.0.0.1:5432/bss?sslmode=disable"' \
+    '@127.0.0.1:5432/bss?sslmode=disable&tcp_user_timeout=3"')"
+rejects "tcp_user_timeout=3 in postgres_exporter's libpq URL (3 ms there)" "FAIL deploy/vm/vm2-app/compose.yml: tcp_user_timeout in a libpq client's URL" \
+    lint "$copy" consistency
+
+copy="$(mutated hba-replication deploy/vm/postgres/pg_hba.conf \
+    'host    replication    pgautofailover_replicator  10.0.0.6/32' '# host  replication    pgautofailover_replicator  10.0.0.6/32')"
+rejects "pg_hba.conf without node2's replication line" "FAIL deploy/vm/postgres/pg_hba.conf: node1 does not let node2 (10.0.0.6) replicate" lint "$copy" consistency
+
+copy="$(mutated hba-monitor deploy/vm/postgres/pg_hba.monitor.conf \
+    'host    pg_auto_failover  autoctl_node   10.0.0.6/32' '# host  pg_auto_failover  autoctl_node   10.0.0.6/32')"
+rejects "the monitor's pg_hba.conf without node2's keeper" "FAIL deploy/vm/postgres/pg_hba.monitor.conf: no host line lets autoctl_node into pg_auto_failover from node2" \
+    lint "$copy" consistency
+
+copy="$(mutated monitor-port deploy/vm/vm3-kafka-redis/compose.yml 'PGAF_PORT: "5431"' 'PGAF_PORT: "5433"')"
+rejects "the monitor on another port than the nodes' --monitor URL" "FAIL deploy/vm/vm1-postgres/compose.yml: node1's PGAF_MONITOR_URL user, host, port, database vs the monitor" \
+    lint "$copy" consistency
+
+copy="$(mutated monitor-vm deploy/vm/vm3-kafka-redis/compose.yml 'PGAF_HOSTNAME: "10.0.0.7"' 'PGAF_HOSTNAME: "10.0.0.5"')"
+rejects "the monitor on node1's VM" "FAIL the formation's members share a VM" lint "$copy" consistency
+
+copy="$(mutated monitor-tuning deploy/vm/postgres/pgaf-entrypoint.sh 'health_check_timeout = 1000;' 'health_check_timeout = 2000;')"
+rejects "the monitor's health checks tuned unlike scripts/pgaf.sh's" "FAIL deploy/vm/postgres/pgaf-entrypoint.sh vs scripts/pgaf.sh: the monitor's tuned pgautofailover.\* settings" \
+    lint "$copy" consistency
+
+copy="$(mutated sync-names deploy/vm/postgres/postgresql.conf 'wal_compression = lz4 ' \
+    "synchronous_standby_names = '*'           # every standby synchronous
+wal_compression = lz4 ")"
+rejects "synchronous_standby_names in postgresql.conf (pg_auto_failover's to set)" \
+    "FAIL deploy/vm/postgres/postgresql.conf: synchronous_standby_names = \*: pg_auto_failover sets it" lint "$copy" required
+
+copy="$(mutated node2-image deploy/vm/vm2-app/compose.yml '    image: pg_bss/postgres:0.5.0' '    image: pg_bss/postgres:0.4.0')"
+rejects "node2 on another image than node1" "FAIL deploy/vm/vm2-app/compose.yml: services.node2.image is pg_bss/postgres:0.4.0" lint "$copy" images
+
+copy="$(mutated exporter-target deploy/monitoring/prometheus.yml '      - targets: ["10.0.0.6:9188"]
+        labels: {vm: vm2}
+' '')"
+rejects "Prometheus scraping node1's postgres_exporter only" "FAIL prometheus.yml postgres_exporter targets" lint "$copy" consistency
 
 if [ "$HAVE_POSTGRES" = 1 ]; then
     copy="$(mutated pg-value deploy/vm/postgres/postgresql.conf 'wal_compression = lz4 ' 'wal_compression = lz5 ')"

@@ -20,7 +20,10 @@ import yaml
 VM = "deploy/vm"
 PG_CONF = f"{VM}/postgres/postgresql.conf"
 PG_HBA = f"{VM}/postgres/pg_hba.conf"
+PG_HBA_MONITOR = f"{VM}/postgres/pg_hba.monitor.conf"
 BOOTSTRAP = f"{VM}/postgres/bootstrap.sql"
+PGAF_ENTRYPOINT = f"{VM}/postgres/pgaf-entrypoint.sh"
+PGAF_SH = "scripts/pgaf.sh"
 REDIS_CONF = f"{VM}/redis/redis.conf"
 REDIS_ACL = f"{VM}/redis/users.acl.example"
 KAFKA_PROPS = f"{VM}/kafka/server.properties"
@@ -39,6 +42,16 @@ CLIENT_KEYS = {
     "heartbeat.interval.ms", "max.poll.records", "max.poll.interval.ms", "isolation.level",
     "fetch.min.bytes", "fetch.max.wait.ms",
 }
+
+# The pg_auto_failover formation: each member's service in its compose file.
+PGAF_MEMBERS = {"node1": ("vm1-postgres", "node1"), "node2": ("vm2-app", "node2"), "monitor": ("vm3-kafka-redis", "monitor")}
+# Roles pg_autoctl makes (not bootstrap.sql): on the nodes, and on the monitor.
+PGAF_NODE_ROLES = {"pgautofailover_replicator": "LOGIN SUPERUSER REPLICATION", "pgautofailover_monitor": "LOGIN"}
+PGAF_MONITOR_ROLES = {"postgres": "LOGIN", "autoctl_node": "LOGIN"}
+# Set per node by pg_auto_failover (pg_autoctl's -h and -p, the standby's
+# recovery settings, the monitor's ALTER SYSTEM): in postgresql.conf, which
+# both nodes share, they would be wrong on one node or overridden unseen.
+PGAF_MANAGED = ("synchronous_standby_names", "listen_addresses", "port", "primary_conninfo", "primary_slot_name")
 
 problems = []
 
@@ -187,6 +200,13 @@ def cmd_required(root):
          "an evicted stream entry or aggregate is lost for good")
     want(REDIS_CONF, redis, "maxmemory", lambda v: v not in ("0", "0b"), "a limit",
          "noeviction only refuses writes at a limit; without one the kernel kills a process of VM3")
+
+    for key in PGAF_MANAGED:
+        checked += 1
+        if key in pg:
+            bad(f"{PG_CONF}: {key} = {pg[key]}: pg_auto_failover sets it on each node (synchronous_standby_names "
+                "follows the nodes' states; listen_addresses and port are pg_autoctl's --listen and --pgport); "
+                "this file, which both nodes share, must not")
 
     # The sidecar creates its topics: the same replication factor and min ISR.
     toml = tomllib.loads(read(root, SIDECAR_TOML))
@@ -386,18 +406,31 @@ def cargo_version(root, crate):
 
 
 def cmd_images(root):
-    images = {
-        "pg_bss": (f"{VM}/postgres/Dockerfile", COMPOSE["vm1-postgres"], "pg_bss/postgres", "postgres"),
-        "bss-sidecar": (f"{VM}/sidecar/Dockerfile", COMPOSE["vm2-app"], "pg_bss/bss-sidecar", "sidecar"),
-    }
-    for crate, (dockerfile, compose, image, service) in images.items():
+    # (crate whose version tags it, Dockerfile, build target, compose file, image, service)
+    images = [
+        ("pg_bss", f"{VM}/postgres/Dockerfile", None, COMPOSE["vm1-postgres"], "pg_bss/postgres", "node1"),
+        ("pg_bss", f"{VM}/postgres/Dockerfile", None, COMPOSE["vm2-app"], "pg_bss/postgres", "node2"),
+        ("pg_bss", f"{VM}/postgres/Dockerfile", "pgaf", COMPOSE["vm3-kafka-redis"], "pg_bss/pgaf", "monitor"),
+        ("bss-sidecar", f"{VM}/sidecar/Dockerfile", None, COMPOSE["vm2-app"], "pg_bss/bss-sidecar", "sidecar"),
+    ]
+    for crate, dockerfile, target, compose, image, service in images:
         v = cargo_version(root, crate)
-        tag = yaml.safe_load(read(root, compose))["services"][service]["image"]
+        svc = yaml.safe_load(read(root, compose))["services"][service]
+        tag = svc["image"]
         if tag != f"{image}:{v}":
             bad(f"{compose}: services.{service}.image is {tag}, {crate}/Cargo.toml is {v}: want {image}:{v}")
-        if f"-t {image}:{v} " not in read(root, dockerfile):
-            bad(f"{dockerfile}: its docker build comment does not tag {image}:{v} ({crate}/Cargo.toml's version)")
-        print(f"   {crate} {v}: image {tag}")
+        build = svc.get("build") or {}
+        if build.get("dockerfile") != dockerfile or build.get("target") != target:
+            bad(f"{compose}: services.{service} builds {build.get('dockerfile')} target {build.get('target')}, "
+                f"want {dockerfile} target {target}")
+        text = read(root, dockerfile)
+        want_cmd = f"-f {dockerfile} " + (f"--target {target} " if target else "") + f"-t {image}:{v} "
+        if want_cmd not in text:
+            bad(f"{dockerfile}: its docker build comment does not tag {image}:{v} ({crate}/Cargo.toml's version): "
+                f"no '{want_cmd.strip()}'")
+        if target and not re.search(rf"^FROM \S+ AS {re.escape(target)}$", text, re.M):
+            bad(f"{dockerfile}: no stage {target} (services.{service} of {compose} builds it)")
+        print(f"   {crate} {v}: {service}'s image {tag}" + (f" (stage {target})" if target else ""))
 
     # Both Dockerfiles copy every workspace member, and their dockerignore lets it in.
     members = re.search(r"members\s*=\s*\[([^\]]*)\]", read(root, "Cargo.toml")).group(1)
@@ -459,68 +492,187 @@ def cmd_consistency(root):
     toml = tomllib.loads(read(root, SIDECAR_TOML))
     props = {k: v for _, k, v, _ in directives(root, KAFKA_PROPS, "=")}
 
-    # PostgreSQL roles: bootstrap.sql creates them, pg_hba.conf lets them in, the URLs use them.
+    # PostgreSQL roles: bootstrap.sql creates them (pg_autoctl its own), pg_hba.conf lets them in, the URLs use them.
     boot = read(root, BOOTSTRAP)
-    roles = {"postgres": "LOGIN"}
+    roles = {"postgres": "LOGIN", **PGAF_NODE_ROLES}
     for name, attrs in re.findall(r"CREATE ROLE (\w+) ([A-Z ]+)'", boot):
         roles[name] = attrs
-    hba = []
     methods = {"trust", "reject", "scram-sha-256", "md5", "password", "peer", "ident", "cert", "gss", "sspi", "pam", "ldap", "radius"}
-    for i, line in enumerate(lines(root, PG_HBA), 1):
-        f = line.split("#")[0].split()
-        if not f:
-            continue
-        if f[0] == "local" and len(f) >= 4:
-            typ, db, user, addr, method = f[0], f[1], f[2], None, f[3]
-        elif f[0].startswith("host") and len(f) >= 5:
-            typ, db, user, addr, method = f[0], f[1], f[2], f[3], f[4]
-        else:
-            bad(f"{PG_HBA}:{i}: cannot parse: {line.strip()}")
-            continue
-        n += 1
-        if method not in methods:
-            bad(f"{PG_HBA}:{i}: unknown method {method}")
-        if method in ("trust", "password", "md5") or (typ != "local" and method == "peer"):
-            bad(f"{PG_HBA}:{i}: {method}: use scram-sha-256 (peer for local)")
-        for u in user.split(","):
-            if u != "all" and u.lstrip("+") not in roles:
-                bad(f"{PG_HBA}:{i}: role {u} is not created by {BOOTSTRAP}")
-        hba.append((typ, db, user, addr))
 
-    pg_listen = {a.strip() for a in re.search(r"^listen_addresses\s*=\s*'([^']*)'", read(root, PG_CONF), re.M).group(1).split(",")}
-    pg_db = compose["vm1-postgres"]["services"]["postgres"]["environment"]["POSTGRES_DB"]
-    vm2_peer = None
-    pg_urls = [
-        (COMPOSE["vm1-postgres"], compose["vm1-postgres"]["services"]["postgres-exporter"]["environment"]["DATA_SOURCE_NAME"]),
-        (COMPOSE["vm2-app"], compose["vm2-app"]["services"]["sidecar"]["environment"]["BSS_DATABASE_URL"]),
-        (f"{VM}/sidecar/sidecar.env.example", env_file(root, f"{VM}/sidecar/sidecar.env.example")["BSS_DATABASE_URL"]),
-        (SIDECAR_TOML, toml["database_url"]),
-    ]
-    drop = read(root, f"{VM}/systemd/prometheus-postgres-exporter.service.d/bss.conf")
-    pg_urls += [(f"{VM}/systemd/prometheus-postgres-exporter.service.d/bss.conf", u)
-                for u in re.findall(r"DATA_SOURCE_NAME=(\S+)", drop)]
-    for where, url in pg_urls:
-        m = re.match(r"postgresql://([^:@/]+)(?::[^@]*)?@([^:/]+):(\d+)/([^?]+)", url)
+    def hba_lines(rel, known, creator):
+        nonlocal n
+        out = []
+        for i, line in enumerate(lines(root, rel), 1):
+            f = line.split("#")[0].split()
+            if not f:
+                continue
+            if f[0] == "local" and len(f) >= 4:
+                typ, db, user, addr, method = f[0], f[1], f[2], None, f[3]
+            elif f[0].startswith("host") and len(f) >= 5:
+                typ, db, user, addr, method = f[0], f[1], f[2], f[3], f[4]
+            else:
+                bad(f"{rel}:{i}: cannot parse: {line.strip()}")
+                continue
+            n += 1
+            if method not in methods:
+                bad(f"{rel}:{i}: unknown method {method}")
+            if method in ("trust", "password", "md5") or (typ != "local" and method == "peer"):
+                bad(f"{rel}:{i}: {method}: use scram-sha-256 (peer for local)")
+            for u in user.split(","):
+                if u != "all" and u.lstrip("+") not in known:
+                    bad(f"{rel}:{i}: role {u} is not created by {creator}")
+            out.append((typ, set(db.split(",")), user, addr))
+        return out
+
+    hba = hba_lines(PG_HBA, roles, f"{BOOTSTRAP} (or pg_autoctl: {', '.join(sorted(PGAF_NODE_ROLES))})")
+    hba_monitor = hba_lines(PG_HBA_MONITOR, PGAF_MONITOR_ROLES, "pg_autoctl create monitor")
+
+    def allows(lines_, db, user, addr):
+        """A host line of lines_ lets user into db (or replication) from addr (an address/32 exactly)."""
+        return any(h[0].startswith("host") and (db in h[1] or "all" in h[1]) and user in h[2].split(",")
+                   and h[3] == f"{addr}/32" for h in lines_)
+
+    # The pg_auto_failover formation: node1 (VM1), node2 (VM2) and the
+    # monitor (VM3), as their compose services say.
+    pgaf = {}
+    for member, (vm, service) in PGAF_MEMBERS.items():
+        svc = compose[vm]["services"].get(service)
+        if not svc:
+            bad(f"{COMPOSE[vm]}: no service {service} (the formation's {member})")
+            continue
+        e = svc.get("environment") or {}
+        pgaf[member] = {"vm": vm, "host": str(e.get("PGAF_HOSTNAME")), "port": str(e.get("PGAF_PORT")),
+                        "listen": {a.strip() for a in str(e.get("PGAF_LISTEN", "")).split(",")},
+                        "name": e.get("PGAF_NAME"), "monitor_url": e.get("PGAF_MONITOR_URL"), "env": e,
+                        "command": svc.get("command")}
+    node_names = [m for m in pgaf if m != "monitor"]
+    for member, p in pgaf.items():
+        n += 1
+        if p["host"] not in p["listen"]:
+            bad(f"{COMPOSE[p['vm']]}: {member} is reached at PGAF_HOSTNAME {p['host']}, "
+                f"but listens on PGAF_LISTEN {', '.join(sorted(p['listen']))}")
+        same(f"{COMPOSE[p['vm']]}: {member}'s PGAF_HOSTNAME vs the VM of its compose file's header",
+             p["host"], re.search(r"^# VM\d \(([\d.]+)", read(root, COMPOSE[p["vm"]]), re.M).group(1))
+        same(f"{COMPOSE[p['vm']]}: {member}'s entrypoint role", p["command"], ["monitor" if member == "monitor" else "node"])
+        if member != "monitor":
+            same(f"{COMPOSE[p['vm']]}: {member}'s PGAF_NAME", p["name"], member)
+    hosts = [pgaf[m]["host"] for m in pgaf]
+    n += 1
+    if len(set(hosts)) != len(hosts):
+        where = ", ".join(f"{m} on {h}" for m, h in zip(pgaf, hosts))
+        bad(f"the formation's members share a VM ({where}): the monitor must run where neither node does, "
+            "and the nodes apart")
+    env_keys = lambda m: sorted(k for k in pgaf[m]["env"] if k not in ("PGAF_NAME", "PGAF_HOSTNAME", "PGAF_LISTEN"))
+    same("node1's and node2's environment variables (vm1-postgres, vm2-app)", env_keys("node1"), env_keys("node2"))
+    for k in ("PGDATA", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "PGAF_PORT", "PGAF_MONITOR_URL"):
+        same(f"node1's and node2's {k}", pgaf["node1"]["env"].get(k), pgaf["node2"]["env"].get(k))
+
+    # The nodes' --monitor URL is the monitor as it listens, user autoctl_node.
+    mon = pgaf["monitor"]
+    for m in node_names:
+        url = pgaf[m]["monitor_url"] or ""
+        um = re.match(r"postgres(?:ql)?://([^:@/]+)(?::[^@]*)?@([^:/]+):(\d+)/([^?]+)", url)
+        n += 1
+        if not um:
+            bad(f"{COMPOSE[pgaf[m]['vm']]}: cannot parse {m}'s PGAF_MONITOR_URL {url}")
+            continue
+        same(f"{COMPOSE[pgaf[m]['vm']]}: {m}'s PGAF_MONITOR_URL user, host, port, database vs the monitor "
+             f"({COMPOSE['vm3-kafka-redis']})", "{}@{}:{}/{}".format(*um.groups()),
+             f"autoctl_node@{mon['host']}:{mon['port']}/pg_auto_failover")
+        # The monitor's pg_hba lets each node's keeper in; each node's lets
+        # the other node replicate and rewind, and the monitor check it.
+        if not allows(hba_monitor, "pg_auto_failover", "autoctl_node", pgaf[m]["host"]):
+            bad(f"{PG_HBA_MONITOR}: no host line lets autoctl_node into pg_auto_failover from {m} ({pgaf[m]['host']})")
+        n += 1
+        for other in node_names:
+            if other == m:
+                continue
+            n += 2
+            if not allows(hba, "replication", "pgautofailover_replicator", pgaf[other]["host"]):
+                bad(f"{PG_HBA}: {m} does not let {other} ({pgaf[other]['host']}) replicate from it "
+                    "(host replication pgautofailover_replicator): after a failover the old primary cannot follow")
+            if not allows(hba, "postgres", "pgautofailover_replicator", pgaf[other]["host"]):
+                bad(f"{PG_HBA}: {m} does not let {other} ({pgaf[other]['host']}) into database postgres as "
+                    "pgautofailover_replicator (pg_rewind)")
+        n += 1
+        if not allows(hba, "postgres", "pgautofailover_monitor", mon["host"]):
+            bad(f"{PG_HBA}: no host line lets the monitor's health checks (pgautofailover_monitor, database postgres) "
+                f"in from {mon['host']}")
+
+    # The entrypoint's tuning is scripts/pgaf.sh's: the monitor's health checks, the keeper's timeout.
+    entry = read(root, PGAF_ENTRYPOINT)
+    tuned = lambda text: dict(re.findall(r"ALTER SYSTEM SET (pgautofailover\.\w+) = (\d+)", text))
+    same(f"{PGAF_ENTRYPOINT} vs {PGAF_SH}: the monitor's tuned pgautofailover.* settings", tuned(entry), tuned(read(root, PGAF_SH)))
+    partition = lambda text: set(re.findall(r"timeout\.network_partition_timeout (\d+)", text))
+    same(f"{PGAF_ENTRYPOINT} vs {PGAF_SH}: timeout.network_partition_timeout", partition(entry), partition(read(root, PGAF_SH)))
+    n += 1
+    if not tuned(entry):
+        bad(f"{PGAF_ENTRYPOINT}: the monitor's health checks are not tuned (ALTER SYSTEM SET pgautofailover.*)")
+    pg_db = (re.search(r"--dbname (\w+)", entry) or [None, None])[1]
+
+    def parse_pg_url(where, url):
+        m = re.match(r"postgresql://([^:@/]+)(?::[^@]*)?@([^/]+)/([^?]+)(?:\?(.*))?$", url)
         if not m:
             bad(f"{where}: cannot parse the PostgreSQL URL {url}")
+            return None
+        user, hostports, db, query = m.groups()
+        pairs = []
+        for hp in hostports.split(","):
+            host, _, port = hp.partition(":")
+            pairs.append((host, port))
+        params = dict(kv.split("=", 1) for kv in (query or "").split("&") if "=" in kv)
+        return user, pairs, db, params
+
+    vm2_peer = None
+    # (where, URL, the nodes it may name, what client reads it: tokio-postgres or libpq)
+    exporter = lambda vm: compose[vm]["services"]["postgres-exporter"]["environment"]["DATA_SOURCE_NAME"]
+    drop = read(root, f"{VM}/systemd/prometheus-postgres-exporter.service.d/bss.conf")
+    pg_urls = [
+        (COMPOSE["vm1-postgres"], exporter("vm1-postgres"), ["node1"], "libpq"),
+        (COMPOSE["vm2-app"], exporter("vm2-app"), ["node2"], "libpq"),
+        (COMPOSE["vm2-app"], compose["vm2-app"]["services"]["sidecar"]["environment"]["BSS_DATABASE_URL"], node_names, "sidecar"),
+        (f"{VM}/sidecar/sidecar.env.example", env_file(root, f"{VM}/sidecar/sidecar.env.example")["BSS_DATABASE_URL"], node_names, "sidecar"),
+        (SIDECAR_TOML, toml["database_url"], node_names, "sidecar"),
+    ]
+    pg_urls += [(f"{VM}/systemd/prometheus-postgres-exporter.service.d/bss.conf", u, ["node1"], "libpq")
+                for u in re.findall(r"DATA_SOURCE_NAME=(\S+)", drop)]
+    for where, url, members, client in pg_urls:
+        parsed = parse_pg_url(where, url)
+        if not parsed:
             continue
-        user, host, port, db = m.groups()
+        user, pairs, db, params = parsed
         n += 1
         if "LOGIN" not in roles.get(user, "") or "NOLOGIN" in roles.get(user, ""):
             bad(f"{where}: the URL's user {user} is not a LOGIN role of {BOOTSTRAP}")
-        if host not in pg_listen:
-            bad(f"{where}: the URL's host {host} is not in postgresql.conf's listen_addresses {sorted(pg_listen)}")
-        if port != "5432":
-            bad(f"{where}: the URL's port {port}: PostgreSQL listens on 5432")
         if db != pg_db:
-            bad(f"{where}: the URL's database {db} is not {pg_db} (POSTGRES_DB)")
-        lines_for = [h for h in hba if h[0].startswith("host") and h[1] in (db, "all") and user in h[2].split(",")]
-        if not lines_for:
-            bad(f"{where}: no pg_hba.conf host line lets {user} into {db}")
-        elif host == "127.0.0.1" and not any(h[3].startswith("127.0.0.1") for h in lines_for):
-            bad(f"{where}: {user} connects over loopback, but pg_hba.conf lets it in only from {[h[3] for h in lines_for]}")
-        if user == "bss_sidecar":
-            vm2_peer = [h[3] for h in lines_for]
+            bad(f"{where}: the URL's database {db} is not {pg_db} (pg_autoctl create postgres --dbname in {PGAF_ENTRYPOINT})")
+        if client == "sidecar":
+            # Every node, in order, each where it listens: the sidecar finds the primary of the moment.
+            same(f"{where}: the sidecar's hosts vs node1's and node2's PGAF_HOSTNAME:PGAF_PORT",
+                 [f"{h}:{p}" for h, p in pairs], [f"{pgaf[m]['host']}:{pgaf[m]['port']}" for m in members])
+            for k, v in (("target_session_attrs", "read-write"), ("connect_timeout", "2"), ("tcp_user_timeout", "3")):
+                n += 1
+                if params.get(k) != v:
+                    bad(f"{where}: the sidecar's URL has {k}={params.get(k)}, want {v} "
+                        "(the primary among the hosts, and a silent one given up in seconds)")
+        else:
+            # libpq counts tcp_user_timeout in milliseconds: 3 would give up after 3 ms.
+            n += 1
+            if "tcp_user_timeout" in params:
+                bad(f"{where}: tcp_user_timeout in a libpq client's URL (milliseconds there, seconds for the sidecar)")
+            node = pgaf[members[0]]
+            for host, port in pairs:
+                if host not in node["listen"] or port != node["port"]:
+                    bad(f"{where}: {host}:{port} is not where {members[0]} listens "
+                        f"(PGAF_LISTEN {', '.join(sorted(node['listen']))}, PGAF_PORT {node['port']})")
+        for host, port in pairs:
+            lines_for = [h for h in hba if h[0].startswith("host") and (db in h[1] or "all" in h[1]) and user in h[2].split(",")]
+            if not lines_for:
+                bad(f"{where}: no pg_hba.conf host line lets {user} into {db}")
+            elif host == "127.0.0.1" and not any(h[3].startswith("127.0.0.1") for h in lines_for):
+                bad(f"{where}: {user} connects over loopback, but pg_hba.conf lets it in only from {[h[3] for h in lines_for]}")
+            if user == "bss_sidecar":
+                vm2_peer = [h[3] for h in lines_for]
 
     # The sidecar's pg_hba.conf line is VM2's address.
     same("pg_hba.conf's bss_sidecar address vs VM2 in vm2-app/compose.yml's header",
@@ -596,10 +748,12 @@ def cmd_consistency(root):
     vm2 = compose["vm2-app"]["services"]
     vm3 = compose["vm3-kafka-redis"]["services"]
     same("prometheus.yml kafka targets vs BSS_JMX_EXPORTER_LISTEN of kafka/node-*.env", targets.get("kafka"), jmx)
-    same("prometheus.yml postgres_exporter target vs vm1-postgres/compose.yml",
-         targets.get("postgres_exporter"), {flag(vm1["postgres-exporter"]["command"], "web.listen-address")})
-    same("prometheus.yml postgres_exporter target vs the postgres-exporter drop-in", targets.get("postgres_exporter"),
-         {flag(drop_in_exec(root, f"{VM}/systemd/prometheus-postgres-exporter.service.d/bss.conf"), "web.listen-address")})
+    same("prometheus.yml postgres_exporter targets vs vm1-postgres's and vm2-app's postgres-exporter",
+         targets.get("postgres_exporter"), {flag(vm1["postgres-exporter"]["command"], "web.listen-address"),
+                                            flag(vm2["postgres-exporter"]["command"], "web.listen-address")})
+    drop_listen = flag(drop_in_exec(root, f"{VM}/systemd/prometheus-postgres-exporter.service.d/bss.conf"), "web.listen-address")
+    same("the postgres-exporter drop-in's listen address (VM1's; VM2 swaps in its own) vs prometheus.yml",
+         drop_listen in (targets.get("postgres_exporter") or set()), True)
     same("prometheus.yml redis_exporter target vs vm3-kafka-redis/compose.yml",
          targets.get("redis_exporter"), {flag(vm3["redis-exporter"]["command"], "web.listen-address")})
     same("prometheus.yml redis_exporter target vs the redis-exporter drop-in", targets.get("redis_exporter"),

@@ -1,13 +1,16 @@
 -- The pg_bss database's extension, roles and grants for the three-VM layout.
--- Run once, as the superuser, in database bss, with the two passwords as psql
--- variables (the Docker image's first start does it: initdb/10-bootstrap.sh):
+-- Run once, as the superuser, in database bss of the formation's first
+-- primary, with the passwords as psql variables (the image's first start does
+-- it: pgaf-entrypoint.sh runs bootstrap.sh; the standby gets it all with its
+-- copy of the primary):
 --
 --   psql -X -v ON_ERROR_STOP=1 -d bss \
 --        -v sidecar_password="$BSS_SIDECAR_PASSWORD" -v exporter_password="$PG_EXPORTER_PASSWORD" \
+--        -v replication_password="$PGAF_REPLICATION_PASSWORD" \
 --        -f deploy/vm/postgres/bootstrap.sql
 --
--- Running it again is harmless: it creates what is missing, sets the passwords
--- again and grants again.
+-- Running it again (on the primary of the moment) is harmless: it creates
+-- what is missing, sets the passwords again and grants again.
 --
 -- Roles:
 --   bss_writer         NOLOGIN group: may append and read events. Give each
@@ -20,6 +23,13 @@
 --                      the synchronous standbys' positions in
 --                      pg_stat_replication).
 --   postgres_exporter  in pg_monitor, which may read bss.stats (the extension grants it).
+-- pg_autoctl create postgres makes pg_auto_failover's own roles:
+--   pgautofailover_replicator  the other node's pg_basebackup, streaming
+--                      replication and pg_rewind; made without a password,
+--                      which this sets (replication_password, optional: a
+--                      server without pg_auto_failover has no such role).
+--   pgautofailover_monitor     the monitor's health checks, which only need
+--                      PostgreSQL to answer: a password request counts.
 \set ON_ERROR_STOP on
 
 -- Schema bss, bss.events, the publication bss_events (inserts only,
@@ -40,6 +50,9 @@ ALTER ROLE bss_sidecar LOGIN REPLICATION PASSWORD :'sidecar_password';
 ALTER ROLE postgres_exporter LOGIN PASSWORD :'exporter_password';
 GRANT bss_writer, pg_read_all_stats TO bss_sidecar;
 GRANT pg_monitor TO postgres_exporter;
+\if :{?replication_password}
+ALTER ROLE pgautofailover_replicator PASSWORD :'replication_password';
+\endif
 
 -- Only these roles (and the superuser) connect to bss.
 REVOKE CONNECT, TEMPORARY ON DATABASE bss FROM PUBLIC;
