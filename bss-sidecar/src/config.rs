@@ -67,6 +67,14 @@ pub struct Cli {
     #[arg(long, env = "BSS_DRAIN_TIMEOUT_SECS", global = true)]
     pub drain_timeout_secs: Option<u64>,
 
+    /// After a point-in-time restore of the database (the server's history
+    /// went back below what the spool holds), rebuild the sinks from the
+    /// store as `bss-sidecar replay --after-restore --since <the restore's
+    /// target time>` would, and start again, instead of stopping. Only where
+    /// the timeline history names a target time (a restore to a time).
+    #[arg(long, env = "BSS_REPLAY_AFTER_RESTORE", global = true)]
+    pub replay_after_restore: bool,
+
     /// Log format: text or json [default: text]
     #[arg(long, env = "BSS_LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
@@ -123,6 +131,7 @@ struct FileConfig {
     metrics_addr: Option<SocketAddr>,
     spool_max_events: Option<u64>,
     drain_timeout_secs: Option<u64>,
+    replay_after_restore: Option<bool>,
     log_format: Option<String>,
     kafka: Option<toml::Table>,
     redis: Option<toml::Table>,
@@ -161,6 +170,8 @@ pub struct Settings {
     pub detectors: Vec<DetectorConfig>,
     /// How often the anomaly stage saves its detectors' state.
     pub anomaly_checkpoint: Duration,
+    /// Rebuild the sinks and start again after a restore, not stop.
+    pub replay_after_restore: bool,
 }
 
 impl Settings {
@@ -251,6 +262,8 @@ impl Settings {
             log_format,
             kafka,
             redis,
+            replay_after_restore: cli.replay_after_restore
+                || file.replay_after_restore.unwrap_or(false),
         })
     }
 }
@@ -262,7 +275,7 @@ impl Settings {
         let on_off = |on: bool| if on { "on" } else { "off" };
         format!(
             "spool {} (at most {} events), slot {}, publication {}, kafka {}, redis {}, \
-             {} detectors{}, HTTP {}, drain {} s, {} logs",
+             {} detectors{}, HTTP {}, drain {} s, after a restore {}, {} logs",
             self.spool_dir.display(),
             self.spool_max_events,
             self.slot,
@@ -284,6 +297,11 @@ impl Settings {
             self.metrics_addr
                 .map_or_else(|| "off".to_owned(), |a| a.to_string()),
             self.drain_timeout.as_secs(),
+            if self.replay_after_restore {
+                "replay"
+            } else {
+                "stop"
+            },
             match self.log_format {
                 LogFormat::Text => "text",
                 LogFormat::Json => "json",

@@ -14,7 +14,8 @@ use bss_sidecar::shutdown::{termination_signal, Shutdown};
 use bss_sidecar::sink::kafka::KafkaSink;
 use bss_sidecar::sink::redis::RedisSink;
 use bss_sidecar::sink::SinkError;
-use bss_sidecar::source::replication::{self, SourceConfig};
+use bss_sidecar::source::history::HistoryWentBack;
+use bss_sidecar::source::replication::{self, Fatal, SourceConfig};
 use bss_sidecar::spool::Spool;
 use bss_sidecar::stage::anomaly::{self, AnomalyStage, StageConfig};
 use bss_sidecar::status::{self, RecentAnomalies, Status};
@@ -85,7 +86,37 @@ fn main() {
         }
         return;
     }
-    if let Err(e) = rt.block_on(run(settings)) {
+    loop {
+        let Err(e) = rt.block_on(run(settings.clone())) else {
+            return;
+        };
+        // After a restore, with replay_after_restore: rebuild the sinks from
+        // the store as the operator's replay would, then start again.
+        let went_back = e.chain().find_map(|c| {
+            c.downcast_ref::<HistoryWentBack>().or_else(|| {
+                c.downcast_ref::<Fatal>()
+                    .and_then(|f| f.0.downcast_ref::<HistoryWentBack>())
+            })
+        });
+        if let Some(since) = went_back
+            .filter(|_| settings.replay_after_restore)
+            .and_then(|w| w.target_time.clone())
+        {
+            warn!(error = %format!("{e:#}"), since = %since,
+                "replay_after_restore: rebuilding the sinks from the store, then starting again");
+            let args = replay::ReplayArgs {
+                sinks: Vec::new(),
+                from_position: None,
+                since: Some(since),
+                after_restore: true,
+            };
+            match rt.block_on(replay::run(&settings, args)) {
+                Ok(()) => continue,
+                Err(r) => error!(error = %format!("{r:#}"), "the replay after the restore failed"),
+            }
+        } else if went_back.is_some() && settings.replay_after_restore {
+            error!("replay_after_restore: the timeline history names no target time for this restore; run the replay by hand");
+        }
         error!(error = %format!("{e:#}"), "bss-sidecar stopped");
         std::process::exit(1);
     }

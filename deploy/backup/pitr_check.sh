@@ -20,7 +20,11 @@
 #      replay --after-restore --since TARGET` rebuilds Redis to exactly the
 #      restored store (the undone events gone) and gives Kafka what it
 #      lacks; started again, it streams on, and every event of the store is
-#      in Kafka and, once, in order, in Redis.
+#      in Kafka and, once, in order, in Redis;
+#   6. the same without an operator: the sidecar runs with
+#      --replay-after-restore through a second restore (to a later target,
+#      on the new timeline) and rebuilds the sinks itself, taking the
+#      target time from the timeline history.
 #
 # Prints one line per check; exits 1 on the first that fails. Removes the
 # cluster and the repository on any exit.
@@ -45,6 +49,11 @@ ok() { printf '  ok   %s\n' "$*"; }
 fail() { printf '  FAIL %s\n' "$*"; exit 1; }
 cleanup() {
     stop_pipeline
+    # The logs outlive the run (target/backup-logs), for a failure's reasons.
+    if [ -d "$WORK/pipeline" ]; then
+        rm -rf "$ROOT/target/backup-logs" && mkdir -p "$ROOT/target/backup-logs"
+        cp "$WORK/pipeline/"*.log "$DB/"*.log "$ROOT/target/backup-logs/" 2>/dev/null || true
+    fi
     if [ -f "$DB/data/postmaster.pid" ]; then cluster stop >/dev/null 2>&1 || true; fi
     rm -rf "$WORK"
 }
@@ -170,3 +179,33 @@ sql "SELECT event_id FROM bss.events" |
 missing="$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["acknowledged_not_in_broker"] if r["complete"] else "incomplete")' "$WORK/pipeline/recount.json")"
 [ "$missing" = 0 ] || fail "events of the restored store not in Kafka: $missing ($(cat "$WORK/pipeline/recount.json"))"
 ok "every event of the restored store ($(sql "SELECT count(*) FROM bss.events")) is in Kafka"
+
+# 6. A second restore, the sidecar running with --replay-after-restore.
+stop_sidecar
+export BSS_REPLAY_AFTER_RESTORE=true
+start_sidecar "$WORK/pipeline" "$WORK/pipeline/sidecar-auto.log"
+unset BSS_REPLAY_AFTER_RESTORE
+append kept-1 1 100
+sleep 1.1
+TARGET2="$(sql "SELECT now()")"
+sleep 1.1
+append undone-1 1 100
+wait_until 60 "kept-1 and undone-1 in Redis" bash -c \
+    "[ \"\$(redis-cli -p $REDIS_PORT XLEN bss:events:kept)\" = 100 ] && [ \"\$(redis-cli -p $REDIS_PORT XLEN bss:events:undone)\" = 100 ]"
+pgbr check
+cluster stop >/dev/null
+pgbr --delta --type=time "--target=$TARGET2" --target-action=promote restore
+URL="$(cluster start | tail -1)"
+ok "restored again, to $TARGET2 (timeline $(sql "SELECT timeline_id FROM pg_control_checkpoint()")), the sidecar left running"
+rebuilt() { redis_has undone 0 && redis_has kept 100 && redis_has customer 520 && healthy; }
+wait_until 90 "the sidecar rebuilding Redis by itself (log: $WORK/pipeline/sidecar-auto.log)" rebuilt
+grep -q "replay_after_restore: rebuilding the sinks" "$WORK/pipeline/sidecar-auto.log" ||
+    fail "the sidecar's log does not say it replayed after the restore"
+append kept-1 101 110
+wait_until 60 "kept-1 101..110 in Redis" redis_has kept 110
+[ "$(rcli HGET bss:agg:kept-1 version)" = 110 ] || fail "Redis's kept-1 state is at version $(rcli HGET bss:agg:kept-1 version), want 110"
+sql "SELECT event_id FROM bss.events" |
+    "$PY_VENV/bin/python" "$ROOT/chaos/kafka_recount.py" "127.0.0.1:$KAFKA_PORT" bss.customer bss.ledger bss.kept >"$WORK/pipeline/recount2.json"
+missing="$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["acknowledged_not_in_broker"] if r["complete"] else "incomplete")' "$WORK/pipeline/recount2.json")"
+[ "$missing" = 0 ] || fail "events of the twice-restored store not in Kafka: $missing ($(cat "$WORK/pipeline/recount2.json"))"
+ok "--replay-after-restore: the sidecar rebuilt Redis to the restored store by itself (undone-1 gone, kept-1 there) and streams on; Kafka holds every event of the store"

@@ -30,7 +30,7 @@ use tracing::{debug, info, warn};
 
 use super::floor::{self, query_floor, Floor, Server, SlotPlan};
 use super::gap_fill;
-use super::history::{self, Lineage};
+use super::history::{self, HistoryWentBack, Lineage};
 use super::pgoutput::{self, EventColumns, Message, PG_EPOCH_OFFSET_US};
 use super::snapshot;
 use super::standby_gate::flushed_on_standbys;
@@ -327,21 +327,31 @@ async fn check_lineage(
     let newest = spool.last_commit_lsn();
     match history::lineage(history.as_deref(), followed, newest) {
         Lineage::Holds => Ok(()),
-        Lineage::WentBack { branched_at } => Err(Fatal(anyhow!(
-            "the server on timeline {} left timeline {followed}, which the spool followed, {}, \
-             before the newest commit the spool holds ({}): a point-in-time restore, or a promoted \
-             standby that lacked it. Kafka and Redis may hold events this server does not \
-             (hint: with this sidecar stopped, run `bss-sidecar replay --after-restore --since \
-             '<the restore target time>'` with the same settings: it rebuilds the sinks from the \
-             store and makes the slot anew; then start the sidecar)",
-            server.timeline,
-            branched_at.map_or_else(
-                || "at a point its history does not name".to_owned(),
-                |b| format!("at {}", Lsn(b))
-            ),
-            Lsn(newest)
-        ))
-        .into()),
+        Lineage::WentBack {
+            branched_at,
+            target_time,
+        } => {
+            let message = format!(
+                "the server on timeline {} left timeline {followed}, which the spool followed, {}, \
+                 before the newest commit the spool holds ({}): a point-in-time restore, or a promoted \
+                 standby that lacked it. Kafka and Redis may hold events this server does not \
+                 (hint: with this sidecar stopped, run `bss-sidecar replay --after-restore --since \
+                 '{}'` with the same settings: it rebuilds the sinks from the store and makes the slot \
+                 anew; then start the sidecar)",
+                server.timeline,
+                branched_at.map_or_else(
+                    || "at a point its history does not name".to_owned(),
+                    |b| format!("at {}", Lsn(b))
+                ),
+                Lsn(newest),
+                target_time.as_deref().unwrap_or("<the restore target time>"),
+            );
+            Err(Fatal(anyhow::Error::new(HistoryWentBack {
+                message,
+                target_time,
+            }))
+            .into())
+        }
     }
 }
 
