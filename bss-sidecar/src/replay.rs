@@ -43,7 +43,7 @@ use crate::sink::redis::RedisSink;
 use crate::sink::{Sink, SinkError};
 use crate::source::floor::{query_floor, Floor, Server, SlotPlan};
 use crate::source::replication::{self, SourceConfig};
-use crate::source::snapshot::{self, StoreEvents};
+use crate::source::snapshot::{self, AtConsistentPoint, StoreEvents};
 use crate::spool::Spool;
 use crate::stage::anomaly;
 
@@ -267,22 +267,17 @@ async fn start_position(sql: &tokio_postgres::Client, args: &ReplayArgs) -> Resu
 /// The position just below the oldest event of the spool that `sink` has
 /// not been given yet (i64::MAX: none).
 fn undelivered_after(spool: &Spool, sink: &'static str) -> Result<i64> {
-    let mut seq = spool.register(sink)?;
     let mut lowest = i64::MAX;
-    loop {
-        let batch = spool.read(seq, 4096)?;
-        let Some(last) = batch.last() else {
-            return Ok(if lowest == i64::MAX {
-                lowest
-            } else {
-                lowest - 1
-            });
-        };
-        seq = last.seq + 1;
-        for s in &batch {
+    spool.read_each(spool.register(sink)?, |batch| {
+        for s in batch {
             lowest = lowest.min(s.event.global_position);
         }
-    }
+    })?;
+    Ok(if lowest == i64::MAX {
+        lowest
+    } else {
+        lowest - 1
+    })
 }
 
 /// Delivers every event above the lowest start in the snapshot, each to
@@ -290,7 +285,8 @@ fn undelivered_after(spool: &Spool, sink: &'static str) -> Result<i64> {
 async fn replay(sql: &tokio_postgres::Client, c: Lsn, targets: &mut [Target]) -> Result<u64> {
     let reader = StoreEvents::prepare(sql).await?;
     let mut after = targets.iter().map(|t| t.after).min().unwrap_or(i64::MAX);
-    let (mut index, mut total) = (0u32, 0u64);
+    let mut at_c = AtConsistentPoint::new(c);
+    let mut total = 0u64;
     let started = Instant::now();
     loop {
         let page = reader.page(sql, after).await?;
@@ -299,11 +295,8 @@ async fn replay(sql: &tokio_postgres::Client, c: Lsn, targets: &mut [Target]) ->
         let page: Vec<Spooled> = (total..)
             .zip(page)
             .map(|(seq, mut e): (u64, Event)| {
-                e.commit_lsn = c.0;
-                e.txn_index = index;
-                index = index.checked_add(1).ok_or_else(|| {
-                    anyhow!("more than {} events in one replay (hint: replay in parts with --from-position)", u32::MAX)
-                })?;
+                at_c.stamp(&mut e)
+                    .map_err(|e| anyhow!("{e} (hint: replay in parts with --from-position)"))?;
                 Ok(Spooled {
                     seq,
                     event: Arc::new(e),

@@ -458,6 +458,21 @@ impl Spool {
         Ok(cursor)
     }
 
+    /// Hands `each` the durable records from seq `from` on, a batch at a
+    /// time (never empty), as [`Spool::read`] reads them; returns the seq
+    /// after the last.
+    pub fn read_each(&self, from: u64, mut each: impl FnMut(&[Spooled])) -> Result<u64> {
+        let mut seq = from;
+        loop {
+            let batch = self.read(seq, 4096)?;
+            let Some(last) = batch.last() else {
+                return Ok(seq);
+            };
+            seq = last.seq + 1;
+            each(&batch);
+        }
+    }
+
     /// Up to `max` durable records from `from` on, in order. While the log
     /// cannot be read (failed, and reopening it fails too) it returns what
     /// the decoded tail holds, or nothing: the sink waits for the next

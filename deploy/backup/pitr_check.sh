@@ -100,6 +100,22 @@ rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 redis_has() { # redis_has CATEGORY N: Redis's stream of CATEGORY holds N entries
     [ "$(rcli XLEN "bss:events:$1")" = "$2" ]
 }
+# restore_to TARGET: the cluster stopped, restored to TARGET and promoted.
+restore_to() {
+    cluster stop >/dev/null
+    pgbr --delta --type=time "--target=$1" --target-action=promote restore
+    URL="$(cluster start | tail -1)"
+    wait_until 60 "the restored cluster out of recovery" bash -c \
+        "[ \"\$(runuser -u $PG_USER -- $PG_BIN/psql -X -tA -h 127.0.0.1 -p $PORT -d bss -c 'SELECT pg_is_in_recovery()')\" = f ]"
+}
+# kafka_lacks OUT TOPIC...: how many events of the store these topics lack
+# ("incomplete" if the broker could not be read whole); the read in OUT.
+kafka_lacks() {
+    local out="$1"; shift
+    sql "SELECT event_id FROM bss.events" |
+        "$PY_VENV/bin/python" "$ROOT/chaos/kafka_recount.py" "127.0.0.1:$KAFKA_PORT" "$@" >"$out"
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["acknowledged_not_in_broker"] if r["complete"] else "incomplete")' "$out"
+}
 
 append() { # append STREAM FROM TO
     sql "SELECT bss.append_events('$1', (SELECT jsonb_agg(jsonb_build_object('type', 'backup.test', 'data', jsonb_build_object('n', g))) FROM generate_series($2, $3) g), $(($2 - 1)))" >/dev/null
@@ -118,16 +134,12 @@ wait_until 30 "the last WAL segment archived" bash -c \
 before_rows="$(sql "SELECT count(*) FROM bss.events WHERE stream_id IN ('customer-before', 'ledger-before') AND recorded_at <= '$TARGET'")"
 [ "$before_rows" = 750 ] || fail "expected 750 events before the target, found $before_rows"
 ok "750 events before the target time ($TARGET), 400 after"
-wait_until 60 "the sidecar delivering all 1150 to Redis" bash -c \
-    "[ \"\$(redis-cli -p $REDIS_PORT XLEN bss:events:customer)\" = 600 ] && [ \"\$(redis-cli -p $REDIS_PORT XLEN bss:events:account)\" = 300 ]"
+all_forwarded() { redis_has customer 600 && redis_has account 300; }
+wait_until 60 "the sidecar delivering all 1150 to Redis" all_forwarded
 ok "the sidecar forwarded all 1150 to Kafka and Redis"
 stop_sidecar
 
-cluster stop >/dev/null
-pgbr --delta --type=time "--target=$TARGET" --target-action=promote restore
-URL="$(cluster start | tail -1)"
-wait_until 60 "the restored cluster out of recovery" bash -c \
-    "[ \"\$(runuser -u $PG_USER -- $PG_BIN/psql -X -tA -h 127.0.0.1 -p $PORT -d bss -c 'SELECT pg_is_in_recovery()')\" = f ]"
+restore_to "$TARGET"
 ok "restored to $TARGET and promoted (timeline $(sql "SELECT timeline_id FROM pg_control_checkpoint()"))"
 
 [ "$(sql "SELECT count(*) FROM bss.events WHERE stream_id = 'customer-before'")" = 500 ] ||
@@ -174,9 +186,7 @@ positions="$(rcli XRANGE bss:events:customer - + | awk 'prev == "global_position
 versions_in_order="$(rcli XRANGE bss:events:customer - + | awk 'prev == "version" { if ($0 != v + 1) bad = 1; v = $0 } { prev = $0 } END { print bad ? "no" : "yes" }')"
 [ "$versions_in_order" = yes ] || fail "Redis's customer stream is not versions 1..520 in order"
 ok "the sidecar streams on after the replay: customer-before 1..520 once and in order in Redis"
-sql "SELECT event_id FROM bss.events" |
-    "$PY_VENV/bin/python" "$ROOT/chaos/kafka_recount.py" "127.0.0.1:$KAFKA_PORT" bss.customer bss.ledger >"$WORK/pipeline/recount.json"
-missing="$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["acknowledged_not_in_broker"] if r["complete"] else "incomplete")' "$WORK/pipeline/recount.json")"
+missing="$(kafka_lacks "$WORK/pipeline/recount.json" bss.customer bss.ledger)"
 [ "$missing" = 0 ] || fail "events of the restored store not in Kafka: $missing ($(cat "$WORK/pipeline/recount.json"))"
 ok "every event of the restored store ($(sql "SELECT count(*) FROM bss.events")) is in Kafka"
 
@@ -190,12 +200,10 @@ sleep 1.1
 TARGET2="$(sql "SELECT now()")"
 sleep 1.1
 append undone-1 1 100
-wait_until 60 "kept-1 and undone-1 in Redis" bash -c \
-    "[ \"\$(redis-cli -p $REDIS_PORT XLEN bss:events:kept)\" = 100 ] && [ \"\$(redis-cli -p $REDIS_PORT XLEN bss:events:undone)\" = 100 ]"
+both_forwarded() { redis_has kept 100 && redis_has undone 100; }
+wait_until 60 "kept-1 and undone-1 in Redis" both_forwarded
 pgbr check
-cluster stop >/dev/null
-pgbr --delta --type=time "--target=$TARGET2" --target-action=promote restore
-URL="$(cluster start | tail -1)"
+restore_to "$TARGET2"
 ok "restored again, to $TARGET2 (timeline $(sql "SELECT timeline_id FROM pg_control_checkpoint()")), the sidecar left running"
 rebuilt() { redis_has undone 0 && redis_has kept 100 && redis_has customer 520 && healthy; }
 wait_until 90 "the sidecar rebuilding Redis by itself (log: $WORK/pipeline/sidecar-auto.log)" rebuilt
@@ -204,8 +212,6 @@ grep -q "replay_after_restore: rebuilding the sinks" "$WORK/pipeline/sidecar-aut
 append kept-1 101 110
 wait_until 60 "kept-1 101..110 in Redis" redis_has kept 110
 [ "$(rcli HGET bss:agg:kept-1 version)" = 110 ] || fail "Redis's kept-1 state is at version $(rcli HGET bss:agg:kept-1 version), want 110"
-sql "SELECT event_id FROM bss.events" |
-    "$PY_VENV/bin/python" "$ROOT/chaos/kafka_recount.py" "127.0.0.1:$KAFKA_PORT" bss.customer bss.ledger bss.kept >"$WORK/pipeline/recount2.json"
-missing="$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["acknowledged_not_in_broker"] if r["complete"] else "incomplete")' "$WORK/pipeline/recount2.json")"
+missing="$(kafka_lacks "$WORK/pipeline/recount2.json" bss.customer bss.ledger bss.kept)"
 [ "$missing" = 0 ] || fail "events of the twice-restored store not in Kafka: $missing ($(cat "$WORK/pipeline/recount2.json"))"
 ok "--replay-after-restore: the sidecar rebuilt Redis to the restored store by itself (undone-1 gone, kept-1 there) and streams on; Kafka holds every event of the store"

@@ -637,7 +637,6 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (y, m, d)
 }
 
-/// The URL without its password, for logs.
 /// `prefix` as a SCAN pattern that matches it literally.
 fn glob_escaped(prefix: &str) -> String {
     let mut out = String::with_capacity(prefix.len());
@@ -650,6 +649,7 @@ fn glob_escaped(prefix: &str) -> String {
     out
 }
 
+/// The URL without its password, for logs.
 fn redacted(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use super::replication::Fatal;
-use crate::event::{Event, Spooled};
+use crate::event::Event;
 use crate::spool::{write_durably, Spool};
 
 /// The floor's file in the spool directory.
@@ -120,7 +120,7 @@ impl Floor {
             above: VecDeque::new(),
             pending: VecDeque::new(),
         };
-        read_kept(spool, floor.state.retain_from, |batch| {
+        spool.read_each(floor.state.retain_from, |batch| {
             floor.note(batch[0].seq, batch.iter().map(|s| s.event.global_position));
         })?;
         spool.retain_from(floor.retain_from(spool));
@@ -280,7 +280,7 @@ impl Floor {
     pub fn spooled_ids(&self, spool: &Spool) -> Result<HashSet<String>> {
         let mut ids = HashSet::new();
         let (mut low, mut high) = (i64::MAX, i64::MIN);
-        let until = read_kept(spool, self.state.retain_from, |batch| {
+        let until = spool.read_each(self.state.retain_from, |batch| {
             for s in batch {
                 low = low.min(s.event.global_position);
                 high = high.max(s.event.global_position);
@@ -344,20 +344,6 @@ impl Floor {
     #[cfg(test)]
     fn state_path(dir: &std::path::Path) -> PathBuf {
         dir.join(STATE_FILE)
-    }
-}
-
-/// Hands `each` the spool's durable records from seq `from` on, a batch
-/// at a time (never empty); returns the seq after the last.
-fn read_kept(spool: &Spool, from: u64, mut each: impl FnMut(&[Spooled])) -> Result<u64> {
-    let mut seq = from;
-    loop {
-        let batch = spool.read(seq, 4096)?;
-        let Some(last) = batch.last() else {
-            return Ok(seq);
-        };
-        seq = last.seq + 1;
-        each(&batch);
     }
 }
 

@@ -26,10 +26,11 @@
 //! lacks, and never read outside the slot's snapshot.
 
 use anyhow::Result;
+use pgwire_replication::Lsn;
 use tracing::info;
 
 use super::floor::{positions, query_floor, Floor};
-use super::snapshot::{self, CreatedSlot, StoreEvents};
+use super::snapshot::{self, AtConsistentPoint, CreatedSlot, StoreEvents};
 use crate::metrics::Metrics;
 use crate::spool::Spool;
 
@@ -57,7 +58,7 @@ pub async fn fill(
     snapshot::import(sql, slot).await?;
     let result = async {
         let events = if gap {
-            spool_gap(sql, slot.consistent_point.0, floor, spool, metrics).await?
+            spool_gap(sql, slot.consistent_point, floor, spool, metrics).await?
         } else {
             0
         };
@@ -82,7 +83,7 @@ pub async fn fill(
 
 async fn spool_gap(
     sql: &tokio_postgres::Client,
-    base_lsn: u64,
+    consistent_point: Lsn,
     floor: &mut Floor,
     spool: &Spool,
     metrics: &Metrics,
@@ -90,7 +91,8 @@ async fn spool_gap(
     let spooled = tokio::task::block_in_place(|| floor.spooled_ids(spool))?;
     let reader = StoreEvents::prepare(sql).await?;
     let from = floor.position();
-    let (mut after, mut txn_index, mut filled, mut skipped) = (from, 0u32, 0u64, 0u64);
+    let mut at_c = AtConsistentPoint::new(consistent_point);
+    let (mut after, mut filled, mut skipped) = (from, 0u64, 0u64);
     loop {
         let page = reader.page(sql, after).await?;
         let Some(last) = page.last() else { break };
@@ -101,9 +103,7 @@ async fn spool_gap(
                 skipped += 1;
                 continue;
             }
-            e.commit_lsn = base_lsn;
-            e.txn_index = txn_index;
-            txn_index += 1;
+            at_c.stamp(&mut e)?;
             events.push(e);
         }
         if events.is_empty() {

@@ -50,11 +50,6 @@ fn branch(history: &str, followed: u32) -> Option<(u64, &str)> {
     })
 }
 
-/// Where the timeline after `followed` begins.
-pub fn switch_point(history: &str, followed: u32) -> Option<u64> {
-    branch(history, followed).map(|(at, _)| at)
-}
-
 /// The recovery target time in a branch's reason: PostgreSQL writes
 /// `before <timestamptz>` or `after <timestamptz>` for a time target
 /// (`before 0/3000060`, `before transaction 731`, `at restore point x` or
@@ -98,11 +93,17 @@ mod tests {
                            2\t0/5A00100\tbefore 2026-12-05 13:45:16+00\n";
 
     #[test]
-    fn the_switch_point_is_the_one_after_the_followed_timeline() {
-        assert_eq!(switch_point(HISTORY, 1), Some(0x300_0060));
-        assert_eq!(switch_point(HISTORY, 2), Some(0x5A0_0100));
-        assert_eq!(switch_point(HISTORY, 3), None);
-        assert_eq!(switch_point("garbage\n2 notanlsn x\n", 2), None);
+    fn the_branch_is_the_line_after_the_followed_timeline() {
+        assert_eq!(
+            branch(HISTORY, 1),
+            Some((0x300_0060, "no recovery target specified"))
+        );
+        assert_eq!(
+            branch(HISTORY, 2),
+            Some((0x5A0_0100, "before 2026-12-05 13:45:16+00"))
+        );
+        assert_eq!(branch(HISTORY, 3), None);
+        assert_eq!(branch("garbage\n2\tnotanlsn\tx\n", 2), None);
     }
 
     #[test]

@@ -66,6 +66,38 @@ pub async fn create_slot(
     })
 }
 
+/// Numbers events read in a slot's snapshot as one transaction committed
+/// at its consistent point: Redis entry IDs `<consistent point>-<n>`, below
+/// those of every transaction the slot streams after.
+pub struct AtConsistentPoint {
+    lsn: u64,
+    next: u32,
+}
+
+impl AtConsistentPoint {
+    pub fn new(consistent_point: Lsn) -> AtConsistentPoint {
+        AtConsistentPoint {
+            lsn: consistent_point.0,
+            next: 0,
+        }
+    }
+
+    /// Gives `e` the consistent point as its commit and the next index;
+    /// fails past u32::MAX events (a transaction's index is a u32).
+    pub fn stamp(&mut self, e: &mut Event) -> Result<()> {
+        e.commit_lsn = self.lsn;
+        e.txn_index = self.next;
+        self.next = self.next.checked_add(1).ok_or_else(|| {
+            anyhow!(
+                "more than {} events read as one transaction at {}",
+                u32::MAX,
+                Lsn(self.lsn)
+            )
+        })?;
+        Ok(())
+    }
+}
+
 /// Opens a read-only transaction on `sql` in the snapshot of `slot`; the
 /// caller ends it with COMMIT or ROLLBACK.
 pub async fn import(sql: &tokio_postgres::Client, slot: &CreatedSlot) -> Result<()> {
