@@ -238,7 +238,9 @@ rejects "a misspelt key in bss-sidecar.toml's [kafka]" '\[kafka\] settings: unkn
 copy="$(mutated detector deploy/vm/sidecar/bss-sidecar.toml 'threshold = 4.5' 'threshold = 5.5')"
 rejects "a detector that differs from bss-detect/detectors.toml" "(cell-drop) differs" lint "$copy" sidecar "$SIDECAR"
 
-copy="$(mutated image-tag deploy/vm/vm1-postgres/compose.yml 'image: pg_bss/postgres:0.5.0' 'image: pg_bss/postgres:0.4.0')"
+# The self-tests below tag an image with a version that is not pg_bss's.
+PG_BSS_VERSION="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/pg_bss/Cargo.toml")"
+copy="$(mutated image-tag deploy/vm/vm1-postgres/compose.yml "image: pg_bss/postgres:$PG_BSS_VERSION" 'image: pg_bss/postgres:0.0.1')"
 rejects "an image tag that is not pg_bss's version" "want pg_bss/postgres:" lint "$copy" images
 
 copy="$(mutated hba-user deploy/vm/postgres/pg_hba.conf \
@@ -295,8 +297,8 @@ wal_compression = lz4 ")"
 rejects "synchronous_standby_names in postgresql.conf (pg_auto_failover's to set)" \
     "FAIL deploy/vm/postgres/postgresql.conf: synchronous_standby_names = \*: pg_auto_failover sets it" lint "$copy" required
 
-copy="$(mutated node2-image deploy/vm/vm2-app/compose.yml '    image: pg_bss/postgres:0.5.0' '    image: pg_bss/postgres:0.4.0')"
-rejects "node2 on another image than node1" "FAIL deploy/vm/vm2-app/compose.yml: services.node2.image is pg_bss/postgres:0.4.0" lint "$copy" images
+copy="$(mutated node2-image deploy/vm/vm2-app/compose.yml "    image: pg_bss/postgres:$PG_BSS_VERSION" '    image: pg_bss/postgres:0.0.1')"
+rejects "node2 on another image than node1" "FAIL deploy/vm/vm2-app/compose.yml: services.node2.image is pg_bss/postgres:0.0.1" lint "$copy" images
 
 copy="$(mutated exporter-target deploy/monitoring/prometheus.yml '      - targets: ["10.0.0.6:9188"]
         labels: {vm: vm2}

@@ -22,6 +22,8 @@ PG_CONF = f"{VM}/postgres/postgresql.conf"
 PG_HBA = f"{VM}/postgres/pg_hba.conf"
 PG_HBA_MONITOR = f"{VM}/postgres/pg_hba.monitor.conf"
 BOOTSTRAP = f"{VM}/postgres/bootstrap.sql"
+# The extension's group roles (CREATE EXTENSION makes them, NOLOGIN).
+PRIVILEGES_SQL = "pg_bss/sql/privileges.sql"
 PGAF_ENTRYPOINT = f"{VM}/postgres/pgaf-entrypoint.sh"
 PGAF_SH = "scripts/pgaf.sh"
 REDIS_CONF = f"{VM}/redis/redis.conf"
@@ -495,7 +497,16 @@ def cmd_consistency(root):
     # PostgreSQL roles: bootstrap.sql creates them (pg_autoctl its own), pg_hba.conf lets them in, the URLs use them.
     boot = read(root, BOOTSTRAP)
     roles = {"postgres": "LOGIN", **PGAF_NODE_ROLES}
+    groups = re.search(r"FOREACH r IN ARRAY ARRAY\[([^\]]*)\]", read(root, PRIVILEGES_SQL))
+    n += 1
+    if not groups:
+        bad(f"{PRIVILEGES_SQL}: cannot find the group roles the extension creates (FOREACH r IN ARRAY ARRAY[...])")
+    for name in re.findall(r"'(\w+)'", groups.group(1) if groups else ""):
+        roles[name] = "NOLOGIN"
     for name, attrs in re.findall(r"CREATE ROLE (\w+) ([A-Z ]+)'", boot):
+        roles[name] = attrs
+    # bootstrap.sql may give a group role LOGIN (the sidecar logs in as bss_sidecar).
+    for name, attrs in re.findall(r"^ALTER ROLE (\w+) ([A-Z ]+?) PASSWORD", boot, re.M):
         roles[name] = attrs
     methods = {"trust", "reject", "scram-sha-256", "md5", "password", "peer", "ident", "cert", "gss", "sspi", "pam", "ldap", "radius"}
 

@@ -114,10 +114,17 @@ LANGUAGE sql STABLE STRICT AS $$
     FROM (SELECT pg_get_expr(c.relpartbound, c.oid) AS b FROM pg_class c WHERE c.oid = part) s
 $$;
 
+-- Runs as the extension's owner (privileges.sql), so it counts partitions
+-- of bss.events only.
 CREATE FUNCTION bss.partition_row_count(part regclass) RETURNS bigint
 LANGUAGE plpgsql STABLE STRICT AS $$
 DECLARE n bigint;
 BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i
+                   WHERE i.inhrelid = part AND i.inhparent = 'bss.events'::regclass) THEN
+        RAISE EXCEPTION '% is not a partition of bss.events', part
+            USING ERRCODE = 'XB009', HINT = 'SELECT partition FROM bss.partitions lists them.';
+    END IF;
     EXECUTE format('SELECT count(*) FROM %s', part) INTO n;
     RETURN n;
 END

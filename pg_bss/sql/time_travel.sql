@@ -360,6 +360,7 @@ BEGIN
     END IF;
     EXECUTE format('CREATE TABLE bss_projection.%I (stream_id text PRIMARY KEY, state jsonb, '
                    'version bigint NOT NULL, updated_at timestamptz NOT NULL)', name);
+    EXECUTE format('GRANT SELECT ON bss_projection.%I TO bss_reader', name);
     INSERT INTO bss.projections (name, category, reducer) VALUES (name, category, reducer);
     PERFORM bss.read_side_changed('bss.projections');
     PERFORM bss.rebuild_projection(name);

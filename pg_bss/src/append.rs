@@ -31,7 +31,7 @@ use crate::insert::{Batch, Insert, OneEvent, Rows, Slot};
 use crate::rules::{self, Path, Problem, Rule};
 use crate::statements::{self, Plans};
 use crate::{
-    dead_letters, expected_version, guc, idempotency, jsonb, position, read_side, schemas,
+    dead_letters, expected_version, guc, idempotency, jsonb, position, read_side, roles, schemas,
     stream_lock,
 };
 
@@ -52,6 +52,7 @@ fn append_locked(
     expected: Option<i64>,
     rows: impl Insert,
 ) -> BssResult<Appended> {
+    roles::check_may_append(stream_id)?;
     let n = rows.count();
     let locked = stream_lock::lock(client, plans, stream_id, n)?;
     let ids = rows.named_ids();

@@ -46,6 +46,8 @@ pub enum SqlState {
     InvalidSchema,
     /// A statement pg_bss runs itself failed: a bug, not bad input.
     Internal,
+    /// The caller's role may not do this (PostgreSQL's own code).
+    InsufficientPrivilege,
 }
 
 impl SqlState {
@@ -66,6 +68,7 @@ impl SqlState {
             SqlState::SchemaViolation => "XB013",
             SqlState::InvalidSchema => "XB014",
             SqlState::Internal => "XB015",
+            SqlState::InsufficientPrivilege => "42501",
         }
     }
 

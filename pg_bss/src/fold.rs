@@ -19,6 +19,7 @@ use pgrx::pg_sys::{self, Datum, FunctionCallInfo, Oid, PgTryBuilder};
 use crate::call_args;
 use crate::error::{BssError, BssResult, SqlState};
 use crate::merge_patch::{merge_patch, Doc};
+use crate::roles;
 
 /// The default reducer, folded natively: `bss.reduce_merge_patch`.
 const NATIVE_REDUCER: &CStr = c"reduce_merge_patch";
@@ -35,6 +36,9 @@ struct Fold {
     cx: pg_sys::MemoryContext,
     flinfo: pg_sys::FmgrInfo,
     fcinfo: *mut pg_sys::FunctionCallInfoBaseData,
+    /// The role the reducer runs as (its owner, inside the store's own
+    /// functions: roles.rs); None: as the caller.
+    run_as: Option<Oid>,
     /// For errors: the reducer's signature, the stream, the version.
     reducer_name: CString,
     stream_id: CString,
@@ -140,6 +144,7 @@ unsafe fn start_fold(fcinfo: FunctionCallInfo, cx: pg_sys::MemoryContext) -> Bss
     let reducer = Oid::from(pg_getarg_datum_raw(fcinfo, 1).value() as u32);
     let event_type = pg_sys::get_fn_expr_argtype((*fcinfo).flinfo, 3);
     let reducer_name = check_reducer(reducer, event_type)?;
+    let run_as = roles::reducer_runs_as(reducer, &reducer_name)?;
     let native = is_native(reducer);
     let initial = call_args::datum(fcinfo, 2);
     let mut fold = Box::new(Fold {
@@ -149,6 +154,7 @@ unsafe fn start_fold(fcinfo: FunctionCallInfo, cx: pg_sys::MemoryContext) -> Bss
         cx,
         flinfo: pg_sys::FmgrInfo::default(),
         fcinfo: std::ptr::null_mut(),
+        run_as,
         reducer_name: CString::new(reducer_name).unwrap_or_default(),
         stream_id: CString::default(),
         version: 0,
@@ -245,8 +251,9 @@ unsafe fn native_step(f: &mut Fold, tuple: pg_sys::HeapTupleHeader) -> BssResult
 /// Calls the reducer on `event`. An error it raises comes back with its
 /// SQLSTATE, message and hint, to be raised again naming the fold.
 unsafe fn reducer_step(f: &mut Fold, event: Datum) -> BssResult<()> {
+    let running_as = f.run_as.map(|owner| roles::run_as(owner));
     let fold = AssertUnwindSafe(&mut *f);
-    PgTryBuilder::new(move || {
+    let outcome = PgTryBuilder::new(move || {
         let f = fold;
         call_reducer(f.0, event);
         Ok(())
@@ -264,7 +271,11 @@ unsafe fn reducer_step(f: &mut Fold, event: Datum) -> BssResult<()> {
             ereport.message().to_owned(),
         )),
     })
-    .execute()
+    .execute();
+    if let Some(running_as) = running_as {
+        running_as.restore();
+    }
+    outcome
 }
 
 unsafe fn call_reducer(f: &mut Fold, event: Datum) {

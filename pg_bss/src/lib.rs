@@ -11,7 +11,9 @@
 //! `schemas.rs`, `dead_letters.rs`), and observability (the view `bss.stats`
 //! for a Prometheus postgres_exporter: `sql/observability.sql`), and partition
 //! upkeep (`bss.ensure_partitions`, autovacuum settings for append-only
-//! partitions: `sql/partition_upkeep.sql`).
+//! partitions: `sql/partition_upkeep.sql`), and privileges (group roles
+//! bss_writer, bss_reader, bss_admin, bss_sidecar; the functions run as
+//! bss_store: `sql/privileges.sql`, `roles.rs`).
 //!
 //! SQL lives in `sql/`; Rust does the append path, where speed, exact
 //! ordering and clear errors matter. This crate owns the on-disk event model;
@@ -64,6 +66,7 @@ mod idempotency;
 mod insert;
 mod partitions;
 mod position;
+mod roles;
 mod statements;
 mod stream_lock;
 
@@ -92,7 +95,12 @@ pgrx::extension_sql_file!(
     name = "partition_upkeep",
     requires = ["data_quality"]
 );
-pgrx::extension_sql_file!("../sql/observability.sql", name = "observability", finalize);
+pgrx::extension_sql_file!(
+    "../sql/observability.sql",
+    name = "observability",
+    requires = ["partition_upkeep"]
+);
+pgrx::extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {

@@ -12,17 +12,18 @@
 -- Running it again (on the primary of the moment) is harmless: it creates
 -- what is missing, sets the passwords again and grants again.
 --
--- Roles:
---   bss_writer         NOLOGIN group: may append and read events. Give each
---                      application its own LOGIN role IN ROLE bss_writer
---                      (pg_hba.conf lets +bss_writer in from the writers' network).
---   bss_sidecar        the sidecar: REPLICATION (its slot and logical decoding
---                      of publication bss_events), bss_writer (the anomaly
---                      stage appends anomaly.detected events; the gap fill
---                      reads bss.events) and pg_read_all_stats (it waits for
---                      the synchronous standbys' positions in
---                      pg_stat_replication).
+-- Roles: the extension makes the group roles bss_writer, bss_reader,
+-- bss_admin and bss_sidecar and grants each what it may do (README,
+-- "Roles and privileges"); this makes the login roles:
+--   bss_sidecar        the sidecar logs in as the group role itself, given
+--                      LOGIN, REPLICATION (its slot and logical decoding of
+--                      publication bss_events) and pg_read_all_stats (it waits
+--                      for the synchronous standbys' positions in
+--                      pg_stat_replication). As bss_sidecar it reads
+--                      bss.events and appends anomaly-* events, nothing else.
 --   postgres_exporter  in pg_monitor, which may read bss.stats (the extension grants it).
+-- Applications get LOGIN roles IN ROLE bss_writer (pg_hba.conf lets
+-- +bss_writer in from the writers' network).
 -- pg_autoctl create postgres makes pg_auto_failover's own roles:
 --   pgautofailover_replicator  the other node's pg_basebackup, streaming
 --                      replication and pg_rewind; made without a password,
@@ -38,17 +39,15 @@ CREATE EXTENSION IF NOT EXISTS pg_bss;
 ALTER EXTENSION pg_bss UPDATE;
 SELECT bss.ensure_partitions();
 
-SELECT 'CREATE ROLE bss_writer NOLOGIN'
-WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bss_writer') \gexec
-SELECT 'CREATE ROLE bss_sidecar LOGIN REPLICATION'
-WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bss_sidecar') \gexec
 SELECT 'CREATE ROLE postgres_exporter LOGIN'
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'postgres_exporter') \gexec
 
 -- Passwords are stored as SCRAM-SHA-256 hashes (password_encryption's default).
 ALTER ROLE bss_sidecar LOGIN REPLICATION PASSWORD :'sidecar_password';
 ALTER ROLE postgres_exporter LOGIN PASSWORD :'exporter_password';
-GRANT bss_writer, pg_read_all_stats TO bss_sidecar;
+GRANT pg_read_all_stats TO bss_sidecar;
+-- Before pg_bss 0.6.0 this made the sidecar a writer: no longer.
+REVOKE bss_writer FROM bss_sidecar;
 GRANT pg_monitor TO postgres_exporter;
 \if :{?replication_password}
 ALTER ROLE pgautofailover_replicator PASSWORD :'replication_password';
@@ -56,19 +55,4 @@ ALTER ROLE pgautofailover_replicator PASSWORD :'replication_password';
 
 -- Only these roles (and the superuser) connect to bss.
 REVOKE CONNECT, TEMPORARY ON DATABASE bss FROM PUBLIC;
-GRANT CONNECT ON DATABASE bss TO bss_writer, bss_sidecar, postgres_exporter;
-
--- What an append touches as the calling role: the event, its stream's row and
--- version, the global position, the type's schema, the category's reducer,
--- snapshot policy and projections, and dead letters. Partitions are created by
--- bss.ensure_partitions(), which runs as the extension's owner. bss.events
--- stays append-only for every role: its triggers refuse UPDATE and DELETE.
-GRANT USAGE ON SCHEMA bss, bss_projection TO bss_writer;
-GRANT SELECT ON ALL TABLES IN SCHEMA bss TO bss_writer;
-GRANT INSERT ON bss.events, bss.dead_letters, bss.snapshots TO bss_writer;
-GRANT INSERT, UPDATE ON bss.streams TO bss_writer;
-GRANT USAGE ON SEQUENCE bss.global_position_seq TO bss_writer;
--- Projections are tables in bss_projection that the appends keep current;
--- bss.create_projection (run by the superuser) makes new ones.
-GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA bss_projection TO bss_writer;
-ALTER DEFAULT PRIVILEGES IN SCHEMA bss_projection GRANT SELECT, INSERT, UPDATE ON TABLES TO bss_writer;
+GRANT CONNECT ON DATABASE bss TO bss_writer, bss_reader, bss_admin, bss_sidecar, postgres_exporter;

@@ -1,0 +1,145 @@
+-- pg_bss: who may do what. Loaded last by CREATE EXTENSION pg_bss
+-- (extension_sql_file! finalize); what 0.6.0 added came with
+-- pg_bss--0.5.0--0.6.0.sql.
+--
+-- Group roles (cluster-wide, NOLOGIN, created when missing). Give each
+-- person and application a LOGIN role that is a member of the ones it needs:
+--   bss_writer   appends (bss.append_event, append_events, append_cloudevents)
+--                and checks events (validate_event, stream_version).
+--   bss_reader   reads: read_stream, read_all, read_category, time travel
+--                (aggregate, stream_at, events_as_of), bss.fold, projections.
+--   bss_admin    manages schemas, reducers, snapshot policies, projections,
+--                partitions; reads dead letters and the store's configuration.
+--   bss_sidecar  the sidecar: reads bss.events directly (its gap fill and
+--                replay read under a slot's exported snapshot) and appends to
+--                anomaly-* streams only (roles.rs). Its LOGIN role needs
+--                REPLICATION itself: role attributes are not inherited.
+--   bss_store    owns the functions above that touch the store; they run as
+--                it (SECURITY DEFINER, search_path pg_catalog, pg_temp). It
+--                cannot log in and has no members.
+-- pg_monitor reads bss.stats (observability.sql).
+--
+-- What must hold:
+--   * Nothing of schema bss is granted to PUBLIC.
+--   * Only the extension's owner and bss_store change a store table: direct
+--     INSERT, UPDATE, DELETE or TRUNCATE by any other role is refused, so
+--     every event went through the append path's checks.
+--   * Each SECURITY DEFINER function sets search_path = pg_catalog, pg_temp.
+--   * Partitions are created and detached only by functions owned by the
+--     extension's owner (they must own bss.events).
+
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['bss_writer', 'bss_reader', 'bss_admin', 'bss_sidecar', 'bss_store'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+    -- Whoever could act as bss_store could write events past every check.
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'bss_store' AND (rolcanlogin OR rolbypassrls OR rolsuper))
+       OR EXISTS (SELECT FROM pg_catalog.pg_auth_members WHERE roleid = 'bss_store'::regrole) THEN
+        RAISE EXCEPTION 'role bss_store exists and can log in, is a superuser, bypasses row-level security or has members'
+            USING ERRCODE = '42501',
+                  HINT = 'bss_store owns the store''s functions and must be NOLOGIN NOSUPERUSER NOBYPASSRLS without members: ALTER ROLE bss_store NOLOGIN NOSUPERUSER NOBYPASSRLS, REVOKE bss_store FROM ...';
+    END IF;
+END
+$$;
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA bss FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA bss FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA bss FROM PUBLIC;
+
+-- bss_store: what the functions that run as it need, and nothing more.
+GRANT USAGE ON SCHEMA bss TO bss_store;
+GRANT USAGE, CREATE ON SCHEMA bss_projection TO bss_store;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA bss TO bss_store;
+GRANT SELECT ON bss.events, bss.streams, bss.snapshots, bss.dead_letters, bss.schemas, bss.reducers,
+                bss.snapshot_policies, bss.projections TO bss_store;
+GRANT INSERT ON bss.events, bss.snapshots, bss.dead_letters TO bss_store;
+GRANT INSERT, UPDATE ON bss.streams TO bss_store;
+GRANT INSERT, UPDATE, DELETE ON bss.schemas, bss.reducers, bss.snapshot_policies, bss.projections TO bss_store;
+GRANT USAGE ON SEQUENCE bss.global_position_seq TO bss_store;
+
+-- The functions that run as bss_store.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOREACH f IN ARRAY ARRAY[
+        'bss.append_event(text, text, jsonb, bigint, jsonb, uuid, text, text, timestamptz)',
+        'bss.append_events(text, jsonb, bigint, text)',
+        'bss.append_cloudevents(jsonb)',
+        'bss.validate_event(jsonb)',
+        'bss.stream_version(text)',
+        'bss.read_stream(text, bigint, int)',
+        'bss.read_all(bigint, int)',
+        'bss.read_category(text, bigint, int, int, int)',
+        'bss.aggregate(text, timestamptz, bigint)',
+        'bss.stream_at(text, timestamptz)',
+        'bss.events_as_of(timestamptz, bigint, int)',
+        'bss.register_schema(text, jsonb)',
+        'bss.register_reducer(text, regprocedure)',
+        'bss.set_snapshot_policy(text, int)',
+        'bss.take_snapshot(text)',
+        'bss.create_projection(text, text, regprocedure)',
+        'bss.rebuild_projection(text)']::regprocedure[] LOOP
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO bss_store', f);
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
+    END LOOP;
+END
+$$;
+-- These stay the extension owner's: they must own bss.events (or read a
+-- partition), so they check what they are given.
+ALTER FUNCTION bss.detach_partitions_older_than(interval) SECURITY DEFINER;
+ALTER FUNCTION bss.partition_row_count(regclass) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+GRANT USAGE ON SCHEMA bss TO bss_writer, bss_reader, bss_admin, bss_sidecar;
+GRANT USAGE ON SCHEMA bss_projection TO bss_reader;
+
+GRANT EXECUTE ON FUNCTION
+    bss.append_event(text, text, jsonb, bigint, jsonb, uuid, text, text, timestamptz),
+    bss.append_events(text, jsonb, bigint, text),
+    bss.append_cloudevents(jsonb),
+    bss.uuidv7()
+TO bss_writer;
+GRANT EXECUTE ON FUNCTION bss.validate_event(jsonb), bss.stream_version(text) TO bss_writer, bss_reader;
+
+GRANT EXECUTE ON FUNCTION
+    bss.read_stream(text, bigint, int),
+    bss.read_all(bigint, int),
+    bss.read_category(text, bigint, int, int, int),
+    bss.consumer_member_of(text, int),
+    bss.aggregate(text, timestamptz, bigint),
+    bss.stream_at(text, timestamptz),
+    bss.events_as_of(timestamptz, bigint, int),
+    bss.fold(regprocedure, jsonb, bss.events),
+    bss.jsonb_merge_patch(jsonb, jsonb),
+    bss.reduce_merge_patch(jsonb, bss.events),
+    bss.reduce_balance(jsonb, bss.events),
+    bss.reduce_log(jsonb, bss.events)
+TO bss_reader;
+-- Projection tables: bss.create_projection grants SELECT on each to bss_reader.
+
+GRANT EXECUTE ON FUNCTION
+    bss.register_schema(text, jsonb),
+    bss.register_reducer(text, regprocedure),
+    bss.set_snapshot_policy(text, int),
+    bss.take_snapshot(text),
+    bss.create_projection(text, text, regprocedure),
+    bss.rebuild_projection(text),
+    bss.ensure_partitions(),
+    bss.detach_partitions_older_than(interval),
+    bss.partition_row_count(regclass)
+TO bss_admin;
+-- bss.partitions calls this as its reader.
+GRANT EXECUTE ON FUNCTION bss.partition_bounds(regclass) TO bss_admin;
+GRANT SELECT ON bss.partitions, bss.stats, bss.schemas, bss.reducers, bss.snapshot_policies,
+                bss.projections, bss.dead_letters
+TO bss_admin;
+
+GRANT EXECUTE ON FUNCTION
+    bss.append_event(text, text, jsonb, bigint, jsonb, uuid, text, text, timestamptz)
+TO bss_sidecar;
+GRANT SELECT ON bss.events TO bss_sidecar;
