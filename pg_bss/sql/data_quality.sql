@@ -42,6 +42,7 @@ BEGIN
             SET schema = excluded.schema, registered_at = excluded.registered_at, registered_by = excluded.registered_by;
     END IF;
     PERFORM bss.read_side_changed('bss.schemas');
+    PERFORM bss.audit('register_schema', type, jsonb_build_object('schema', schema));
 END $$;
 COMMENT ON FUNCTION bss.register_schema(text, jsonb) IS 'Registers (or replaces) the JSON Schema that the data of events of a type must match; NULL removes it.';
 

@@ -55,14 +55,16 @@ SELECT pg_catalog.pg_extension_config_dump('bss.global_position_seq', '');
 
 -- Append-only, enforced for every role: statement triggers on the parent and on
 -- each partition (a partition can be named directly), ENABLE ALWAYS so that
--- session_replication_role = replica does not switch them off.
+-- session_replication_role = replica does not switch them off. Arguments,
+-- for another append-only table: its name and the hint.
 CREATE FUNCTION bss.reject_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION '% on %.% is not allowed: bss.events is append-only', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+    RAISE EXCEPTION '% on %.% is not allowed: % is append-only', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME,
+                    coalesce(TG_ARGV[0], 'bss.events')
         USING ERRCODE = 'XB007',
               SCHEMA = TG_TABLE_SCHEMA, TABLE = TG_TABLE_NAME,
-              HINT = 'Append a compensating event instead. To archive old events, use bss.detach_partitions_older_than().';
+              HINT = coalesce(TG_ARGV[1], 'Append a compensating event instead. To archive old events, use bss.detach_partitions_older_than().');
 END
 $$;
 

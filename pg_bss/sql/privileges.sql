@@ -9,7 +9,8 @@
 --   bss_reader   reads: read_stream, read_all, read_category, time travel
 --                (aggregate, stream_at, events_as_of), bss.fold, projections.
 --   bss_admin    manages schemas, reducers, snapshot policies, projections,
---                partitions; reads dead letters and the store's configuration.
+--                partitions; reads dead letters, the store's configuration and
+--                the audit trail (bss.audit_log, bss.verify_audit).
 --   bss_sidecar  the sidecar: reads bss.events directly (its gap fill and
 --                replay read under a slot's exported snapshot) and appends to
 --                anomaly-* streams only (roles.rs). Its LOGIN role needs
@@ -56,8 +57,8 @@ GRANT USAGE ON SCHEMA bss TO bss_store;
 GRANT USAGE, CREATE ON SCHEMA bss_projection TO bss_store;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA bss TO bss_store;
 GRANT SELECT ON bss.events, bss.streams, bss.snapshots, bss.dead_letters, bss.schemas, bss.reducers,
-                bss.snapshot_policies, bss.projections TO bss_store;
-GRANT INSERT ON bss.events, bss.snapshots, bss.dead_letters TO bss_store;
+                bss.snapshot_policies, bss.projections, bss.audit_log TO bss_store;
+GRANT INSERT ON bss.events, bss.snapshots, bss.dead_letters, bss.audit_log TO bss_store;
 GRANT INSERT, UPDATE ON bss.streams TO bss_store;
 GRANT INSERT, UPDATE, DELETE ON bss.schemas, bss.reducers, bss.snapshot_policies, bss.projections TO bss_store;
 GRANT USAGE ON SEQUENCE bss.global_position_seq TO bss_store;
@@ -84,7 +85,8 @@ BEGIN
         'bss.set_snapshot_policy(text, int)',
         'bss.take_snapshot(text)',
         'bss.create_projection(text, text, regprocedure)',
-        'bss.rebuild_projection(text)']::regprocedure[] LOOP
+        'bss.rebuild_projection(text)',
+        'bss.verify_audit(bytea)']::regprocedure[] LOOP
         EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO bss_store', f);
         EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
     END LOOP;
@@ -131,12 +133,13 @@ GRANT EXECUTE ON FUNCTION
     bss.rebuild_projection(text),
     bss.ensure_partitions(),
     bss.detach_partitions_older_than(interval),
-    bss.partition_row_count(regclass)
+    bss.partition_row_count(regclass),
+    bss.verify_audit(bytea)
 TO bss_admin;
 -- bss.partitions calls this as its reader.
 GRANT EXECUTE ON FUNCTION bss.partition_bounds(regclass) TO bss_admin;
 GRANT SELECT ON bss.partitions, bss.stats, bss.schemas, bss.reducers, bss.snapshot_policies,
-                bss.projections, bss.dead_letters
+                bss.projections, bss.dead_letters, bss.audit_log
 TO bss_admin;
 
 GRANT EXECUTE ON FUNCTION

@@ -268,6 +268,7 @@ DECLARE
     s bss.streams := bss.stream_row(stream_id);
 BEGIN
     PERFORM bss.snapshot_at(s.stream_id, s.version);
+    PERFORM bss.audit('take_snapshot', s.stream_id, jsonb_build_object('version', s.version));
     RETURN s.version;
 END
 $$;
@@ -277,6 +278,7 @@ CREATE FUNCTION bss.set_snapshot_policy(category text, every_n_events int) RETUR
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM bss.check_category(category);
+    PERFORM bss.audit('set_snapshot_policy', category, jsonb_build_object('every_n_events', every_n_events));
     IF every_n_events IS NULL THEN
         DELETE FROM bss.snapshot_policies p WHERE p.category = set_snapshot_policy.category;
         PERFORM bss.read_side_changed('bss.projections');
@@ -337,6 +339,7 @@ BEGIN
         'FROM bss.events e WHERE e.category = $2 GROUP BY e.stream_id', p.name)
     USING coalesce(p.reducer, bss.reducer_for(p.category)), p.category;
     GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM bss.audit('rebuild_projection', p.name, jsonb_build_object('streams', n));
     RETURN n;
 END
 $$;
@@ -362,6 +365,7 @@ BEGIN
                    'version bigint NOT NULL, updated_at timestamptz NOT NULL)', name);
     EXECUTE format('GRANT SELECT ON bss_projection.%I TO bss_reader', name);
     INSERT INTO bss.projections (name, category, reducer) VALUES (name, category, reducer);
+    PERFORM bss.audit('create_projection', name, jsonb_build_object('category', category, 'reducer', reducer::text));
     PERFORM bss.read_side_changed('bss.projections');
     PERFORM bss.rebuild_projection(name);
     RETURN format('bss_projection.%I', name)::regclass;
@@ -375,6 +379,7 @@ DECLARE
     p record;
 BEGIN
     PERFORM bss.check_category(category);
+    PERFORM bss.audit('register_reducer', category, jsonb_build_object('reducer', reducer::text));
     IF reducer IS NULL THEN
         DELETE FROM bss.reducers r WHERE r.category = register_reducer.category;
     ELSE

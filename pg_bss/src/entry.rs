@@ -14,7 +14,7 @@ use crate::insert::{OneEvent, Rows};
 use crate::rules::arguments::EventArguments;
 use crate::rules::{self, Path, Problem, Rule};
 use crate::{
-    append, call_args, cloudevents, dead_letters, fold, guc, read_side, schemas, statements,
+    append, call_args, cloudevents, dead_letters, fold, guc, read_side, roles, schemas, statements,
     stream_id,
 };
 
@@ -40,6 +40,7 @@ sql_function!(
     fold::jsonb_merge_patch
 );
 sql_function!(bss_check_reducer, pg_finfo_bss_check_reducer, check_reducer);
+sql_function!(bss_acting_role, pg_finfo_bss_acting_role, acting_role);
 sql_function!(
     bss_read_side_changed,
     pg_finfo_bss_read_side_changed,
@@ -172,6 +173,14 @@ unsafe fn check_reducer(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
     }
     (*fcinfo).isnull = true;
     Ok(pg_sys::Datum::from(0usize))
+}
+
+/// `bss.acting_role() RETURNS text`: the role in effect outside any
+/// SECURITY DEFINER function (the login role, or the one SET ROLE chose);
+/// current_user inside the store's functions is bss_store.
+unsafe fn acting_role(_fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
+    let name = roles::acting_role_name();
+    Ok(pgrx::IntoDatum::into_datum(name).unwrap_or(pg_sys::Datum::from(0usize)))
 }
 
 unsafe fn uuidv7(_fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {

@@ -11,7 +11,8 @@
 //! `schemas.rs`, `dead_letters.rs`), and observability (the view `bss.stats`
 //! for a Prometheus postgres_exporter: `sql/observability.sql`), and partition
 //! upkeep (`bss.ensure_partitions`, autovacuum settings for append-only
-//! partitions: `sql/partition_upkeep.sql`), and privileges (group roles
+//! partitions: `sql/partition_upkeep.sql`), and the audit trail (a
+//! hash-chained `bss.audit_log`, `bss.verify_audit`: `sql/audit.sql`), and privileges (group roles
 //! bss_writer, bss_reader, bss_admin, bss_sidecar; the functions run as
 //! bss_store: `sql/privileges.sql`, `roles.rs`).
 //!
@@ -99,6 +100,11 @@ pgrx::extension_sql_file!(
     "../sql/observability.sql",
     name = "observability",
     requires = ["partition_upkeep"]
+);
+pgrx::extension_sql_file!(
+    "../sql/audit.sql",
+    name = "audit",
+    requires = ["observability"]
 );
 pgrx::extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 

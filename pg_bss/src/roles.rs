@@ -44,6 +44,12 @@ fn role_name(oid: Oid) -> String {
         .into_owned()
 }
 
+/// The caller's name (GetOuterUserId), for the audit trail.
+pub fn acting_role_name() -> String {
+    // SAFETY: reads a backend global.
+    role_name(unsafe { pg_sys::GetOuterUserId() })
+}
+
 /// Whether the caller may append to `stream_id`: members of bss_writer (and
 /// superusers) to any stream; anyone else the append functions admit (the
 /// sidecar's role) only to `anomaly-*` streams.
