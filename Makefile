@@ -8,7 +8,7 @@ export PGPORT
 PG_USER := $(if $(filter 0,$(shell id -u)),postgres,$(shell id -un))
 PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 
-.PHONY: demo demo-stop check test-local test-vm test test-backup setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-instructions test-detect test-monitoring chaos test-chaos testbed-down
+.PHONY: demo demo-stop check test-local test-vm test test-backup test-tls bench-tls setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-instructions test-detect test-monitoring chaos test-chaos testbed-down
 
 # The one-machine layout (deploy/local/) with a sample of BSS traffic; it
 # keeps running until demo-stop.
@@ -27,7 +27,7 @@ check: setup-build
 	cargo test --release --workspace --lib --bins --exclude pg_bss
 
 # Everything, what CI runs (.ci/run).
-test: setup check test-wal test-pg test-regress test-upgrade test-backup test-e2e test-sidecar test-loadgen test-detect test-monitoring test-local test-vm test-chaos
+test: setup check test-wal test-pg test-regress test-upgrade test-backup test-tls test-e2e test-sidecar test-loadgen test-detect test-monitoring test-local test-vm test-chaos
 
 setup:
 	scripts/setup.sh
@@ -66,6 +66,11 @@ test-upgrade: setup
 test-backup: setup
 	deploy/backup/pitr_check.sh
 
+# Every connection over TLS against TLS-only servers (a private CA; tansu
+# behind haproxy), plaintext and a wrong CA refused: deploy/tls/tls_check.sh.
+test-tls: setup
+	deploy/tls/tls_check.sh
+
 # The spool's log engine: recovery, corruption, kill -9, model tests.
 test-wal:
 	cargo test -p bss-wal --release
@@ -75,7 +80,12 @@ test-e2e: devdb
 	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" cargo test -p bss-tests --release --tests -- --test-threads 1
 
 # Every benchmark; the figures in the README come from these.
-bench: bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly
+bench: bench-wal bench-pg bench-cdc bench-tls bench-e2e bench-detect bench-anomaly
+
+# The sidecar's catch-up over TLS against plaintext, same servers, same run:
+# benches/tls/run.sh.
+bench-tls: setup
+	benches/tls/run.sh
 
 # bss-wal criterion benchmarks (bss-wal/benches/wal.rs), then the README table.
 bench-wal:

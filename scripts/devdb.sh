@@ -3,6 +3,14 @@
 # on 127.0.0.1:${PGPORT:-28815}, wal_level=logical, with the current pg_bss build
 # installed and CREATE EXTENSION pg_bss done in database `bss`.
 # `start` prints the libpq URL of that database as its last line.
+#
+# DEVDB_TLS=DIR (a directory of scripts/certs.sh with a client certificate
+# for the cluster's superuser): at initdb, the cluster is made TLS-only on
+# TCP: ssl = on with DIR's server certificate, plaintext refused, clients
+# authenticated by their certificate (its CN is the role); the Unix socket
+# stays for the scripts themselves. The URL is then verify-full with the
+# superuser's certificate. DEVDB_TLS_PLAIN=1 also lets plaintext in from
+# loopback (make bench-tls compares both on one cluster).
 source "$(dirname "$0")/lib.sh"
 
 PGPORT="${PGPORT:-28815}"
@@ -10,8 +18,38 @@ DEVDB="${DEVDB:-$ROOT/target/devdb}"
 DATA="$DEVDB/data"
 LOGFILE="$DEVDB/postgres.log"
 URL="postgresql://${PG_USER}@127.0.0.1:${PGPORT}/bss"
+if [ -n "${DEVDB_TLS:-}" ]; then
+    URL="postgresql://${PG_USER}@localhost:${PGPORT}/bss?sslmode=verify-full&sslrootcert=$DEVDB_TLS/ca.crt&sslcert=$DEVDB_TLS/${PG_USER}.crt&sslkey=$DEVDB_TLS/${PG_USER}.key"
+fi
 
-psql_pg() { as_pg "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -q -h 127.0.0.1 -p "$PGPORT" "$@"; }
+# Through the Unix socket: the scripts' own sessions need no certificate.
+psql_pg() { as_pg "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -q -h "$DEVDB" -p "$PGPORT" "$@"; }
+
+# The TLS-only configuration (DEVDB_TLS), written at initdb.
+configure_tls() {
+    cat >>"$DATA/postgresql.conf" <<CONF
+ssl = on
+ssl_cert_file = '$DEVDB_TLS/server.crt'
+ssl_key_file = '$DEVDB_TLS/server.key'
+ssl_ca_file = '$DEVDB_TLS/ca.crt'
+ssl_min_protocol_version = 'TLSv1.2'
+CONF
+    {
+        echo "local     all          all                     trust"
+        if [ "${DEVDB_TLS_PLAIN:-}" = 1 ]; then
+            echo "hostnossl all          all       127.0.0.1/32  trust"
+            echo "hostnossl replication  all       127.0.0.1/32  trust"
+        fi
+        echo "hostnossl all          all       0.0.0.0/0     reject"
+        echo "hostnossl replication  all       0.0.0.0/0     reject"
+        echo "hostnossl all          all       ::/0          reject"
+        echo "hostnossl replication  all       ::/0          reject"
+        echo "hostssl   all          all       127.0.0.1/32  cert"
+        echo "hostssl   replication  all       127.0.0.1/32  cert"
+        echo "hostssl   all          all       ::1/128       cert"
+        echo "hostssl   replication  all       ::1/128       cert"
+    } >"$DATA/pg_hba.conf"
+}
 
 running() { [ -f "$DATA/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
 
@@ -40,6 +78,7 @@ synchronous_commit = on             # an acknowledged append survives a crash
 max_wal_size = 4GB                  # fewer checkpoints during benchmarks
 checkpoint_timeout = 15min
 CONF
+        [ -n "${DEVDB_TLS:-}" ] && configure_tls
     fi
     if running; then
         log "devdb already running; restarting to load the new pg_bss build"

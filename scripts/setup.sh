@@ -4,7 +4,9 @@
 # at the pinned version, and `cargo pgrx init` against Debian's pg_config;
 # for the chaos suite's test bed: iproute2, nftables, stress-ng, and
 # pg_auto_failover (postgresql-15-auto-failover, pg-auto-failover-cli) for
-# its HA bed; pgBackRest for backups and point-in-time restore;
+# its HA bed; pgBackRest for backups and point-in-time restore; openssl
+# (a private CA for TLS-only servers) and haproxy (TLS in front of tansu,
+# which has none);
 # for the sidecar: redis-server, the Kafka-protocol broker tansu, and a Python
 # venv with confluent-kafka (the independent Kafka consumer of the tests).
 # As root it installs; otherwise it prints the exact commands to run and fails.
@@ -15,13 +17,14 @@ source "$(dirname "$0")/lib.sh"
 BUILD_ONLY=0
 [ "${1:-}" = --build ] && BUILD_ONLY=1
 
-# What compiling the workspace needs (pgrx's bindgen, librdkafka's build).
-BUILD_PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang pkg-config build-essential zlib1g-dev)
+# What compiling the workspace needs (pgrx's bindgen, librdkafka's build with TLS).
+BUILD_PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang pkg-config build-essential zlib1g-dev libssl-dev)
 APT_PACKAGES=("${BUILD_PACKAGES[@]}" postgresql-contrib sudo
     redis-server python3 python3-venv fonts-dejavu-core
     prometheus prometheus-alertmanager prometheus-postgres-exporter prometheus-redis-exporter
     docker-compose python3-yaml chromium valgrind
-    iproute2 nftables stress-ng postgresql-15-auto-failover pg-auto-failover-cli pgbackrest)
+    iproute2 nftables stress-ng postgresql-15-auto-failover pg-auto-failover-cli pgbackrest
+    openssl haproxy)
 [ "$BUILD_ONLY" = 1 ] && APT_PACKAGES=("${BUILD_PACKAGES[@]}")
 
 missing_apt=()

@@ -185,6 +185,9 @@ impl Settings {
             .database_url
             .or(file.database_url)
             .ok_or_else(|| anyhow!("--database-url (or BSS_DATABASE_URL) is required"))?;
+        // The URL, its TLS parameters and their files, as a connection will read them.
+        crate::source::postgres_tls::SqlConnector::from_url(&database_url)
+            .map_err(|e| anyhow!("--database-url: {e}"))?;
         let spool_dir = cli
             .spool_dir
             .or(file.spool_dir)
@@ -343,7 +346,7 @@ mod tests {
             "--config",
             path.to_str().unwrap(),
             "--database-url",
-            "x",
+            "postgresql://db/bss",
             "--spool-dir",
             "/tmp/x",
         ]))
@@ -394,7 +397,7 @@ mod tests {
             "--config",
             path,
             "--database-url",
-            "x",
+            "postgresql://db/bss",
             "--spool-dir",
             "/tmp/x",
         ]))
@@ -421,6 +424,21 @@ mod tests {
             .unwrap_err();
         let msg = format!("{err:#}");
         assert!(msg.contains("[kafka]") && msg.contains("acks"), "{msg}");
+    }
+
+    #[test]
+    fn a_database_url_whose_tls_cannot_be_set_up_stops_the_sidecar_at_start() {
+        let start =
+            |url: &str| Settings::from_cli(cli(&["--database-url", url, "--spool-dir", "/tmp/x"]));
+        let err = start("postgresql://db/bss?sslmode=verify-full&sslrootcert=/nonexistent/ca.crt")
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("/nonexistent/ca.crt"),
+            "{err:#}"
+        );
+        let err = start("postgresql://db/bss?sslmode=verify-all").unwrap_err();
+        assert!(format!("{err:#}").contains("sslmode=verify-all"), "{err:#}");
+        assert!(start("postgresql://db/bss?sslmode=require").is_ok());
     }
 
     #[test]

@@ -17,3 +17,4 @@ pub mod source;
 pub mod spool;
 pub mod stage;
 pub mod status;
+pub mod tls;

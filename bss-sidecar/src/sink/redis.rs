@@ -28,6 +28,7 @@
 //! must be retried (its lower entry ID would then be refused).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -70,6 +71,12 @@ pub struct RedisSinkConfig {
     pub connect_timeout_ms: u64,
     /// Bound on any one request, a whole function call included.
     pub response_timeout_ms: u64,
+    /// TLS (a `rediss://` URL), as redis.conf names the files: the CA
+    /// certificate that signed the server's (none: the system's roots), and
+    /// the client's certificate and key (for `tls-auth-clients yes`).
+    pub tls_ca_cert_file: Option<PathBuf>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for RedisSinkConfig {
@@ -83,6 +90,9 @@ impl Default for RedisSinkConfig {
             counter_ttl_secs: 172_800,
             connect_timeout_ms: 2_000,
             response_timeout_ms: 5_000,
+            tls_ca_cert_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -96,11 +106,60 @@ impl RedisSinkConfig {
         }
     }
 
-    /// Everything the sink checks before it connects: the URL parses.
+    /// Everything the sink checks before it connects: the URL parses, the
+    /// TLS files are read.
     pub fn check(&self) -> Result<(), String> {
-        redis::Client::open(self.url.as_str())
-            .map(|_| ())
-            .map_err(|e| format!("redis: invalid url {:?}: {e}", self.url))
+        self.client().map(|_| ())
+    }
+
+    /// The client of the URL: over TLS for `rediss://`, with the files given.
+    fn client(&self) -> Result<redis::Client, String> {
+        let invalid = |e: &dyn std::fmt::Display| format!("redis: invalid url {:?}: {e}", self.url);
+        // A function call is one large request and the sink waits for its
+        // reply: Nagle's algorithm would hold its last segment back until the
+        // previous ones are acknowledged (with TLS, each record is a write).
+        let info = redis::IntoConnectionInfo::into_connection_info(self.url.as_str())
+            .map_err(|e| invalid(&e))?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let files = [
+            &self.tls_ca_cert_file,
+            &self.tls_cert_file,
+            &self.tls_key_file,
+        ];
+        if !self.url.starts_with("rediss://") {
+            if files.iter().any(|f| f.is_some()) {
+                return Err(format!(
+                    "redis: tls_* files are set but the url {:?} is not rediss:// (TLS)",
+                    self.url
+                ));
+            }
+            return redis::Client::open(info).map_err(|e| invalid(&e));
+        }
+        let read = |path: &PathBuf, what: &str| {
+            std::fs::read(path).map_err(|e| format!("redis: {what} {}: {e}", path.display()))
+        };
+        let client_tls = match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+                client_cert: read(cert, "tls_cert_file")?,
+                client_key: read(key, "tls_key_file")?,
+            }),
+            (None, None) => None,
+            _ => return Err("redis: tls_cert_file and tls_key_file go together".to_owned()),
+        };
+        let root_cert = match &self.tls_ca_cert_file {
+            Some(ca) => Some(read(ca, "tls_ca_cert_file")?),
+            None => None,
+        };
+        // The Redis client builds its TLS configuration from the process's provider.
+        crate::tls::provider();
+        redis::Client::build_with_tls(
+            info,
+            redis::TlsCertificates {
+                client_tls,
+                root_cert,
+            },
+        )
+        .map_err(|e| invalid(&e))
     }
 
     fn connect_timeout(&self) -> Duration {
@@ -133,8 +192,7 @@ impl RedisSink {
     /// Checks the URL only; connects on the first delivery, so the sidecar
     /// can start (and spool) while Redis is down.
     pub fn lazy(cfg: RedisSinkConfig) -> Result<RedisSink, SinkError> {
-        let client = redis::Client::open(cfg.url.as_str())
-            .map_err(|e| SinkError::Fatal(format!("redis: invalid url {:?}: {e}", cfg.url)))?;
+        let client = cfg.client().map_err(SinkError::Fatal)?;
         Ok(RedisSink {
             cfg,
             client,

@@ -25,13 +25,14 @@ use futures::FutureExt;
 use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent};
 use tokio::sync::watch;
 use tokio_postgres::config::Host;
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 use tracing::{debug, info, warn};
 
 use super::floor::{self, query_floor, Floor, Server, SlotPlan};
 use super::gap_fill;
 use super::history::{self, HistoryWentBack, Lineage};
 use super::pgoutput::{self, EventColumns, Message, PG_EPOCH_OFFSET_US};
+use super::postgres_tls;
 use super::snapshot;
 use super::standby_gate::flushed_on_standbys;
 use crate::backoff::{self, Backoff};
@@ -361,6 +362,8 @@ pub struct Target {
     /// `host:port`, for logs.
     pub addr: String,
     pub sql: tokio_postgres::Config,
+    /// How SQL sessions secure their connection (the URL's sslmode and files).
+    pub tls: MakeRustlsConnect,
     pub replication: ReplicationConfig,
 }
 
@@ -374,7 +377,7 @@ pub async fn connect_primary(
     let mut refused = Vec::new();
     for target in targets(cfg)? {
         let connected = within(cfg.query_timeout, "the connection", async {
-            let (sql, conn) = target.sql.connect(NoTls).await?;
+            let (sql, conn) = target.sql.connect(target.tls.clone()).await?;
             let conn_task = tokio::spawn(async move {
                 let _ = conn.await;
             });
@@ -404,8 +407,10 @@ pub async fn connect_primary(
 /// The hosts of the database URL, in order. Ports pair with hosts as in
 /// libpq: one port serves every host, or there is one per host.
 fn targets(cfg: &SourceConfig) -> Result<Vec<Target>> {
-    let pg = tokio_postgres::Config::from_str(&cfg.database_url)
-        .map_err(|e| Fatal(anyhow!("invalid --database-url: {e}")))?;
+    let invalid = |e: String| Fatal(anyhow!("invalid --database-url: {e}"));
+    let (url, tls) = postgres_tls::split(&cfg.database_url).map_err(invalid)?;
+    let connector = tls.connector().map_err(invalid)?;
+    let pg = tokio_postgres::Config::from_str(&url).map_err(|e| invalid(e.to_string()))?;
     let user = pg.get_user().unwrap_or("postgres").to_owned();
     let password = pg
         .get_password()
@@ -442,7 +447,7 @@ fn targets(cfg: &SourceConfig) -> Result<Vec<Target>> {
             sql.user(&user)
                 .dbname(&dbname)
                 .application_name(pg.get_application_name().unwrap_or("bss-sidecar"))
-                .ssl_mode(pg.get_ssl_mode())
+                .ssl_mode(tls.tokio_mode())
                 .keepalives(pg.get_keepalives())
                 .keepalives_idle(pg.get_keepalives_idle())
                 .port(port);
@@ -468,10 +473,12 @@ fn targets(cfg: &SourceConfig) -> Result<Vec<Target>> {
             .with_binary(true)
             .with_status_interval(Duration::from_millis(500))
             .with_wakeup_interval(Duration::from_secs(1))
-            .with_application_name("bss-sidecar");
+            .with_application_name("bss-sidecar")
+            .with_tls(tls.replication());
             Target {
                 addr: format!("{name}:{port}"),
                 sql,
+                tls: connector.clone(),
                 replication,
             }
         })

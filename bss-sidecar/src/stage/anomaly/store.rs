@@ -9,6 +9,7 @@ use bss_detect::time::format_rfc3339_us;
 use tokio_postgres::types::ToSql;
 
 use crate::failure::Failure;
+use crate::source::postgres_tls::SqlConnector;
 
 /// Source of the anomaly events.
 const EVENT_SOURCE: &str = "/bss-sidecar/anomaly";
@@ -47,11 +48,10 @@ impl Db {
 
     async fn try_append(&mut self, found: &[Anomaly]) -> Result<(), Failure> {
         if self.client.as_ref().is_none_or(|c| c.is_closed()) {
-            let (client, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
-                .await
-                .map_err(classify)?;
-            tokio::spawn(conn);
-            self.client = Some(client);
+            // Built at each connection: certificates renewed on disk are read again.
+            let connector = SqlConnector::from_url(&self.url)
+                .map_err(|e| Failure::Fatal(format!("invalid database URL: {e}")))?;
+            self.client = Some(connector.connect().await.map_err(classify)?);
         }
         let client = self.client.as_mut().expect("connected above");
         let tx = client.transaction().await.map_err(classify)?;
