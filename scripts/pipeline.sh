@@ -50,6 +50,26 @@ stop_sidecar() {
     as_pg "$PG_BIN/psql" -X "$URL" -qtAc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT' AND NOT active" >/dev/null 2>&1 || true
 }
 
+# build_sidecar: this checkout's sidecar, unless SIDECAR_BIN names another.
+build_sidecar() {
+    if [[ -z "${SIDECAR_BIN:-}" ]]; then
+        log "building bss-sidecar"
+        cargo build -q -p bss-sidecar --release
+    fi
+}
+
+# start_tansu PORT ADVERTISED_URL CLUSTER_ID LOG: a tansu broker (memory
+# storage) on 127.0.0.1:PORT that tells clients to come to ADVERTISED_URL;
+# its pid is TANSU_PID (and in PIDS).
+start_tansu() {
+    local tansu
+    tansu="$(tansu_bin)" || die "tansu is missing: run make setup"
+    "$tansu" broker --listener-url "tcp://127.0.0.1:$1" --advertised-listener-url "$2" \
+        --storage-engine memory://tansu/ --cluster-id "$3" >"$4" 2>&1 &
+    TANSU_PID=$!
+    PIDS+=("$TANSU_PID")
+}
+
 # start_broker_and_redis DIR: logs go to DIR.
 start_broker_and_redis() {
     local dir="$1"
@@ -57,16 +77,9 @@ start_broker_and_redis() {
         port_free "$p" || die "port $p is taken; set PIPELINE_KAFKA_PORT / PIPELINE_REDIS_PORT / PIPELINE_METRICS_PORT"
     done
     mkdir -p "$dir"
-    if [[ -z "${SIDECAR_BIN:-}" ]]; then
-        log "building bss-sidecar"
-        cargo build -q -p bss-sidecar --release
-    fi
-    local tansu
-    tansu="$(tansu_bin)" || die "tansu is missing: run make setup"
+    build_sidecar
     log "starting tansu (Kafka protocol) on 127.0.0.1:$KAFKA_PORT and redis-server on 127.0.0.1:$REDIS_PORT"
-    "$tansu" broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-        --storage-engine memory://tansu/ --cluster-id bss-local >"$dir/tansu.log" 2>&1 &
-    PIDS+=($!)
+    start_tansu "$KAFKA_PORT" "tcp://127.0.0.1:$KAFKA_PORT" bss-local "$dir/tansu.log"
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >"$dir/redis.log" 2>&1 &
     PIDS+=($!)
     wait_until 20 "tansu listening" bash -c "(exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT) 2>/dev/null"

@@ -64,10 +64,7 @@ tls_bed_up() {
                     END IF;
                 END \$\$"
 
-    if [[ -z "${SIDECAR_BIN:-}" ]]; then
-        log "building bss-sidecar"
-        cargo build -q -p bss-sidecar --release
-    fi
+    build_sidecar
     # Redis: TLS only (a plaintext port too with TLS_BED_PLAIN), its users from the VM layout's ACL.
     {
         echo "bind 127.0.0.1"
@@ -87,18 +84,11 @@ tls_bed_up() {
     BED_PIDS[redis]=$!
 
     # Kafka: tansu on loopback, haproxy's TLS listener (and plaintext one) in front.
-    local tansu
-    tansu="$(tansu_bin)" || die "tansu is missing: run make setup"
-    "$tansu" broker --listener-url "tcp://127.0.0.1:$TANSU_PORT" --advertised-listener-url "tcp://localhost:$KAFKA_PORT" \
-        --storage-engine memory://tansu/ --cluster-id bss-tls >"$WORK/tansu.log" 2>&1 &
-    PIDS+=($!)
-    BED_PIDS[tansu]=$!
+    start_tansu "$TANSU_PORT" "tcp://localhost:$KAFKA_PORT" bss-tls "$WORK/tansu.log"
+    BED_PIDS[tansu]=$TANSU_PID
     if [ "${TLS_BED_PLAIN:-}" = 1 ]; then
-        "$tansu" broker --listener-url "tcp://127.0.0.1:$((TANSU_PORT + 1))" \
-            --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PLAIN_PORT" \
-            --storage-engine memory://tansu/ --cluster-id bss-plain >"$WORK/tansu-plain.log" 2>&1 &
-        PIDS+=($!)
-        BED_PIDS[tansu]+=" $!"
+        start_tansu "$((TANSU_PORT + 1))" "tcp://127.0.0.1:$KAFKA_PLAIN_PORT" bss-plain "$WORK/tansu-plain.log"
+        BED_PIDS[tansu]+=" $TANSU_PID"
     fi
     {
         echo "global"

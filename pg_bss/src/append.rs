@@ -32,7 +32,7 @@ use crate::rules::{self, Path, Problem, Rule};
 use crate::statements::{self, Plans};
 use crate::{
     dead_letters, expected_version, guc, idempotency, jsonb, position, read_side, roles, schemas,
-    stream_lock,
+    stream_id, stream_lock,
 };
 
 /// What an append did.
@@ -92,7 +92,7 @@ fn after_append(
     before: i64,
     after: i64,
 ) -> BssResult<()> {
-    let category = stream_id.split('-').next().unwrap_or(stream_id);
+    let category = stream_id::category(stream_id);
     let Some(work) = read_side::work(client, category)? else {
         return Ok(());
     };

@@ -18,6 +18,7 @@ use std::ffi::CStr;
 use pgrx::pg_sys::{self, Oid};
 
 use crate::error::{BssError, BssResult, SqlState};
+use crate::stream_id;
 
 /// The role the store's functions run as (owner of the SECURITY DEFINER ones).
 const STORE: &CStr = c"bss_store";
@@ -54,7 +55,7 @@ pub fn acting_role_name() -> String {
 /// superusers) to any stream; anyone else the append functions admit (the
 /// sidecar's role) only to `anomaly-*` streams.
 pub fn check_may_append(stream_id: &str) -> BssResult<()> {
-    let category = stream_id.split('-').next().unwrap_or(stream_id);
+    let category = stream_id::category(stream_id);
     if category == SIDECAR_CATEGORY {
         return Ok(());
     }

@@ -41,6 +41,12 @@ pub fn check(stream_id: Option<&str>) -> BssResult<&str> {
     Ok(id)
 }
 
+/// The category of a stream: the part of its id before the first `-`
+/// (`customer-42` is in `customer`); the whole id when it has none.
+pub fn category(stream_id: &str) -> &str {
+    stream_id.split('-').next().unwrap_or(stream_id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +64,12 @@ mod tests {
             SqlState::InvalidStreamId
         );
         assert_eq!(check(Some("customer-1")).unwrap(), "customer-1");
+    }
+
+    #[test]
+    fn the_category_is_the_part_before_the_first_dash() {
+        assert_eq!(category("customer-42"), "customer");
+        assert_eq!(category("anomaly-data-session-over-50gb"), "anomaly");
+        assert_eq!(category("customer"), "customer");
     }
 }

@@ -132,6 +132,15 @@ pub fn split(url: &str) -> Result<(String, PgTls), String> {
     Ok((rest, tls))
 }
 
+/// The URL as tokio-postgres takes it (its TLS mode set from sslmode), and
+/// its TLS parameters.
+pub fn parse(url: &str) -> Result<(tokio_postgres::Config, PgTls), String> {
+    let (rest, tls) = split(url)?;
+    let mut config: tokio_postgres::Config = rest.parse().map_err(|e| format!("{e}"))?;
+    config.ssl_mode(tls.tokio_mode());
+    Ok((config, tls))
+}
+
 fn percent_decode(v: &str) -> Result<String, String> {
     let bytes = v.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -340,9 +349,7 @@ pub struct SqlConnector {
 
 impl SqlConnector {
     pub fn from_url(url: &str) -> Result<SqlConnector, String> {
-        let (rest, tls) = split(url)?;
-        let mut config: tokio_postgres::Config = rest.parse().map_err(|e| format!("{e}"))?;
-        config.ssl_mode(tls.tokio_mode());
+        let (config, tls) = parse(url)?;
         Ok(SqlConnector {
             config,
             tls: tls.connector()?,

@@ -15,7 +15,6 @@
 //! again and the session spools the rest of it.
 
 use std::collections::{HashMap, VecDeque};
-use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -408,9 +407,8 @@ pub async fn connect_primary(
 /// libpq: one port serves every host, or there is one per host.
 fn targets(cfg: &SourceConfig) -> Result<Vec<Target>> {
     let invalid = |e: String| Fatal(anyhow!("invalid --database-url: {e}"));
-    let (url, tls) = postgres_tls::split(&cfg.database_url).map_err(invalid)?;
+    let (pg, tls) = postgres_tls::parse(&cfg.database_url).map_err(invalid)?;
     let connector = tls.connector().map_err(invalid)?;
-    let pg = tokio_postgres::Config::from_str(&url).map_err(|e| invalid(e.to_string()))?;
     let user = pg.get_user().unwrap_or("postgres").to_owned();
     let password = pg
         .get_password()
@@ -447,7 +445,7 @@ fn targets(cfg: &SourceConfig) -> Result<Vec<Target>> {
             sql.user(&user)
                 .dbname(&dbname)
                 .application_name(pg.get_application_name().unwrap_or("bss-sidecar"))
-                .ssl_mode(tls.tokio_mode())
+                .ssl_mode(pg.get_ssl_mode())
                 .keepalives(pg.get_keepalives())
                 .keepalives_idle(pg.get_keepalives_idle())
                 .port(port);
