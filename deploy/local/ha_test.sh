@@ -42,11 +42,31 @@ in_sync() { [ "$(state)" = "node1 secondary, node2 primary" ]; }
 wait_until 120 "node2 primary with node1 back as its standby" in_sync
 ok "failover: $(state)"
 
-acked="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["acknowledged"])' "$LOCAL_DIR/report.json")"
-[ "$acked" -gt 8000 ] || fail "only $acked appends acknowledged of about 9,000 offered"
+# How many appends fail depends on how long the switch takes on a busy
+# machine (a demote timeout adds seconds): not a thing to assert. What is
+# asserted: every offered event is accounted for, the only errors are those
+# of a primary going away (connection lost, shut down, read-only), and no
+# acknowledged event is missing from the store.
+report_check() {
+    python3 - "$LOCAL_DIR/report.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+parts = ["acknowledged", "failed", "unknown", "not_sent", "in_flight_abandoned"]
+if sum(r[k] for k in parts) != r["offered"]:
+    sys.exit("the report does not balance: " + ", ".join(f"{k} {r[k]}" for k in ["offered"] + parts))
+for code in list(r["errors_by_sqlstate"]) + list(r["unknown_by_sqlstate"]):
+    if not (code[:2] in ("08", "57") or code in ("25006", "client")):
+        sys.exit(f"an append failed with SQLSTATE {code}, not an error of a primary going away: {r['error_samples'][:3]}")
+print(r["acknowledged"], r["failed"] + r["unknown"])
+PY
+}
+read -r acked refused < <(report_check) || fail "bss-loadgen's report: $(report_check 2>&1 >/dev/null)"
+[ "$(sql "SELECT count(*) FROM bss.events WHERE stream_id NOT LIKE 'anomaly-%'")" -ge "$acked" ] ||
+    fail "fewer events in the store than the $acked acknowledged"
+ok "every offered event accounted for: $acked acknowledged (all in the store), $refused refused or unknown during the switch"
 late="$(sql "SELECT count(*) FROM bss.events WHERE recorded_at > to_timestamp($failover_at)")"
 [ "$late" -gt 1000 ] || fail "the load did not go on after the failover (only $late events appended after it)"
-ok "the load went on through it: $acked acknowledged, $late appended after the failover"
+ok "the load went on through it: $late appended after the failover"
 
 stored="$(sql "SELECT count(*) FROM bss.events")"
 in_redis() {
