@@ -56,7 +56,8 @@ CREATE TABLE bss.dead_letters (
     type        text,
     event       jsonb NOT NULL,
     reasons     jsonb NOT NULL,
-    received_at timestamptz NOT NULL DEFAULT now()
+    received_at timestamptz NOT NULL DEFAULT now(),
+    tenant      text NOT NULL DEFAULT bss.current_tenant()
 );
 COMMENT ON TABLE bss.dead_letters IS 'Invalid events of append_events(..., on_invalid => ''dead_letter'') calls, as sent, with every rule each broke.';
 COMMENT ON COLUMN bss.dead_letters.reasons IS 'A JSON array of {"rule": ..., "message": ...}, as bss.validate_event returns them.';

@@ -11,6 +11,10 @@
 --     while it is small.
 --   * Its shape (stat text, key text, value double precision) never changes:
 --     dashboards and alerts select on stat and key.
+--   * The counts of rows (events_last_minute, streams, dead_letters,
+--     head_position) are the tenant's in effect (tenants.sql), or every
+--     tenant's under '*'; the view runs as its owner, so it filters itself.
+--     Partition sizes and replication slots are the server's, not a tenant's.
 
 -- Events of the last minute are found by recorded_at. A BRIN index is a few
 -- pages per partition and costs an append next to nothing; the newest heap
@@ -28,12 +32,15 @@ SELECT 'events_last_minute'::text, e.type, count(*)::double precision
 FROM bss.events e
 WHERE e.recorded_at >= date_trunc('minute', now()) - interval '1 minute'
   AND e.recorded_at < date_trunc('minute', now())
+  AND ((SELECT bss.current_tenant()) = '*' OR e.tenant = (SELECT bss.current_tenant()))
 GROUP BY e.type
 UNION ALL
 -- Streams in the store: exact while there are fewer than 100,000, then the
 -- planner's estimate (autovacuum keeps it within a few percent), so that a
--- scrape never counts millions of rows.
-SELECT 'streams', '', CASE WHEN c.reltuples >= 100000 THEN c.reltuples::double precision
+-- scrape never counts millions of rows. One tenant's: exact, by its index.
+SELECT 'streams', '', CASE WHEN (SELECT bss.current_tenant()) <> '*'
+                                THEN (SELECT count(*) FROM bss.streams s WHERE s.tenant = (SELECT bss.current_tenant()))::double precision
+                           WHEN c.reltuples >= 100000 THEN c.reltuples::double precision
                            ELSE (SELECT count(*) FROM bss.streams)::double precision END
 FROM pg_class c WHERE c.oid = 'bss.streams'::regclass
 UNION ALL
@@ -53,12 +60,16 @@ SELECT 'slot_active', s.slot_name::text, CASE WHEN s.active THEN 1 ELSE 0 END::d
 FROM pg_replication_slots s
 WHERE s.slot_type = 'logical' AND s.plugin = 'pgoutput' AND s.database = current_database()
 UNION ALL
-SELECT 'dead_letters', '', count(*)::double precision FROM bss.dead_letters
+SELECT 'dead_letters', '', count(*)::double precision FROM bss.dead_letters d
+WHERE (SELECT bss.current_tenant()) = '*' OR d.tenant = (SELECT bss.current_tenant())
 UNION ALL
 -- The global position of the newest event (0 for an empty store): its rate
--- is the append rate, whatever recorded_at says.
-SELECT 'head_position', '', coalesce(max(e.global_position), 0)::double precision FROM bss.events e;
-COMMENT ON VIEW bss.stats IS 'Statistics for monitoring, one row per (stat, key): events_last_minute per type, streams, partition_bytes per partition, slot_lag_bytes and slot_active per pgoutput slot of this database, dead_letters, head_position. Readable by pg_monitor.';
+-- is the append rate, whatever recorded_at says. One tenant's: found by
+-- walking back from the newest event to that tenant's.
+SELECT 'head_position', '', coalesce((SELECT e.global_position FROM bss.events e
+                                      WHERE (SELECT bss.current_tenant()) = '*' OR e.tenant = (SELECT bss.current_tenant())
+                                      ORDER BY e.global_position DESC LIMIT 1), 0)::double precision;
+COMMENT ON VIEW bss.stats IS 'Statistics for monitoring, one row per (stat, key): events_last_minute per type, streams, partition_bytes per partition, slot_lag_bytes and slot_active per pgoutput slot of this database, dead_letters, head_position; rows counted for the tenant in effect (''*'': all). Readable by pg_monitor.';
 
 -- Monitoring roles read it without any other right on the store.
 GRANT USAGE ON SCHEMA bss TO pg_monitor;

@@ -11,6 +11,13 @@
 --   * position_horizon is the next transaction id at the moment the position was
 --     taken: once every transaction below it has ended, no position below this
 --     event's can still appear (read_all relies on it).
+--   * A stream belongs to one tenant, and its events carry it (tenants.sql).
+
+-- The tenant in effect (bss.tenant, checked; pg_bss/src/tenants.rs): every
+-- row of the store is written with it, and row-level security compares with it.
+CREATE FUNCTION bss.current_tenant() RETURNS text LANGUAGE c STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'bss_current_tenant';
+COMMENT ON FUNCTION bss.current_tenant() IS 'The tenant this transaction acts for: bss.tenant, ''default'' when unset; ''*'' (every tenant) for bss_admin and pg_monitor.';
 
 -- CACHE 1: positions must be taken in time order across sessions.
 CREATE SEQUENCE bss.global_position_seq AS bigint CACHE 1;
@@ -20,7 +27,8 @@ CREATE TABLE bss.streams (
     category   text NOT NULL,
     version    bigint NOT NULL CHECK (version > 0),
     created_at timestamptz NOT NULL,
-    updated_at timestamptz NOT NULL
+    updated_at timestamptz NOT NULL,
+    tenant     text NOT NULL DEFAULT bss.current_tenant()
 ) WITH (fillfactor = 70);  -- room on the page for HOT updates of version
 COMMENT ON TABLE bss.streams IS 'One row per stream: its current version. Its row lock serializes appends to that stream only.';
 
@@ -40,7 +48,8 @@ CREATE TABLE bss.events (
     metadata         jsonb NOT NULL DEFAULT '{}',
     region           text NOT NULL DEFAULT 'local',
     position_horizon xid8 NOT NULL,
-    recorded_at      timestamptz NOT NULL DEFAULT now()
+    recorded_at      timestamptz NOT NULL DEFAULT now(),
+    tenant           text NOT NULL DEFAULT bss.current_tenant()
 ) PARTITION BY RANGE (recorded_at);
 COMMENT ON TABLE bss.events IS 'The event store: append-only, range-partitioned by recorded_at. Write with bss.append_event*, read with bss.read_*.';
 COMMENT ON COLUMN bss.events.position_horizon IS 'Next transaction id when the position was taken; read_all returns the event only once every older transaction has ended.';

@@ -11,9 +11,9 @@
 --   bss_admin    manages schemas, reducers, snapshot policies, projections,
 --                partitions; reads dead letters, the store's configuration and
 --                the audit trail (bss.audit_log, bss.verify_audit).
---   bss_sidecar  the sidecar: reads bss.events directly (its gap fill and
---                replay read under a slot's exported snapshot) and appends to
---                anomaly-* streams only (roles.rs). Its LOGIN role needs
+--   bss_sidecar  the sidecar: reads bss.events directly, every tenant's (its
+--                gap fill and replay read under a slot's exported snapshot),
+--                and appends to anomaly-* streams only (roles.rs). Its LOGIN role needs
 --                REPLICATION itself: role attributes are not inherited.
 --   bss_store    owns the functions above that touch the store; they run as
 --                it (SECURITY DEFINER, search_path pg_catalog, pg_temp). It
@@ -84,8 +84,6 @@ BEGIN
         'bss.register_reducer(text, regprocedure)',
         'bss.set_snapshot_policy(text, int)',
         'bss.take_snapshot(text)',
-        'bss.create_projection(text, text, regprocedure)',
-        'bss.rebuild_projection(text)',
         'bss.verify_audit(bytea)']::regprocedure[] LOOP
         EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO bss_store', f);
         EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
@@ -93,11 +91,26 @@ BEGIN
 END
 $$;
 -- These stay the extension owner's: they must own bss.events (or read a
--- partition), so they check what they are given.
+-- partition), or see every tenant's rows (tenants.sql: projections hold
+-- every tenant's streams), so they check what they are given.
 ALTER FUNCTION bss.detach_partitions_older_than(interval) SECURITY DEFINER;
-ALTER FUNCTION bss.partition_row_count(regclass) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOREACH f IN ARRAY ARRAY[
+        'bss.partition_row_count(regclass)',
+        'bss.create_projection(text, text, regprocedure)',
+        'bss.rebuild_projection(text)',
+        'bss.check_stream_tenant(text)']::regprocedure[] LOOP
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
+    END LOOP;
+END
+$$;
 
 GRANT USAGE ON SCHEMA bss TO bss_writer, bss_reader, bss_admin, bss_sidecar;
+-- Row-level security policies call it as the role that queries.
+GRANT EXECUTE ON FUNCTION bss.current_tenant() TO bss_writer, bss_reader, bss_admin, bss_sidecar, pg_monitor;
 GRANT USAGE ON SCHEMA bss_projection TO bss_reader;
 
 GRANT EXECUTE ON FUNCTION
@@ -146,3 +159,5 @@ GRANT EXECUTE ON FUNCTION
     bss.append_event(text, text, jsonb, bigint, jsonb, uuid, text, text, timestamptz)
 TO bss_sidecar;
 GRANT SELECT ON bss.events TO bss_sidecar;
+-- The sidecar forwards every tenant's events.
+CREATE POLICY sidecar_reads_all ON bss.events FOR SELECT TO bss_sidecar USING (true);

@@ -238,6 +238,7 @@ CREATE TABLE bss.snapshots (
     reducer     regprocedure NOT NULL,
     state       jsonb,
     taken_at    timestamptz NOT NULL DEFAULT now(),
+    tenant      text NOT NULL DEFAULT bss.current_tenant(),
     PRIMARY KEY (stream_id, fingerprint, version)
 );
 COMMENT ON TABLE bss.snapshots IS 'Folded states of streams at versions, each usable only by the reducer (fingerprint) that made it.';
@@ -255,9 +256,11 @@ LANGUAGE plpgsql AS $$
 DECLARE
     r regprocedure := bss.reducer_for(split_part(stream_id, '-', 1));
 BEGIN
-    INSERT INTO bss.snapshots (stream_id, fingerprint, version, reducer, state)
-    VALUES (stream_id, bss.reducer_fingerprint(r), version, r,
-            bss.aggregate(stream_id, at_version => version))
+    -- The stream's tenant: an administrator reading every tenant ('*') takes it too.
+    INSERT INTO bss.snapshots (stream_id, fingerprint, version, reducer, state, tenant)
+    SELECT s.stream_id, bss.reducer_fingerprint(r), snapshot_at.version, r,
+           bss.aggregate(s.stream_id, at_version => snapshot_at.version), s.tenant
+    FROM bss.streams s WHERE s.stream_id = snapshot_at.stream_id
     ON CONFLICT DO NOTHING;
 END
 $$;
@@ -331,12 +334,14 @@ DECLARE
     n bigint;
 BEGIN
     -- No append may commit between the replay and this transaction's commit.
+    -- Runs as the extension's owner (privileges.sql), which row-level
+    -- security does not limit: every tenant's streams, each with its tenant.
     LOCK TABLE bss.streams IN SHARE MODE;
     EXECUTE format('TRUNCATE bss_projection.%I', p.name);
     EXECUTE format(
-        'INSERT INTO bss_projection.%I (stream_id, state, version, updated_at) '
-        'SELECT e.stream_id, bss.fold($1, NULL, e ORDER BY e.stream_version), max(e.stream_version), now() '
-        'FROM bss.events e WHERE e.category = $2 GROUP BY e.stream_id', p.name)
+        'INSERT INTO bss_projection.%I (stream_id, state, version, updated_at, tenant) '
+        'SELECT e.stream_id, bss.fold($1, NULL, e ORDER BY e.stream_version), max(e.stream_version), now(), e.tenant '
+        'FROM bss.events e WHERE e.category = $2 GROUP BY e.stream_id, e.tenant', p.name)
     USING coalesce(p.reducer, bss.reducer_for(p.category)), p.category;
     GET DIAGNOSTICS n = ROW_COUNT;
     PERFORM bss.audit('rebuild_projection', p.name, jsonb_build_object('streams', n));
@@ -361,8 +366,13 @@ BEGIN
         RAISE EXCEPTION 'projection "%" already exists', name
             USING ERRCODE = 'XB009', HINT = 'Rebuild it with bss.rebuild_projection, or pick another name.';
     END IF;
+    -- Owned by the extension's owner (this function runs as it); appends
+    -- update it as bss_store, readers read their tenant's rows.
     EXECUTE format('CREATE TABLE bss_projection.%I (stream_id text PRIMARY KEY, state jsonb, '
-                   'version bigint NOT NULL, updated_at timestamptz NOT NULL)', name);
+                   'version bigint NOT NULL, updated_at timestamptz NOT NULL, '
+                   'tenant text NOT NULL DEFAULT bss.current_tenant())', name);
+    PERFORM bss.isolate_tenants(format('bss_projection.%I', name)::regclass);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE ON bss_projection.%I TO bss_store', name);
     EXECUTE format('GRANT SELECT ON bss_projection.%I TO bss_reader', name);
     INSERT INTO bss.projections (name, category, reducer) VALUES (name, category, reducer);
     PERFORM bss.audit('create_projection', name, jsonb_build_object('category', category, 'reducer', reducer::text));

@@ -32,7 +32,7 @@ use crate::rules::{self, Path, Problem, Rule};
 use crate::statements::{self, Plans};
 use crate::{
     dead_letters, expected_version, guc, idempotency, jsonb, position, read_side, roles, schemas,
-    stream_id, stream_lock,
+    stream_id, stream_lock, tenants,
 };
 
 /// What an append did.
@@ -53,6 +53,7 @@ fn append_locked(
     rows: impl Insert,
 ) -> BssResult<Appended> {
     roles::check_may_append(stream_id)?;
+    tenants::for_append()?;
     let n = rows.count();
     let locked = stream_lock::lock(client, plans, stream_id, n)?;
     let ids = rows.named_ids();

@@ -15,7 +15,7 @@ use crate::rules::arguments::EventArguments;
 use crate::rules::{self, Path, Problem, Rule};
 use crate::{
     append, call_args, cloudevents, dead_letters, fold, guc, read_side, roles, schemas, statements,
-    stream_id,
+    stream_id, tenants,
 };
 
 sql_function!(bss_append_event, pg_finfo_bss_append_event, append_event);
@@ -41,6 +41,11 @@ sql_function!(
 );
 sql_function!(bss_check_reducer, pg_finfo_bss_check_reducer, check_reducer);
 sql_function!(bss_acting_role, pg_finfo_bss_acting_role, acting_role);
+sql_function!(
+    bss_current_tenant,
+    pg_finfo_bss_current_tenant,
+    current_tenant
+);
 sql_function!(
     bss_read_side_changed,
     pg_finfo_bss_read_side_changed,
@@ -181,6 +186,13 @@ unsafe fn check_reducer(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
 unsafe fn acting_role(_fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
     let name = roles::acting_role_name();
     Ok(pgrx::IntoDatum::into_datum(name).unwrap_or(pg_sys::Datum::from(0usize)))
+}
+
+/// `bss.current_tenant() RETURNS text`: the tenant in effect, checked
+/// (tenants.rs); the row-level security policies compare rows with it.
+unsafe fn current_tenant(_fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
+    let tenant = tenants::current()?;
+    Ok(pgrx::IntoDatum::into_datum(tenant).unwrap_or(pg_sys::Datum::from(0usize)))
 }
 
 unsafe fn uuidv7(_fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {

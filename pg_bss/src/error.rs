@@ -48,6 +48,8 @@ pub enum SqlState {
     Internal,
     /// The caller's role may not do this (PostgreSQL's own code).
     InsufficientPrivilege,
+    /// `bss.tenant` is not a tenant name, or `*` for an append.
+    InvalidTenant,
 }
 
 impl SqlState {
@@ -69,6 +71,7 @@ impl SqlState {
             SqlState::InvalidSchema => "XB014",
             SqlState::Internal => "XB015",
             SqlState::InsufficientPrivilege => "42501",
+            SqlState::InvalidTenant => "XB016",
         }
     }
 

@@ -23,6 +23,8 @@ pub static DEFAULT_SOURCE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"/pg_bss"));
 /// The region this database appends in, recorded on every event.
 pub static REGION: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"local"));
+/// The tenant this transaction acts for (tenants.rs checks it).
+pub static TENANT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 pub fn register() {
     GucRegistry::define_string_guc(
@@ -77,6 +79,14 @@ pub fn register() {
         c"Recorded on every event, for multi-region replication.",
         &REGION,
         GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"bss.tenant",
+        c"The tenant this session or transaction acts for (unset: default).",
+        c"Appends store their events under it and reads see its rows only; '*' reads every tenant (bss_admin, pg_monitor).",
+        &TENANT,
+        GucContext::Userset,
         GucFlags::default(),
     );
     // After the definitions: a `bss.*` name that is not one of them (a

@@ -12,7 +12,8 @@
 //! for a Prometheus postgres_exporter: `sql/observability.sql`), and partition
 //! upkeep (`bss.ensure_partitions`, autovacuum settings for append-only
 //! partitions: `sql/partition_upkeep.sql`), and the audit trail (a
-//! hash-chained `bss.audit_log`, `bss.verify_audit`: `sql/audit.sql`), and privileges (group roles
+//! hash-chained `bss.audit_log`, `bss.verify_audit`: `sql/audit.sql`), and tenants (a tenant on every row, row-level security:
+//! `sql/tenants.sql`, `tenants.rs`), and privileges (group roles
 //! bss_writer, bss_reader, bss_admin, bss_sidecar; the functions run as
 //! bss_store: `sql/privileges.sql`, `roles.rs`).
 //!
@@ -70,6 +71,7 @@ mod position;
 mod roles;
 mod statements;
 mod stream_lock;
+mod tenants;
 
 // The read side, and what the store shares.
 mod fold;
@@ -106,6 +108,7 @@ pgrx::extension_sql_file!(
     name = "audit",
     requires = ["observability"]
 );
+pgrx::extension_sql_file!("../sql/tenants.sql", name = "tenants", requires = ["audit"]);
 pgrx::extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 
 #[pgrx::pg_guard]

@@ -76,24 +76,20 @@ pub fn check_may_append(stream_id: &str) -> BssResult<()> {
     .hint("Appending to any stream takes membership of bss_writer: GRANT bss_writer TO <role>."))
 }
 
-/// The owner a reducer is to run as, when the fold runs inside the store's
-/// own functions; None when it runs as the caller, who must then be allowed
-/// to execute it (fmgr does not check: the function comes as an argument).
+/// The owner a reducer is to run as, when the fold runs inside a SECURITY
+/// DEFINER function (the store's, or `bss.rebuild_projection`, which runs as
+/// the extension's owner): a reducer never gets the rights of the function
+/// it is called from. None when it runs as the caller. Outside the store's
+/// own functions the role in effect must be allowed to execute it (fmgr does
+/// not check: the function comes as an argument).
 ///
 /// # Safety
 /// `reducer` is a function that exists (check_reducer passed).
 pub unsafe fn reducer_runs_as(reducer: Oid, reducer_name: &str) -> BssResult<Option<Oid>> {
     let current = pg_sys::GetUserId();
-    if role(STORE) == Some(current) {
-        return function_owner(reducer).map(Some).ok_or_else(|| {
-            BssError::new(
-                SqlState::InvalidReducer,
-                format!("function {reducer_name} does not exist"),
-            )
-        });
-    }
-    if pg_sys::pg_proc_aclcheck(reducer, current, pg_sys::ACL_EXECUTE as pg_sys::AclMode)
-        != pg_sys::AclResult::ACLCHECK_OK
+    if role(STORE) != Some(current)
+        && pg_sys::pg_proc_aclcheck(reducer, current, pg_sys::ACL_EXECUTE as pg_sys::AclMode)
+            != pg_sys::AclResult::ACLCHECK_OK
     {
         return Err(BssError::new(
             SqlState::InsufficientPrivilege,
@@ -104,7 +100,15 @@ pub unsafe fn reducer_runs_as(reducer: Oid, reducer_name: &str) -> BssResult<Opt
         )
         .hint("GRANT EXECUTE ON FUNCTION to the role, or read the state with bss.aggregate."));
     }
-    Ok(None)
+    if current == pg_sys::GetOuterUserId() {
+        return Ok(None);
+    }
+    function_owner(reducer).map(Some).ok_or_else(|| {
+        BssError::new(
+            SqlState::InvalidReducer,
+            format!("function {reducer_name} does not exist"),
+        )
+    })
 }
 
 unsafe fn function_owner(f: Oid) -> Option<Oid> {

@@ -10,7 +10,7 @@ use pgrx::pg_sys::{self, PgOid};
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiError};
 
 use crate::error::{BssResult, During};
-use crate::partitions;
+use crate::{installed_sql, partitions};
 
 /// Statements prepared once per session and kept (SPI_keepplan).
 pub struct Plans {
@@ -25,6 +25,9 @@ pub struct Plans {
     /// Prepared on first use: its function exists only since 0.2.0, and
     /// only categories with a snapshot policy (0.2.0 too) run it.
     snapshot_by_policy: OnceCell<OwnedPreparedStatement>,
+    /// Prepared on first use, None under the SQL of versions before 0.7.0
+    /// (which has no tenants).
+    check_stream_tenant: OnceCell<Option<OwnedPreparedStatement>>,
 }
 
 impl Plans {
@@ -43,6 +46,30 @@ impl Plans {
         Ok(self.snapshot_by_policy.get_or_init(|| plan))
     }
 }
+
+impl Plans {
+    pub fn check_stream_tenant(
+        &self,
+        client: &SpiClient<'_>,
+    ) -> BssResult<Option<&OwnedPreparedStatement>> {
+        if let Some(plan) = self.check_stream_tenant.get() {
+            return Ok(plan.as_ref());
+        }
+        let plan = if installed_sql::has_function(client, "bss.check_stream_tenant(text)")? {
+            Some(
+                prepare(client, CHECK_STREAM_TENANT, &[pg_sys::TEXTOID])
+                    .during("prepare the stream's tenant check")?,
+            )
+        } else {
+            None
+        };
+        Ok(self.check_stream_tenant.get_or_init(|| plan).as_ref())
+    }
+}
+
+/// Refuses a stream of another tenant (sql/tenants.sql): the lock's UPDATE
+/// does not see it, and its INSERT would fail with a bare policy violation.
+const CHECK_STREAM_TENANT: &str = "SELECT bss.check_stream_tenant($1)";
 
 /// The category's snapshot policy (sql/time_travel.sql), run with the
 /// stream still locked.
@@ -210,6 +237,7 @@ fn prepare_all(client: &SpiClient<'_>) -> Result<Plans, SpiError> {
             ],
         )?,
         snapshot_by_policy: OnceCell::new(),
+        check_stream_tenant: OnceCell::new(),
     })
 }
 

@@ -32,6 +32,12 @@ pub fn lock(
         .update(&plans.advance_stream, Some(1), &args)
         .during(STEP)?;
     if rows.is_empty() {
+        // New, or another tenant's (the UPDATE sees this tenant's rows only).
+        if let Some(check) = plans.check_stream_tenant(client)? {
+            client
+                .select(check, Some(1), &[stream_id.into()])
+                .during("check the stream's tenant")?;
+        }
         rows = client
             .update(&plans.lock_stream, Some(1), &args)
             .during(STEP)?;

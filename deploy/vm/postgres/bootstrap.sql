@@ -21,7 +21,8 @@
 --                      for the synchronous standbys' positions in
 --                      pg_stat_replication). As bss_sidecar it reads
 --                      bss.events and appends anomaly-* events, nothing else.
---   postgres_exporter  in pg_monitor, which may read bss.stats (the extension grants it).
+--   postgres_exporter  in pg_monitor, which may read bss.stats (the extension
+--                      grants it), for every tenant (bss.tenant = '*').
 -- Applications get LOGIN roles IN ROLE bss_writer (pg_hba.conf lets
 -- +bss_writer in from the writers' network).
 -- pg_autoctl create postgres makes pg_auto_failover's own roles:
@@ -49,6 +50,8 @@ GRANT pg_read_all_stats TO bss_sidecar;
 -- Before pg_bss 0.6.0 this made the sidecar a writer: no longer.
 REVOKE bss_writer FROM bss_sidecar;
 GRANT pg_monitor TO postgres_exporter;
+-- bss.stats counts the rows of the tenant in effect: monitoring counts every tenant's.
+ALTER ROLE postgres_exporter IN DATABASE bss SET bss.tenant = '*';
 \if :{?replication_password}
 ALTER ROLE pgautofailover_replicator PASSWORD :'replication_password';
 \endif

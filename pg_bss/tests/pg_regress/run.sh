@@ -15,7 +15,7 @@ OUT="$ROOT/target/pg_regress"
 PORT="${REGRESS_PGPORT:-28820}"
 PG_REGRESS="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress"
 # The tests share one database and build on each other's events.
-TESTS=(appending reading time_travel data_quality errors privileges audit)
+TESTS=(appending reading time_travel data_quality errors privileges audit tenants)
 
 [ -x "$PG_REGRESS" ] || die "no pg_regress at $PG_REGRESS (package postgresql-server-dev-$PG_MAJOR)"
 install_pg_bss
