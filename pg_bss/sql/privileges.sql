@@ -161,3 +161,5 @@ TO bss_sidecar;
 GRANT SELECT ON bss.events TO bss_sidecar;
 -- The sidecar forwards every tenant's events.
 CREATE POLICY sidecar_reads_all ON bss.events FOR SELECT TO bss_sidecar USING (true);
+-- The append path inserts events (tenants.sql says why without a check).
+CREATE POLICY store_appends ON bss.events FOR INSERT TO bss_store WITH CHECK (true);
