@@ -80,6 +80,10 @@ checkpoint_timeout = 15min
 CONF
         [ -n "${DEVDB_TLS:-}" ] && configure_tls
     fi
+    # Personal data is sealed under a master key kept outside the data directory.
+    make_master_key "$DEVDB/master.key"
+    grep -q "^bss.master_key_file" "$DATA/postgresql.conf" ||
+        echo "bss.master_key_file = '$DEVDB/master.key'" >>"$DATA/postgresql.conf"
     if running; then
         log "devdb already running; restarting to load the new pg_bss build"
         as_pg "$PG_BIN/pg_ctl" -D "$DATA" -w -m fast restart -o "-p $PGPORT" -l "$LOGFILE" >/dev/null

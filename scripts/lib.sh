@@ -28,6 +28,15 @@ else
     as_pg() { "$@"; }
 fi
 
+# A master key file for pg_bss's personal data (bss.master_key_file): 64
+# random hex digits, readable by the server's user only. Kept if it exists.
+make_master_key() {
+    [ -s "$1" ] && return 0
+    (umask 077 && openssl rand -hex 32 >"$1")
+    [ "$(id -u)" = 0 ] && chown "$PG_USER" "$1"
+    return 0
+}
+
 # The `postgres` user must be able to reach a folder under the repository.
 make_pg_dir() {
     mkdir -p "$1"

@@ -220,7 +220,7 @@ LANGUAGE plpgsql STABLE AS $$
 BEGIN
     PERFORM bss.check_read_args(max_count, from_version);
     RETURN QUERY
-        SELECT * FROM bss.events e
+        SELECT * FROM bss.events_revealed e
         WHERE e.stream_id = read_stream.stream_id AND e.stream_version >= from_version
         ORDER BY e.stream_version
         LIMIT max_count;
@@ -240,7 +240,7 @@ BEGIN
         SELECT (p.e).* FROM (
             SELECT e, bool_and(e.position_horizon <= pg_snapshot_xmin(pg_current_snapshot()))
                           OVER (ORDER BY e.global_position) AS final
-            FROM (SELECT * FROM bss.events
+            FROM (SELECT * FROM bss.events_revealed
                   WHERE global_position > after_position
                   ORDER BY global_position LIMIT max_count) e
         ) p
@@ -268,7 +268,7 @@ BEGIN
         SELECT (p.e).* FROM (
             SELECT e, bool_and(e.position_horizon <= pg_snapshot_xmin(pg_current_snapshot()))
                           OVER (ORDER BY e.global_position) AS final
-            FROM (SELECT * FROM bss.events ev
+            FROM (SELECT * FROM bss.events_revealed ev
                   WHERE ev.category = read_category.category
                     AND ev.global_position > after_position
                     AND (consumer_size IS NULL

@@ -15,6 +15,8 @@
 --                gap fill and replay read under a slot's exported snapshot),
 --                and appends to anomaly-* streams only (roles.rs). Its LOGIN role needs
 --                REPLICATION itself: role attributes are not inherited.
+--   bss_pii_reader  sees personal data (x-pii fields) in plaintext where
+--                its other roles let it read; everyone else sees it masked.
 --   bss_store    owns the functions above that touch the store; they run as
 --                it (SECURITY DEFINER, search_path pg_catalog, pg_temp). It
 --                cannot log in and has no members.
@@ -33,7 +35,7 @@ DO $$
 DECLARE
     r text;
 BEGIN
-    FOREACH r IN ARRAY ARRAY['bss_writer', 'bss_reader', 'bss_admin', 'bss_sidecar', 'bss_store'] LOOP
+    FOREACH r IN ARRAY ARRAY['bss_writer', 'bss_reader', 'bss_admin', 'bss_sidecar', 'bss_pii_reader', 'bss_store'] LOOP
         IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN
             EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
         END IF;
@@ -57,7 +59,8 @@ GRANT USAGE ON SCHEMA bss TO bss_store;
 GRANT USAGE, CREATE ON SCHEMA bss_projection TO bss_store;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA bss TO bss_store;
 GRANT SELECT ON bss.events, bss.streams, bss.snapshots, bss.dead_letters, bss.schemas, bss.reducers,
-                bss.snapshot_policies, bss.projections, bss.audit_log TO bss_store;
+                bss.snapshot_policies, bss.projections, bss.audit_log, bss.subject_keys, bss.events_revealed TO bss_store;
+GRANT INSERT, DELETE ON bss.subject_keys TO bss_store;
 GRANT INSERT ON bss.events, bss.snapshots, bss.dead_letters, bss.audit_log TO bss_store;
 GRANT INSERT, UPDATE ON bss.streams TO bss_store;
 GRANT INSERT, UPDATE, DELETE ON bss.schemas, bss.reducers, bss.snapshot_policies, bss.projections TO bss_store;
@@ -84,7 +87,9 @@ BEGIN
         'bss.register_reducer(text, regprocedure)',
         'bss.set_snapshot_policy(text, int)',
         'bss.take_snapshot(text)',
-        'bss.verify_audit(bytea)']::regprocedure[] LOOP
+        'bss.verify_audit(bytea)',
+        'bss.reveal(jsonb)',
+        'bss.erase_subject(text)']::regprocedure[] LOOP
         EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO bss_store', f);
         EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
     END LOOP;
@@ -133,7 +138,8 @@ GRANT EXECUTE ON FUNCTION
     bss.jsonb_merge_patch(jsonb, jsonb),
     bss.reduce_merge_patch(jsonb, bss.events),
     bss.reduce_balance(jsonb, bss.events),
-    bss.reduce_log(jsonb, bss.events)
+    bss.reduce_log(jsonb, bss.events),
+    bss.reveal(jsonb)
 TO bss_reader;
 -- Projection tables: bss.create_projection grants SELECT on each to bss_reader.
 
@@ -147,7 +153,9 @@ GRANT EXECUTE ON FUNCTION
     bss.ensure_partitions(),
     bss.detach_partitions_older_than(interval),
     bss.partition_row_count(regclass),
-    bss.verify_audit(bytea)
+    bss.verify_audit(bytea),
+    bss.reveal(jsonb),
+    bss.erase_subject(text)
 TO bss_admin;
 -- bss.partitions calls this as its reader.
 GRANT EXECUTE ON FUNCTION bss.partition_bounds(regclass) TO bss_admin;

@@ -172,7 +172,9 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION bss.aggregate(stream_id text, as_of timestamptz DEFAULT NULL, at_version bigint DEFAULT NULL)
+-- The state with personal values still sealed: what snapshots and
+-- projections store (folded over sealed values, they never hold plaintext).
+CREATE FUNCTION bss.sealed_state(stream_id text, as_of timestamptz, at_version bigint)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -195,6 +197,13 @@ BEGIN
     RETURN bss.fold_range(s.stream_id, r, 0, NULL, target);
 END
 $$;
+
+-- Personal values opened, masked or marked erased on the way out.
+CREATE FUNCTION bss.aggregate(stream_id text, as_of timestamptz DEFAULT NULL, at_version bigint DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT bss.reveal_in_store(bss.sealed_state(stream_id, as_of, at_version))
+$$;
 COMMENT ON FUNCTION bss.aggregate(text, timestamptz, bigint) IS 'The state of a stream: its category''s reducer over its events recorded up to as_of and up to at_version (the head when both are NULL), from the newest usable snapshot; NULL before its first event.';
 
 CREATE FUNCTION bss.stream_at(stream_id text, as_of timestamptz)
@@ -204,7 +213,7 @@ DECLARE
     s bss.streams := bss.stream_row(stream_id);
 BEGIN
     RETURN QUERY
-        SELECT * FROM bss.events e
+        SELECT * FROM bss.events_revealed e
         WHERE e.stream_id = s.stream_id AND e.stream_version <= bss.version_at(s, as_of, NULL)
         ORDER BY e.stream_version;
 END
@@ -221,7 +230,7 @@ BEGIN
             USING ERRCODE = 'XB009', HINT = 'Pass the moment to read the store at, e.g. ''2026-11-01 00:00+00''.';
     END IF;
     RETURN QUERY
-        SELECT * FROM bss.events e
+        SELECT * FROM bss.events_revealed e
         WHERE e.recorded_at <= as_of AND e.global_position > after_position
         ORDER BY e.global_position
         LIMIT max_count;
@@ -259,7 +268,7 @@ BEGIN
     -- The stream's tenant: an administrator reading every tenant ('*') takes it too.
     INSERT INTO bss.snapshots (stream_id, fingerprint, version, reducer, state, tenant)
     SELECT s.stream_id, bss.reducer_fingerprint(r), snapshot_at.version, r,
-           bss.aggregate(s.stream_id, at_version => snapshot_at.version), s.tenant
+           bss.sealed_state(s.stream_id, NULL, snapshot_at.version), s.tenant
     FROM bss.streams s WHERE s.stream_id = snapshot_at.stream_id
     ON CONFLICT DO NOTHING;
 END

@@ -28,6 +28,7 @@ use pgrx::Uuid;
 use crate::batch::{self, Mode};
 use crate::error::{BssResult, During};
 use crate::insert::{Batch, Insert, OneEvent, Rows, Slot};
+use crate::pii::{self, Sealer};
 use crate::rules::{self, Path, Problem, Rule};
 use crate::statements::{self, Plans};
 use crate::{
@@ -44,7 +45,8 @@ pub enum Appended {
     Stored(i64),
 }
 
-/// The steps of an append of `rows` (at least one) to `stream_id`.
+/// The steps of an append of `rows` (at least one) to `stream_id`, for a
+/// caller who may append there.
 fn append_locked(
     client: &mut SpiClient<'_>,
     plans: &Plans,
@@ -53,6 +55,17 @@ fn append_locked(
     rows: impl Insert,
 ) -> BssResult<Appended> {
     roles::check_may_append(stream_id)?;
+    append_checked(client, plans, stream_id, expected, rows)
+}
+
+/// The steps of an append, whoever the caller (the store's own events).
+fn append_checked(
+    client: &mut SpiClient<'_>,
+    plans: &Plans,
+    stream_id: &str,
+    expected: Option<i64>,
+    rows: impl Insert,
+) -> BssResult<Appended> {
     tenants::for_append()?;
     let n = rows.count();
     let locked = stream_lock::lock(client, plans, stream_id, n)?;
@@ -116,16 +129,26 @@ fn after_append(
 /// a retry).
 pub fn append_one(ev: OneEvent<'_>, expected: Option<i64>) -> BssResult<i64> {
     statements::with_plans(|client, plans| {
+        let datum = ev.data;
         // SAFETY: data is the caller's non-null jsonb argument.
-        let data = || Cow::Owned(unsafe { jsonb::to_serde(&mut (*jsonb::detoast(ev.data)).root) });
+        let data = || unsafe { jsonb::to_serde(&mut (*jsonb::detoast(datum)).root) };
         let validators = schemas::validators(client)?;
-        if let Some(message) = schemas::violation(&validators, ev.type_, data) {
+        if let Some(message) = schemas::violation(&validators, ev.type_, || Cow::Owned(data())) {
             let problem = Problem::new(None, Rule::Schema, message);
             return Err(rules::rejection(
                 ev.stream_id,
                 Path::Arguments,
                 vec![problem],
             ));
+        }
+        let personal = schemas::personal(&validators, ev.type_);
+        let mut ev = ev;
+        if !personal.is_empty() {
+            let mut value = data();
+            let subject = ev.subject.unwrap_or(ev.stream_id);
+            if Sealer::default().seal(client, personal, subject, &mut value)? {
+                ev.data = jsonb::from_serde(value);
+            }
         }
         let appended = append_locked(client, plans, ev.stream_id, expected, &ev)?;
         match appended {
@@ -156,10 +179,52 @@ pub fn append_batch(
             )
         }
         .map_err(|problems| rules::rejection(stream_id, Path::Element, problems))?;
+        let events = if schemas::any_personal(&schemas) {
+            // SAFETY: as above.
+            seal_batch(client, &schemas, stream_id, unsafe {
+                jsonb::to_serde(&mut (*jsonb::detoast(events)).root)
+            })?
+            .unwrap_or(events)
+        } else {
+            events
+        };
         let version = append_valid(client, plans, stream_id, events, expected, &checked)?;
         dead_letters::store(client, stream_id, events, &checked)?;
         Ok(version)
     })
+}
+
+/// The batch `events` with the personal fields of every element sealed
+/// (the invalid ones' too: they are kept as dead letters); None when no
+/// element has any.
+fn seal_batch(
+    client: &mut SpiClient<'_>,
+    schemas: &schemas::Validators,
+    stream_id: &str,
+    mut events: serde_json::Value,
+) -> BssResult<Option<pg_sys::Datum>> {
+    let mut sealer = Sealer::default();
+    let mut any = false;
+    for element in events.as_array_mut().into_iter().flatten() {
+        let Some(obj) = element.as_object_mut() else {
+            continue;
+        };
+        let personal = match obj.get("type").and_then(|t| t.as_str()) {
+            Some(type_) => schemas::personal(schemas, type_),
+            None => continue,
+        };
+        if personal.is_empty() {
+            continue;
+        }
+        let subject = match obj.get("subject").and_then(|s| s.as_str()) {
+            Some(s) => s.to_owned(),
+            None => stream_id.to_owned(),
+        };
+        if let Some(data) = obj.get_mut("data") {
+            any |= sealer.seal(client, personal, &subject, data)?;
+        }
+    }
+    Ok(any.then(|| jsonb::from_serde(events)))
 }
 
 /// Appends the valid events of a checked batch; the stream's version after.
@@ -221,5 +286,38 @@ pub fn append_rows(
     Ok(match appended {
         Appended::Replayed(_) => 0,
         Appended::Stored(_) => n,
+    })
+}
+
+/// Destroys the key of a data subject of the tenant in effect and records
+/// the erasure as an event of stream `erasure-<subject>` (which only this
+/// writes); how many keys were destroyed (0: none was ever made).
+pub fn erase_subject(subject: &str) -> BssResult<i64> {
+    let stream_id = format!("{}-{subject}", pii::ERASURE_CATEGORY);
+    let stream_id = stream_id::check(Some(&stream_id))?;
+    statements::with_plans(|client, plans| {
+        tenants::for_append()?;
+        let destroyed = pii::keys::destroy(client, subject)?;
+        let data =
+            jsonb::from_serde(serde_json::json!({"subject": subject, "keys_destroyed": destroyed}));
+        let erasure = OneEvent {
+            stream_id,
+            type_: "bss.subject_erased",
+            data,
+            metadata: None,
+            event_id: None,
+            source: None,
+            subject: Some(subject),
+            time: None,
+        };
+        append_checked(client, plans, stream_id, None, &erasure)?;
+        client
+            .update(
+                "SELECT bss.audit('erase_subject', $1, jsonb_build_object('keys_destroyed', $2))",
+                None,
+                &[subject.into(), destroyed.into()],
+            )
+            .during("record the erasure in the audit trail")?;
+        Ok(destroyed)
     })
 }

@@ -11,11 +11,12 @@ use pgrx::{JsonB, Uuid};
 
 use crate::error::{raise, BssError, BssResult, SqlState};
 use crate::insert::{OneEvent, Rows};
+use crate::pii::Sealer;
 use crate::rules::arguments::EventArguments;
 use crate::rules::{self, Path, Problem, Rule};
 use crate::{
-    append, call_args, cloudevents, dead_letters, fold, guc, read_side, roles, schemas, statements,
-    stream_id, tenants,
+    append, call_args, cloudevents, dead_letters, fold, guc, jsonb, pii, read_side, roles, schemas,
+    statements, stream_id, tenants,
 };
 
 sql_function!(bss_append_event, pg_finfo_bss_append_event, append_event);
@@ -46,6 +47,8 @@ sql_function!(
     pg_finfo_bss_current_tenant,
     current_tenant
 );
+sql_function!(bss_reveal, pg_finfo_bss_reveal, reveal);
+sql_function!(bss_erase_subject, pg_finfo_bss_erase_subject, erase_subject);
 sql_function!(
     bss_read_side_changed,
     pg_finfo_bss_read_side_changed,
@@ -121,8 +124,22 @@ unsafe fn append_cloudevents(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datu
     let stored = statements::with_plans(|client, plans| {
         let schemas = schemas::validators(client)?;
         cloudevents::check_schemas(&schemas, &value)?;
+        let mut sealer = Sealer::default();
         let mut stored = 0i64;
-        for (stream_id, evs) in by_stream {
+        for (stream_id, mut evs) in by_stream {
+            for ev in evs.iter_mut() {
+                let personal = schemas::personal(&schemas, &ev.type_);
+                if personal.is_empty() {
+                    continue;
+                }
+                let mut data: serde_json::Value = serde_json::from_str(&ev.data).map_err(|e| {
+                    BssError::new(SqlState::Internal, format!("CloudEvent data: {e}"))
+                })?;
+                let subject = ev.subject.as_deref().unwrap_or(&stream_id);
+                if sealer.seal(client, personal, subject, &mut data)? {
+                    ev.data = data.to_string();
+                }
+            }
             let rows = rows_of(evs);
             stored += append::append_rows(client, plans, &stream_id, rows)?;
         }
@@ -193,6 +210,40 @@ unsafe fn acting_role(_fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
 unsafe fn current_tenant(_fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
     let tenant = tenants::current()?;
     Ok(pgrx::IntoDatum::into_datum(tenant).unwrap_or(pg_sys::Datum::from(0usize)))
+}
+
+/// `bss.reveal(doc jsonb) RETURNS jsonb` (STRICT): `doc` with every sealed
+/// personal value opened, masked or marked erased (pii/mod.rs). A document
+/// without any comes back as it is, after a scan of its bytes.
+unsafe fn reveal(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
+    let Some(datum) = call_args::datum(fcinfo, 0) else {
+        return Ok(pg_sys::Datum::from(0usize));
+    };
+    let doc = jsonb::detoast(datum);
+    let len = pgrx::varsize_any_exhdr(doc.cast());
+    let bytes = std::slice::from_raw_parts(pgrx::vardata_any(doc.cast()).cast::<u8>(), len);
+    if !pii::may_hold_sealed(bytes) {
+        return Ok(datum);
+    }
+    let mut value = jsonb::to_serde(&mut (*doc).root);
+    let may_see = pii::may_see_personal_data();
+    let changed = pgrx::spi::Spi::connect(|client| pii::reveal(client, &mut value, may_see))?;
+    Ok(if changed {
+        jsonb::from_serde(value)
+    } else {
+        datum
+    })
+}
+
+/// `bss.erase_subject(subject text) RETURNS bigint`: destroys the data
+/// subject's key and records the erasure (append.rs).
+unsafe fn erase_subject(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
+    let subject: Option<&str> = call_args::value(fcinfo, 0);
+    let Some(subject) = subject.filter(|s| !s.trim().is_empty()) else {
+        return Err(BssError::new(SqlState::InvalidArgument, "subject must not be empty")
+            .hint("Pass the data subject: the CloudEvents subject of their events, else their stream id ('customer-42')."));
+    };
+    Ok(pg_sys::Datum::from(append::erase_subject(subject)?))
 }
 
 unsafe fn uuidv7(_fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {

@@ -50,6 +50,9 @@ pub enum SqlState {
     InsufficientPrivilege,
     /// `bss.tenant` is not a tenant name, or `*` for an append.
     InvalidTenant,
+    /// Personal data cannot be sealed or opened: no usable master key, or a
+    /// subject key that does not open under it.
+    PersonalDataKey,
 }
 
 impl SqlState {
@@ -72,6 +75,7 @@ impl SqlState {
             SqlState::Internal => "XB015",
             SqlState::InsufficientPrivilege => "42501",
             SqlState::InvalidTenant => "XB016",
+            SqlState::PersonalDataKey => "XB017",
         }
     }
 

@@ -23,6 +23,8 @@ pub static DEFAULT_SOURCE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"/pg_bss"));
 /// The region this database appends in, recorded on every event.
 pub static REGION: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"local"));
+/// The file holding the master key personal data is sealed under (pii/keys.rs).
+pub static MASTER_KEY_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 /// The tenant this transaction acts for (tenants.rs checks it).
 pub static TENANT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
@@ -80,6 +82,14 @@ pub fn register() {
         &REGION,
         GucContext::Suset,
         GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"bss.master_key_file",
+        c"The file holding the master key that data subjects' keys are wrapped under.",
+        c"64 hex digits (a 256-bit key), readable by the server's user only; outside the data directory and its backups.",
+        &MASTER_KEY_FILE,
+        GucContext::Sighup,
+        GucFlags::SUPERUSER_ONLY,
     );
     GucRegistry::define_string_guc(
         c"bss.tenant",

@@ -181,3 +181,12 @@ unsafe fn scalar_of(v: &pg_sys::JsonbValue) -> serde_json::Value {
         _ => Value::Null,
     }
 }
+
+/// A jsonb datum of `value` (through its text, as jsonb_in reads it),
+/// allocated in the current memory context.
+pub fn from_serde(value: serde_json::Value) -> pg_sys::Datum {
+    use pgrx::IntoDatum;
+    pgrx::JsonB(value)
+        .into_datum()
+        .expect("a jsonb value is never NULL")
+}

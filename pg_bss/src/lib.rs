@@ -13,7 +13,8 @@
 //! upkeep (`bss.ensure_partitions`, autovacuum settings for append-only
 //! partitions: `sql/partition_upkeep.sql`), and the audit trail (a
 //! hash-chained `bss.audit_log`, `bss.verify_audit`: `sql/audit.sql`), and tenants (a tenant on every row, row-level security:
-//! `sql/tenants.sql`, `tenants.rs`), and privileges (group roles
+//! `sql/tenants.sql`, `tenants.rs`), and personal data (fields sealed per data
+//! subject, `bss.erase_subject`: `sql/personal_data.sql`, `pii/`), and privileges (group roles
 //! bss_writer, bss_reader, bss_admin, bss_sidecar; the functions run as
 //! bss_store: `sql/privileges.sql`, `roles.rs`).
 //!
@@ -73,6 +74,9 @@ mod statements;
 mod stream_lock;
 mod tenants;
 
+// Personal data: sealed on append, opened or masked on read, erased.
+mod pii;
+
 // The read side, and what the store shares.
 mod fold;
 mod jsonb;
@@ -109,6 +113,11 @@ pgrx::extension_sql_file!(
     requires = ["observability"]
 );
 pgrx::extension_sql_file!("../sql/tenants.sql", name = "tenants", requires = ["audit"]);
+pgrx::extension_sql_file!(
+    "../sql/personal_data.sql",
+    name = "personal_data",
+    requires = ["tenants"]
+);
 pgrx::extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 
 #[pgrx::pg_guard]
@@ -117,6 +126,7 @@ pub extern "C-unwind" fn _PG_init() {
     partitions::register_abort_callbacks();
     read_side::register();
     schemas::register();
+    pii::keys::register_callbacks();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -52,10 +52,20 @@ pub fn acting_role_name() -> String {
 }
 
 /// Whether the caller may append to `stream_id`: members of bss_writer (and
-/// superusers) to any stream; anyone else the append functions admit (the
-/// sidecar's role) only to `anomaly-*` streams.
+/// superusers) to any stream but `erasure-*` (bss.erase_subject's own);
+/// anyone else the append functions admit (the sidecar's role) only to
+/// `anomaly-*` streams.
 pub fn check_may_append(stream_id: &str) -> BssResult<()> {
     let category = stream_id::category(stream_id);
+    if category == crate::pii::ERASURE_CATEGORY {
+        return Err(BssError::new(
+            SqlState::InsufficientPrivilege,
+            format!(
+                "stream \"{stream_id}\" records erasures: only bss.erase_subject appends to it"
+            ),
+        )
+        .hint("Erase a data subject with SELECT bss.erase_subject('<subject>') (bss_admin)."));
+    }
     if category == SIDECAR_CATEGORY {
         return Ok(());
     }

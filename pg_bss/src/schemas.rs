@@ -14,13 +14,30 @@ use serde_json::Value;
 
 use crate::error::{BssError, BssResult, During, SqlState};
 use crate::installed_sql;
+use crate::pii::fields::{is_personal, personal_fields, FieldPath};
 use crate::session_cache::SessionCache;
 
 /// At most this many schema errors are named per event; the rest are counted.
 const MAX_ERRORS_NAMED: usize = 5;
 
+/// A type's compiled schema and the personal fields it marks.
+pub struct TypeSchema {
+    pub validator: jsonschema::Validator,
+    pub personal: Vec<FieldPath>,
+}
+
 /// The compiled schemas by event type.
-pub type Validators = HashMap<String, Rc<jsonschema::Validator>>;
+pub type Validators = HashMap<String, Rc<TypeSchema>>;
+
+/// The personal fields of `type_`'s data (none without a schema).
+pub fn personal<'a>(all: &'a Validators, type_: &str) -> &'a [FieldPath] {
+    all.get(type_).map_or(&[], |s| s.personal.as_slice())
+}
+
+/// Whether any type has personal fields (appends skip sealing otherwise).
+pub fn any_personal(all: &Validators) -> bool {
+    all.values().any(|s| !s.personal.is_empty())
+}
 
 thread_local! {
     static CACHE: SessionCache<Validators> = const { SessionCache::new() };
@@ -62,7 +79,14 @@ fn load(client: &SpiClient<'_>) -> BssResult<Validators> {
         // Registered schemas were compiled by register_schema; one that no
         // longer compiles (a crate upgrade) must not let events through.
         let validator = compile(&schema).map_err(|e| invalid_schema(&type_, &e))?;
-        all.insert(type_, Rc::new(validator));
+        let personal = personal_fields(&schema);
+        all.insert(
+            type_,
+            Rc::new(TypeSchema {
+                validator,
+                personal,
+            }),
+        );
     }
     Ok(all)
 }
@@ -82,24 +106,37 @@ pub fn violation<'d>(
     type_: &str,
     data: impl FnOnce() -> std::borrow::Cow<'d, Value>,
 ) -> Option<String> {
-    let validator = all.get(type_)?;
-    check(type_, validator, &data())
+    let schema = all.get(type_)?;
+    check(type_, schema, &data())
 }
 
-/// What `data` breaks of `validator`, one message naming where and why,
-/// or None when it matches.
-fn check(type_: &str, validator: &jsonschema::Validator, data: &Value) -> Option<String> {
-    if validator.is_valid(data) {
+/// What `data` breaks of the schema, one message naming where and why,
+/// or None when it matches. The value of a personal field is never quoted:
+/// only the keyword it breaks.
+fn check(type_: &str, schema: &TypeSchema, data: &Value) -> Option<String> {
+    if schema.validator.is_valid(data) {
         return None;
     }
     let mut named = Vec::new();
     let mut total = 0usize;
-    for err in validator.iter_errors(data) {
+    for err in schema.validator.iter_errors(data) {
         total += 1;
         if named.len() < MAX_ERRORS_NAMED {
-            let at = err.instance_path().to_string();
-            let at = if at.is_empty() { "/".to_string() } else { at };
-            named.push(format!("at {at}: {err}"));
+            let pointer = err.instance_path().to_string();
+            let at = if pointer.is_empty() {
+                "/".to_string()
+            } else {
+                pointer.clone()
+            };
+            if is_personal(&schema.personal, &pointer) {
+                let schema_path = err.schema_path().to_string();
+                let keyword = schema_path.rsplit('/').next().unwrap_or("");
+                named.push(format!(
+                    "at {at}: a personal field breaks the schema's \"{keyword}\" (its value is not shown)"
+                ));
+            } else {
+                named.push(format!("at {at}: {err}"));
+            }
         }
     }
     let more = if total > named.len() {

@@ -156,7 +156,8 @@ thread_local! {
     static PLANS: OnceCell<Plans> = const { OnceCell::new() };
 }
 
-fn prepare(
+/// `sql` prepared with argument types `args` and kept for the session.
+pub fn prepare(
     client: &SpiClient<'_>,
     sql: &str,
     args: &[pg_sys::Oid],

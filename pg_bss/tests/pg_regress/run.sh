@@ -15,15 +15,17 @@ OUT="$ROOT/target/pg_regress"
 PORT="${REGRESS_PGPORT:-28820}"
 PG_REGRESS="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress"
 # The tests share one database and build on each other's events.
-TESTS=(appending reading time_travel data_quality errors privileges audit tenants)
+TESTS=(appending reading time_travel data_quality errors privileges audit tenants personal_data)
 
 [ -x "$PG_REGRESS" ] || die "no pg_regress at $PG_REGRESS (package postgresql-server-dev-$PG_MAJOR)"
 install_pg_bss
 rm -rf "$OUT"
 make_pg_dir "$OUT"
-cat >"$OUT/test.conf" <<'CONF'
+make_master_key "$OUT/master.key"
+cat >"$OUT/test.conf" <<CONF
 wal_level = logical
 fsync = off
+bss.master_key_file = '$OUT/master.key'
 CONF
 if [ "${1:-}" = --accept ]; then
     # pg_regress stops at a test without expected output: start a new one empty.

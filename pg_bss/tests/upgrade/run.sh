@@ -72,11 +72,13 @@ install -m 0644 "$HERE/pg_bss--$OLDEST.sql" "$FIXTURE"
 rm -rf "$DIR"
 make_pg_dir "$DIR"
 as_pg "$PG_BIN/initdb" -D "$DATA" -U "$PG_USER" --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+make_master_key "$DIR/master.key"
 cat >>"$DATA/postgresql.conf" <<CONF
 listen_addresses = ''
 unix_socket_directories = '$DIR'
 wal_level = logical
 fsync = off
+bss.master_key_file = '$DIR/master.key'
 CONF
 as_pg "$PG_BIN/pg_ctl" -D "$DATA" -w -o "-p $PORT" -l "$DIR/postgres.log" start >/dev/null
 as_pg "$PG_BIN/createdb" -h "$DIR" -p "$PORT" bss_updated

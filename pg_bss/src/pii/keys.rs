@@ -1,0 +1,275 @@
+//! Owns the keys of personal data: the master key, read from the file
+//! `bss.master_key_file` names (outside the database: never in a table, the
+//! WAL or a backup), and the data subjects' keys, random AES-256 keys
+//! stored in `bss.subject_keys` only wrapped (sealed) under the master key.
+//! A subject's key is made by the first append of personal data about it
+//! and destroyed by `bss.erase_subject`; a value sealed under a destroyed
+//! key can no longer be opened by anyone. Never logs a key or a plaintext.
+
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::time::SystemTime;
+
+use pgrx::pg_sys;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient};
+use uuid::Uuid;
+
+use super::cipher::{self, SecretKey, KEY_LEN};
+use crate::error::{BssError, BssResult, During, SqlState};
+use crate::guc;
+
+struct Master {
+    path: String,
+    modified: SystemTime,
+    key: SecretKey,
+    check: String,
+}
+
+/// The key table's statements, prepared once per session.
+struct Statements {
+    for_subject: OwnedPreparedStatement,
+    store: OwnedPreparedStatement,
+    by_id: OwnedPreparedStatement,
+    destroy: OwnedPreparedStatement,
+}
+
+/// The statements, prepared on first use in this session (and kept, as the
+/// append path's are, for the life of the backend).
+fn statements(client: &SpiClient<'_>) -> BssResult<&'static Statements> {
+    if let Some(st) = STATEMENTS.with(|cell| cell.get().copied()) {
+        return Ok(st);
+    }
+    use pg_sys::{BYTEAOID, TEXTOID, UUIDOID};
+    let prepare = |sql, args: &[pg_sys::Oid]| {
+        crate::statements::prepare(client, sql, args).during("prepare the key table's statements")
+    };
+    let made: &'static Statements = Box::leak(Box::new(Statements {
+        for_subject: prepare(
+            "SELECT key_id, wrapped, master_check FROM bss.subject_keys WHERE subject = $1",
+            &[TEXTOID],
+        )?,
+        store: prepare(
+            "INSERT INTO bss.subject_keys (subject, key_id, wrapped, master_check) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING RETURNING key_id",
+            &[TEXTOID, UUIDOID, BYTEAOID, TEXTOID],
+        )?,
+        by_id: prepare(
+            "SELECT wrapped, master_check FROM bss.subject_keys WHERE key_id = $1",
+            &[UUIDOID],
+        )?,
+        destroy: prepare(
+            "DELETE FROM bss.subject_keys WHERE subject = $1 RETURNING key_id",
+            &[TEXTOID],
+        )?,
+    }));
+    STATEMENTS.with(|cell| cell.set(made).ok());
+    Ok(made)
+}
+
+thread_local! {
+    static STATEMENTS: OnceCell<&'static Statements> = const { OnceCell::new() };
+    static MASTER: RefCell<Option<Master>> = const { RefCell::new(None) };
+    /// Subject keys opened in this transaction, by key id (None: erased).
+    static OPENED: RefCell<HashMap<Uuid, Option<SecretKey>>> = RefCell::new(HashMap::new());
+}
+
+fn no_master(why: String) -> BssError {
+    BssError::new(SqlState::PersonalDataKey, why).hint(
+        "Personal data is sealed under a master key kept outside the database: \
+         write 64 hex digits (openssl rand -hex 32) to a file only the server's user can read, \
+         and set bss.master_key_file to it in postgresql.conf (then SELECT pg_reload_conf()).",
+    )
+}
+
+/// The master key and its check value, read again when the setting or the
+/// file's modification time changed.
+fn with_master<R>(f: impl FnOnce(&SecretKey, &str) -> BssResult<R>) -> BssResult<R> {
+    let path = guc::string(&guc::MASTER_KEY_FILE, "");
+    if path.is_empty() {
+        return Err(no_master(
+            "bss.master_key_file is not set: personal data (fields marked x-pii) cannot be sealed or opened".into(),
+        ));
+    }
+    let meta = std::fs::metadata(&path)
+        .map_err(|e| no_master(format!("cannot read the master key file {path:?}: {e}")))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(no_master(format!(
+            "the master key file {path:?} is readable by others than its owner (mode {:o})",
+            meta.permissions().mode() & 0o777
+        )));
+    }
+    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    MASTER.with(|m| {
+        let mut m = m.borrow_mut();
+        let stale = m
+            .as_ref()
+            .is_none_or(|k| k.path != path || k.modified != modified);
+        if stale {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| no_master(format!("cannot read the master key file {path:?}: {e}")))?;
+            let key = parse_hex_key(text.trim()).ok_or_else(|| {
+                no_master(format!(
+                    "the master key file {path:?} does not hold 64 hex digits (a 256-bit key)"
+                ))
+            })?;
+            let check = cipher::check_value(&key);
+            *m = Some(Master {
+                path,
+                modified,
+                key,
+                check,
+            });
+        }
+        let k = m.as_ref().expect("loaded above");
+        f(&k.key, &k.check)
+    })
+}
+
+fn parse_hex_key(text: &str) -> Option<SecretKey> {
+    if text.len() != 2 * KEY_LEN {
+        return None;
+    }
+    let mut key = [0u8; KEY_LEN];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(key)
+}
+
+fn unwrap_key(key_id: Uuid, wrapped: &[u8], master_check: &str) -> BssResult<SecretKey> {
+    with_master(|master, check| {
+        if master_check != check {
+            return Err(no_master(format!(
+                "subject key {key_id} is wrapped under master key {master_check}, not under the one \
+                 bss.master_key_file holds ({check})"
+            )));
+        }
+        cipher::open(master, wrapped, key_id.as_bytes())
+            .and_then(|k| <SecretKey>::try_from(k.as_slice()).ok())
+            .ok_or_else(|| {
+                BssError::new(
+                    SqlState::PersonalDataKey,
+                    format!(
+                        "subject key {key_id} does not open under the master key: it was altered"
+                    ),
+                )
+            })
+    })
+}
+
+/// The key personal data about `subject` (of the tenant in effect) is
+/// sealed under, made and stored wrapped when it has none.
+pub fn for_subject(client: &mut SpiClient<'_>, subject: &str) -> BssResult<(Uuid, SecretKey)> {
+    const STEP: &str = "find the data subject's key";
+    crate::tenants::for_append()?;
+    loop {
+        let st = statements(client)?;
+        let row = client
+            .select(&st.for_subject, Some(1), &[subject.into()])
+            .during(STEP)?;
+        if let Some(found) = row.into_iter().next() {
+            let key_id: pgrx::Uuid = found.get(1).during(STEP)?.expect("NOT NULL");
+            let wrapped: Vec<u8> = found.get(2).during(STEP)?.expect("NOT NULL");
+            let check: String = found.get(3).during(STEP)?.expect("NOT NULL");
+            let key_id = Uuid::from_bytes(*key_id.as_bytes());
+            return Ok((key_id, unwrap_key(key_id, &wrapped, &check)?));
+        }
+        let key_id = Uuid::new_v4();
+        let key = cipher::random::<KEY_LEN>();
+        let (wrapped, check) = with_master(|master, check| {
+            Ok((
+                cipher::seal(master, &key, key_id.as_bytes()),
+                check.to_owned(),
+            ))
+        })?;
+        let args = [
+            subject.into(),
+            pgrx::Uuid::from_bytes(*key_id.as_bytes()).into(),
+            wrapped.into(),
+            check.into(),
+        ];
+        let made = client
+            .update(&st.store, Some(1), &args)
+            .during("store the data subject's new key")?;
+        if !made.is_empty() {
+            OPENED.with(|o| o.borrow_mut().insert(key_id, Some(key)));
+            return Ok((key_id, key));
+        }
+        // Another transaction made it first: take that one.
+    }
+}
+
+/// Destroys the key of `subject` (of the tenant in effect): every value
+/// sealed under it reads as erased from now on. How many were destroyed.
+pub fn destroy(client: &mut SpiClient<'_>, subject: &str) -> BssResult<i64> {
+    let st = statements(client)?;
+    let gone = client
+        .update(&st.destroy, None, &[subject.into()])
+        .during("destroy the data subject's key")?
+        .len();
+    forget_opened();
+    Ok(gone as i64)
+}
+
+/// The key `key_id` names, None once its subject was erased (or when the
+/// tenant in effect may not see it).
+pub fn by_id(client: &SpiClient<'_>, key_id: Uuid) -> BssResult<Option<SecretKey>> {
+    if let Some(known) = OPENED.with(|o| o.borrow().get(&key_id).copied()) {
+        return Ok(known);
+    }
+    const STEP: &str = "find a sealed value's key";
+    let st = statements(client)?;
+    let rows = client
+        .select(
+            &st.by_id,
+            Some(1),
+            &[pgrx::Uuid::from_bytes(*key_id.as_bytes()).into()],
+        )
+        .during(STEP)?;
+    let key = match rows.into_iter().next() {
+        Some(row) => {
+            let wrapped: Vec<u8> = row.get(1).during(STEP)?.expect("NOT NULL");
+            let check: String = row.get(2).during(STEP)?.expect("NOT NULL");
+            Some(unwrap_key(key_id, &wrapped, &check)?)
+        }
+        None => None,
+    };
+    OPENED.with(|o| o.borrow_mut().insert(key_id, key));
+    Ok(key)
+}
+
+/// Forgets the keys opened so far (at the end of every transaction, and
+/// after an erasure): a key is never used past the snapshot it was read in.
+pub fn forget_opened() {
+    OPENED.with(|o| o.borrow_mut().clear());
+}
+
+pub fn register_callbacks() {
+    // SAFETY: registering a static callback once, from _PG_init.
+    unsafe { pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut()) };
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn on_xact_event(
+    _event: pg_sys::XactEvent::Type,
+    _arg: *mut std::ffi::c_void,
+) {
+    forget_opened();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_hex_key;
+
+    #[test]
+    fn master_key_files_hold_64_hex_digits() {
+        let hex = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+        let key = parse_hex_key(hex).unwrap();
+        assert_eq!(key[1], 0x11);
+        assert_eq!(key[31], 0xff);
+        assert!(parse_hex_key(&hex[..62]).is_none());
+        assert!(parse_hex_key(&format!("{}zz", &hex[..62])).is_none());
+        assert!(parse_hex_key("é".repeat(32).as_str()).is_none());
+    }
+}

@@ -1,0 +1,116 @@
+-- Personal data: fields marked x-pii are sealed on append, under a key per
+-- data subject, through every way in; reads open them for bss_pii_reader,
+-- mask them for other roles; errors never quote them; bss.erase_subject
+-- destroys the key, and from then on every read shows [erased], while other
+-- subjects read back intact. Last, byte for byte: no personal value is in
+-- the data files or the WAL.
+\set SHOW_CONTEXT never
+\pset null '·'
+
+CREATE ROLE gdpr_app IN ROLE bss_writer, bss_reader;
+CREATE ROLE gdpr_support IN ROLE bss_reader, bss_pii_reader;
+CREATE ROLE gdpr_dpo IN ROLE bss_admin;
+
+SET ROLE gdpr_dpo;
+SELECT bss.register_schema('subscriber.registered', '{
+  "type": "object", "required": ["plan"],
+  "properties": {
+    "name": {"type": "string", "x-pii": true},
+    "email": {"type": "string", "format": "email", "x-pii": true},
+    "plan": {"type": "string"},
+    "contacts": {"type": "array", "items": {"type": "object", "properties": {"phone": {"type": "string", "x-pii": true}}}}
+  }}');
+SELECT bss.create_projection('subscriber_overview', 'subscriber');
+SELECT bss.set_snapshot_policy('subscriber', 2);
+RESET ROLE;
+
+-- Two subjects, through the three append functions; an invalid event kept
+-- as a dead letter carries a personal value too.
+SET ROLE gdpr_app;
+SELECT bss.append_event('subscriber-1', 'subscriber.registered',
+    '{"name": "Alice Lindqvist", "email": "alice.lindqvist@example.org", "plan": "gold", "contacts": [{"phone": "+46700000001"}, {"phone": "+46700000002"}]}');
+SELECT bss.append_events('subscriber-1', '[{"type": "subscriber.registered", "data": {"name": "Alice L.", "plan": "platinum-7f3c"}},
+                                           {"type": "subscriber.registered", "data": {"name": "Alice Secret-Alias", "plan": 5}}]',
+                         on_invalid => 'dead_letter');
+SELECT bss.append_cloudevents('{"specversion": "1.0", "id": "01932c07-0000-7000-8000-00000000d001", "source": "/crm",
+                                "type": "subscriber.registered", "subject": "subscriber-2",
+                                "data": {"name": "Bob Bergström", "email": "bob.bergstrom@example.org", "plan": "silver"}}');
+RESET ROLE;
+
+-- As stored: every personal value sealed, the rest as sent.
+SELECT stream_id, stream_version, data->>'plan' AS plan,
+       (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(data) k
+        WHERE data->k ? 'bss:pii') AS sealed,
+       data->'contacts'->0->'phone' ? 'bss:pii' AS phone_sealed
+FROM bss.events WHERE stream_id LIKE 'subscriber-%' ORDER BY global_position;
+SELECT count(*) AS rows_with_plaintext FROM bss.events WHERE data::text ~ 'Alice|Bob|example\.org|\+467';
+SELECT count(*) AS dead_letters_with_plaintext FROM bss.dead_letters WHERE event::text ~ 'Alice';
+SELECT count(*) AS snapshots_with_plaintext FROM bss.snapshots WHERE state::text ~ 'Alice';
+SELECT stream_id, version, state->'name' ? 'bss:pii' AS name_sealed FROM bss.snapshots WHERE stream_id LIKE 'subscriber-%';
+SELECT count(*) AS projection_rows_with_plaintext FROM bss_projection.subscriber_overview WHERE state::text ~ 'Alice|Bob';
+SELECT count(*) AS subject_keys FROM bss.subject_keys WHERE subject LIKE 'subscriber-%';
+
+-- A reader without bss_pii_reader: masked, through every read path.
+SET ROLE gdpr_app;
+SELECT stream_version, data FROM bss.read_stream('subscriber-1');
+SELECT data->>'name' AS name FROM bss.read_all(0, 100000) WHERE stream_id = 'subscriber-2';
+SELECT bss.aggregate('subscriber-1');
+SELECT stream_id, bss.reveal(state) AS state FROM bss_projection.subscriber_overview ORDER BY 1;
+RESET ROLE;
+
+-- A member of bss_pii_reader: plaintext, through every read path.
+SET ROLE gdpr_support;
+SELECT stream_version, data FROM bss.read_stream('subscriber-1');
+SELECT data->>'name' AS name FROM bss.read_category('subscriber') WHERE stream_id = 'subscriber-2';
+SELECT bss.aggregate('subscriber-1');
+SELECT bss.aggregate('subscriber-1', at_version => 1)->>'email' AS email_at_version_1;
+SELECT data->>'email' AS email FROM bss.stream_at('subscriber-2', now());
+SELECT data->>'name' AS name FROM bss.events_as_of(now()) WHERE stream_id = 'subscriber-2';
+SELECT stream_id, bss.reveal(state) AS state FROM bss_projection.subscriber_overview ORDER BY 1;
+RESET ROLE;
+SET ROLE gdpr_dpo;
+SELECT bss.reveal(event->'data') AS dead_letter FROM bss.dead_letters WHERE stream_id = 'subscriber-1';
+RESET ROLE;
+
+-- Errors name where a personal field breaks the schema, never its value.
+SELECT bss.append_event('subscriber-3', 'subscriber.registered', '{"name": 42, "email": "no-at-sign-zz91", "plan": "gold"}');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT * FROM bss.validate_event('{"type": "subscriber.registered", "data": {"email": "also-no-at-zz92", "plan": 7}}');
+
+-- Erasure: one call, by the data protection officer.
+SET ROLE gdpr_dpo;
+SELECT bss.erase_subject('subscriber-1');
+SELECT bss.erase_subject('');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT bss.reveal(event->'data') AS dead_letter FROM bss.dead_letters WHERE stream_id = 'subscriber-1';
+RESET ROLE;
+SET ROLE gdpr_support;
+SELECT stream_version, data FROM bss.read_stream('subscriber-1');
+SELECT bss.aggregate('subscriber-1');
+SELECT bss.aggregate('subscriber-1', at_version => 1);
+SELECT stream_id, bss.reveal(state) AS state FROM bss_projection.subscriber_overview ORDER BY 1;
+-- The other subject is intact.
+SELECT data FROM bss.read_stream('subscriber-2');
+-- The erasure is an event, and a record of the audit trail.
+SELECT stream_id, type, subject, data FROM bss.read_stream('erasure-subscriber-1');
+RESET ROLE;
+SELECT action, object, details FROM bss.audit_log WHERE action = 'erase_subject';
+-- Nobody else writes erasure events.
+SET ROLE gdpr_app;
+SELECT bss.append_event('erasure-subscriber-2', 'bss.subject_erased', '{}');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- New personal data about an erased subject gets a new key.
+SELECT bss.append_event('subscriber-1', 'subscriber.registered', '{"name": "Alice Newcomer", "plan": "gold"}');
+RESET ROLE;
+SET ROLE gdpr_support;
+SELECT stream_version, data->>'name' AS name FROM bss.read_stream('subscriber-1');
+RESET ROLE;
+
+-- Byte for byte, in the data files and the WAL: no personal value, erased
+-- or not; a value that is not personal is there (the search finds what
+-- was written).
+CHECKPOINT;
+SELECT current_setting('data_directory') AS datadir \gset
+\setenv DATADIR :datadir
+\! for s in 'Alice Lindqvist' 'alice.lindqvist@example.org' '+46700000001' 'Alice Secret-Alias' 'Bob Bergström' 'bob.bergstrom@example.org' 'Alice Newcomer' 'no-at-sign-zz91'; do printf '%s: %s files\n' "$s" "$(grep -rlaF -e "$s" "$DATADIR/base" "$DATADIR/global" "$DATADIR/pg_wal" | wc -l)"; done
+\! printf 'platinum-7f3c (not personal) found in the WAL: %s\n' "$(grep -rlaF -e 'platinum-7f3c' "$DATADIR/pg_wal" | wc -l | awk '{print ($1 > 0) ? "yes" : "no"}')"
