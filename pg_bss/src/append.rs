@@ -129,11 +129,16 @@ fn after_append(
 /// a retry).
 pub fn append_one(ev: OneEvent<'_>, expected: Option<i64>) -> BssResult<i64> {
     statements::with_plans(|client, plans| {
-        let datum = ev.data;
-        // SAFETY: data is the caller's non-null jsonb argument.
-        let data = || unsafe { jsonb::to_serde(&mut (*jsonb::detoast(datum)).root) };
         let validators = schemas::validators(client)?;
-        if let Some(message) = schemas::violation(&validators, ev.type_, || Cow::Owned(data())) {
+        // Parsed once: for the schema, then (a type with personal fields)
+        // for sealing.
+        // SAFETY: data is the caller's non-null jsonb argument.
+        let data = validators
+            .contains_key(ev.type_)
+            .then(|| unsafe { jsonb::to_serde(&mut (*jsonb::detoast(ev.data)).root) });
+        if let Some(message) = schemas::violation(&validators, ev.type_, || {
+            Cow::Borrowed(data.as_ref().expect("parsed: the type has a schema"))
+        }) {
             let problem = Problem::new(None, Rule::Schema, message);
             return Err(rules::rejection(
                 ev.stream_id,
@@ -141,12 +146,11 @@ pub fn append_one(ev: OneEvent<'_>, expected: Option<i64>) -> BssResult<i64> {
                 vec![problem],
             ));
         }
-        let personal = schemas::personal(&validators, ev.type_);
         let mut ev = ev;
-        if !personal.is_empty() {
-            let mut value = data();
-            let subject = ev.subject.unwrap_or(ev.stream_id);
-            if Sealer::default().seal(client, personal, subject, &mut value)? {
+        if let Some(mut value) = data {
+            let (type_, subject, stream_id) = (ev.type_, ev.subject, ev.stream_id);
+            let mut sealer = Sealer::default();
+            if sealer.seal_event(client, &validators, type_, subject, stream_id, &mut value)? {
                 ev.data = jsonb::from_serde(value);
             }
         }
@@ -209,19 +213,14 @@ fn seal_batch(
         let Some(obj) = element.as_object_mut() else {
             continue;
         };
-        let personal = match obj.get("type").and_then(|t| t.as_str()) {
-            Some(type_) => schemas::personal(schemas, type_),
-            None => continue,
-        };
-        if personal.is_empty() {
-            continue;
-        }
-        let subject = match obj.get("subject").and_then(|s| s.as_str()) {
-            Some(s) => s.to_owned(),
-            None => stream_id.to_owned(),
-        };
-        if let Some(data) = obj.get_mut("data") {
-            any |= sealer.seal(client, personal, &subject, data)?;
+        let type_ = obj.get("type").and_then(|t| t.as_str()).map(str::to_owned);
+        let subject = obj
+            .get("subject")
+            .and_then(|s| s.as_str())
+            .map(str::to_owned);
+        if let (Some(type_), Some(data)) = (type_, obj.get_mut("data")) {
+            any |=
+                sealer.seal_event(client, schemas, &type_, subject.as_deref(), stream_id, data)?;
         }
     }
     Ok(any.then(|| jsonb::from_serde(events)))

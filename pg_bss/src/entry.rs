@@ -128,15 +128,14 @@ unsafe fn append_cloudevents(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datu
         let mut stored = 0i64;
         for (stream_id, mut evs) in by_stream {
             for ev in evs.iter_mut() {
-                let personal = schemas::personal(&schemas, &ev.type_);
-                if personal.is_empty() {
-                    continue;
+                if schemas::personal(&schemas, &ev.type_).is_empty() {
+                    continue; // data stays the text it was parsed to
                 }
                 let mut data: serde_json::Value = serde_json::from_str(&ev.data).map_err(|e| {
                     BssError::new(SqlState::Internal, format!("CloudEvent data: {e}"))
                 })?;
-                let subject = ev.subject.as_deref().unwrap_or(&stream_id);
-                if sealer.seal(client, personal, subject, &mut data)? {
+                let (type_, subject) = (&ev.type_, ev.subject.as_deref());
+                if sealer.seal_event(client, &schemas, type_, subject, &stream_id, &mut data)? {
                     ev.data = data.to_string();
                 }
             }

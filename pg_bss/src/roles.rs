@@ -45,6 +45,19 @@ fn role_name(oid: Oid) -> String {
         .into_owned()
 }
 
+/// Whether the caller (GetOuterUserId) is a superuser or a member of one
+/// of `roles` (by name; a role that does not exist has no members).
+pub fn caller_is_superuser_or_in(roles: &[&CStr]) -> bool {
+    // SAFETY: reads a backend global.
+    let caller = unsafe { pg_sys::GetOuterUserId() };
+    // SAFETY: superuser and membership from the backend's caches.
+    let superuser = unsafe { pg_sys::superuser_arg(caller) };
+    superuser
+        || roles
+            .iter()
+            .any(|name| role(name).is_some_and(|r| unsafe { pg_sys::has_privs_of_role(caller, r) }))
+}
+
 /// The caller's name (GetOuterUserId), for the audit trail.
 pub fn acting_role_name() -> String {
     // SAFETY: reads a backend global.
@@ -69,18 +82,14 @@ pub fn check_may_append(stream_id: &str) -> BssResult<()> {
     if category == SIDECAR_CATEGORY {
         return Ok(());
     }
-    // SAFETY: reads a backend global.
-    let caller = unsafe { pg_sys::GetOuterUserId() };
-    // SAFETY: role membership from the backend's cache.
-    let writer = role(WRITER).is_some_and(|w| unsafe { pg_sys::has_privs_of_role(caller, w) });
-    if writer || unsafe { pg_sys::superuser_arg(caller) } {
+    if caller_is_superuser_or_in(&[WRITER]) {
         return Ok(());
     }
     Err(BssError::new(
         SqlState::InsufficientPrivilege,
         format!(
             "role \"{}\" may not append to stream \"{stream_id}\": only to {SIDECAR_CATEGORY}-* streams",
-            role_name(caller)
+            acting_role_name()
         ),
     )
     .hint("Appending to any stream takes membership of bss_writer: GRANT bss_writer TO <role>."))

@@ -45,9 +45,7 @@ impl Plans {
         )?;
         Ok(self.snapshot_by_policy.get_or_init(|| plan))
     }
-}
 
-impl Plans {
     pub fn check_stream_tenant(
         &self,
         client: &SpiClient<'_>,

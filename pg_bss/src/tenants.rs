@@ -14,10 +14,8 @@
 
 use std::ffi::CStr;
 
-use pgrx::pg_sys;
-
 use crate::error::{BssError, BssResult, SqlState};
-use crate::guc;
+use crate::{guc, roles};
 
 /// The tenant of sessions that never set `bss.tenant`.
 pub const DEFAULT: &str = "default";
@@ -62,22 +60,14 @@ fn is_name(t: &str) -> bool {
 }
 
 fn check_may_read_all() -> BssResult<()> {
-    // SAFETY: reads a backend global; membership from the backend's cache.
-    let caller = unsafe { pg_sys::GetOuterUserId() };
-    let allowed = unsafe { pg_sys::superuser_arg(caller) }
-        || ALL_TENANT_ROLES.iter().any(|name| {
-            // SAFETY: a syscache lookup by name; missing_ok.
-            let role = unsafe { pg_sys::get_role_oid(name.as_ptr(), true) };
-            role != pg_sys::InvalidOid && unsafe { pg_sys::has_privs_of_role(caller, role) }
-        });
-    if allowed {
+    if roles::caller_is_superuser_or_in(&ALL_TENANT_ROLES) {
         return Ok(());
     }
     Err(BssError::new(
         SqlState::InsufficientPrivilege,
         format!(
             "role \"{}\" may not read every tenant (bss.tenant = '*')",
-            crate::roles::acting_role_name()
+            roles::acting_role_name()
         ),
     )
     .hint("Reading every tenant takes membership of bss_admin or pg_monitor; set bss.tenant to one tenant instead."))

@@ -14,12 +14,12 @@ pub mod keys;
 use std::collections::HashMap;
 use std::ffi::CStr;
 
-use pgrx::pg_sys;
 use pgrx::spi::SpiClient;
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::BssResult;
+use crate::schemas::Validators;
 use cipher::SecretKey;
 use fields::FieldPath;
 
@@ -39,59 +39,62 @@ pub struct Sealer {
 }
 
 impl Sealer {
-    /// Seals the values at `fields` in `data` under `subject`'s key (made
-    /// when it has none); whether there was any. Values already sealed are
-    /// left as they are.
-    pub fn seal(
+    /// Seals the personal fields of an event of `type_` (none without a
+    /// schema that marks some) in `data`, under the key of its data
+    /// subject: `subject`, else the stream. Whether there was any.
+    pub fn seal_event(
+        &mut self,
+        client: &mut SpiClient<'_>,
+        schemas: &Validators,
+        type_: &str,
+        subject: Option<&str>,
+        stream_id: &str,
+        data: &mut Value,
+    ) -> BssResult<bool> {
+        let personal = crate::schemas::personal(schemas, type_);
+        if personal.is_empty() {
+            return Ok(false);
+        }
+        self.seal(client, personal, subject.unwrap_or(stream_id), data)
+    }
+
+    /// Seals the values at `fields` in `data` under `subject`'s key (looked
+    /// up, or made, at the first value to seal); whether there was any.
+    /// Values already sealed, and nulls, are left as they are.
+    fn seal(
         &mut self,
         client: &mut SpiClient<'_>,
         fields: &[FieldPath],
         subject: &str,
         data: &mut Value,
     ) -> BssResult<bool> {
-        let mut targets = 0usize;
+        let mut sealed = false;
         for path in fields {
-            fields::each_at::<()>(data, path, &mut |v| {
-                targets += usize::from(cipher::envelope(v).is_none() && !v.is_null());
-                Ok(())
-            })
-            .ok();
-        }
-        if targets == 0 {
-            return Ok(false);
-        }
-        let (key_id, key) = match self.keys.get(subject) {
-            Some(k) => *k,
-            None => {
-                let k = keys::for_subject(client, subject)?;
-                self.keys.insert(subject.to_owned(), k);
-                k
-            }
-        };
-        for path in fields {
-            fields::each_at::<()>(data, path, &mut |v| {
-                if cipher::envelope(v).is_none() && !v.is_null() {
-                    *v = cipher::seal_value(key_id, &key, v);
+            fields::each_at(data, path, &mut |v| -> BssResult<()> {
+                if v.is_null() || cipher::envelope(v).is_some() {
+                    return Ok(());
                 }
+                let (key_id, key) = match self.keys.get(subject) {
+                    Some(k) => *k,
+                    None => {
+                        let k = keys::for_subject(client, subject)?;
+                        self.keys.insert(subject.to_owned(), k);
+                        k
+                    }
+                };
+                *v = cipher::seal_value(key_id, &key, v);
+                sealed = true;
                 Ok(())
-            })
-            .ok();
+            })?;
         }
-        Ok(true)
+        Ok(sealed)
     }
 }
 
 /// Whether the role in effect (outside the store's functions) sees
 /// personal data in plaintext.
 pub fn may_see_personal_data() -> bool {
-    // SAFETY: reads a backend global; membership from the backend's cache.
-    let caller = unsafe { pg_sys::GetOuterUserId() };
-    if unsafe { pg_sys::superuser_arg(caller) } {
-        return true;
-    }
-    // SAFETY: a syscache lookup by name; missing_ok.
-    let role = unsafe { pg_sys::get_role_oid(READER_ROLE.as_ptr(), true) };
-    role != pg_sys::InvalidOid && unsafe { pg_sys::has_privs_of_role(caller, role) }
+    crate::roles::caller_is_superuser_or_in(&[READER_ROLE])
 }
 
 /// Replaces every sealed value in `doc` by its plaintext, [`MASKED`] or
