@@ -130,15 +130,9 @@ fn after_append(
 pub fn append_one(ev: OneEvent<'_>, expected: Option<i64>) -> BssResult<i64> {
     statements::with_plans(|client, plans| {
         let validators = schemas::validators(client)?;
-        // Parsed once: for the schema, then (a type with personal fields)
-        // for sealing.
         // SAFETY: data is the caller's non-null jsonb argument.
-        let data = validators
-            .contains_key(ev.type_)
-            .then(|| unsafe { jsonb::to_serde(&mut (*jsonb::detoast(ev.data)).root) });
-        if let Some(message) = schemas::violation(&validators, ev.type_, || {
-            Cow::Borrowed(data.as_ref().expect("parsed: the type has a schema"))
-        }) {
+        let parse = || Cow::Owned(unsafe { jsonb::to_serde(&mut (*jsonb::detoast(ev.data)).root) });
+        if let Some(message) = schemas::violation(&validators, ev.type_, parse) {
             let problem = Problem::new(None, Rule::Schema, message);
             return Err(rules::rejection(
                 ev.stream_id,
@@ -147,12 +141,11 @@ pub fn append_one(ev: OneEvent<'_>, expected: Option<i64>) -> BssResult<i64> {
             ));
         }
         let mut ev = ev;
-        if let Some(mut value) = data {
-            let (type_, subject, stream_id) = (ev.type_, ev.subject, ev.stream_id);
-            let mut sealer = Sealer::default();
-            if sealer.seal_event(client, &validators, type_, subject, stream_id, &mut value)? {
-                ev.data = jsonb::from_serde(value);
-            }
+        let (type_, subject, stream_id) = (ev.type_, ev.subject, ev.stream_id);
+        if let Some(sealed) =
+            Sealer::default().seal_event(client, &validators, type_, subject, stream_id, ev.data)?
+        {
+            ev.data = sealed;
         }
         let appended = append_locked(client, plans, ev.stream_id, expected, &ev)?;
         match appended {
@@ -184,11 +177,9 @@ pub fn append_batch(
         }
         .map_err(|problems| rules::rejection(stream_id, Path::Element, problems))?;
         let events = if schemas::any_personal(&schemas) {
-            // SAFETY: as above.
-            seal_batch(client, &schemas, stream_id, unsafe {
-                jsonb::to_serde(&mut (*jsonb::detoast(events)).root)
-            })?
-            .unwrap_or(events)
+            Sealer::default()
+                .seal_batch(client, &schemas, stream_id, events)?
+                .unwrap_or(events)
         } else {
             events
         };
@@ -196,34 +187,6 @@ pub fn append_batch(
         dead_letters::store(client, stream_id, events, &checked)?;
         Ok(version)
     })
-}
-
-/// The batch `events` with the personal fields of every element sealed
-/// (the invalid ones' too: they are kept as dead letters); None when no
-/// element has any.
-fn seal_batch(
-    client: &mut SpiClient<'_>,
-    schemas: &schemas::Validators,
-    stream_id: &str,
-    mut events: serde_json::Value,
-) -> BssResult<Option<pg_sys::Datum>> {
-    let mut sealer = Sealer::default();
-    let mut any = false;
-    for element in events.as_array_mut().into_iter().flatten() {
-        let Some(obj) = element.as_object_mut() else {
-            continue;
-        };
-        let type_ = obj.get("type").and_then(|t| t.as_str()).map(str::to_owned);
-        let subject = obj
-            .get("subject")
-            .and_then(|s| s.as_str())
-            .map(str::to_owned);
-        if let (Some(type_), Some(data)) = (type_, obj.get_mut("data")) {
-            any |=
-                sealer.seal_event(client, schemas, &type_, subject.as_deref(), stream_id, data)?;
-        }
-    }
-    Ok(any.then(|| jsonb::from_serde(events)))
 }
 
 /// Appends the valid events of a checked batch; the stream's version after.

@@ -110,11 +110,21 @@ unsafe fn append_cloudevents(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datu
         return Err(BssError::new(SqlState::InvalidBatch, "events is NULL")
             .hint("Pass one CloudEvents JSON object or an array of them."));
     };
-    let events = cloudevents::parse(
+    let mut events = cloudevents::parse(
         &value,
         guc::MAX_DATA_BYTES.get() as usize,
         guc::MAX_BATCH_EVENTS.get() as usize,
     )?;
+    // Stored as sent: each event's data as the jsonb argument holds it, not
+    // as serde_json wrote it back (which loses the digits and the scale of
+    // numbers a double cannot hold, such as 12345678901234567.890).
+    if let Some(datum) = call_args::datum(fcinfo, 0) {
+        for (ev, text) in events.iter_mut().zip(jsonb::member_texts(datum, "data")) {
+            if let Some(text) = text {
+                ev.data = text;
+            }
+        }
+    }
     // One stream at a time, in stream-id order, so that two concurrent batches
     // touching the same streams lock them in the same order (no deadlock).
     let mut by_stream: BTreeMap<String, Vec<cloudevents::CloudEvent>> = BTreeMap::new();
@@ -131,12 +141,12 @@ unsafe fn append_cloudevents(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datu
                 if schemas::personal(&schemas, &ev.type_).is_empty() {
                     continue; // data stays the text it was parsed to
                 }
-                let mut data: serde_json::Value = serde_json::from_str(&ev.data).map_err(|e| {
-                    BssError::new(SqlState::Internal, format!("CloudEvent data: {e}"))
-                })?;
                 let (type_, subject) = (&ev.type_, ev.subject.as_deref());
-                if sealer.seal_event(client, &schemas, type_, subject, &stream_id, &mut data)? {
-                    ev.data = data.to_string();
+                let data = jsonb::from_text(&ev.data)?;
+                if let Some(sealed) =
+                    sealer.seal_event(client, &schemas, type_, subject, &stream_id, data)?
+                {
+                    ev.data = jsonb::to_text(sealed);
                 }
             }
             let rows = rows_of(evs);
@@ -218,20 +228,8 @@ unsafe fn reveal(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
     let Some(datum) = call_args::datum(fcinfo, 0) else {
         return Ok(pg_sys::Datum::from(0usize));
     };
-    let doc = jsonb::detoast(datum);
-    let len = pgrx::varsize_any_exhdr(doc.cast());
-    let bytes = std::slice::from_raw_parts(pgrx::vardata_any(doc.cast()).cast::<u8>(), len);
-    if !pii::may_hold_sealed(bytes) {
-        return Ok(datum);
-    }
-    let mut value = jsonb::to_serde(&mut (*doc).root);
     let may_see = pii::may_see_personal_data();
-    let changed = pgrx::spi::Spi::connect(|client| pii::reveal(client, &mut value, may_see))?;
-    Ok(if changed {
-        jsonb::from_serde(value)
-    } else {
-        datum
-    })
+    pgrx::spi::Spi::connect(|client| pii::reveal(client, datum, may_see))
 }
 
 /// `bss.erase_subject(subject text) RETURNS bigint`: destroys the data

@@ -190,3 +190,101 @@ pub fn from_serde(value: serde_json::Value) -> pg_sys::Datum {
         .into_datum()
         .expect("a jsonb value is never NULL")
 }
+
+/// The jsonb datum of JSON text, as jsonb_in reads it (its errors raised
+/// as jsonb_in raises them), in the current memory context.
+pub fn from_text(text: &str) -> crate::error::BssResult<pg_sys::Datum> {
+    let text = std::ffi::CString::new(text).map_err(|_| {
+        crate::error::BssError::new(
+            crate::error::SqlState::InvalidArgument,
+            "JSON text holds a NUL character",
+        )
+    })?;
+    // SAFETY: jsonb_in reads a NUL-terminated text, which outlives the call.
+    let datum = unsafe {
+        pgrx::direct_function_call_as_datum(
+            pg_sys::jsonb_in,
+            &[Some(pg_sys::Datum::from(text.as_ptr()))],
+        )
+    };
+    Ok(datum.expect("jsonb_in returns a value or raises"))
+}
+
+/// The JSON text of a jsonb datum, as jsonb_out writes it.
+///
+/// # Safety
+/// `datum` must be a valid, non-null jsonb datum.
+pub unsafe fn to_text(datum: pg_sys::Datum) -> String {
+    let jb = detoast(datum);
+    let text = pg_sys::JsonbToCString(
+        std::ptr::null_mut(),
+        &mut (*jb).root,
+        pgrx::varsize_any_exhdr(jb.cast()) as i32,
+    );
+    std::ffi::CStr::from_ptr(text)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The JSON text (as jsonb_out writes it: numbers with all their digits
+/// and their scale) of member `key` of the object `datum` holds, or of each
+/// object of the array it holds, in order; None where it has no such
+/// member, or is not an object.
+///
+/// # Safety
+/// `datum` must be a valid, non-null jsonb datum.
+pub unsafe fn member_texts(datum: pg_sys::Datum, key: &str) -> Vec<Option<String>> {
+    use pg_sys::{jbvType, JsonbIteratorToken as Tok, JsonbValue};
+    unsafe fn member(container: *mut pg_sys::JsonbContainer, key: &str) -> Option<String> {
+        if kind(container) != Root::Object {
+            return None;
+        }
+        let mut found: JsonbValue = std::mem::zeroed();
+        let hit = pg_sys::getKeyJsonValueFromContainer(
+            container,
+            key.as_ptr().cast(),
+            key.len() as i32,
+            &mut found,
+        );
+        if hit.is_null() {
+            return None;
+        }
+        let (inner, len) = if found.type_ == jbvType::jbvBinary {
+            (found.val.binary.data, found.val.binary.len)
+        } else {
+            let scalar = pg_sys::JsonbValueToJsonb(&mut found);
+            (
+                &mut (*scalar).root as *mut _,
+                pgrx::varsize_any_exhdr(scalar.cast()) as i32,
+            )
+        };
+        let text = pg_sys::JsonbToCString(std::ptr::null_mut(), inner, len);
+        Some(
+            std::ffi::CStr::from_ptr(text)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+    let jb = detoast(datum);
+    let root: *mut pg_sys::JsonbContainer = &mut (*jb).root;
+    match kind(root) {
+        Root::Object => vec![member(root, key)],
+        Root::Array(_) => {
+            let mut it = pg_sys::JsonbIteratorInit(root);
+            let mut texts = Vec::new();
+            loop {
+                let mut v: JsonbValue = std::mem::zeroed();
+                match pg_sys::JsonbIteratorNext(&mut it, &mut v, true) {
+                    Tok::WJB_DONE => return texts,
+                    Tok::WJB_ELEM => texts.push(if v.type_ == jbvType::jbvBinary {
+                        member(v.val.binary.data, key)
+                    } else {
+                        None
+                    }),
+                    _ => {}
+                }
+            }
+        }
+        Root::Scalar => vec![None],
+    }
+}

@@ -80,6 +80,7 @@ mod pii;
 // The read side, and what the store shares.
 mod fold;
 mod jsonb;
+mod jsonb_edit;
 mod merge_patch;
 mod read_side;
 mod session_cache;
@@ -126,7 +127,7 @@ pub extern "C-unwind" fn _PG_init() {
     partitions::register_abort_callbacks();
     read_side::register();
     schemas::register();
-    pii::keys::register_callbacks();
+    pii::keys::register();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

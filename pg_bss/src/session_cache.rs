@@ -51,6 +51,12 @@ impl<T: 'static> SessionCache<T> {
         Ok(loaded)
     }
 
+    /// Counts invalidations: a value read at one generation may be kept
+    /// only while the generation is still the same.
+    pub fn generation(&self) -> u64 {
+        self.generation.get()
+    }
+
     fn invalidate(&self) {
         self.generation.set(self.generation.get().wrapping_add(1));
         if let Ok(mut v) = self.value.try_borrow_mut() {

@@ -1,10 +1,12 @@
 //! Which fields of an event type's data are personal: those its JSON Schema
 //! marks `"x-pii": true`, found through `properties`, `items`,
 //! `prefixItems` and `allOf`/`anyOf`/`oneOf` (a `$ref` is not followed: mark
-//! the field where it is used). Also walks a data document to each such
-//! field. Never encrypts: cipher.rs does.
+//! the field where it is used). Also tells where a value of a data document
+//! stands to such fields. Never encrypts: cipher.rs does.
 
 use serde_json::Value;
+
+use crate::jsonb_edit::At;
 
 /// One step from a document into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,28 +66,38 @@ fn walk_schema(schema: &Value, at: &mut FieldPath, found: &mut Vec<FieldPath>) {
     }
 }
 
-/// Calls `f` on every value of `doc` at `path` (none when it is absent).
-pub fn each_at<E>(
-    doc: &mut Value,
-    path: &[Step],
-    f: &mut impl FnMut(&mut Value) -> Result<(), E>,
-) -> Result<(), E> {
-    let Some((first, rest)) = path.split_first() else {
-        return f(doc);
-    };
-    match (first, doc) {
-        (Step::Key(k), Value::Object(map)) => match map.get_mut(k) {
-            Some(v) => each_at(v, rest, f),
-            None => Ok(()),
-        },
-        (Step::Each, Value::Array(items)) => {
-            for v in items {
-                each_at(v, rest, f)?;
-            }
-            Ok(())
+/// Where a value stands to the personal fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// It is one.
+    Personal,
+    /// One is inside it.
+    Holds,
+    /// Neither.
+    Outside,
+}
+
+/// Where the value at `path` (from the top of an event's data) stands to
+/// the personal fields `fields`.
+pub fn reach(fields: &[FieldPath], path: &[At<'_>]) -> Reach {
+    let mut reach = Reach::Outside;
+    for field in fields {
+        if field.len() < path.len() {
+            continue;
         }
-        _ => Ok(()),
+        let on_the_way = field.iter().zip(path).all(|(step, at)| match (step, at) {
+            (Step::Key(k), At::Key(key)) => k.as_bytes() == *key,
+            (Step::Each, At::Index(_)) => true,
+            _ => false,
+        });
+        if on_the_way {
+            if field.len() == path.len() {
+                return Reach::Personal;
+            }
+            reach = Reach::Holds;
+        }
     }
+    reach
 }
 
 /// Whether the JSON pointer `pointer` (as schema errors name instances)
@@ -143,20 +155,32 @@ mod tests {
     }
 
     #[test]
-    fn walks_data_to_each_field() {
-        let mut doc =
-            json!({"contacts": [{"email": "a@x"}, {"phone": 1}, {"email": "b@x"}], "name": "N"});
-        let mut seen = Vec::new();
-        let path = vec![key("contacts"), Step::Each, key("email")];
-        each_at::<()>(&mut doc, &path, &mut |v| {
-            seen.push(v.clone());
-            *v = json!("sealed");
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(seen, vec![json!("a@x"), json!("b@x")]);
-        assert_eq!(doc["contacts"][0]["email"], json!("sealed"));
-        assert_eq!(doc["contacts"][1], json!({"phone": 1}));
+    fn values_of_data_reach_personal_fields() {
+        let fields = vec![
+            vec![key("name")],
+            vec![key("contacts"), Step::Each, key("email")],
+        ];
+        let k = |s: &'static str| At::Key(s.as_bytes());
+        assert_eq!(reach(&fields, &[]), Reach::Holds);
+        assert_eq!(reach(&fields, &[k("name")]), Reach::Personal);
+        assert_eq!(reach(&fields, &[k("plan")]), Reach::Outside);
+        assert_eq!(reach(&fields, &[k("contacts")]), Reach::Holds);
+        assert_eq!(reach(&fields, &[k("contacts"), At::Index(3)]), Reach::Holds);
+        assert_eq!(
+            reach(&fields, &[k("contacts"), At::Index(3), k("email")]),
+            Reach::Personal
+        );
+        assert_eq!(
+            reach(&fields, &[k("contacts"), k("email")]),
+            Reach::Outside,
+            "an object where the schema has an array"
+        );
+        assert_eq!(
+            reach(&fields, &[k("contacts"), At::Index(0), k("phone")]),
+            Reach::Outside
+        );
+        assert_eq!(reach(&[vec![]], &[]), Reach::Personal, "the whole document");
+        assert_eq!(reach(&[], &[]), Reach::Outside);
     }
 
     #[test]

@@ -5,6 +5,15 @@
 //! A subject's key is made by the first append of personal data about it
 //! and destroyed by `bss.erase_subject`; a value sealed under a destroyed
 //! key can no longer be opened by anyone. Never logs a key or a plaintext.
+//!
+//! A session keeps the subject keys it sealed under (up to
+//! [`KNOWN_SUBJECTS`]) for its next appends, from the commit of the
+//! transaction that read or made them: a key rolled back is never kept.
+//! `bss.erase_subject` sends a relcache invalidation of `bss.subject_keys`
+//! with its commit, which makes every session drop them before its next
+//! transaction: an append that starts after an erasure committed seals
+//! under a new key. (One concurrent with it may seal under the erased key,
+//! and then reads as erased.)
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
@@ -15,9 +24,10 @@ use pgrx::pg_sys;
 use pgrx::spi::{OwnedPreparedStatement, SpiClient};
 use uuid::Uuid;
 
-use super::cipher::{self, SecretKey, KEY_LEN};
+use super::cipher::{self, SecretKey, SubjectKey, KEY_LEN};
 use crate::error::{BssError, BssResult, During, SqlState};
 use crate::guc;
+use crate::session_cache::SessionCache;
 
 struct Master {
     path: String,
@@ -71,7 +81,70 @@ thread_local! {
     static STATEMENTS: OnceCell<&'static Statements> = const { OnceCell::new() };
     static MASTER: RefCell<Option<Master>> = const { RefCell::new(None) };
     /// Subject keys opened in this transaction, by key id (None: erased).
-    static OPENED: RefCell<HashMap<Uuid, Option<SecretKey>>> = RefCell::new(HashMap::new());
+    static OPENED: RefCell<HashMap<Uuid, Option<SubjectKey>>> = RefCell::new(HashMap::new());
+    /// Subject keys of committed rows, by tenant and subject.
+    static KNOWN: SessionCache<RefCell<HashMap<Subject, (Uuid, SecretKey)>>> =
+        const { SessionCache::new() };
+    /// Subject keys read or made in this transaction, with the generation of
+    /// KNOWN they were read at: kept in KNOWN at commit if it is unchanged.
+    static FOUND: RefCell<HashMap<Subject, (u64, Uuid, SecretKey)>> = RefCell::new(HashMap::new());
+}
+
+/// A data subject: (tenant, subject).
+type Subject = (String, String);
+
+/// Subjects a session keeps keys of, at most (about 100 bytes each); past
+/// it, it starts again from none.
+const KNOWN_SUBJECTS: usize = 65_536;
+
+fn known() -> std::rc::Rc<RefCell<HashMap<Subject, (Uuid, SecretKey)>>> {
+    KNOWN
+        .with(|k| k.get_or_load(|| Ok::<_, std::convert::Infallible>(RefCell::new(HashMap::new()))))
+        .unwrap_or_else(|never| match never {})
+}
+
+/// The key of `subject` kept by this session or read in this transaction.
+fn remembered(subject: &Subject) -> Option<(Uuid, SecretKey)> {
+    if let Some(&(key_id, key)) = known().borrow().get(subject) {
+        return Some((key_id, key));
+    }
+    FOUND.with(|f| f.borrow().get(subject).map(|&(_, id, key)| (id, key)))
+}
+
+fn remember(subject: Subject, generation: u64, key_id: Uuid, key: SecretKey) {
+    FOUND.with(|f| f.borrow_mut().insert(subject, (generation, key_id, key)));
+}
+
+/// At commit: keeps the keys this transaction read or made, unless an
+/// invalidation arrived since they were read.
+fn keep_found() {
+    let found = FOUND.with(|f| std::mem::take(&mut *f.borrow_mut()));
+    if found.is_empty() {
+        return;
+    }
+    let now = KNOWN.with(SessionCache::generation);
+    let known = known();
+    let mut known = known.borrow_mut();
+    for (subject, (generation, key_id, key)) in found {
+        if generation != now {
+            continue;
+        }
+        if known.len() >= KNOWN_SUBJECTS {
+            known.clear();
+        }
+        known.insert(subject, (key_id, key));
+    }
+}
+
+/// Registers the cache's invalidation and the transaction callbacks, once,
+/// from _PG_init.
+pub fn register() {
+    SessionCache::register(&KNOWN);
+    // SAFETY: registering static callbacks once, from _PG_init.
+    unsafe {
+        pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut());
+        pg_sys::RegisterSubXactCallback(Some(on_subxact_event), std::ptr::null_mut());
+    }
 }
 
 fn no_master(why: String) -> BssError {
@@ -160,9 +233,13 @@ fn unwrap_key(key_id: Uuid, wrapped: &[u8], master_check: &str) -> BssResult<Sec
 
 /// The key personal data about `subject` (of the tenant in effect) is
 /// sealed under, made and stored wrapped when it has none.
-pub fn for_subject(client: &mut SpiClient<'_>, subject: &str) -> BssResult<(Uuid, SecretKey)> {
+pub fn for_subject(client: &mut SpiClient<'_>, subject: &str) -> BssResult<SubjectKey> {
     const STEP: &str = "find the data subject's key";
-    crate::tenants::for_append()?;
+    let who: Subject = (crate::tenants::for_append()?, subject.to_owned());
+    if let Some((key_id, key)) = remembered(&who) {
+        return Ok(SubjectKey::new(key_id, &key));
+    }
+    let generation = KNOWN.with(SessionCache::generation);
     loop {
         let st = statements(client)?;
         let row = client
@@ -173,7 +250,9 @@ pub fn for_subject(client: &mut SpiClient<'_>, subject: &str) -> BssResult<(Uuid
             let wrapped: Vec<u8> = found.get(2).during(STEP)?.expect("NOT NULL");
             let check: String = found.get(3).during(STEP)?.expect("NOT NULL");
             let key_id = Uuid::from_bytes(*key_id.as_bytes());
-            return Ok((key_id, unwrap_key(key_id, &wrapped, &check)?));
+            let key = unwrap_key(key_id, &wrapped, &check)?;
+            remember(who, generation, key_id, key);
+            return Ok(SubjectKey::new(key_id, &key));
         }
         let key_id = Uuid::new_v4();
         let key = cipher::random::<KEY_LEN>();
@@ -193,8 +272,10 @@ pub fn for_subject(client: &mut SpiClient<'_>, subject: &str) -> BssResult<(Uuid
             .update(&st.store, Some(1), &args)
             .during("store the data subject's new key")?;
         if !made.is_empty() {
-            OPENED.with(|o| o.borrow_mut().insert(key_id, Some(key)));
-            return Ok((key_id, key));
+            remember(who, generation, key_id, key);
+            let key = SubjectKey::new(key_id, &key);
+            OPENED.with(|o| o.borrow_mut().insert(key_id, Some(key.clone())));
+            return Ok(key);
         }
         // Another transaction made it first: take that one.
     }
@@ -209,13 +290,22 @@ pub fn destroy(client: &mut SpiClient<'_>, subject: &str) -> BssResult<i64> {
         .during("destroy the data subject's key")?
         .len();
     forget_opened();
+    FOUND.with(|f| f.borrow_mut().clear());
+    known().borrow_mut().clear();
+    // Every session drops the keys it keeps when this commits.
+    // SAFETY: looks up and invalidates a relation by name, in a transaction.
+    unsafe {
+        let schema = pg_sys::get_namespace_oid(c"bss".as_ptr(), false);
+        let relid = pg_sys::get_relname_relid(c"subject_keys".as_ptr(), schema);
+        pg_sys::CacheInvalidateRelcacheByRelid(relid);
+    }
     Ok(gone as i64)
 }
 
 /// The key `key_id` names, None once its subject was erased (or when the
 /// tenant in effect may not see it).
-pub fn by_id(client: &SpiClient<'_>, key_id: Uuid) -> BssResult<Option<SecretKey>> {
-    if let Some(known) = OPENED.with(|o| o.borrow().get(&key_id).copied()) {
+pub fn by_id(client: &SpiClient<'_>, key_id: Uuid) -> BssResult<Option<SubjectKey>> {
+    if let Some(known) = OPENED.with(|o| o.borrow().get(&key_id).cloned()) {
         return Ok(known);
     }
     const STEP: &str = "find a sealed value's key";
@@ -231,11 +321,14 @@ pub fn by_id(client: &SpiClient<'_>, key_id: Uuid) -> BssResult<Option<SecretKey
         Some(row) => {
             let wrapped: Vec<u8> = row.get(1).during(STEP)?.expect("NOT NULL");
             let check: String = row.get(2).during(STEP)?.expect("NOT NULL");
-            Some(unwrap_key(key_id, &wrapped, &check)?)
+            Some(SubjectKey::new(
+                key_id,
+                &unwrap_key(key_id, &wrapped, &check)?,
+            ))
         }
         None => None,
     };
-    OPENED.with(|o| o.borrow_mut().insert(key_id, key));
+    OPENED.with(|o| o.borrow_mut().insert(key_id, key.clone()));
     Ok(key)
 }
 
@@ -245,17 +338,34 @@ pub fn forget_opened() {
     OPENED.with(|o| o.borrow_mut().clear());
 }
 
-pub fn register_callbacks() {
-    // SAFETY: registering a static callback once, from _PG_init.
-    unsafe { pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut()) };
-}
-
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn on_xact_event(
-    _event: pg_sys::XactEvent::Type,
+    event: pg_sys::XactEvent::Type,
     _arg: *mut std::ffi::c_void,
 ) {
+    use pg_sys::XactEvent::*;
     forget_opened();
+    match event {
+        XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT => keep_found(),
+        XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT | XACT_EVENT_PREPARE => {
+            FOUND.with(|f| f.borrow_mut().clear())
+        }
+        _ => {}
+    }
+}
+
+/// A rolled-back subtransaction may have made a key: keep none read so far.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn on_subxact_event(
+    event: pg_sys::SubXactEvent::Type,
+    _mine: pg_sys::SubTransactionId,
+    _parent: pg_sys::SubTransactionId,
+    _arg: *mut std::ffi::c_void,
+) {
+    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
+        FOUND.with(|f| f.borrow_mut().clear());
+        forget_opened();
+    }
 }
 
 #[cfg(test)]

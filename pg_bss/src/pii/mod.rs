@@ -12,16 +12,17 @@ pub mod fields;
 pub mod keys;
 
 use std::collections::HashMap;
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 
+use pgrx::pg_sys::{self, jbvType, JsonbValue};
 use pgrx::spi::SpiClient;
-use serde_json::Value;
-use uuid::Uuid;
 
-use crate::error::BssResult;
-use crate::schemas::Validators;
-use cipher::SecretKey;
-use fields::FieldPath;
+use crate::error::{BssError, BssResult, SqlState};
+use crate::jsonb;
+use crate::jsonb_edit::{self, At, Builder, Editor, Visit};
+use crate::schemas::{self, Validators};
+use cipher::SubjectKey;
+use fields::{FieldPath, Reach};
 
 /// What a sealed value reads as once its subject was erased.
 pub const ERASED: &str = "[erased]";
@@ -35,13 +36,14 @@ pub const ERASURE_CATEGORY: &str = "erasure";
 /// Seals personal fields, one key lookup per data subject per call.
 #[derive(Default)]
 pub struct Sealer {
-    keys: HashMap<String, (Uuid, SecretKey)>,
+    keys: HashMap<String, SubjectKey>,
 }
 
 impl Sealer {
-    /// Seals the personal fields of an event of `type_` (none without a
-    /// schema that marks some) in `data`, under the key of its data
-    /// subject: `subject`, else the stream. Whether there was any.
+    /// `data` (a jsonb datum of an event of `type_`) with its personal
+    /// fields sealed under the key of its data subject: `subject`, else the
+    /// stream. None when there was nothing to seal (no schema marks any,
+    /// or they are absent, null or sealed already).
     pub fn seal_event(
         &mut self,
         client: &mut SpiClient<'_>,
@@ -49,45 +51,238 @@ impl Sealer {
         type_: &str,
         subject: Option<&str>,
         stream_id: &str,
-        data: &mut Value,
-    ) -> BssResult<bool> {
-        let personal = crate::schemas::personal(schemas, type_);
-        if personal.is_empty() {
-            return Ok(false);
+        data: pg_sys::Datum,
+    ) -> BssResult<Option<pg_sys::Datum>> {
+        let fields = schemas::personal(schemas, type_);
+        if fields.is_empty() {
+            return Ok(None);
         }
-        self.seal(client, personal, subject.unwrap_or(stream_id), data)
+        let mut editor = SealData {
+            with: Sealing {
+                sealer: self,
+                client,
+                sealed: false,
+            },
+            fields,
+            subject: subject.unwrap_or(stream_id),
+        };
+        // SAFETY: data is a non-null jsonb datum.
+        let out = unsafe { jsonb_edit::edit(jsonb::detoast(data), &mut editor)? };
+        Ok(out.filter(|_| editor.with.sealed))
     }
 
-    /// Seals the values at `fields` in `data` under `subject`'s key (looked
-    /// up, or made, at the first value to seal); whether there was any.
-    /// Values already sealed, and nulls, are left as they are.
-    fn seal(
+    /// `events` (a jsonb array of `append_events` elements) with the
+    /// personal fields of every element's data sealed (the invalid ones'
+    /// too: they are kept as dead letters); None when there was nothing to seal.
+    pub fn seal_batch(
         &mut self,
         client: &mut SpiClient<'_>,
+        schemas: &Validators,
+        stream_id: &str,
+        events: pg_sys::Datum,
+    ) -> BssResult<Option<pg_sys::Datum>> {
+        let mut editor = SealBatch {
+            with: Sealing {
+                sealer: self,
+                client,
+                sealed: false,
+            },
+            schemas,
+            stream_id,
+            element: None,
+        };
+        // SAFETY: events is a non-null jsonb datum.
+        let out = unsafe { jsonb_edit::edit(jsonb::detoast(events), &mut editor)? };
+        Ok(out.filter(|_| editor.with.sealed))
+    }
+
+    /// The key of `subject`, looked up (or made) once per call.
+    fn key(&mut self, client: &mut SpiClient<'_>, subject: &str) -> BssResult<&SubjectKey> {
+        if !self.keys.contains_key(subject) {
+            let key = keys::for_subject(client, subject)?;
+            self.keys.insert(subject.to_owned(), key);
+        }
+        Ok(&self.keys[subject])
+    }
+}
+
+/// What the sealing editors share: the keys, and whether they sealed.
+struct Sealing<'s, 'c, 'a> {
+    sealer: &'s mut Sealer,
+    client: &'c mut SpiClient<'a>,
+    sealed: bool,
+}
+
+impl Sealing<'_, '_, '_> {
+    /// Seals `value` when it is one of `fields` (at `path` in the data),
+    /// under `subject`'s key; nulls and sealed values stay as they are.
+    fn visit(
+        &mut self,
         fields: &[FieldPath],
         subject: &str,
-        data: &mut Value,
-    ) -> BssResult<bool> {
-        let mut sealed = false;
-        for path in fields {
-            fields::each_at(data, path, &mut |v| -> BssResult<()> {
-                if v.is_null() || cipher::envelope(v).is_some() {
-                    return Ok(());
-                }
-                let (key_id, key) = match self.keys.get(subject) {
-                    Some(k) => *k,
-                    None => {
-                        let k = keys::for_subject(client, subject)?;
-                        self.keys.insert(subject.to_owned(), k);
-                        k
-                    }
-                };
-                *v = cipher::seal_value(key_id, &key, v);
-                sealed = true;
-                Ok(())
-            })?;
+        path: &[At<'_>],
+        value: &JsonbValue,
+        out: &mut Builder,
+    ) -> BssResult<Visit> {
+        match fields::reach(fields, path) {
+            Reach::Outside => return Ok(Visit::Keep),
+            Reach::Holds => return Ok(Visit::Descend),
+            Reach::Personal => {}
         }
-        Ok(sealed)
+        // SAFETY: value comes from the walk over a live jsonb value.
+        if value.type_ == jbvType::jbvNull || unsafe { envelope_text(value) }.is_some() {
+            return Ok(Visit::Keep);
+        }
+        let key = self.sealer.key(self.client, subject)?;
+        // SAFETY: as above; the text is palloc'd in the current context.
+        let text = key.seal(&unsafe { json_text(value) });
+        // SAFETY: called from a visit.
+        unsafe { out.push_object_of_string(cipher::ENVELOPE_KEY, &text) };
+        self.sealed = true;
+        Ok(Visit::Replaced)
+    }
+}
+
+/// Seals one event's data.
+struct SealData<'f, 's, 'c, 'a> {
+    with: Sealing<'s, 'c, 'a>,
+    fields: &'f [FieldPath],
+    subject: &'f str,
+}
+
+impl Editor for SealData<'_, '_, '_, '_> {
+    type Error = BssError;
+    fn visit(
+        &mut self,
+        path: &[At<'_>],
+        value: &JsonbValue,
+        out: &mut Builder,
+    ) -> BssResult<Visit> {
+        self.with.visit(self.fields, self.subject, path, value, out)
+    }
+}
+
+/// Seals the data of every element of a batch, each under its own type's
+/// fields and its own subject.
+struct SealBatch<'v, 's, 'c, 'a> {
+    with: Sealing<'s, 'c, 'a>,
+    schemas: &'v Validators,
+    stream_id: &'v str,
+    /// The personal fields and the subject of the element being walked.
+    element: Option<(&'v [FieldPath], String)>,
+}
+
+impl Editor for SealBatch<'_, '_, '_, '_> {
+    type Error = BssError;
+    fn visit(
+        &mut self,
+        path: &[At<'_>],
+        value: &JsonbValue,
+        out: &mut Builder,
+    ) -> BssResult<Visit> {
+        match path {
+            [] => Ok(Visit::Descend),
+            [_element] => {
+                // SAFETY: value comes from the walk over a live jsonb value.
+                self.element = unsafe { self.personal_of(value) };
+                Ok(if self.element.is_some() {
+                    Visit::Descend
+                } else {
+                    Visit::Keep
+                })
+            }
+            [_, At::Key(b"data"), inside @ ..] => match &self.element {
+                Some((fields, subject)) => self.with.visit(fields, subject, inside, value, out),
+                None => Ok(Visit::Keep),
+            },
+            _ => Ok(Visit::Keep),
+        }
+    }
+}
+
+impl<'v> SealBatch<'v, '_, '_, '_> {
+    /// The personal fields of an element's type and its data subject, when
+    /// its type has any.
+    unsafe fn personal_of(&self, element: &JsonbValue) -> Option<(&'v [FieldPath], String)> {
+        let type_ = string_member(element, "type")?;
+        let fields = schemas::personal(self.schemas, std::str::from_utf8(type_).ok()?);
+        if fields.is_empty() {
+            return None;
+        }
+        let subject = string_member(element, "subject")
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .unwrap_or(self.stream_id);
+        Some((fields, subject.to_owned()))
+    }
+}
+
+/// The string value of `key` in an object (a `jbvBinary`), if it has one.
+///
+/// # Safety
+/// `value` must come from a walk over a live jsonb value.
+unsafe fn string_member<'j>(value: &'j JsonbValue, key: &str) -> Option<&'j [u8]> {
+    if value.type_ != jbvType::jbvBinary
+        || jsonb::kind(value.val.binary.data) != jsonb::Root::Object
+    {
+        return None;
+    }
+    let mut found: JsonbValue = std::mem::zeroed();
+    let hit = pg_sys::getKeyJsonValueFromContainer(
+        value.val.binary.data,
+        key.as_ptr().cast(),
+        key.len() as i32,
+        &mut found,
+    );
+    if hit.is_null() || found.type_ != jbvType::jbvString {
+        return None;
+    }
+    let s = found.val.string;
+    Some(std::slice::from_raw_parts(
+        s.val as *const u8,
+        s.len as usize,
+    ))
+}
+
+/// The text of an envelope (`{"bss:pii": "<text>"}`), None for any other value.
+///
+/// # Safety
+/// As [`string_member`].
+unsafe fn envelope_text(value: &JsonbValue) -> Option<&[u8]> {
+    if value.type_ != jbvType::jbvBinary
+        || std::ptr::read_unaligned(value.val.binary.data as *const u32) & 0x0FFF_FFFF != 1
+    {
+        return None;
+    }
+    string_member(value, cipher::ENVELOPE_KEY)
+}
+
+/// A value's JSON text as jsonb_out writes it (numbers keep their digits
+/// and scale).
+///
+/// # Safety
+/// As [`string_member`].
+unsafe fn json_text(value: &JsonbValue) -> Vec<u8> {
+    match value.type_ {
+        jbvType::jbvString => {
+            let s = value.val.string;
+            let bytes = std::slice::from_raw_parts(s.val as *const u8, s.len as usize);
+            // jsonb strings are UTF-8 (the database encoding's, checked on input).
+            serde_json::to_vec(&String::from_utf8_lossy(bytes)).expect("a string serializes")
+        }
+        jbvType::jbvBool => (if value.val.boolean { "true" } else { "false" }).into(),
+        _ => {
+            let (container, len) = if value.type_ == jbvType::jbvBinary {
+                (value.val.binary.data, value.val.binary.len)
+            } else {
+                let doc = pg_sys::JsonbValueToJsonb(value as *const JsonbValue as *mut JsonbValue);
+                (
+                    &mut (*doc).root as *mut pg_sys::JsonbContainer,
+                    pgrx::varsize_any_exhdr(doc.cast()) as i32,
+                )
+            };
+            let text = pg_sys::JsonbToCString(std::ptr::null_mut(), container, len);
+            CStr::from_ptr(text).to_bytes().to_vec()
+        }
     }
 }
 
@@ -97,35 +292,88 @@ pub fn may_see_personal_data() -> bool {
     crate::roles::caller_is_superuser_or_in(&[READER_ROLE])
 }
 
-/// Replaces every sealed value in `doc` by its plaintext, [`MASKED`] or
-/// [`ERASED`]; whether there was any.
-pub fn reveal(client: &SpiClient<'_>, doc: &mut Value, may_see: bool) -> BssResult<bool> {
-    if let Some((key_id, sealed)) = cipher::envelope(doc) {
-        *doc = match keys::by_id(client, key_id)? {
-            None => Value::String(ERASED.into()),
-            Some(_) if !may_see => Value::String(MASKED.into()),
-            Some(key) => cipher::open_value(key_id, &key, &sealed)
-                .unwrap_or_else(|| Value::String(ERASED.into())),
-        };
-        return Ok(true);
+/// The jsonb datum `doc` with every sealed value replaced by its plaintext,
+/// [`MASKED`] or [`ERASED`]; `doc` itself when it holds none.
+///
+/// # Safety
+/// `doc` must be a non-null jsonb datum.
+pub unsafe fn reveal(
+    client: &SpiClient<'_>,
+    doc: pg_sys::Datum,
+    may_see: bool,
+) -> BssResult<pg_sys::Datum> {
+    let value = jsonb::detoast(doc);
+    let len = pgrx::varsize_any_exhdr(value.cast());
+    let bytes = std::slice::from_raw_parts(pgrx::vardata_any(value.cast()).cast::<u8>(), len);
+    if !may_hold_sealed(bytes) {
+        return Ok(doc);
     }
-    let mut any = false;
-    match doc {
-        Value::Object(map) => {
-            for v in map.values_mut() {
-                any |= reveal(client, v, may_see)?;
-            }
-        }
-        Value::Array(items) => {
-            for v in items {
-                any |= reveal(client, v, may_see)?;
-            }
-        }
-        _ => {}
-    }
-    Ok(any)
+    let mut editor = Reveal {
+        client,
+        may_see,
+        changed: false,
+    };
+    let out = jsonb_edit::edit(value, &mut editor)?;
+    Ok(out.filter(|_| editor.changed).unwrap_or(doc))
 }
 
+/// Opens, masks or marks erased every envelope it meets.
+struct Reveal<'c, 'a> {
+    client: &'c SpiClient<'a>,
+    may_see: bool,
+    changed: bool,
+}
+
+impl Editor for Reveal<'_, '_> {
+    type Error = BssError;
+    fn visit(&mut self, _: &[At<'_>], value: &JsonbValue, out: &mut Builder) -> BssResult<Visit> {
+        if value.type_ != jbvType::jbvBinary {
+            return Ok(Visit::Keep);
+        }
+        // SAFETY: value comes from the walk over a live jsonb value.
+        let envelope = unsafe { envelope_text(value) }.and_then(cipher::parse_envelope);
+        let Some((key_id, sealed)) = envelope else {
+            // SAFETY: as above.
+            let bytes = unsafe {
+                let b = value.val.binary;
+                std::slice::from_raw_parts(b.data as *const u8, b.len as usize)
+            };
+            return Ok(if may_hold_sealed(bytes) {
+                Visit::Descend
+            } else {
+                Visit::Keep
+            });
+        };
+        let opened = match keys::by_id(self.client, key_id)? {
+            None => None,
+            Some(_) if !self.may_see => {
+                // SAFETY: called from a visit.
+                unsafe { out.push_string(MASKED) };
+                self.changed = true;
+                return Ok(Visit::Replaced);
+            }
+            Some(key) => key.open(&sealed),
+        };
+        match opened.and_then(|plain| CString::new(plain).ok()) {
+            // SAFETY: jsonb_in reads a NUL-terminated text; what it returns
+            // lives in the current memory context, as the build does.
+            Some(text) => unsafe {
+                let doc = pgrx::direct_function_call_as_datum(
+                    pg_sys::jsonb_in,
+                    &[Some(pg_sys::Datum::from(text.as_ptr()))],
+                )
+                .ok_or_else(|| {
+                    BssError::new(SqlState::Internal, "a sealed value opened to no JSON")
+                })?;
+                out.push_document(jsonb::detoast(doc));
+            },
+            // SAFETY: called from a visit.
+            None => unsafe { out.push_string(ERASED) },
+        }
+        self.changed = true;
+        Ok(Visit::Replaced)
+    }
+}
 /// Whether raw bytes (a jsonb datum's) may hold a sealed value: the
 /// envelope's key appears in them. False means certainly not.
 pub fn may_hold_sealed(bytes: &[u8]) -> bool {

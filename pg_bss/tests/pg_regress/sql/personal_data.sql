@@ -72,6 +72,22 @@ SET ROLE gdpr_dpo;
 SELECT bss.reveal(event->'data') AS dead_letter FROM bss.dead_letters WHERE stream_id = 'subscriber-1';
 RESET ROLE;
 
+-- Sealing leaves every other value as it was sent (numbers with all their
+-- digits and their scale), and a sealed value opens as it was sent.
+SET ROLE gdpr_dpo;
+SELECT bss.register_schema('payment.received', '{"type": "object", "properties": {"iban": {"x-pii": true}, "card": {"x-pii": true}, "note": {"x-pii": true}}}');
+RESET ROLE;
+SET ROLE gdpr_app;
+SELECT bss.append_event('payer-7', 'payment.received',
+    '{"iban": 12345678901234567890.10, "card": {"last4": "0042", "exp": 1.50}, "amount": 12345678901234567.890, "fee": 1.10, "note": "é \"q\" \\ \n\u0001"}');
+SELECT bss.append_events('payer-7', '[{"type": "payment.received", "data": {"iban": "NL91ABNA0417164300", "amount": 0.000000000000000000001, "card": null}}]');
+RESET ROLE;
+SELECT stream_version, data->'amount' AS amount, data->'fee' AS fee, data->'card' ? 'bss:pii' AS card_sealed,
+       data->'iban' ? 'bss:pii' AS iban_sealed FROM bss.events WHERE stream_id = 'payer-7' ORDER BY stream_version;
+SET ROLE gdpr_support;
+SELECT stream_version, data FROM bss.read_stream('payer-7');
+RESET ROLE;
+
 -- Errors name where a personal field breaks the schema, never its value.
 SELECT bss.append_event('subscriber-3', 'subscriber.registered', '{"name": 42, "email": "no-at-sign-zz91", "plan": "gold"}');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE

@@ -7,3 +7,12 @@ SELECT stream_id, stream_version, data FROM bss.read_category('usage', after_pos
 -- A consumer group of 4: every event goes to exactly one member, a stream's to the same one.
 SELECT count(*) AS events, count(DISTINCT m) AS members
 FROM generate_series(0, 3) m, bss.read_category('usage', 0, 1000, consumer_member => m, consumer_size => 4);
+
+-- Data is stored as sent, numbers with all their digits and their scale,
+-- whichever function appends it.
+SELECT bss.append_cloudevents('[{"specversion": "1.0", "id": "P-1", "source": "/billing", "type": "payment.received",
+  "subject": "payment-1", "data": {"amount": 12345678901234567.890, "fee": 1.10, "tiny": 1e-30}},
+  {"specversion": "1.0", "id": "P-2", "source": "/billing", "type": "payment.received", "subject": "payment-1", "data": 0.10}]');
+SELECT bss.append_event('payment-1', 'payment.received', '{"amount": 12345678901234567.890, "fee": 1.10}');
+SELECT bss.append_events('payment-1', '[{"type": "payment.received", "data": {"amount": 12345678901234567.890, "fee": 1.10}}]');
+SELECT stream_version, data FROM bss.events WHERE stream_id = 'payment-1' ORDER BY stream_version;
