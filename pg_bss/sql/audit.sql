@@ -74,7 +74,7 @@ LANGUAGE sql STABLE AS $$
                              JOIN pg_catalog.pg_roles m ON m.oid = am.member
                              WHERE am.roleid = r.oid) AS members
           FROM pg_catalog.pg_roles r
-          WHERE r.rolname IN ('bss_writer', 'bss_reader', 'bss_admin', 'bss_sidecar', 'bss_store')) g
+          WHERE r.rolname IN ('bss_writer', 'bss_reader', 'bss_admin', 'bss_sidecar', 'bss_store', 'bss_pii_reader')) g
 $$;
 
 -- Appends one record, after a record of the group roles' members if they

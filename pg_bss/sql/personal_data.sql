@@ -51,3 +51,8 @@ FROM bss.events e;
 CREATE FUNCTION bss.erase_subject(subject text) RETURNS bigint LANGUAGE c VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'bss_erase_subject';
 COMMENT ON FUNCTION bss.erase_subject(text) IS 'GDPR erasure: destroys the data subject''s key (of the tenant in effect), so that every value sealed under it reads as [erased], and records the erasure as an event of stream erasure-<subject>; returns the number of keys destroyed.';
+
+-- Added in 0.9.0 (pg_bss--0.8.0--0.9.0.sql).
+CREATE FUNCTION bss.rotate_master_key() RETURNS bigint LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'bss_rotate_master_key';
+COMMENT ON FUNCTION bss.rotate_master_key() IS 'Re-wraps the subject keys (of the tenant in effect; every tenant under ''*'') still wrapped under bss.previous_master_key_file''s key under bss.master_key_file''s, and records it in the audit trail; returns how many. Nothing sealed changes.';

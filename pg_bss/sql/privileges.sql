@@ -60,7 +60,7 @@ GRANT USAGE, CREATE ON SCHEMA bss_projection TO bss_store;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA bss TO bss_store;
 GRANT SELECT ON bss.events, bss.streams, bss.snapshots, bss.dead_letters, bss.schemas, bss.reducers,
                 bss.snapshot_policies, bss.projections, bss.audit_log, bss.subject_keys, bss.events_revealed TO bss_store;
-GRANT INSERT, DELETE ON bss.subject_keys TO bss_store;
+GRANT INSERT, UPDATE, DELETE ON bss.subject_keys TO bss_store;
 GRANT INSERT ON bss.events, bss.snapshots, bss.dead_letters, bss.audit_log TO bss_store;
 GRANT INSERT, UPDATE ON bss.streams TO bss_store;
 GRANT INSERT, UPDATE, DELETE ON bss.schemas, bss.reducers, bss.snapshot_policies, bss.projections TO bss_store;
@@ -89,7 +89,8 @@ BEGIN
         'bss.take_snapshot(text)',
         'bss.verify_audit(bytea)',
         'bss.reveal(jsonb)',
-        'bss.erase_subject(text)']::regprocedure[] LOOP
+        'bss.erase_subject(text)',
+        'bss.rotate_master_key()']::regprocedure[] LOOP
         EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO bss_store', f);
         EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
     END LOOP;
@@ -155,7 +156,8 @@ GRANT EXECUTE ON FUNCTION
     bss.partition_row_count(regclass),
     bss.verify_audit(bytea),
     bss.reveal(jsonb),
-    bss.erase_subject(text)
+    bss.erase_subject(text),
+    bss.rotate_master_key()
 TO bss_admin;
 -- bss.partitions calls this as its reader.
 GRANT EXECUTE ON FUNCTION bss.partition_bounds(regclass) TO bss_admin;

@@ -50,6 +50,11 @@ sql_function!(
 sql_function!(bss_reveal, pg_finfo_bss_reveal, reveal);
 sql_function!(bss_erase_subject, pg_finfo_bss_erase_subject, erase_subject);
 sql_function!(
+    bss_rotate_master_key,
+    pg_finfo_bss_rotate_master_key,
+    rotate_master_key
+);
+sql_function!(
     bss_read_side_changed,
     pg_finfo_bss_read_side_changed,
     read_side::read_side_changed
@@ -241,6 +246,11 @@ unsafe fn erase_subject(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
             .hint("Pass the data subject: the CloudEvents subject of their events, else their stream id ('customer-42')."));
     };
     Ok(pg_sys::Datum::from(append::erase_subject(subject)?))
+}
+
+/// `bss.rotate_master_key() RETURNS bigint` (pii/mod.rs).
+unsafe fn rotate_master_key(_fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
+    Ok(pg_sys::Datum::from(pii::rotate_master_key()?))
 }
 
 unsafe fn uuidv7(_fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {

@@ -25,6 +25,10 @@ pub static DEFAULT_SOURCE: GucSetting<Option<CString>> =
 pub static REGION: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"local"));
 /// The file holding the master key personal data is sealed under (pii/keys.rs).
 pub static MASTER_KEY_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// The file of the master key before a rotation (pii/keys.rs): keys still
+/// wrapped under it open, and bss.rotate_master_key re-wraps them.
+pub static PREVIOUS_MASTER_KEY_FILE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(None);
 /// The tenant this transaction acts for (tenants.rs checks it).
 pub static TENANT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
@@ -88,6 +92,14 @@ pub fn register() {
         c"The file holding the master key that data subjects' keys are wrapped under.",
         c"64 hex digits (a 256-bit key), readable by the server's user only; outside the data directory and its backups.",
         &MASTER_KEY_FILE,
+        GucContext::Sighup,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    GucRegistry::define_string_guc(
+        c"bss.previous_master_key_file",
+        c"The file holding the master key before a rotation (bss.rotate_master_key).",
+        c"Set with bss.master_key_file naming the new key; unset once bss.rotate_master_key re-wrapped every key.",
+        &PREVIOUS_MASTER_KEY_FILE,
         GucContext::Sighup,
         GucFlags::SUPERUSER_ONLY,
     );

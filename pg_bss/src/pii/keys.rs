@@ -79,7 +79,8 @@ fn statements(client: &SpiClient<'_>) -> BssResult<&'static Statements> {
 
 thread_local! {
     static STATEMENTS: OnceCell<&'static Statements> = const { OnceCell::new() };
-    static MASTER: RefCell<Option<Master>> = const { RefCell::new(None) };
+    /// The current and the previous master key, as last read.
+    static MASTER: RefCell<[Option<Master>; 2]> = const { RefCell::new([None, None]) };
     /// Subject keys opened in this transaction, by key id (None: erased).
     static OPENED: RefCell<HashMap<Uuid, Option<SubjectKey>>> = RefCell::new(HashMap::new());
     /// Subject keys of committed rows, by tenant and subject.
@@ -155,47 +156,85 @@ fn no_master(why: String) -> BssError {
     )
 }
 
-/// The master key and its check value, read again when the setting or the
-/// file's modification time changed.
-fn with_master<R>(f: impl FnOnce(&SecretKey, &str) -> BssResult<R>) -> BssResult<R> {
-    let path = guc::string(&guc::MASTER_KEY_FILE, "");
-    if path.is_empty() {
-        return Err(no_master(
-            "bss.master_key_file is not set: personal data (fields marked x-pii) cannot be sealed or opened".into(),
-        ));
+/// Which master key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Which {
+    /// `bss.master_key_file`'s: wraps every new key.
+    Current,
+    /// `bss.previous_master_key_file`'s, during a rotation: opens keys not
+    /// re-wrapped yet.
+    Previous,
+}
+
+impl Which {
+    fn setting(self) -> (&'static str, String) {
+        match self {
+            Which::Current => (
+                "bss.master_key_file",
+                guc::string(&guc::MASTER_KEY_FILE, ""),
+            ),
+            Which::Previous => (
+                "bss.previous_master_key_file",
+                guc::string(&guc::PREVIOUS_MASTER_KEY_FILE, ""),
+            ),
+        }
     }
-    let meta = std::fs::metadata(&path)
-        .map_err(|e| no_master(format!("cannot read the master key file {path:?}: {e}")))?;
+}
+
+/// The current master key and its check value.
+fn with_master<R>(f: impl FnOnce(&SecretKey, &str) -> BssResult<R>) -> BssResult<R> {
+    let (key, check) = master(Which::Current)?.expect("the current master key is required");
+    f(&key, &check)
+}
+
+/// A master key and its check value (None: the previous one is not set),
+/// read again when its setting or its file's modification time changed.
+fn master(which: Which) -> BssResult<Option<(SecretKey, String)>> {
+    let (name, path) = which.setting();
+    if path.is_empty() {
+        if which == Which::Previous {
+            return Ok(None);
+        }
+        return Err(no_master(format!(
+            "{name} is not set: personal data (fields marked x-pii) cannot be sealed or opened"
+        )));
+    }
+    let meta = std::fs::metadata(&path).map_err(|e| {
+        no_master(format!(
+            "cannot read the master key file {path:?} ({name}): {e}"
+        ))
+    })?;
     if meta.permissions().mode() & 0o077 != 0 {
         return Err(no_master(format!(
-            "the master key file {path:?} is readable by others than its owner (mode {:o})",
+            "the master key file {path:?} ({name}) is readable by others than its owner (mode {:o})",
             meta.permissions().mode() & 0o777
         )));
     }
     let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
     MASTER.with(|m| {
         let mut m = m.borrow_mut();
-        let stale = m
+        let slot = &mut m[which as usize];
+        let stale = slot
             .as_ref()
             .is_none_or(|k| k.path != path || k.modified != modified);
         if stale {
             let text = std::fs::read_to_string(&path)
-                .map_err(|e| no_master(format!("cannot read the master key file {path:?}: {e}")))?;
+                .map_err(|e| no_master(format!("cannot read the master key file {path:?} ({name}): {e}")))?;
             let key = parse_hex_key(text.trim()).ok_or_else(|| {
                 no_master(format!(
-                    "the master key file {path:?} does not hold 64 hex digits (a 256-bit key)"
+                    "the master key file {path:?} ({name}) does not hold 64 hex digits (a 256-bit key)"
                 ))
             })?;
             let check = cipher::check_value(&key);
-            *m = Some(Master {
+            *slot = Some(Master {
                 path,
                 modified,
                 key,
                 check,
             });
         }
-        let k = m.as_ref().expect("loaded above");
-        f(&k.key, &k.check)
+        let k = slot.as_ref().expect("loaded above");
+        Ok(Some((k.key, k.check.clone())))
     })
 }
 
@@ -211,24 +250,79 @@ fn parse_hex_key(text: &str) -> Option<SecretKey> {
 }
 
 fn unwrap_key(key_id: Uuid, wrapped: &[u8], master_check: &str) -> BssResult<SecretKey> {
-    with_master(|master, check| {
-        if master_check != check {
-            return Err(no_master(format!(
-                "subject key {key_id} is wrapped under master key {master_check}, not under the one \
-                 bss.master_key_file holds ({check})"
-            )));
+    let (current, check) = master(Which::Current)?.expect("the current master key is required");
+    let master = if master_check == check {
+        current
+    } else {
+        match master(Which::Previous)? {
+            Some((previous, previous_check)) if previous_check == master_check => previous,
+            _ => {
+                return Err(no_master(format!(
+                    "subject key {key_id} is wrapped under master key {master_check}, not under the one \
+                     bss.master_key_file holds ({check}) nor under bss.previous_master_key_file's"
+                )))
+            }
         }
-        cipher::open(master, wrapped, key_id.as_bytes())
-            .and_then(|k| <SecretKey>::try_from(k.as_slice()).ok())
-            .ok_or_else(|| {
-                BssError::new(
-                    SqlState::PersonalDataKey,
-                    format!(
-                        "subject key {key_id} does not open under the master key: it was altered"
-                    ),
-                )
-            })
-    })
+    };
+    cipher::open(&master, wrapped, key_id.as_bytes())
+        .and_then(|k| <SecretKey>::try_from(k.as_slice()).ok())
+        .ok_or_else(|| {
+            BssError::new(
+                SqlState::PersonalDataKey,
+                format!("subject key {key_id} does not open under the master key: it was altered"),
+            )
+        })
+}
+
+/// Re-wraps every subject key (of the tenant in effect, or of all under
+/// `*`) that is still wrapped under the previous master key under the
+/// current one. (How many, the previous key's check value, the current's.)
+/// The subject keys themselves do not change: nothing sealed is touched.
+pub fn rotate(client: &mut SpiClient<'_>) -> BssResult<(i64, String, String)> {
+    const STEP: &str = "re-wrap the subject keys";
+    let (current, check) = master(Which::Current)?.expect("the current master key is required");
+    let Some((previous, previous_check)) = master(Which::Previous)? else {
+        return Err(no_master(
+            "bss.previous_master_key_file is not set: there is no master key to rotate away from".into(),
+        )
+        .hint("Write the new key to a file, set bss.master_key_file to it and bss.previous_master_key_file to the old one, reload, then call bss.rotate_master_key()."));
+    };
+    if previous_check == check {
+        return Err(no_master(format!(
+            "bss.previous_master_key_file holds the same key as bss.master_key_file ({check})"
+        )));
+    }
+    let rows = client
+        .update(
+            "SELECT key_id, wrapped FROM bss.subject_keys WHERE master_check = $1 FOR UPDATE",
+            None,
+            &[previous_check.as_str().into()],
+        )
+        .during(STEP)?;
+    let mut rewrapped = 0i64;
+    for row in rows {
+        let key_id: pgrx::Uuid = row.get(1).during(STEP)?.expect("NOT NULL");
+        let wrapped: Vec<u8> = row.get(2).during(STEP)?.expect("NOT NULL");
+        let id = Uuid::from_bytes(*key_id.as_bytes());
+        let key = cipher::open(&previous, &wrapped, id.as_bytes()).ok_or_else(|| {
+            BssError::new(
+                SqlState::PersonalDataKey,
+                format!(
+                    "subject key {id} does not open under the previous master key: it was altered"
+                ),
+            )
+        })?;
+        let again = cipher::seal(&current, &key, id.as_bytes());
+        client
+            .update(
+                "UPDATE bss.subject_keys SET wrapped = $2, master_check = $3 WHERE key_id = $1",
+                None,
+                &[key_id.into(), again.into(), check.as_str().into()],
+            )
+            .during(STEP)?;
+        rewrapped += 1;
+    }
+    Ok((rewrapped, previous_check, check))
 }
 
 /// The key personal data about `subject` (of the tenant in effect) is

@@ -17,7 +17,7 @@ use std::ffi::{CStr, CString};
 use pgrx::pg_sys::{self, jbvType, JsonbValue};
 use pgrx::spi::SpiClient;
 
-use crate::error::{BssError, BssResult, SqlState};
+use crate::error::{BssError, BssResult, During, SqlState};
 use crate::jsonb;
 use crate::jsonb_edit::{self, At, Builder, Editor, Visit};
 use crate::schemas::{self, Validators};
@@ -284,6 +284,23 @@ unsafe fn json_text(value: &JsonbValue) -> Vec<u8> {
             CStr::from_ptr(text).to_bytes().to_vec()
         }
     }
+}
+
+/// `bss.rotate_master_key()`: re-wraps the subject keys still wrapped
+/// under `bss.previous_master_key_file`'s key under `bss.master_key_file`'s,
+/// and records it in the audit trail; how many.
+pub fn rotate_master_key() -> BssResult<i64> {
+    pgrx::spi::Spi::connect_mut(|client| {
+        let (rewrapped, from, to) = keys::rotate(client)?;
+        client
+            .update(
+                "SELECT bss.audit('rotate_master_key', $1, jsonb_build_object('from', $2, 'keys_rewrapped', $3))",
+                None,
+                &[to.as_str().into(), from.as_str().into(), rewrapped.into()],
+            )
+            .during("record the rotation in the audit trail")?;
+        Ok(rewrapped)
+    })
 }
 
 /// Whether the role in effect (outside the store's functions) sees

@@ -122,6 +122,35 @@ SET ROLE gdpr_support;
 SELECT stream_version, data->>'name' AS name FROM bss.read_stream('subscriber-1');
 RESET ROLE;
 
+-- Rotating the master key: with bss.master_key_file naming a new key and
+-- bss.previous_master_key_file the old one, keys wrapped under either open
+-- and new keys are wrapped under the new one; bss.rotate_master_key
+-- re-wraps the rest (an audit record says how many), after which the old
+-- key is not needed. Without a previous key there is nothing to rotate.
+SELECT bss.rotate_master_key();
+SELECT current_setting('bss.master_key_file') AS old_key \gset
+\set new_key :old_key '.new'
+\setenv NEW_KEY :new_key
+\! (umask 077 && openssl rand -hex 32 >"$NEW_KEY")
+ALTER SYSTEM SET bss.master_key_file = :'new_key';
+ALTER SYSTEM SET bss.previous_master_key_file = :'old_key';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SELECT current_setting('bss.previous_master_key_file') = :'old_key' AS previous_key_set;
+SELECT data->>'name' AS name FROM bss.read_stream('subscriber-2');
+SELECT bss.append_event('subscriber-4', 'subscriber.registered', '{"name": "Dora Rotated", "plan": "gold"}');
+SELECT count(DISTINCT master_check) AS master_keys_in_use FROM bss.subject_keys;
+SET ROLE gdpr_dpo;
+SELECT bss.rotate_master_key() AS keys_rewrapped;
+RESET ROLE;
+SELECT count(DISTINCT master_check) AS master_keys_in_use FROM bss.subject_keys;
+SELECT action, details->'keys_rewrapped' AS keys_rewrapped FROM bss.audit_log ORDER BY seq DESC LIMIT 1;
+ALTER SYSTEM RESET bss.previous_master_key_file;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SELECT current_setting('bss.previous_master_key_file') AS previous_key;
+SELECT stream_id, data->>'name' AS name FROM bss.read_category('subscriber') WHERE stream_id IN ('subscriber-2', 'subscriber-4') ORDER BY stream_id;
+
 -- Byte for byte, in the data files and the WAL: no personal value, erased
 -- or not; a value that is not personal is there (the search finds what
 -- was written).
