@@ -109,8 +109,10 @@ SELECT bss.append_event('customer-' || :run || '-7', 'customer.updated', '{"segm
 SQL
 
 log "the same events, forwarded by bss-sidecar"
-R() { redis-cli -p "$REDIS_PORT" "$@"; }
-wait_until 60 "ticket events in Redis" bash -c "[ \"\$(redis-cli -p $REDIS_PORT HGET bss:agg:ticket-$RUN-46 version)\" = 1 ]"
+# Redis and Kafka speak TLS only: local.sh gives the client settings.
+R() { "$LOCAL" redis-cli "$@"; }
+ticket_in_redis() { [ "$(R HGET "bss:agg:ticket-$RUN-46" version)" = 1 ]; }
+wait_until 60 "ticket events in Redis" ticket_in_redis
 echo "--- Redis: the latest state of customer-$RUN-7 (bss:agg:*, merge-patch of its events):"
 R HGETALL "bss:agg:customer-$RUN-7"
 echo "--- Redis: the newest usage record in the category's stream (bss:events:usage):"
@@ -118,7 +120,8 @@ R XREVRANGE bss:events:usage + - COUNT 1
 echo "--- Redis: events per type per minute (bss:count:*):"
 for k in $(R --scan --pattern 'bss:count:*' | sort); do echo "$k: $(R HGETALL "$k" | paste -sd' ')"; done
 echo "--- Kafka: the first two messages of topic bss.customer (read with confluent-kafka):"
-"$PY_VENV/bin/python" "$ROOT/bss-sidecar/tests/kafka_dump.py" --bootstrap "127.0.0.1:$KAFKA_PORT" \
+mapfile -t kafka_tls < <("$LOCAL" kafka-config | grep -v '^bootstrap' | sed 's/^/--config=/')
+"$PY_VENV/bin/python" "$ROOT/bss-sidecar/tests/kafka_dump.py" --bootstrap "localhost:$KAFKA_PORT" "${kafka_tls[@]}" \
     --topic bss.customer --expect 2 --timeout 30
 echo "--- anomalies the sidecar's detectors found in this run, appended back as events:"
 if [[ -n "${PIPELINE_DETECTORS-x}" ]]; then

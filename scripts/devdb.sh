@@ -5,7 +5,7 @@
 # `start` prints the libpq URL of that database as its last line.
 #
 # DEVDB_TLS=DIR (a directory of scripts/certs.sh with a client certificate
-# for the cluster's superuser): at initdb, the cluster is made TLS-only on
+# for the cluster's superuser): the cluster is made TLS-only on
 # TCP: ssl = on with DIR's server certificate, plaintext refused, clients
 # authenticated by their certificate (its CN is the role); the Unix socket
 # stays for the scripts themselves. The URL is then verify-full with the
@@ -78,7 +78,10 @@ synchronous_commit = on             # an acknowledged append survives a crash
 max_wal_size = 4GB                  # fewer checkpoints during benchmarks
 checkpoint_timeout = 15min
 CONF
-        [ -n "${DEVDB_TLS:-}" ] && configure_tls
+    fi
+    # A cluster made before DEVDB_TLS was asked for becomes TLS-only too.
+    if [ -n "${DEVDB_TLS:-}" ] && ! grep -q "^ssl = on" "$DATA/postgresql.conf"; then
+        configure_tls
     fi
     # Personal data is sealed under a master key kept outside the data directory.
     make_master_key "$DEVDB/master.key"

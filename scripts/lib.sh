@@ -19,6 +19,20 @@ tansu_bin() {
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# expect_refused WHAT PATTERN COMMAND...: for the tests: COMMAND must fail,
+# saying PATTERN (extended regex, any case). Prints "ok" with the line that
+# says it, or "FAIL" and exits 1.
+expect_refused() {
+    local what="$1" pattern="$2" out
+    shift 2
+    if out="$("$@" 2>&1)"; then printf '  FAIL %s: accepted (%s)\n' "$what" "$out"; exit 1; fi
+    if ! grep -qiE "$pattern" <<<"$out"; then
+        printf '  FAIL %s: refused, but not saying /%s/: %s\n' "$what" "$pattern" "$out"
+        exit 1
+    fi
+    printf '  ok   %s: %s\n' "$what" "$(grep -iE -m1 "$pattern" <<<"$out" | sed 's/^ *//' | cut -c1-170)"
+}
+
 # PostgreSQL refuses to run as root: as root, run it as the 'postgres' user.
 if [ "$(id -u)" = 0 ]; then
     PG_USER=postgres

@@ -23,6 +23,11 @@
 #   pgaf_on NODE CMD...     runs CMD (a program, not a function) where NODE runs
 #   pgaf_serve NODE CMD...  the same in the background, for the formation's life
 #   pgaf_hba                prints the pg_hba.conf lines for the clients
+#   PGAF_TLS (optional)     a folder of scripts/certs.sh (ca.crt, server.crt
+#                           and .key naming every node's address, a client
+#                           certificate for $PG_USER): every node and the
+#                           monitor TLS-only (pgaf_tls_hba), pg_autoctl's
+#                           connections verify-full; unset, plaintext
 
 PGAF_NODES=(node1 node2)
 
@@ -40,6 +45,53 @@ pgaf_cmd() {
     local d="$PGAF_DIR/$1"
     PGAF_CMD=(runuser -u "$PG_USER" -- env PATH="$PG_BIN:/usr/bin:/bin" XDG_CONFIG_HOME="$d/config"
         XDG_DATA_HOME="$d/share" XDG_RUNTIME_DIR="$d/run" PGDATA="$d/data" PGPORT="$(pgaf_port "$1")")
+    # pg_autoctl's and the servers' own libpq sessions (the keeper, the
+    # walreceiver, the monitor's health checks) show $PG_USER's certificate
+    # where one is asked for.
+    [ -n "${PGAF_TLS:-}" ] && PGAF_CMD+=(PGSSLCERT="$PGAF_TLS/$PG_USER.crt" PGSSLKEY="$PGAF_TLS/$PG_USER.key")
+    return 0
+}
+# pgaf_ssl: pg_autoctl create's TLS options.
+pgaf_ssl() {
+    if [ -n "${PGAF_TLS:-}" ]; then
+        echo --ssl-ca-file "$PGAF_TLS/ca.crt" --server-cert "$PGAF_TLS/server.crt" --server-key "$PGAF_TLS/server.key" \
+            --ssl-mode verify-full
+    else
+        echo --no-ssl
+    fi
+}
+# pgaf_tls_hba NODE: with PGAF_TLS, NODE's pg_hba.conf made TLS-only: its
+# first lines refuse every TCP session without TLS; pg_auto_failover's own
+# roles come in over TLS as pg_autoctl set them up (trust, as the rest of
+# the formation); every other role by its client certificate (CN = role).
+# pg_autoctl appends its lines below, where no plaintext session reaches.
+pgaf_tls_hba() {
+    [ -n "${PGAF_TLS:-}" ] || return 0
+    local hba="$PGAF_DIR/$1/data/pg_hba.conf" tmp
+    tmp="$(mktemp)"
+    {
+        echo "# pg_bss: TLS only (scripts/pgaf.sh pgaf_tls_hba)"
+        echo "local     all          all                                 trust"
+        echo "local     replication  all                                 trust"
+        local net
+        for net in 0.0.0.0/0 ::/0; do
+            echo "hostnossl all          all                    $net  reject"
+            echo "hostnossl replication  all                    $net  reject"
+        done
+        echo "hostssl   all          pgautofailover_monitor     127.0.0.1/32  trust"
+        echo "hostssl   replication  pgautofailover_replicator  127.0.0.1/32  trust"
+        echo "hostssl   all          pgautofailover_replicator  127.0.0.1/32  trust"
+        echo "hostssl   pg_auto_failover autoctl_node           127.0.0.1/32  trust"
+        echo "hostssl   all          all                        127.0.0.1/32  cert"
+        echo "hostssl   replication  all                        127.0.0.1/32  cert"
+        echo "# pg_auto_failover's and initdb's lines, below, are reached by no TCP session"
+        cat "$hba"
+    } >"$tmp"
+    chown "$PG_USER" "$tmp"
+    chmod 600 "$tmp"
+    mv "$tmp" "$hba"
+    # A postgres that create left running reads it now.
+    pgaf_as "$1" pg_ctl -D "$PGAF_DIR/$1/data" reload >/dev/null 2>&1 || true
 }
 # pgaf_psql NODE DB ARGS...: psql on NODE's own postgres, through its socket.
 pgaf_psql() {
@@ -47,10 +99,17 @@ pgaf_psql() {
     pgaf_as "$node" timeout 10 psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"
 }
 pgaf_monitor_psql() { pgaf_psql monitor pg_auto_failover -tA "$@"; }
-pgaf_monitor_url() { echo "postgres://autoctl_node@$(pgaf_addr monitor):$(pgaf_port monitor)/pg_auto_failover?sslmode=disable"; }
-# pgaf_url: the clients' libpq URL: both nodes, the read-write one taken.
+pgaf_monitor_url() {
+    local tls="sslmode=disable"
+    [ -n "${PGAF_TLS:-}" ] && tls="sslmode=verify-full&sslrootcert=$PGAF_TLS/ca.crt"
+    echo "postgres://autoctl_node@$(pgaf_addr monitor):$(pgaf_port monitor)/pg_auto_failover?$tls"
+}
+# pgaf_url [ROLE]: the clients' libpq URL: both nodes, the read-write one
+# taken; with PGAF_TLS verify-full with ROLE's certificate (default $PG_USER).
 pgaf_url() {
-    echo "postgresql://$PG_USER@$(pgaf_addr node1):$(pgaf_port node1),$(pgaf_addr node2):$(pgaf_port node2)/bss?target_session_attrs=read-write"
+    local role="${1:-$PG_USER}" tls=""
+    [ -n "${PGAF_TLS:-}" ] && tls="&sslmode=verify-full&sslrootcert=$PGAF_TLS/ca.crt&sslcert=$PGAF_TLS/$role.crt&sslkey=$PGAF_TLS/$role.key"
+    echo "postgresql://$role@$(pgaf_addr node1):$(pgaf_port node1),$(pgaf_addr node2):$(pgaf_port node2)/bss?target_session_attrs=read-write$tls"
 }
 
 # pgaf_run NODE: `pg_autoctl run` of NODE in the background (it starts and
@@ -122,11 +181,12 @@ CONF
 pgaf_create_node() {
     local node="$1"
     pgaf_as "$node" timeout 180 pg_autoctl create postgres --pgdata "$PGAF_DIR/$node/data" --pgport "$(pgaf_port "$node")" \
-        --hostname "$(pgaf_addr "$node")" --name "$node" --dbname bss --auth trust --no-ssl \
+        --hostname "$(pgaf_addr "$node")" --name "$node" --dbname bss --auth trust $(pgaf_ssl) \
         --monitor "$(pgaf_monitor_url)" >>"$PGAF_LOGS/pgaf-$node-create.log" 2>&1 ||
         die "pg_autoctl create postgres of $node failed (log: $PGAF_LOGS/pgaf-$node-create.log)"
     pgaf_pg_settings | pgaf_as "$node" tee -a "$PGAF_DIR/$node/data/postgresql.conf" >/dev/null
     pgaf_hba | pgaf_as "$node" tee -a "$PGAF_DIR/$node/data/pg_hba.conf" >/dev/null
+    pgaf_tls_hba "$node"
     pgaf_as "$node" pg_autoctl config set timeout.network_partition_timeout 3 >/dev/null
     # create may leave postgres running: pg_autoctl run starts it again
     # with the settings above.
@@ -144,8 +204,9 @@ pgaf_start() {
         chmod 700 "$PGAF_DIR/$n/run"
     done
     pgaf_as monitor timeout 120 pg_autoctl create monitor --pgdata "$PGAF_DIR/monitor/data" --pgport "$(pgaf_port monitor)" \
-        --hostname "$(pgaf_addr monitor)" --auth trust --no-ssl >>"$PGAF_LOGS/pgaf-monitor-create.log" 2>&1 ||
+        --hostname "$(pgaf_addr monitor)" --auth trust $(pgaf_ssl) >>"$PGAF_LOGS/pgaf-monitor-create.log" 2>&1 ||
         die "pg_autoctl create monitor failed (log: $PGAF_LOGS/pgaf-monitor-create.log)"
+    pgaf_tls_hba monitor
     pgaf_run monitor
     wait_until 60 "the pg_auto_failover monitor accepting connections" \
         pgaf_as monitor pg_isready -q -h "$(pgaf_addr monitor)" -p "$(pgaf_port monitor)"

@@ -86,7 +86,8 @@ struct SimArgs {
 struct RunArgs {
     #[command(flatten)]
     sim: SimArgs,
-    /// PostgreSQL with the pg_bss extension (libpq URL or key=value form).
+    /// PostgreSQL with the pg_bss extension (libpq URL or key=value form;
+    /// TLS as libpq's sslmode, sslrootcert, sslcert and sslkey say).
     #[arg(long, env = "BSS_DATABASE_URL")]
     database_url: String,
     /// Connections (one worker each).
@@ -184,6 +185,8 @@ struct ChartArgs {
 }
 
 fn main() {
+    // One crypto provider for every TLS client, before any of them builds a configuration.
+    bss_tls::provider();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("BSS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -4,9 +4,11 @@
 //! slow database shows as latency, never as a lower offered rate
 //! (no coordinated omission). Latency = acknowledgement − intended instant.
 //!
-//! Owns connecting, registering the shipped schemas, the scheduler, the
-//! workers and the drain. Every append ends in exactly one of: acknowledged,
-//! failed (counted by SQLSTATE), unknown (the connection failed while the
+//! Owns connecting (TLS as libpq's parameters in the URL say, read by
+//! [`bss_tls::postgres`]; never plaintext when the URL asks for more),
+//! registering the shipped schemas, the scheduler, the workers and the
+//! drain. Every append ends in exactly one of: acknowledged, failed
+//! (counted by SQLSTATE), unknown (the connection failed while the
 //! statement that commits was out: it may or may not have committed), not
 //! sent (queue full, drain timed out), or abandoned in flight at the drain
 //! deadline. Nothing is dropped silently.
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use time::OffsetDateTime;
 use tokio_postgres::types::{Json, Type};
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
 use tracing::{info, warn};
 
 use crate::report::Recorder;
@@ -143,13 +145,17 @@ struct Scheduled {
     intended_second: u64,
 }
 
-/// Opens one connection; its driver runs on its own task.
+/// Opens one connection, with TLS as the URL's libpq parameters say
+/// (`sslmode`, default prefer; `sslrootcert`, `sslcert`, `sslkey`: see
+/// [`bss_tls::postgres`]); its driver runs on its own task.
 pub async fn connect(url: &str) -> Result<Client> {
-    let (client, connection) =
-        tokio::time::timeout(CONNECT_TIMEOUT, tokio_postgres::connect(url, NoTls))
-            .await
-            .map_err(|_| anyhow!("connecting to PostgreSQL timed out after {CONNECT_TIMEOUT:?}"))?
-            .with_context(|| format!("connecting to PostgreSQL at {}", redact(url)))?;
+    let (config, tls) = bss_tls::postgres::parse(url)
+        .and_then(|(config, tls)| Ok((config, tls.connector()?)))
+        .map_err(|e| anyhow!("database URL {}: {e}", redact(url)))?;
+    let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, config.connect(tls))
+        .await
+        .map_err(|_| anyhow!("connecting to PostgreSQL timed out after {CONNECT_TIMEOUT:?}"))?
+        .with_context(|| format!("connecting to PostgreSQL at {}", redact(url)))?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             warn!(error = %e, "PostgreSQL connection closed");
@@ -574,5 +580,72 @@ mod tests {
         let e = AppendError::no_connection("connection refused".into());
         assert_eq!(e.fate, Fate::Failed);
         assert_eq!(e.code(), "08006");
+    }
+
+    #[tokio::test]
+    async fn tls_parameters_are_checked_before_connecting_and_the_password_stays_hidden() {
+        let err = connect("postgresql://u:secret@localhost:1/bss?sslmode=verify-everything")
+            .await
+            .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("sslmode=verify-everything"), "{msg}");
+        assert!(!msg.contains("secret"), "{msg}");
+        let err = connect(
+            "postgresql://u@localhost:1/bss?sslmode=verify-full&sslrootcert=/nonexistent/ca.crt",
+        )
+        .await
+        .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("sslrootcert /nonexistent/ca.crt"), "{msg}");
+    }
+
+    /// A server without TLS: answers one SSLRequest with 'N', then the
+    /// startup message with an error of SQLSTATE 28000.
+    async fn plaintext_server() -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 8];
+            sock.read_exact(&mut request).await.unwrap();
+            assert_eq!(request, [0, 0, 0, 8, 4, 210, 22, 47], "an SSLRequest");
+            sock.write_all(b"N").await.unwrap();
+            // A client that wants TLS or nothing hangs up here.
+            let Ok(len) = sock.read_u32().await else {
+                return;
+            };
+            let mut startup = vec![0u8; (len as usize).saturating_sub(4)];
+            sock.read_exact(&mut startup).await.unwrap();
+            let fields = b"SFATAL\0C28000\0Mplaintext server\0\0";
+            let mut reply = vec![b'E'];
+            reply.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
+            reply.extend_from_slice(fields);
+            sock.write_all(&reply).await.unwrap();
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_url_without_sslmode_prefers_tls_and_goes_on_in_plaintext_without_it() {
+        let port = plaintext_server().await;
+        let err = connect(&format!("postgresql://u@127.0.0.1:{port}/bss"))
+            .await
+            .unwrap_err();
+        let pg = err.downcast_ref::<tokio_postgres::Error>().unwrap();
+        assert_eq!(sqlstate(pg), "28000", "{err:#}");
+    }
+
+    #[tokio::test]
+    async fn sslmode_require_never_goes_on_in_plaintext() {
+        let port = plaintext_server().await;
+        let err = connect(&format!(
+            "postgresql://u@127.0.0.1:{port}/bss?sslmode=require"
+        ))
+        .await
+        .unwrap_err();
+        let pg = err.downcast_ref::<tokio_postgres::Error>().unwrap();
+        assert_eq!(sqlstate(pg), "client", "{err:#}");
+        assert!(format!("{err:#}").contains("TLS"), "{err:#}");
     }
 }

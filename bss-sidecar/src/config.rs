@@ -186,7 +186,7 @@ impl Settings {
             .or(file.database_url)
             .ok_or_else(|| anyhow!("--database-url (or BSS_DATABASE_URL) is required"))?;
         // The URL, its TLS parameters and their files, as a connection will read them.
-        crate::source::postgres_tls::SqlConnector::from_url(&database_url)
+        bss_tls::postgres::SqlConnector::from_url(&database_url)
             .map_err(|e| anyhow!("--database-url: {e}"))?;
         let spool_dir = cli
             .spool_dir

@@ -17,4 +17,3 @@ pub mod source;
 pub mod spool;
 pub mod stage;
 pub mod status;
-pub mod tls;

@@ -51,7 +51,7 @@ fn disable_transparent_huge_pages() {
 fn main() {
     disable_transparent_huge_pages();
     // One crypto provider for every TLS client, before any of them builds a configuration.
-    bss_sidecar::tls::provider();
+    bss_tls::provider();
     let mut cli = Cli::parse();
     if let Some(file) = cli.check_config.take() {
         // The same merge and checks as a start, without starting.

@@ -23,14 +23,22 @@ def main():
     ap.add_argument("--expect", type=int, required=True)
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--idle", type=float, default=None)
+    ap.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                    help="a librdkafka setting, e.g. security.protocol=SSL (repeatable)")
     args = ap.parse_args()
-    consumer = Consumer({
+    config = {
         "bootstrap.servers": args.bootstrap,
         "group.id": f"bss-test-{time.time_ns()}",
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
         "enable.partition.eof": False,
-    })
+    }
+    for setting in args.config:
+        key, sep, value = setting.partition("=")
+        if not sep:
+            ap.error(f"--config {setting!r}: want KEY=VALUE")
+        config[key] = value
+    consumer = Consumer(config)
     consumer.subscribe(args.topic)
     seen = 0
     deadline = time.monotonic() + args.timeout

@@ -7,11 +7,12 @@
 # the standby became the primary with the old one back as its synchronous
 # standby, the load went on through it, the sidecar made its slot anew on
 # the new primary (the gap fill), and every event of the store is in
-# Redis exactly once (one stream entry each). Takes it down, pass or fail.
+# Redis exactly once (one stream entry each), every session with the new
+# primary over TLS and plaintext refused. Takes it down, pass or fail.
 source "$(dirname "$0")/../../scripts/lib.sh"
 export LOCAL_DIR="$ROOT/target/local-ha-test" LOCAL_HA=1
 LOCAL="$ROOT/deploy/local/local.sh"
-source "$ROOT/scripts/pipeline.sh"  # wait_until, metric, REDIS_PORT, METRICS_PORT
+source "$ROOT/scripts/pipeline.sh"  # wait_until, metric, METRICS_PORT
 
 ok() { printf '  ok   %s\n' "$*"; }
 fail() { printf '  FAIL %s\n' "$*"; exit 1; }
@@ -22,7 +23,10 @@ cargo build -q -p bss-loadgen --release
 "$LOCAL" up
 URL="$("$LOCAL" url)"
 sql() { as_pg "$PG_BIN/psql" -X -qtA "$URL" -c "$1"; }
-monitor() { as_pg "$PG_BIN/psql" -X -qtA -h 127.0.0.1 -p 29430 -d pg_auto_failover -c "$1"; }
+# The monitor, over TLS as every node (the superuser's certificate).
+CERTS="$LOCAL_DIR/certs"
+MONITOR_URL="postgresql://$PG_USER@localhost:29430/pg_auto_failover?sslmode=verify-full&sslrootcert=$CERTS/ca.crt&sslcert=$CERTS/$PG_USER.crt&sslkey=$CERTS/$PG_USER.key"
+monitor() { as_pg "$PG_BIN/psql" -X -qtA "$MONITOR_URL" -c "$1"; }
 state() { monitor "SELECT string_agg(nodename || ' ' || reportedstate, ', ' ORDER BY nodename) FROM pgautofailover.node"; }
 
 [ "$(state)" = "node1 primary, node2 secondary" ] || fail "after up: $(state)"
@@ -71,8 +75,8 @@ ok "the load went on through it: $late appended after the failover"
 stored="$(sql "SELECT count(*) FROM bss.events")"
 in_redis() {
     local n=0 k
-    for k in $(redis-cli -p "$REDIS_PORT" --scan --pattern 'bss:events:*'); do
-        n=$((n + $(redis-cli -p "$REDIS_PORT" XLEN "$k")))
+    for k in $("$LOCAL" redis-cli --scan --pattern 'bss:events:*'); do
+        n=$((n + $("$LOCAL" redis-cli XLEN "$k")))
     done
     echo "$n"
 }
@@ -82,3 +86,12 @@ ok "every event of the store ($stored) in Redis, one stream entry each"
 recreated="$(metric bss_sidecar_source_slots_recreated_total)"
 [ "$recreated" = 1 ] || fail "the sidecar made its slot anew $recreated times, not once"
 ok "the sidecar made its slot anew on the new primary once and filled the gap ($(metric bss_sidecar_source_gap_fill_events_total) events)"
+plain="$(sql "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.client_addr IS NOT NULL AND NOT s.ssl")"
+[ "$plain" = 0 ] || fail "$plain TCP sessions with the new primary are not encrypted"
+walsenders="$(sql "SELECT string_agg(usename || ' ' || ssl, ', ' ORDER BY usename) FROM pg_stat_replication JOIN pg_stat_ssl USING (pid)")"
+[ "$walsenders" = "pgautofailover_replicator true, sidecar true" ] || fail "the new primary's replication sessions: $walsenders"
+ok "every TCP session with the new primary is encrypted, the standby's and the sidecar's replication too ($walsenders)"
+if as_pg "$PG_BIN/psql" -X -qtA "postgresql://$PG_USER@127.0.0.1:29433/bss?sslmode=disable" -c "SELECT 1" >/dev/null 2>&1; then
+    fail "the new primary took a plaintext session"
+fi
+ok "the new primary refuses plaintext"

@@ -5,12 +5,23 @@
 # Alertmanager, postgres_exporter and redis_exporter. Everything listens on
 # 127.0.0.1; data, logs and pid files are under one folder.
 #
+# PostgreSQL, Redis and Kafka speak TLS only, with certificates of a private
+# CA that scripts/certs.sh makes once under the folder's certs/ (the
+# servers' and one per client; Redis's ACL passwords beside them): clients
+# log in with verify-full and a client certificate; the sidecar as role
+# sidecar (bss_sidecar), Redis as its ACL user bss-sidecar, Kafka with
+# security.protocol=SSL through haproxy in front of tansu (deploy/tls/bed.sh
+# starts them, as for make test-tls). Prometheus scrapes the sidecar and the
+# exporters over plain HTTP on loopback.
+#
 #   deploy/local/local.sh up       start what is not running (make demo does this)
 #   deploy/local/local.sh status   what runs, and the key numbers from Prometheus
 #   deploy/local/local.sh down     stop everything; PostgreSQL's data is kept
 #   deploy/local/local.sh reset    down, then remove the folder (PostgreSQL too)
 #   deploy/local/local.sh url      the libpq URL of its database
 #   deploy/local/local.sh failover (LOCAL_HA=1) pg_auto_failover promotes the standby now
+#   deploy/local/local.sh redis-cli [ARGS]   redis-cli over TLS as Redis's ACL user admin
+#   deploy/local/local.sh kafka-config       a Kafka client's TLS settings, one key=value a line
 #
 # LOCAL_HA=1 (for every command): PostgreSQL as a primary and a synchronous
 # standby under pg_auto_failover (scripts/pgaf.sh): its monitor on port
@@ -18,7 +29,10 @@
 # 127.0.0.1, under the folder's ha/. The clients (the sidecar, bss-loadgen)
 # get both nodes and take the read-write one; a failover needs no one
 # (`pg_autoctl perform failover` with node1's environment tries it).
-# postgres_exporter (lib/pq, one host only) watches node1.
+# postgres_exporter (lib/pq, one host only) watches node1. The nodes and
+# the monitor are TLS-only too (scripts/pgaf.sh with PGAF_TLS): clients by
+# their certificate, pg_auto_failover's own roles over TLS (trust, on
+# loopback).
 #
 # The broker keeps its messages in memory, so `down` ends the forwarding: it
 # drops the sidecar's slot and removes its spool, and the next `up` forwards
@@ -26,7 +40,7 @@
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 LOCAL_DIR="${LOCAL_DIR:-$ROOT/target/local}"
-export DEVDB="$LOCAL_DIR/postgres" PGPORT="${LOCAL_PG_PORT:-29432}"
+export DEVDB="$LOCAL_DIR/postgres" PGPORT="${LOCAL_PG_PORT:-29432}" DEVDB_TLS="$LOCAL_DIR/certs"
 URL="$("$ROOT/scripts/devdb.sh" url)"
 # The URL of one node, for the clients that take one host only.
 NODE_URL="$URL"
@@ -43,9 +57,11 @@ REDIS_EXPORTER_PORT=29121
 MONITORING="$ROOT/deploy/monitoring"
 # Started in this order, stopped in the reverse one (the sidecar before the
 # broker and Redis it drains into).
-COMPONENTS=(broker redis sidecar postgres_exporter redis_exporter alertmanager prometheus)
+COMPONENTS=(broker haproxy redis sidecar postgres_exporter redis_exporter alertmanager prometheus)
 
 source "$ROOT/scripts/pipeline.sh"
+WORK="$LOCAL_DIR" TLS_LOGS="$LOGS" TLS_PG_PORT="$PGPORT" TLS_SPOOL="$LOCAL_DIR/spool"
+source "$ROOT/deploy/tls/bed.sh"
 source "$ROOT/scripts/pgaf.sh"
 PGAF_DIR="$LOCAL_DIR/ha"
 PGAF_LOGS="$LOGS"
@@ -63,8 +79,11 @@ pgaf_hba() {
     printf '\n# pg_bss local layout: clients and the standby on loopback\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n'
 }
 PGAF_PROCESSES=(pgaf-monitor pgaf-node1 pgaf-node2)
+PGAF_TLS="$CERTS"
 if [ -n "$LOCAL_HA" ]; then
     URL="$(pgaf_url)"
+    # Names, not addresses: the sidecar's replication client checks names.
+    TLS_PG_HOSTS="localhost:$(pgaf_port node1),localhost:$(pgaf_port node2)"
 fi
 
 # PostgreSQL up: the devdb, or with LOCAL_HA the formation (created the
@@ -95,6 +114,9 @@ postgres_down() {
     for ((i = ${#PGAF_PROCESSES[@]} - 1; i >= 0; i--)); do stop "${PGAF_PROCESSES[i]}"; done
 }
 
+# The superuser's session through the Unix socket (the scripts' own; no certificate).
+local_psql() { as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$DEVDB" -p "$PGPORT" -d bss "$@"; }
+
 pid_of() { cat "$RUN/$1.pid" 2>/dev/null; }
 alive() { local p; p="$(pid_of "$1")" && [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
 record() { echo "$2" >"$RUN/$1.pid"; }
@@ -119,24 +141,41 @@ up() {
     for p in "$PROMETHEUS_PORT" "$ALERTMANAGER_PORT" "$POSTGRES_EXPORTER_PORT" "$REDIS_EXPORTER_PORT"; do
         port_free "$p" || die "port $p is taken (the ports are those of deploy/monitoring/prometheus.local.yml)"
     done
+    for p in "$KAFKA_PORT" "$TANSU_PORT" "$REDIS_PORT" "$METRICS_PORT"; do
+        port_free "$p" || die "port $p is taken; set PIPELINE_KAFKA_PORT / PIPELINE_REDIS_PORT / PIPELINE_METRICS_PORT"
+    done
     mkdir -p "$RUN" "$LOGS"
     # Whatever fails from here on, nothing is left running half-started.
     trap 'status=$?; if [ $status -ne 0 ]; then log "start failed; stopping what started"; down; fi' EXIT
 
+    tls_certs
     postgres_up
-    start_broker_and_redis "$LOGS"
-    record broker "${PIDS[0]}"
-    record redis "${PIDS[1]}"
+    build_sidecar
+    log "starting tansu behind haproxy (Kafka over TLS) on localhost:$KAFKA_PORT and redis-server (TLS) on localhost:$REDIS_PORT"
+    tls_kafka_up
+    record broker "${BED_PIDS[tansu]}"
+    record haproxy "${BED_PIDS[haproxy]}"
+    tls_redis_up
+    record redis "${BED_PIDS[redis]}"
     rm -rf "$LOCAL_DIR/spool"
-    start_sidecar "$LOCAL_DIR" "$LOGS/sidecar.log"
+    if [ -z "$LOCAL_HA" ]; then
+        tls_sidecar_role local_psql
+    else
+        tls_sidecar_role pgaf_psql "$(pgaf_primary)" bss
+    fi
+    PIPELINE_DETECTORS="${PIPELINE_DETECTORS-$ROOT/bss-detect/detectors.toml}"
+    log "starting bss-sidecar (slot $SLOT, spool $LOCAL_DIR/spool, metrics http://127.0.0.1:$METRICS_PORT/metrics)"
+    start_tls_sidecar tls "$LOGS/sidecar.log"
     record sidecar "$SIDECAR_PID"
+    wait_until 60 "bss-sidecar streaming (log: $LOGS/sidecar.log)" healthy
 
     log "starting postgres_exporter, redis_exporter, Alertmanager and Prometheus"
-    DATA_SOURCE_NAME="${NODE_URL}?sslmode=disable" spawn postgres_exporter prometheus-postgres-exporter \
+    DATA_SOURCE_NAME="$NODE_URL" spawn postgres_exporter prometheus-postgres-exporter \
         --web.listen-address="127.0.0.1:$POSTGRES_EXPORTER_PORT" \
         --extend.query-path="$MONITORING/postgres_exporter/queries.yaml"
-    spawn redis_exporter prometheus-redis-exporter \
-        -web.listen-address "127.0.0.1:$REDIS_EXPORTER_PORT" -redis.addr "redis://127.0.0.1:$REDIS_PORT"
+    REDIS_USER=exporter REDIS_PASSWORD="$(tls_secret redis-exporter)" spawn redis_exporter prometheus-redis-exporter \
+        -web.listen-address "127.0.0.1:$REDIS_EXPORTER_PORT" -redis.addr "rediss://localhost:$REDIS_PORT" \
+        -tls-ca-cert-file "$CERTS/ca.crt" -tls-client-cert-file "$CERTS/client.crt" -tls-client-key-file "$CERTS/client.key"
     mkdir -p "$LOCAL_DIR/alertmanager" "$LOCAL_DIR/prometheus"
     spawn alertmanager prometheus-alertmanager --config.file="$MONITORING/alertmanager.yml" \
         --storage.path="$LOCAL_DIR/alertmanager" --web.listen-address="127.0.0.1:$ALERTMANAGER_PORT" \
@@ -154,8 +193,9 @@ up() {
 print_endpoints() {
     cat <<EOF
   PostgreSQL     $URL
-  Kafka (tansu)  127.0.0.1:$KAFKA_PORT
-  Redis          redis://127.0.0.1:$REDIS_PORT
+  Kafka          localhost:$KAFKA_PORT, TLS only (tansu behind haproxy): $0 kafka-config
+  Redis          rediss://localhost:$REDIS_PORT, TLS only, ACL users: $0 redis-cli
+  certificates   $CERTS/ (ca.crt; a client certificate per role)
   bss-sidecar    http://127.0.0.1:$METRICS_PORT/ (status page), /metrics, /healthz
   Prometheus     http://127.0.0.1:$PROMETHEUS_PORT/
   Alertmanager   http://127.0.0.1:$ALERTMANAGER_PORT/
@@ -203,10 +243,14 @@ case "${1:-}" in
     status) status ;;
     reset) down; rm -rf "$LOCAL_DIR"; log "removed $LOCAL_DIR" ;;
     url) echo "$URL" ;;
+    redis-cli) shift; redis_tls_cli "$@" ;;
+    kafka-config)
+        printf '%s\n' "bootstrap.servers=localhost:$KAFKA_PORT" security.protocol=SSL "ssl.ca.location=$CERTS/ca.crt" \
+            "ssl.certificate.location=$CERTS/client.crt" "ssl.key.location=$CERTS/client.key" ;;
     failover)
         [ -n "$LOCAL_HA" ] || die "failover: the local layout has one PostgreSQL without LOCAL_HA=1"
         log "pg_auto_failover: failover (monitor: $(pgaf_states))"
         pgaf_as node1 timeout 120 pg_autoctl perform failover
         log "monitor: $(pgaf_states)" ;;
-    *) die "usage: $0 up|status|down|reset|url|failover" ;;
+    *) die "usage: $0 up|status|down|reset|url|failover|redis-cli [ARGS]|kafka-config" ;;
 esac

@@ -47,15 +47,6 @@ URL="$(pg_url_tls "$PG_USER")"
 kafka_tls=("security.protocol=SSL" "ssl.ca.location=$CERTS/ca.crt"
     "ssl.certificate.location=$CERTS/client.crt" "ssl.key.location=$CERTS/client.key")
 
-# expect_refused WHAT PATTERN COMMAND...: COMMAND fails, saying PATTERN.
-expect_refused() {
-    local what="$1" pattern="$2" out
-    shift 2
-    if out="$("$@" 2>&1)"; then fail "$what: accepted ($out)"; fi
-    grep -qiE "$pattern" <<<"$out" || fail "$what: refused, but not saying /$pattern/: $out"
-    ok "$what: $(grep -iE -m1 "$pattern" <<<"$out" | sed 's/^ *//' | cut -c1-170)"
-}
-
 echo "1. plaintext is refused"
 expect_refused "psql, sslmode=disable" "no encryption" \
     as_pg "$PG_BIN/psql" -X "$(pg_url_plain "$PG_USER")" -c "SELECT 1"

@@ -11,13 +11,22 @@
 # files, the pg_auto_failover formation's included (both nodes in the
 # sidecar's URL, replication between the nodes in pg_hba.conf, the monitor
 # where the nodes' --monitor URL says and on a VM of its own, its tuning as
-# scripts/pgaf.sh's). Then it shows that these checks can fail, by running
-# them on copies with one deliberate mistake each, which they must reject.
+# scripts/pgaf.sh's). TLS only: no plaintext listener, no client without
+# TLS, the CA and its certificate, pg_hba.conf refusing plaintext first;
+# make-certs.sh's certificates (made here, into a scratch folder) are the
+# files the configuration names, with the names the clients connect to;
+# PostgreSQL and Redis run with them for a few seconds and refuse plaintext
+# and clients without a certificate. Then it shows that these checks can
+# fail, by running them on copies with one deliberate mistake each, which
+# they must reject.
 #
-# Needs python3 (3.11, with python3-yaml) and docker-compose (apt:
+# Needs python3 (3.11, with python3-yaml), openssl and docker-compose (apt:
 # docker-compose) or docker compose v2. Uses, when installed:
-# /usr/lib/postgresql/15/bin/postgres, redis-server and redis-cli (started on
-# a unix socket only, for a few seconds), systemd-analyze.
+# PostgreSQL 15 in /usr/lib/postgresql/15/bin (postgres -C; and a throwaway
+# server: initdb in a scratch folder, a unix socket and 127.0.0.1 at a free
+# port, for a few seconds, as the postgres user when run as root),
+# redis-server and redis-cli (a unix socket and 127.0.0.1 at a free port, for
+# a few seconds), systemd-analyze.
 # Ends with "check.sh: N passed, M failed"; exits 1 if anything failed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -35,7 +44,8 @@ else
     echo "docker-compose is missing: apt-get install -y docker-compose" >&2
     exit 1
 fi
-POSTGRES=/usr/lib/postgresql/15/bin/postgres
+PGBIN=/usr/lib/postgresql/15/bin
+POSTGRES="$PGBIN/postgres"
 HAVE_POSTGRES=0
 [ -x "$POSTGRES" ] && HAVE_POSTGRES=1
 HAVE_REDIS=0
@@ -159,6 +169,12 @@ mutated() {
     echo "$copy"
 }
 
+# The three VMs' certificates as make-certs.sh makes them (scripts/certs.sh,
+# one CA), in a scratch folder: what the TLS checks below point the files'
+# /etc/bss/tls at. The self-tests' copies use the same.
+CERTS="$TMP/certs"
+run "make-certs.sh: the three VMs' certificates, into a scratch folder" "$HERE/make-certs.sh" "$CERTS"
+
 for vm in "${VMS[@]}"; do
     run "$vm/compose.yml: docker-compose config with .env.example; its mounts and build context exist" \
         check_compose "$ROOT" "$vm"
@@ -168,14 +184,19 @@ done
 run "postgresql.conf, redis.conf, server.properties: every setting gives its reason" lint "$ROOT" reasons
 run "server.properties: no producer or consumer settings" lint "$ROOT" client-keys
 run "the settings the pipeline depends on (WAL, durability, replication, eviction)" lint "$ROOT" required
+run "TLS only: no plaintext listener, client or sslmode; certificates in /etc/bss/tls, mounted where used" lint "$ROOT" tls
+run "make-certs.sh's certificates are the files named, each VM's, with the names its clients connect to" \
+    lint "$ROOT" certs "$CERTS"
 if [ "$HAVE_POSTGRES" = 1 ]; then
     run "postgres -C reads postgresql.conf (names, values, units)" lint "$ROOT" postgres "$POSTGRES"
+    run "PostgreSQL runs postgresql.conf with VM1's certificates and each pg_hba.conf: plaintext and clients without their certificate refused" \
+        lint "$ROOT" pg-tls "$PGBIN" "$CERTS"
 else
-    echo "== $POSTGRES is not installed: skipped postgres -C"
+    echo "== $POSTGRES is not installed: skipped postgres -C and the TLS run"
 fi
 if [ "$HAVE_REDIS" = 1 ]; then
-    run "redis-server runs redis.conf with users.acl.example; each ACL user may do its job" \
-        lint "$ROOT" redis "$(command -v redis-server)" "$(command -v redis-cli)"
+    run "redis-server runs redis.conf (TLS only, VM3's certificates) with users.acl.example; each ACL user may do its job" \
+        lint "$ROOT" redis "$(command -v redis-server)" "$(command -v redis-cli)" "$CERTS"
 else
     echo "== redis-server is not installed (apt-get install -y redis-server): skipped the Redis run"
 fi
@@ -184,8 +205,8 @@ if [ "$HAVE_SYSTEMD_ANALYZE" = 1 ]; then
 else
     echo "== systemd-analyze is not installed: skipped the units"
 fi
-run "bss-sidecar.toml: bss-sidecar --check-config accepts it, bss-detect/detectors.toml's detectors" \
-    lint "$ROOT" sidecar "$SIDECAR"
+run "bss-sidecar.toml: bss-sidecar --check-config accepts it (VM2's certificates), bss-detect/detectors.toml's detectors" \
+    lint "$ROOT" sidecar "$SIDECAR" "$CERTS"
 run "images: versions as in Cargo.toml, every workspace member copied" lint "$ROOT" images
 run "users, addresses and ports agree across the files" lint "$ROOT" consistency
 
@@ -229,14 +250,14 @@ rejects "a compose file mounting a file that does not exist" "pg_hba.cnf, which 
     check_compose "$copy" vm1-postgres
 
 copy="$(mutated toml-key deploy/vm/sidecar/bss-sidecar.toml 'spool_max_events = ' 'spool_max_event = ')"
-rejects "a misspelt key in bss-sidecar.toml" 'unknown field `spool_max_event`' lint "$copy" sidecar "$SIDECAR"
+rejects "a misspelt key in bss-sidecar.toml" 'unknown field `spool_max_event`' lint "$copy" sidecar "$SIDECAR" "$CERTS"
 
 copy="$(mutated toml-kafka-key deploy/vm/sidecar/bss-sidecar.toml 'delivery_timeout_ms = ' 'delivery_timeout = ')"
 rejects "a misspelt key in bss-sidecar.toml's [kafka]" '\[kafka\] settings: unknown field `delivery_timeout`' \
-    lint "$copy" sidecar "$SIDECAR"
+    lint "$copy" sidecar "$SIDECAR" "$CERTS"
 
 copy="$(mutated detector deploy/vm/sidecar/bss-sidecar.toml 'threshold = 4.5' 'threshold = 5.5')"
-rejects "a detector that differs from bss-detect/detectors.toml" "(cell-drop) differs" lint "$copy" sidecar "$SIDECAR"
+rejects "a detector that differs from bss-detect/detectors.toml" "(cell-drop) differs" lint "$copy" sidecar "$SIDECAR" "$CERTS"
 
 # The self-tests below tag an image with a version that is not pg_bss's.
 PG_BSS_VERSION="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/pg_bss/Cargo.toml")"
@@ -244,14 +265,14 @@ copy="$(mutated image-tag deploy/vm/vm1-postgres/compose.yml "image: pg_bss/post
 rejects "an image tag that is not pg_bss's version" "want pg_bss/postgres:" lint "$copy" images
 
 copy="$(mutated hba-user deploy/vm/postgres/pg_hba.conf \
-    'host    bss            bss_sidecar                10.0.0.6/32' 'host    bss            bss_sidecr                 10.0.0.6/32')"
+    'hostssl bss            bss_sidecar                10.0.0.6/32' 'hostssl bss            bss_sidecr                 10.0.0.6/32')"
 rejects "a pg_hba.conf line for a role bootstrap.sql does not create" "role bss_sidecr is not created" \
     lint "$copy" consistency
 
 copy="$(mutated kafka-target deploy/monitoring/prometheus.yml '"10.0.0.7:7072", ' '')"
 rejects "Prometheus scraping two of the three Kafka nodes" "prometheus.yml kafka targets" lint "$copy" consistency
 
-copy="$(mutated brokers deploy/vm/sidecar/bss-sidecar.toml '10.0.0.7:9092,10.0.0.7:9093,10.0.0.7:9094' '10.0.0.7:9092,10.0.0.7:9093')"
+copy="$(mutated brokers deploy/vm/sidecar/bss-sidecar.toml 'vm3.bss.internal:9092,vm3.bss.internal:9093,vm3.bss.internal:9094' 'vm3.bss.internal:9092,vm3.bss.internal:9093')"
 rejects "the sidecar bootstrapping from two of the three brokers" "brokers vs the CLIENT listeners" lint "$copy" consistency
 
 copy="$(mutated default-user deploy/vm/redis/users.acl.example \
@@ -260,24 +281,24 @@ rejects "the Redis default user on without a password (protected-mode refuses VM
     "the default user is on without a password" lint "$copy" consistency
 
 # The pg_auto_failover formation: the sidecar's URL, pg_hba.conf, the monitor, the tuning.
-copy="$(mutated sidecar-one-node deploy/vm/vm2-app/compose.yml '@10.0.0.5:5432,10.0.0.6:5432/bss?' '@10.0.0.5:5432/bss?')"
-rejects "the sidecar's URL without node2" "FAIL deploy/vm/vm2-app/compose.yml: the sidecar's hosts vs node1's and node2's" lint "$copy" consistency
+copy="$(mutated sidecar-one-node deploy/vm/vm2-app/compose.yml '@vm1.bss.internal:5432,vm2.bss.internal:5432/bss?' '@vm1.bss.internal:5432/bss?')"
+rejects "the sidecar's URL without node2" "FAIL deploy/vm/vm2-app/compose.yml: the sidecar's hosts (resolved by deploy/vm/hosts) vs node1's and node2's" lint "$copy" consistency
 
 copy="$(mutated sidecar-timeout deploy/vm/sidecar/bss-sidecar.toml '&connect_timeout=2&tcp_user_timeout=3"' '&connect_timeout=2"')"
 rejects "the sidecar's URL without tcp_user_timeout" "FAIL deploy/vm/sidecar/bss-sidecar.toml: the sidecar's URL has tcp_user_timeout=None, want 3" lint "$copy" consistency
 
-copy="$(mutated libpq-timeout deploy/vm/vm2-app/compose.yml '@127.0.0.1:5432/bss?sslmode=disable"' \
-    '@127.0.0.1:5432/bss?sslmode=disable&tcp_user_timeout=3"')"
+copy="$(mutated libpq-timeout deploy/vm/vm2-app/compose.yml 'sslkey=/etc/bss/tls/postgres_exporter.key"' \
+    'sslkey=/etc/bss/tls/postgres_exporter.key&tcp_user_timeout=3"')"
 rejects "tcp_user_timeout=3 in postgres_exporter's libpq URL (3 ms there)" "FAIL deploy/vm/vm2-app/compose.yml: tcp_user_timeout in a libpq client's URL" \
     lint "$copy" consistency
 
 copy="$(mutated hba-replication deploy/vm/postgres/pg_hba.conf \
-    'host    replication    pgautofailover_replicator  10.0.0.6/32' '# host  replication    pgautofailover_replicator  10.0.0.6/32')"
+    'hostssl replication    pgautofailover_replicator  10.0.0.6/32' '# hostssl replication  pgautofailover_replicator  10.0.0.6/32')"
 rejects "pg_hba.conf without node2's replication line" "FAIL deploy/vm/postgres/pg_hba.conf: node1 does not let node2 (10.0.0.6) replicate" lint "$copy" consistency
 
 copy="$(mutated hba-monitor deploy/vm/postgres/pg_hba.monitor.conf \
-    'host    pg_auto_failover  autoctl_node   10.0.0.6/32' '# host  pg_auto_failover  autoctl_node   10.0.0.6/32')"
-rejects "the monitor's pg_hba.conf without node2's keeper" "FAIL deploy/vm/postgres/pg_hba.monitor.conf: no host line lets autoctl_node into pg_auto_failover from node2" \
+    'hostssl pg_auto_failover  autoctl_node   10.0.0.6/32' '# hostssl pg_auto_failover  autoctl_node   10.0.0.6/32')"
+rejects "the monitor's pg_hba.conf without node2's keeper" "FAIL deploy/vm/postgres/pg_hba.monitor.conf: no hostssl line lets autoctl_node into pg_auto_failover from node2" \
     lint "$copy" consistency
 
 copy="$(mutated monitor-port deploy/vm/vm3-kafka-redis/compose.yml 'PGAF_PORT: "5431"' 'PGAF_PORT: "5433"')"
@@ -305,18 +326,108 @@ copy="$(mutated exporter-target deploy/monitoring/prometheus.yml '      - target
 ' '')"
 rejects "Prometheus scraping node1's postgres_exporter only" "FAIL prometheus.yml postgres_exporter targets" lint "$copy" consistency
 
+# TLS only: plaintext creeping back, a certificate file that is not there,
+# a name a certificate lacks.
+copy="$(mutated sslmode-prefer deploy/vm/vm1-postgres/compose.yml '@127.0.0.1:5432/bss?sslmode=verify-full' '@127.0.0.1:5432/bss?sslmode=prefer')"
+rejects "postgres_exporter's URL with sslmode=prefer" "sslmode=prefer: TLS only" lint "$copy" tls
+
+copy="$(mutated redis-plain-url deploy/vm/sidecar/sidecar.env.example 'BSS_REDIS_URL=rediss://' 'BSS_REDIS_URL=redis://')"
+rejects "a redis:// URL for the sidecar" "a plaintext Redis URL (redis://)" lint "$copy" tls
+
+copy="$(mutated redis-port deploy/vm/redis/redis.conf 'rediss:// URLs).
+port 0' 'rediss:// URLs).
+port 6379')"
+rejects "redis.conf with a plaintext port (port 6379)" "port 6379, want port 0" lint "$copy" tls
+
+copy="$(mutated hba-host deploy/vm/postgres/pg_hba.conf 'hostssl bss            +bss_writer' 'host    bss            +bss_writer')"
+rejects "a pg_hba.conf host line (TLS or not)" 'line lets +bss_writer in (bss, 10.0.1.0/24): TLS only, want hostssl' lint "$copy" tls
+
+copy="$(mutated hba-order deploy/vm/postgres/pg_hba.conf 'local   all            postgres                                    peer' \
+    'local   all            postgres                                    peer
+hostssl bss            postgres_exporter          127.0.0.1/32     scram-sha-256 clientcert=verify-full')"
+rejects "a pg_hba.conf line letting a client in above the hostnossl rejections" \
+    'postgres_exporter 127.0.0.1/32` lets clients in before `hostnossl all all 0.0.0.0/0 reject`' lint "$copy" tls
+
+copy="$(mutated hba-no-reject deploy/vm/postgres/pg_hba.monitor.conf \
+    'hostnossl replication     all            0.0.0.0/0        reject' '')"
+rejects "the monitor's pg_hba.conf without its hostnossl replication rejection" \
+    'no `hostnossl replication all 0.0.0.0/0 reject`' lint "$copy" tls
+
+copy="$(mutated hba-no-clientcert deploy/vm/postgres/pg_hba.conf '10.0.1.0/24      scram-sha-256 clientcert=verify-full' '10.0.1.0/24      scram-sha-256')"
+rejects "a hostssl line without clientcert=verify-full (the writers')" \
+    "want scram-sha-256 clientcert=verify-full" lint "$copy" tls
+
+copy="$(mutated kafka-plaintext deploy/vm/kafka/server.properties 'REPLICATION:SSL' 'REPLICATION:PLAINTEXT')"
+rejects "a Kafka listener mapped to PLAINTEXT (replication, on loopback)" "listener REPLICATION is PLAINTEXT, want SSL" lint "$copy" tls
+
+copy="$(mutated kafka-client-auth deploy/vm/kafka/server.properties 'ssl.client.auth=required' 'ssl.client.auth=requested')"
+rejects "Kafka not requiring client certificates" "ssl.client.auth=requested, want required" lint "$copy" tls
+
+copy="$(mutated sidecar-kafka-plain deploy/vm/sidecar/bss-sidecar.toml '"security.protocol" = "SSL"' '"security.protocol" = "PLAINTEXT"')"
+rejects "the sidecar's Kafka client in PLAINTEXT" "security.protocol = PLAINTEXT, want SSL" lint "$copy" tls
+
+copy="$(mutated tls-mount deploy/vm/vm3-kafka-redis/compose.yml "key owned by uid 59000 (the image's user), mode 0600.
+      - /etc/bss/tls:/etc/bss/tls:ro" "key owned by uid 59000 (the image's user), mode 0600.
+      - /etc/bss/tls:/etc/bss/tls")"
+rejects "redis_exporter's certificates mounted writable" "redis-exporter uses /etc/bss/tls but does not mount it" lint "$copy" tls
+
+copy="$(mutated autoctl-no-ssl deploy/vm/postgres/pgaf-entrypoint.sh '--skip-pg-hba "${PGAF_SSL[@]}"
+    pg_stop' '--skip-pg-hba --no-ssl
+    pg_stop')"
+rejects "pg_autoctl create monitor --no-ssl" 'pg_autoctl create monitor without' lint "$copy" tls
+
+copy="$(mutated monitor-sslmode deploy/vm/vm3-kafka-redis/compose.yml 'PGSSLMODE: verify-full' 'PGSSLMODE: prefer')"
+rejects "the monitor's health checks without verify-full" "the monitor's PGSSLMODE = prefer" lint "$copy" tls
+
+copy="$(mutated cert-missing deploy/vm/sidecar/bss-sidecar.toml '"ssl.key.location" = "/etc/bss/tls/bss_sidecar.key"' \
+    '"ssl.key.location" = "/etc/bss/tls/sidecar.key"')"
+rejects "the sidecar naming a key file VM2 does not get" "names /etc/bss/tls/sidecar.key, which is not among VM2's certificates" \
+    lint "$copy" certs "$CERTS"
+
+copy="$(mutated cert-san deploy/vm/vm1-postgres/compose.yml 'PGAF_HOSTNAME: "10.0.0.5"' 'PGAF_HOSTNAME: "10.0.0.9"')"
+rejects "node1 registered at an address its certificate lacks" "VM1's server.crt does not carry 10.0.0.9" lint "$copy" certs "$CERTS"
+
+copy="$(mutated cert-kafka-san deploy/vm/kafka/node-2.env 'CLIENT://vm3.bss.internal:9093' 'CLIENT://kafka.bss.internal:9093')"
+rejects "a Kafka node advertising a name its certificate lacks" "VM3's kafka.crt does not carry kafka.bss.internal" lint "$copy" certs "$CERTS"
+
+copy="$(mutated cert-cn deploy/vm/vm1-postgres/compose.yml 'sslcert=/etc/bss/tls/autoctl_node.crt' 'sslcert=/etc/bss/tls/postgres_exporter.crt')"
+rejects "the keeper's monitor URL with another role's certificate" "has CN postgres_exporter, but" lint "$copy" certs "$CERTS"
+
+copy="$(mutated kafka-advertised deploy/vm/kafka/node-2.env 'CLIENT://vm3.bss.internal:9093' 'CLIENT://vm2.bss.internal:9093')"
+rejects "a Kafka node advertising a name that resolves to another VM" \
+    "advertised CLIENT://vm2.bss.internal:9093 (10.0.0.6:9093 as deploy/vm/hosts resolves it) is not a listener" lint "$copy" consistency
+
+copy="$(mutated redis-url-port deploy/vm/sidecar/bss-sidecar.toml 'vm3.bss.internal:6380/0"' 'vm3.bss.internal:6379/0"')"
+rejects "the sidecar's Redis URL on another port than tls-port" "vm3.bss.internal:6379 is not where redis.conf listens" lint "$copy" consistency
+
+copy="$(mutated hosts-address deploy/vm/hosts '10.0.0.6      vm2.bss.internal' '10.0.0.16     vm2.bss.internal')"
+rejects "deploy/vm/hosts giving VM2 another address than the compose files" "deploy/vm/hosts: VM2's address vs" lint "$copy" consistency
+
+copy="$(mutated sidecar-tls-key deploy/vm/sidecar/bss-sidecar.toml 'tls_key_file = "/etc/bss/tls/bss_sidecar.key"' '# tls_key_file')"
+rejects "the sidecar's Redis client certificate without its key" "tls_cert_file and tls_key_file go together" \
+    lint "$copy" sidecar "$SIDECAR" "$CERTS"
+
 if [ "$HAVE_POSTGRES" = 1 ]; then
     copy="$(mutated pg-value deploy/vm/postgres/postgresql.conf 'wal_compression = lz4 ' 'wal_compression = lz5 ')"
     rejects "an invalid postgresql.conf value (wal_compression = lz5)" "postgres -C wal_level failed" \
         lint "$copy" postgres "$POSTGRES"
+    copy="$(mutated pg-no-clientcert deploy/vm/postgres/pg_hba.conf '127.0.0.1/32     scram-sha-256 clientcert=verify-full' \
+        '127.0.0.1/32     scram-sha-256')"
+    rejects "postgres_exporter's pg_hba.conf line without clientcert: the running server lets it in without a certificate" \
+        "TLS without a client certificate: let in" lint "$copy" pg-tls "$PGBIN" "$CERTS"
+    copy="$(mutated pg-key deploy/vm/postgres/postgresql.conf "ssl_key_file = '/etc/bss/tls/server.key'" "ssl_key_file = '/etc/bss/tls/server.pem'")"
+    rejects "postgresql.conf naming a key file that is not there" "PostgreSQL did not start" lint "$copy" pg-tls "$PGBIN" "$CERTS"
 fi
 if [ "$HAVE_REDIS" = 1 ]; then
     copy="$(mutated acl-expireat deploy/vm/redis/users.acl.example ' +hincrby +expireat' ' +hincrby')"
     rejects "a Redis ACL without a command the sink's library runs (EXPIREAT)" \
-        "bss-sidecar may not run EXPIREAT" lint "$copy" redis "$(command -v redis-server)" "$(command -v redis-cli)"
+        "bss-sidecar may not run EXPIREAT" lint "$copy" redis "$(command -v redis-server)" "$(command -v redis-cli)" "$CERTS"
+    copy="$(mutated redis-auth-clients deploy/vm/redis/redis.conf 'tls-auth-clients yes' 'tls-auth-clients no')"
+    rejects "Redis taking TLS clients without a certificate" "a client without a certificate got" \
+        lint "$copy" redis "$(command -v redis-server)" "$(command -v redis-cli)" "$CERTS"
     copy="$(mutated redis-directive deploy/vm/redis/redis.conf 'latency-monitor-threshold 100' 'latency-monitor-treshold 100')"
     rejects "a misspelt redis.conf directive" "redis-server did not start" \
-        lint "$copy" redis "$(command -v redis-server)" "$(command -v redis-cli)"
+        lint "$copy" redis "$(command -v redis-server)" "$(command -v redis-cli)" "$CERTS"
 fi
 if [ "$HAVE_SYSTEMD_ANALYZE" = 1 ]; then
     copy="$(mutated unit-key deploy/vm/systemd/bss-sidecar.service 'TimeoutStopSec=60s' 'TimeoutStopSecs=60s')"

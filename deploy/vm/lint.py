@@ -30,7 +30,25 @@ REDIS_CONF = f"{VM}/redis/redis.conf"
 REDIS_ACL = f"{VM}/redis/users.acl.example"
 KAFKA_PROPS = f"{VM}/kafka/server.properties"
 SIDECAR_TOML = f"{VM}/sidecar/bss-sidecar.toml"
+SIDECAR_ENV = f"{VM}/sidecar/sidecar.env.example"
 COMPOSE = {name: f"{VM}/{name}/compose.yml" for name in ("vm1-postgres", "vm2-app", "vm3-kafka-redis")}
+# The VMs' names and addresses (/etc/hosts lines tagged "# VM1:" ...).
+HOSTS = f"{VM}/hosts"
+# Where each VM keeps its certificates (deploy/vm/make-certs.sh's OUT/vmN),
+# mounted read-only into the containers at the same path.
+TLS_DIR = "/etc/bss/tls"
+VM_OF = {"vm1-postgres": "vm1", "vm2-app": "vm2", "vm3-kafka-redis": "vm3"}
+# The files that name each VM's certificates: every TLS_DIR path in them
+# must be one make-certs.sh puts into that VM's folder.
+TLS_SOURCES = {
+    "vm1": [COMPOSE["vm1-postgres"], PG_CONF, PGAF_ENTRYPOINT, f"{VM}/systemd/prometheus-postgres-exporter.service.d/bss.conf"],
+    "vm2": [COMPOSE["vm2-app"], PG_CONF, PGAF_ENTRYPOINT, SIDECAR_TOML, SIDECAR_ENV,
+            f"{VM}/systemd/prometheus-postgres-exporter.service.d/bss.conf"],
+    "vm3": [COMPOSE["vm3-kafka-redis"], PGAF_ENTRYPOINT, REDIS_CONF, KAFKA_PROPS, f"{VM}/kafka/kafka-node.sh",
+            f"{VM}/systemd/kafka@.service", f"{VM}/systemd/prometheus-redis-exporter.service.d/bss.conf"],
+}
+# Protocol versions a TLS setting may allow.
+TLS_VERSIONS = {"TLSv1.2", "TLSv1.3"}
 
 # Producer and consumer settings: a broker ignores them (with a warning in its
 # log at most), so in server.properties they only mislead the reader.
@@ -63,6 +81,18 @@ def bad(msg):
     print("FAIL " + msg)
 
 
+class Checks:
+    """check(ok, msg): counts a check and reports it through bad() when it fails."""
+
+    def __init__(self):
+        self.n = 0
+
+    def __call__(self, ok, msg):
+        self.n += 1
+        if not ok:
+            bad(msg)
+
+
 def finish(summary):
     if problems:
         print(f"{len(problems)} problem(s)")
@@ -77,6 +107,49 @@ def read(root, rel):
 
 def lines(root, rel):
     return read(root, rel).splitlines()
+
+
+def vm_hosts(root):
+    """{'vm1': (address, name), ...} from deploy/vm/hosts."""
+    out = {}
+    for n, line in enumerate(lines(root, HOSTS), 1):
+        m = re.match(r"^\s*([\d.]+)\s+([\w.-]+)\s*#\s*VM(\d):", line)
+        if m:
+            out[f"vm{m.group(3)}"] = (m.group(1), m.group(2))
+        elif line.strip() and not line.lstrip().startswith("#"):
+            bad(f"{HOSTS}:{n}: cannot parse (want 'ADDRESS NAME  # VMn: ...'): {line.strip()}")
+    return out
+
+
+def resolve(root, host):
+    """The address deploy/vm/hosts gives a name (an address stays itself)."""
+    return {name: addr for addr, name in vm_hosts(root).values()}.get(host, host)
+
+
+def is_address(host):
+    return bool(re.fullmatch(r"[\d.]+|[0-9a-fA-F:]*:[0-9a-fA-F:.]*", host))
+
+
+def url_params(url):
+    url = re.sub(r"\$\{[^}]*\}", "VAR", url)
+    query = url.split("?", 1)[1] if "?" in url else ""
+    return dict(kv.split("=", 1) for kv in query.split("&") if "=" in kv)
+
+
+def hba_entries(root, rel):
+    """(line number, type, databases, users, address, method, options) of each line of a pg_hba.conf."""
+    out = []
+    for i, line in enumerate(lines(root, rel), 1):
+        f = line.split("#")[0].split()
+        if not f:
+            continue
+        if f[0] == "local" and len(f) >= 4:
+            out.append((i, f[0], f[1], f[2], None, f[3], f[4:]))
+        elif f[0].startswith("host") and len(f) >= 5:
+            out.append((i, f[0], f[1], f[2], f[3], f[4], f[5:]))
+        else:
+            out.append((i, None, None, None, None, None, f))
+    return out
 
 
 # --- the three configuration files ----------------------------------------------
@@ -229,10 +302,12 @@ def cmd_required(root):
 
 def cmd_postgres(root, postgres):
     """postgres -C reads postgresql.conf as the server would (names, values,
-    units) without starting; as root too, since -C comes first."""
+    units) without starting; as root too, since -C comes first. It loads no
+    certificate: the pg-tls check starts a server with them."""
     conf = os.path.join(root, PG_CONF)
     want = {"wal_level": "logical", "synchronous_commit": "on", "max_slot_wal_keep_size": None,
-            "wal_compression": None, "shared_buffers": None, "bss.region": None}
+            "wal_compression": None, "shared_buffers": None, "bss.region": None,
+            "ssl": "on", "ssl_min_protocol_version": None, "ssl_cert_file": None}
     with tempfile.TemporaryDirectory() as empty:
         for name, expect in want.items():
             r = subprocess.run([postgres, "-C", name, "-D", empty, "-c", f"config_file={conf}"],
@@ -252,6 +327,132 @@ def cmd_postgres(root, postgres):
     finish(f"{postgres} reads {PG_CONF}")
 
 
+def cmd_pg_tls(root, bindir, certs):
+    """A throwaway PostgreSQL (initdb in a scratch folder), started for a few
+    seconds with postgresql.conf (its memory settings made small, VM1's
+    certificates of make-certs.sh's scratch output in place of TLS_DIR) and
+    each pg_hba.conf in turn, on a unix socket and 127.0.0.1 at a free port.
+    The server must start with each (a pg_hba.conf line it cannot read stops
+    it). Then, over TCP as postgres_exporter (the line for 127.0.0.1):
+    plaintext is refused; TLS without a client certificate, with another
+    role's, or with a wrong password is refused; TLS with its own
+    certificate and password gets in, encrypted."""
+    import pwd
+    import shutil
+    as_user = []
+    owner = None
+    if os.geteuid() == 0:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            bad("running as root, and there is no postgres user to run the server as")
+            return finish("")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    tmp = tempfile.mkdtemp(prefix="pg-tls-")
+    data, tls, log = os.path.join(tmp, "data"), os.path.join(tmp, "tls"), os.path.join(tmp, "postgres.log")
+    port = str(free_port())
+    started = False
+
+    def run(*cmd, env=None, timeout=120):
+        r = subprocess.run(as_user + list(cmd), capture_output=True, text=True, timeout=timeout,
+                           env={**os.environ, **(env or {})})
+        return r.returncode, (r.stdout + r.stderr).strip()
+
+    def fatal(out):
+        m = re.search(r"FATAL:\s+(.*)", out)
+        return (m.group(1) if m else out.splitlines()[-1] if out else "")[:110]
+
+    def show_log():
+        if os.path.exists(log):
+            with open(log, encoding="utf-8", errors="replace") as f:
+                for line in f.read().splitlines()[-12:]:
+                    print("   " + line)
+
+    try:
+        shutil.copytree(os.path.join(certs, "vm1"), tls)
+        conf = os.path.join(tmp, "postgresql.conf")
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(read(root, PG_CONF).replace(TLS_DIR + "/", tls + "/"))
+        hbas = {}
+        for rel in (PG_HBA, PG_HBA_MONITOR):
+            hbas[rel] = os.path.join(tmp, os.path.basename(rel))
+            shutil.copy(os.path.join(root, rel), hbas[rel])
+        if owner:
+            for d, dirs, files in os.walk(tmp):
+                for x in [d] + [os.path.join(d, y) for y in dirs + files]:
+                    os.chown(x, owner.pw_uid, owner.pw_gid)
+        rc, out = run(os.path.join(bindir, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                      "--locale=C", "--no-sync")
+        if rc != 0:
+            print("   " + out[-800:])
+            bad("initdb failed")
+            return finish("")
+        # The VM's memory and connection sizes would not fit here; everything else is the file's.
+        small = ("-c shared_buffers=32MB -c effective_cache_size=128MB -c maintenance_work_mem=64MB "
+                 "-c max_connections=20 -c max_wal_senders=4 -c max_replication_slots=4 -c max_wal_size=1GB "
+                 "-c min_wal_size=80MB")
+        for rel, hba in hbas.items():
+            opts = (f"-c config_file={conf} -c hba_file={hba} -c listen_addresses=127.0.0.1 -c port={port} "
+                    f"-c unix_socket_directories={tmp} {small}")
+            rc, out = run(os.path.join(bindir, "pg_ctl"), "start", "-D", data, "-w", "-t", "60", "-o", opts, "-l", log)
+            if rc != 0:
+                show_log()
+                bad(f"PostgreSQL did not start with {PG_CONF} (ssl on, VM1's certificates) and {rel}")
+                continue
+            started = True
+            sql = lambda *c: run(os.path.join(bindir, "psql"), "-X", "-qtA", "-h", tmp, "-p", port, "-d", "postgres",
+                                 *[x for q in c for x in ("-c", q)])
+            rc, out = sql("SELECT line_number || ': ' || error FROM pg_hba_file_rules WHERE error IS NOT NULL")
+            if rc != 0 or out:
+                bad(f"{rel}: pg_hba_file_rules: {out}")
+            rc, out = sql("SHOW ssl", "SHOW ssl_min_protocol_version")
+            print(f"   {os.path.basename(rel)}: the server starts with it; ssl, ssl_min_protocol_version = {out.split()}")
+
+            def tcp(user, password, **params):
+                conninfo = " ".join([f"host=127.0.0.1 port={port} dbname=bss user={user} connect_timeout=5"]
+                                    + [f"{k}={v}" for k, v in params.items()])
+                return run(os.path.join(bindir, "psql"), "-X", "-qtA", "-d", conninfo, "-c",
+                           "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                           env={"PGPASSWORD": password}, timeout=30)
+
+            ca = os.path.join(tls, "ca.crt")
+            cert = lambda name: {"sslcert": os.path.join(tls, name + ".crt"), "sslkey": os.path.join(tls, name + ".key")}
+            rc, out = tcp("postgres_exporter", "x", sslmode="disable")
+            if rc == 0 or "no encryption" not in out:
+                bad(f"{rel}: a plaintext connection from 127.0.0.1 was not refused by a hostnossl reject line: {out}")
+            else:
+                print("   plaintext (sslmode=disable): refused: " + fatal(out))
+            if rel != PG_HBA:
+                run(os.path.join(bindir, "pg_ctl"), "stop", "-D", data, "-m", "fast", "-w")
+                started = False
+                continue
+            rc, out = sql("CREATE DATABASE bss", "CREATE ROLE postgres_exporter LOGIN PASSWORD 'x'")
+            if rc != 0:
+                bad(f"cannot create the test role: {out}")
+            nocert = {"sslcert": os.path.join(tmp, "none.crt"), "sslkey": os.path.join(tmp, "none.key")}
+            for what, user, password, params in (
+                    ("TLS without a client certificate", "postgres_exporter", "x", nocert),
+                    ("TLS with autoctl_node's certificate (CN another role's; reported as a failed password)", "postgres_exporter", "x", cert("autoctl_node")),
+                    ("TLS with its certificate and a wrong password", "postgres_exporter", "wrong", cert("postgres_exporter"))):
+                rc, out = tcp(user, password, sslmode="verify-full", sslrootcert=ca, **params)
+                if rc == 0:
+                    bad(f"{rel}: {what}: let in as {user} ({out})")
+                else:
+                    print(f"   {what}: refused: " + fatal(out))
+            rc, out = tcp("postgres_exporter", "x", sslmode="verify-full", sslrootcert=ca, **cert("postgres_exporter"))
+            if rc != 0 or not out.startswith("t|TLSv1."):
+                bad(f"{rel}: postgres_exporter with its certificate and password over TLS (verify-full, 127.0.0.1): {out}")
+            else:
+                print(f"   TLS with postgres_exporter's certificate and password (verify-full): in, pg_stat_ssl {out}")
+            run(os.path.join(bindir, "pg_ctl"), "stop", "-D", data, "-m", "fast", "-w")
+            started = False
+    finally:
+        if started:
+            run(os.path.join(bindir, "pg_ctl"), "stop", "-D", data, "-m", "immediate", "-w")
+        shutil.rmtree(tmp, ignore_errors=True)
+    finish(f"PostgreSQL runs {PG_CONF} with VM1's certificates and each pg_hba.conf: TLS only, a client certificate per role")
+
+
 # Arguments for ACL DRYRUN of each command the sink's function library runs,
 # on a key under the sink's prefix. A command missing here fails the check:
 # add it, and to users.acl.example if the sink needs it.
@@ -264,9 +465,19 @@ DRYRUN_ARGS = {
 }
 
 
-def cmd_redis(root, redis_server, redis_cli):
-    """Starts redis-server with redis.conf and users.acl.example on a unix
-    socket only (--port 0) for a few seconds, and asks it what it runs with."""
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cmd_redis(root, redis_server, redis_cli, certs):
+    """Starts redis-server with redis.conf and users.acl.example for a few
+    seconds, on a unix socket and, for TLS, on 127.0.0.1 at a free port
+    (redis.conf's bind and tls-port are the VM's) with VM3's certificates of
+    make-certs.sh's scratch output in place of TLS_DIR; asks it what it runs
+    with, and tries its TLS port with and without a client certificate."""
     lua = os.path.join(root, "bss-sidecar/src/sink/redis_functions.lua")
     acl_users = {}
     for line in lines(root, REDIS_ACL):
@@ -274,14 +485,21 @@ def cmd_redis(root, redis_server, redis_cli):
         if len(parts) >= 2 and parts[0] == "user":
             acl_users[parts[1]] = parts[2:]
     passwords = {u: next((r[1:] for r in rules if r.startswith(">")), "") for u, rules in acl_users.items()}
+    vm3 = os.path.join(certs, "vm3")
+    tls_port = str(free_port())
     with tempfile.TemporaryDirectory() as tmp:
         sock = os.path.join(tmp, "redis.sock")
         acl = os.path.join(tmp, "users.acl")
         with open(acl, "w", encoding="utf-8") as f:
             f.write(read(root, REDIS_ACL))
+        conf = os.path.join(tmp, "redis.conf")
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(read(root, REDIS_CONF).replace(TLS_DIR + "/", vm3 + "/"))
         log = open(os.path.join(tmp, "redis.log"), "w+", encoding="utf-8")
+        # Only the listening addresses differ from the file's: the VM's
+        # address is not this machine's. Its port (0), TLS files and settings stay.
         proc = subprocess.Popen(
-            [redis_server, os.path.join(root, REDIS_CONF), "--port", "0", "--unixsocket", sock,
+            [redis_server, conf, "--bind", "127.0.0.1", "--tls-port", tls_port, "--unixsocket", sock,
              "--unixsocketperm", "700", "--dir", tmp, "--pidfile", os.path.join(tmp, "redis.pid"),
              "--aclfile", acl, "--daemonize", "no", "--logfile", ""],
             stdout=log, stderr=subprocess.STDOUT)
@@ -303,9 +521,39 @@ def cmd_redis(root, redis_server, redis_cli):
                 r = subprocess.run(cmd + list(args), input=stdin, capture_output=True, text=True, timeout=10)
                 return (r.stdout + r.stderr).strip()
 
-            for key in ("appendonly", "appendfsync", "maxmemory-policy", "maxmemory", "protected-mode"):
+            for key in ("appendonly", "appendfsync", "maxmemory-policy", "maxmemory", "protected-mode",
+                        "port", "tls-auth-clients", "tls-protocols"):
                 out = cli("admin", "CONFIG", "GET", key).splitlines()
                 print(f"   {key} = {out[1] if len(out) > 1 else out}")
+            # TLS: the exporter with its certificate gets in; without one, or
+            # without TLS, nobody gets an answer.
+            def tls_cli(cert, tls=True):
+                cmd = [redis_cli, "-h", "127.0.0.1", "-p", tls_port, "--no-auth-warning",
+                       "--user", "exporter", "--pass", passwords.get("exporter", "")]
+                if tls:
+                    cmd += ["--tls", "--cacert", os.path.join(vm3, "ca.crt")]
+                if cert:
+                    cmd += ["--cert", os.path.join(vm3, cert + ".crt"), "--key", os.path.join(vm3, cert + ".key")]
+                try:
+                    r = subprocess.run(cmd + ["PING"], capture_output=True, text=True, timeout=10)
+                    return (r.stdout + r.stderr).strip()
+                except subprocess.TimeoutExpired:
+                    return "(no answer in 10 s)"
+            out = tls_cli("redis-exporter")
+            if out != "PONG":
+                bad(f"{REDIS_CONF}: redis_exporter's certificate over TLS (127.0.0.1:{tls_port}) got {out!r}, want PONG")
+            else:
+                print(f"   TLS with redis-exporter's certificate: PONG (tls-port {tls_port} here)")
+            out = tls_cli(None)
+            if "PONG" in out or "NOAUTH" in out:
+                bad(f"{REDIS_CONF}: a client without a certificate got {out!r}: tls-auth-clients does not refuse it")
+            else:
+                print(f"   TLS without a client certificate: refused ({out.splitlines()[-1][:80] if out else 'closed'})")
+            out = tls_cli(None, tls=False)
+            if "PONG" in out or "NOAUTH" in out:
+                bad(f"{REDIS_CONF}: a plaintext client on the TLS port got {out!r}")
+            else:
+                print(f"   plaintext on the TLS port: refused ({out.splitlines()[-1][:80] if out else 'closed'})")
             # Left on without a password, the default user makes protected-mode
             # refuse every client not on loopback: the sidecar on VM2 included.
             out = cli(None, "PING")
@@ -350,6 +598,9 @@ def cmd_redis(root, redis_server, redis_cli):
             print("   exporter may run INFO, CONFIG GET, SLOWLOG, LATENCY, CLIENT SETNAME, SELECT, DBSIZE; no writes")
             log.seek(0)
             for line in log.read().splitlines():
+                # (The refused handshakes above log "Error accepting a client connection".)
+                if "Error accepting a client connection" in line:
+                    continue
                 if "Bad directive" in line or "FATAL" in line or "# Error" in line:
                     bad(f"redis-server: {line}")
         finally:
@@ -366,10 +617,12 @@ def cmd_redis(root, redis_server, redis_cli):
 # --- the sidecar's TOML ---------------------------------------------------------------
 
 
-def cmd_sidecar(root, binary):
+def cmd_sidecar(root, binary, certs):
     """The sidecar checks its TOML itself (bss-sidecar --check-config: the
-    same parse and checks as at start, connecting to nothing); its
-    [[detector]]s are bss-detect/detectors.toml's."""
+    same parse and checks as at start, connecting to nothing; it reads the
+    PostgreSQL and Redis certificate files), on a copy whose TLS_DIR is
+    VM2's folder of make-certs.sh's scratch output; its [[detector]]s are
+    bss-detect/detectors.toml's."""
     path = os.path.join(root, SIDECAR_TOML)
     with open(path, "rb") as f:
         conf = tomllib.load(f)
@@ -378,11 +631,15 @@ def cmd_sidecar(root, binary):
     else:
         # Only the file: none of this shell's BSS_* settings over it.
         env = {k: v for k, v in os.environ.items() if not k.startswith("BSS_")}
-        r = subprocess.run([binary, "--check-config", path], env=env, capture_output=True, text=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = os.path.join(tmp, os.path.basename(SIDECAR_TOML))
+            with open(copy, "w", encoding="utf-8") as f:
+                f.write(read(root, SIDECAR_TOML).replace(TLS_DIR + "/", os.path.join(certs, "vm2") + "/"))
+            r = subprocess.run([binary, "--check-config", copy], env=env, capture_output=True, text=True)
         if r.returncode != 0:
-            bad(f"{SIDECAR_TOML}: the sidecar refuses to start with it: {r.stderr.strip()}")
+            bad(f"{SIDECAR_TOML}: the sidecar refuses to start with it: {r.stderr.strip().replace(copy, SIDECAR_TOML)}")
         else:
-            print("   " + r.stdout.strip())
+            print(f"   ({TLS_DIR}/ read as {os.path.join(certs, 'vm2')}/) " + r.stdout.strip().replace(copy, SIDECAR_TOML))
     with open(os.path.join(root, "bss-detect/detectors.toml"), "rb") as f:
         want = tomllib.load(f).get("detector", [])
     have = conf.get("detector", [])
@@ -511,18 +768,13 @@ def cmd_consistency(root):
     methods = {"trust", "reject", "scram-sha-256", "md5", "password", "peer", "ident", "cert", "gss", "sspi", "pam", "ldap", "radius"}
 
     def hba_lines(rel, known, creator):
+        """The lines that let someone in over TCP (hostssl, not reject), as
+        (type, databases, users, address); the rest is checked here too."""
         nonlocal n
         out = []
-        for i, line in enumerate(lines(root, rel), 1):
-            f = line.split("#")[0].split()
-            if not f:
-                continue
-            if f[0] == "local" and len(f) >= 4:
-                typ, db, user, addr, method = f[0], f[1], f[2], None, f[3]
-            elif f[0].startswith("host") and len(f) >= 5:
-                typ, db, user, addr, method = f[0], f[1], f[2], f[3], f[4]
-            else:
-                bad(f"{rel}:{i}: cannot parse: {line.strip()}")
+        for i, typ, db, user, addr, method, opts in hba_entries(root, rel):
+            if typ is None:
+                bad(f"{rel}:{i}: cannot parse: {' '.join(opts)}")
                 continue
             n += 1
             if method not in methods:
@@ -532,7 +784,8 @@ def cmd_consistency(root):
             for u in user.split(","):
                 if u != "all" and u.lstrip("+") not in known:
                     bad(f"{rel}:{i}: role {u} is not created by {creator}")
-            out.append((typ, set(db.split(",")), user, addr))
+            if typ.startswith("host") and typ != "hostnossl" and method != "reject":
+                out.append((typ, set(db.split(",")), user, addr))
         return out
 
     hba = hba_lines(PG_HBA, roles, f"{BOOTSTRAP} (or pg_autoctl: {', '.join(sorted(PGAF_NODE_ROLES))})")
@@ -593,7 +846,7 @@ def cmd_consistency(root):
         # The monitor's pg_hba lets each node's keeper in; each node's lets
         # the other node replicate and rewind, and the monitor check it.
         if not allows(hba_monitor, "pg_auto_failover", "autoctl_node", pgaf[m]["host"]):
-            bad(f"{PG_HBA_MONITOR}: no host line lets autoctl_node into pg_auto_failover from {m} ({pgaf[m]['host']})")
+            bad(f"{PG_HBA_MONITOR}: no hostssl line lets autoctl_node into pg_auto_failover from {m} ({pgaf[m]['host']})")
         n += 1
         for other in node_names:
             if other == m:
@@ -601,13 +854,13 @@ def cmd_consistency(root):
             n += 2
             if not allows(hba, "replication", "pgautofailover_replicator", pgaf[other]["host"]):
                 bad(f"{PG_HBA}: {m} does not let {other} ({pgaf[other]['host']}) replicate from it "
-                    "(host replication pgautofailover_replicator): after a failover the old primary cannot follow")
+                    "(hostssl replication pgautofailover_replicator): after a failover the old primary cannot follow")
             if not allows(hba, "postgres", "pgautofailover_replicator", pgaf[other]["host"]):
                 bad(f"{PG_HBA}: {m} does not let {other} ({pgaf[other]['host']}) into database postgres as "
                     "pgautofailover_replicator (pg_rewind)")
         n += 1
         if not allows(hba, "postgres", "pgautofailover_monitor", mon["host"]):
-            bad(f"{PG_HBA}: no host line lets the monitor's health checks (pgautofailover_monitor, database postgres) "
+            bad(f"{PG_HBA}: no hostssl line lets the monitor's health checks (pgautofailover_monitor, database postgres) "
                 f"in from {mon['host']}")
 
     # The entrypoint's tuning is scripts/pgaf.sh's: the monitor's health checks, the keeper's timeout.
@@ -658,9 +911,10 @@ def cmd_consistency(root):
         if db != pg_db:
             bad(f"{where}: the URL's database {db} is not {pg_db} (pg_autoctl create postgres --dbname in {PGAF_ENTRYPOINT})")
         if client == "sidecar":
-            # Every node, in order, each where it listens: the sidecar finds the primary of the moment.
-            same(f"{where}: the sidecar's hosts vs node1's and node2's PGAF_HOSTNAME:PGAF_PORT",
-                 [f"{h}:{p}" for h, p in pairs], [f"{pgaf[m]['host']}:{pgaf[m]['port']}" for m in members])
+            # Every node, in order, each where it listens (by its name in
+            # deploy/vm/hosts): the sidecar finds the primary of the moment.
+            same(f"{where}: the sidecar's hosts (resolved by {HOSTS}) vs node1's and node2's PGAF_HOSTNAME:PGAF_PORT",
+                 [f"{resolve(root, h)}:{p}" for h, p in pairs], [f"{pgaf[m]['host']}:{pgaf[m]['port']}" for m in members])
             for k, v in (("target_session_attrs", "read-write"), ("connect_timeout", "2"), ("tcp_user_timeout", "3")):
                 n += 1
                 if params.get(k) != v:
@@ -679,7 +933,7 @@ def cmd_consistency(root):
         for host, port in pairs:
             lines_for = [h for h in hba if h[0].startswith("host") and (db in h[1] or "all" in h[1]) and user in h[2].split(",")]
             if not lines_for:
-                bad(f"{where}: no pg_hba.conf host line lets {user} into {db}")
+                bad(f"{where}: no pg_hba.conf hostssl line lets {user} into {db}")
             elif host == "127.0.0.1" and not any(h[3].startswith("127.0.0.1") for h in lines_for):
                 bad(f"{where}: {user} connects over loopback, but pg_hba.conf lets it in only from {[h[3] for h in lines_for]}")
             if user == "bss_sidecar":
@@ -689,20 +943,35 @@ def cmd_consistency(root):
     same("pg_hba.conf's bss_sidecar address vs VM2 in vm2-app/compose.yml's header",
          vm2_peer and vm2_peer[0].split("/")[0], re.search(r"# VM2 \(([\d.]+)", read(root, COMPOSE["vm2-app"])).group(1))
 
+    # The VMs' addresses in deploy/vm/hosts are those of the compose files' headers.
+    hosts = vm_hosts(root)
+    for vm, rel in COMPOSE.items():
+        header = re.search(r"^# VM\d \(([\d.]+)", read(root, rel), re.M)
+        same(f"{HOSTS}: {VM_OF[vm].upper()}'s address vs {rel}'s header",
+             (hosts.get(VM_OF[vm]) or ("(missing)",))[0], header and header.group(1))
+
     # Redis: the users the clients name exist in users.acl.example and are on; the host is bound.
     acl = {}
     for line in lines(root, REDIS_ACL):
         p = line.split()
         if len(p) >= 2 and p[0] == "user":
             acl[p[1]] = p[2:]
-    binds = set(re.search(r"^bind (.*)$", read(root, REDIS_CONF), re.M).group(1).split())
+    redis_conf = {key: value for _, key, value, _ in directives(root, REDIS_CONF, None)}
+    binds = set(redis_conf.get("bind", "").split())
+    # Every client on the TLS port (tls-port; check.sh's tls check holds port to 0).
+    redis_port = redis_conf.get("tls-port")
+    exporter_cmds = [
+        (COMPOSE["vm3-kafka-redis"], compose["vm3-kafka-redis"]["services"]["redis-exporter"]["command"]),
+        (f"{VM}/systemd/prometheus-redis-exporter.service.d/bss.conf",
+         drop_in_exec(root, f"{VM}/systemd/prometheus-redis-exporter.service.d/bss.conf")),
+    ]
     redis_urls = [
         (COMPOSE["vm2-app"], compose["vm2-app"]["services"]["sidecar"]["environment"]["BSS_REDIS_URL"]),
-        (f"{VM}/sidecar/sidecar.env.example", env_file(root, f"{VM}/sidecar/sidecar.env.example")["BSS_REDIS_URL"]),
+        (SIDECAR_ENV, env_file(root, SIDECAR_ENV)["BSS_REDIS_URL"]),
         (SIDECAR_TOML, toml["redis"]["url"]),
-    ]
+    ] + [(where, flag(cmd, "redis.addr") or "") for where, cmd in exporter_cmds]
     for where, url in redis_urls:
-        m = re.match(r"redis://(?:([^:@]+)(?::[^@]*)?@)?([^:/]+):(\d+)", url)
+        m = re.match(r"rediss?://(?:([^:@]+)(?::[^@]*)?@)?([^:/]+):(\d+)", url)
         n += 1
         if not m:
             bad(f"{where}: cannot parse the Redis URL {url}")
@@ -710,13 +979,9 @@ def cmd_consistency(root):
         user, host, port = m.groups()
         if user is not None and (user not in acl or "on" not in acl[user]):
             bad(f"{where}: Redis user {user} is not an enabled user of {REDIS_ACL}")
-        if host not in binds or port != "6379":
-            bad(f"{where}: {host}:{port} is not where redis.conf listens (bind {' '.join(sorted(binds))}, port 6379)")
-    exporter_cmds = [
-        (COMPOSE["vm3-kafka-redis"], compose["vm3-kafka-redis"]["services"]["redis-exporter"]["command"]),
-        (f"{VM}/systemd/prometheus-redis-exporter.service.d/bss.conf",
-         drop_in_exec(root, f"{VM}/systemd/prometheus-redis-exporter.service.d/bss.conf")),
-    ]
+        if resolve(root, host) not in binds or port != redis_port:
+            bad(f"{where}: {host}:{port} is not where redis.conf listens "
+                f"(bind {' '.join(sorted(binds))}, tls-port {redis_port}; names as {HOSTS} resolves them)")
     for where, cmd in exporter_cmds:
         user = flag(cmd, "redis.user")
         n += 1
@@ -739,8 +1004,11 @@ def cmd_consistency(root):
             if name not in listener_names:
                 bad(f"{where}: listener {name} is not in server.properties' listener.security.protocol.map")
         for name, addr in adv.items():
-            if ls.get(name) != addr:
-                bad(f"{where}: advertised {name}://{addr} is not a listener ({ls.get(name)})")
+            # A name (deploy/vm/hosts) that resolves to the listener's address, on its port.
+            host, _, port = addr.rpartition(":")
+            if ls.get(name) != f"{resolve(root, host)}:{port}":
+                bad(f"{where}: advertised {name}://{addr} ({resolve(root, host)}:{port} as {HOSTS} resolves it) "
+                    f"is not a listener ({ls.get(name)})")
         advertised.add(adv["CLIENT"])
         controllers.add(f"{node_id}@{ls[props.get('controller.listener.names', 'CONTROLLER')]}")
         if props.get("inter.broker.listener.name") not in adv:
@@ -795,6 +1063,317 @@ def cmd_consistency(root):
     finish(f"{n} users, addresses and ports agree across deploy/vm and deploy/monitoring/prometheus.yml")
 
 
+# --- TLS only -------------------------------------------------------------------------
+
+
+def text_files(root):
+    """(relative path, text) of the configuration files under deploy/vm: not
+    the checks (they name what they refuse), not the operators' secrets."""
+    skip = {"check.sh", "lint.py", ".env", "users.acl", "sidecar.env", "kafka.env"}
+    for d, _, names in os.walk(os.path.join(root, VM)):
+        for name in sorted(names):
+            path = os.path.join(d, name)
+            if name in skip or name.endswith((".pyc", ".jar")):
+                continue
+            try:
+                with open(path, encoding="utf-8") as f:
+                    yield os.path.relpath(path, root), f.read()
+            except UnicodeDecodeError:
+                continue
+
+
+def pg_urls_in(text):
+    # ${VAR:?message} (compose's guards) may hold spaces.
+    return re.findall(r"postgres(?:ql)?://(?:\$\{[^}]*\}|[^\s\"'`$])+", text)
+
+
+def cmd_tls(root):
+    """Nothing in plaintext: every server TLS only, every client over TLS
+    with the CA and its certificate, every certificate file in TLS_DIR."""
+    check = Checks()
+
+    under = lambda v: isinstance(v, str) and v.startswith(TLS_DIR + "/")
+    compose = {k: yaml.safe_load(read(root, v)) for k, v in COMPOSE.items()}
+
+    # PostgreSQL: ssl on, its files in TLS_DIR, TLS 1.2 at least.
+    pg = {name: value for _, name, value, _ in pg_settings(root)}
+    check(pg.get("ssl") == "on", f"{PG_CONF}: ssl = {pg.get('ssl')}, want on: the nodes speak TLS only")
+    for k in ("ssl_cert_file", "ssl_key_file", "ssl_ca_file"):
+        check(under(pg.get(k)), f"{PG_CONF}: {k} = {pg.get(k)}, want a file in {TLS_DIR}/ (the VM's certificates, mounted read-only)")
+    check(pg.get("ssl_min_protocol_version") in TLS_VERSIONS,
+          f"{PG_CONF}: ssl_min_protocol_version = {pg.get('ssl_min_protocol_version')}, want one of {', '.join(sorted(TLS_VERSIONS))}")
+
+    # pg_hba.conf: no TCP connection without TLS, and that refusal comes first;
+    # then hostssl lines only, each with a client certificate.
+    need = [(db, net) for db in ("all", "replication") for net in ("0.0.0.0/0", "::/0")]
+    for rel in (PG_HBA, PG_HBA_MONITOR):
+        rejected = set()
+        for i, typ, db, user, addr, method, opts in hba_entries(root, rel):
+            if typ is None or typ == "local":
+                continue
+            if typ == "hostnossl":
+                check(method == "reject", f"{rel}:{i}: hostnossl {db} {user} {addr} {method}: a connection without TLS may only be rejected")
+                if method == "reject" and user == "all":
+                    rejected |= {(d, addr) for d in db.split(",")}
+                continue
+            if method == "reject":
+                continue
+            missing = [x for x in need if x not in rejected]
+            check(not missing, f"{rel}:{i}: `{typ} {db} {user} {addr}` lets clients in before "
+                  + ", ".join(f"`hostnossl {d} all {a} reject`" for d, a in missing)
+                  + ": a client without TLS could match it first")
+            check(typ == "hostssl", f"{rel}:{i}: a `{typ}` line lets {user} in ({db}, {addr}): TLS only, want hostssl")
+            check(method == "cert" or (method == "scram-sha-256" and "clientcert=verify-full" in opts),
+                  f"{rel}:{i}: {typ} {db} {user} {addr} {method} {' '.join(opts)}: want scram-sha-256 clientcert=verify-full "
+                  "(or cert): a client certificate whose CN is the role")
+        for d, a in need:
+            check((d, a) in rejected, f"{rel}: no `hostnossl {d} all {a} reject`: TCP without TLS is not refused")
+
+    # Every URL and sslmode of deploy/vm's files: PostgreSQL verify-full with
+    # the CA and a client certificate, Redis rediss://; no pg_autoctl --no-ssl.
+    for rel, text in text_files(root):
+        for i, line in enumerate(text.splitlines(), 1):
+            for mode in re.findall(r"\bsslmode=([\w-]+)", line):
+                check(mode == "verify-full", f"{rel}:{i}: sslmode={mode}: TLS only, and the server's certificate checked: want verify-full")
+            for url in pg_urls_in(line):
+                params = url_params(url)
+                for k in ("sslrootcert", "sslcert", "sslkey"):
+                    check(under(params.get(k)), f"{rel}:{i}: a PostgreSQL URL without {k} in {TLS_DIR}/: {url.split('@')[-1]}")
+                check("sslmode" in params, f"{rel}:{i}: a PostgreSQL URL without sslmode=verify-full: {url.split('@')[-1]}")
+            if re.search(r"\bredis://", line):
+                bad(f"{rel}:{i}: a plaintext Redis URL (redis://): Redis has no plaintext port (port 0), want rediss://")
+            if re.search(r"--no-ssl\b|--ssl-self-signed\b", line) and not line.lstrip().startswith("#"):
+                bad(f"{rel}:{i}: pg_autoctl without the CA's certificates: {line.strip()}")
+            if re.search(r"\b(SASL_)?PLAINTEXT\b", line) and not line.lstrip().startswith("#"):
+                bad(f"{rel}:{i}: a Kafka PLAINTEXT protocol: {line.strip()}")
+
+    # The sidecar names its PostgreSQL hosts (its replication client checks names, not addresses).
+    toml = tomllib.loads(read(root, SIDECAR_TOML))
+    sidecar_urls = [(SIDECAR_TOML, toml.get("database_url", "")),
+                    (COMPOSE["vm2-app"], compose["vm2-app"]["services"]["sidecar"]["environment"]["BSS_DATABASE_URL"]),
+                    (SIDECAR_ENV, env_file(root, SIDECAR_ENV).get("BSS_DATABASE_URL", ""))]
+    for where, url in sidecar_urls:
+        hostports = re.match(r"postgres(?:ql)?://[^@]*@([^/]+)/", url)
+        for hp in (hostports.group(1).split(",") if hostports else []):
+            host = hp.rpartition(":")[0] or hp
+            check(not is_address(host), f"{where}: the sidecar's URL names PostgreSQL by address ({host}): its replication "
+                  f"client checks host names only, so verify-full fails; name it as {HOSTS} does")
+
+    # Redis: no plaintext port; the TLS port with the VM's files; client certificates required.
+    redis = {key: value for _, key, value, _ in directives(root, REDIS_CONF, None)}
+    check(redis.get("port") == "0", f"{REDIS_CONF}: port {redis.get('port', '(not set: 6379)')}, want port 0: no plaintext listener")
+    check(redis.get("tls-port", "0") != "0", f"{REDIS_CONF}: no tls-port: Redis would not listen at all")
+    for k in ("tls-cert-file", "tls-key-file", "tls-ca-cert-file"):
+        check(under(redis.get(k)), f"{REDIS_CONF}: {k} {redis.get(k)}, want a file in {TLS_DIR}/")
+    check(redis.get("tls-auth-clients") == "yes", f"{REDIS_CONF}: tls-auth-clients {redis.get('tls-auth-clients')}, want yes: a client certificate of the CA")
+    protocols = set(redis.get("tls-protocols", "").strip('"').split())
+    check(protocols and protocols <= TLS_VERSIONS, f"{REDIS_CONF}: tls-protocols {redis.get('tls-protocols')}, want TLSv1.2 and/or TLSv1.3")
+    r = toml.get("redis", {})
+    check(str(r.get("url", "")).startswith("rediss://"), f"{SIDECAR_TOML}: [redis] url {r.get('url')}: want rediss://")
+    for k in ("tls_ca_cert_file", "tls_cert_file", "tls_key_file"):
+        check(under(r.get(k)), f"{SIDECAR_TOML}: [redis] {k} = {r.get(k)}, want a file in {TLS_DIR}/")
+    exporter_cmds = [(COMPOSE["vm3-kafka-redis"], compose["vm3-kafka-redis"]["services"]["redis-exporter"]["command"]),
+                     (f"{VM}/systemd/prometheus-redis-exporter.service.d/bss.conf",
+                      drop_in_exec(root, f"{VM}/systemd/prometheus-redis-exporter.service.d/bss.conf"))]
+    for where, cmd in exporter_cmds:
+        check(str(flag(cmd, "redis.addr")).startswith("rediss://"), f"{where}: redis_exporter's -redis.addr {flag(cmd, 'redis.addr')}: want rediss://")
+        for k in ("tls-ca-cert-file", "tls-client-cert-file", "tls-client-key-file"):
+            check(under(flag(cmd, k)), f"{where}: redis_exporter's -{k} {flag(cmd, k)}, want a file in {TLS_DIR}/")
+    test = " ".join(compose["vm3-kafka-redis"]["services"]["redis"]["healthcheck"]["test"])
+    check("--tls" in test, f"{COMPOSE['vm3-kafka-redis']}: redis's healthcheck without --tls: {test}")
+
+    # Kafka: every listener SSL, client certificates required, the CA in TLS_DIR.
+    props = {k: v for _, k, v, _ in directives(root, KAFKA_PROPS, "=")}
+    for entry in props.get("listener.security.protocol.map", "").split(","):
+        name, _, proto = entry.partition(":")
+        check(proto in ("SSL", "SASL_SSL"), f"{KAFKA_PROPS}: listener {name} is {proto}, want SSL: every listener TLS, loopback ones too")
+    check(props.get("ssl.client.auth") == "required", f"{KAFKA_PROPS}: ssl.client.auth={props.get('ssl.client.auth')}, want required")
+    check(props.get("ssl.keystore.type") == "PEM", f"{KAFKA_PROPS}: ssl.keystore.type={props.get('ssl.keystore.type')}, want PEM (kafka-node.sh adds the key and chain)")
+    check(props.get("ssl.truststore.type") == "PEM" and under(props.get("ssl.truststore.location")),
+          f"{KAFKA_PROPS}: the trust store ({props.get('ssl.truststore.type')} {props.get('ssl.truststore.location')}), want PEM in {TLS_DIR}/")
+    check(set(props.get("ssl.enabled.protocols", "TLSv1.2,TLSv1.3").split(",")) <= TLS_VERSIONS,
+          f"{KAFKA_PROPS}: ssl.enabled.protocols={props.get('ssl.enabled.protocols')}, want TLSv1.2 and/or TLSv1.3")
+    check(props.get("ssl.endpoint.identification.algorithm", "https") == "https",
+          f"{KAFKA_PROPS}: ssl.endpoint.identification.algorithm={props.get('ssl.endpoint.identification.algorithm')}: the nodes would not check each other's names")
+    kp = toml.get("kafka", {}).get("properties", {})
+    check(kp.get("security.protocol") in ("SSL", "SASL_SSL"), f"{SIDECAR_TOML}: [kafka.properties] security.protocol = {kp.get('security.protocol')}, want SSL")
+    for k in ("ssl.ca.location", "ssl.certificate.location", "ssl.key.location"):
+        check(under(kp.get(k)), f"{SIDECAR_TOML}: [kafka.properties] {k} = {kp.get(k)}, want a file in {TLS_DIR}/")
+    unit = read(root, f"{VM}/systemd/kafka@.service")
+    for name, svc in compose["vm3-kafka-redis"]["services"].items():
+        if not name.startswith("kafka-"):
+            continue
+        env = svc.get("environment") or {}
+        for k in ("BSS_KAFKA_TLS_CERT", "BSS_KAFKA_TLS_KEY"):
+            check(under(env.get(k)), f"{COMPOSE['vm3-kafka-redis']}: {name}'s {k} = {env.get(k)}, want a file in {TLS_DIR}/")
+        test = " ".join(svc["healthcheck"]["test"])
+        check("--command-config" in test, f"{COMPOSE['vm3-kafka-redis']}: {name}'s healthcheck without --command-config (TLS): {test}")
+    for k in ("BSS_KAFKA_TLS_CERT", "BSS_KAFKA_TLS_KEY"):
+        m = re.search(rf"^Environment={k}=(\S+)$", unit, re.M)
+        check(m and under(m.group(1)), f"{VM}/systemd/kafka@.service: no Environment={k}= in {TLS_DIR}/")
+
+    # pg_auto_failover: pg_autoctl create with the CA's certificates and
+    # verify-full; the client certificates of its connections in the environment.
+    entry = read(root, PGAF_ENTRYPOINT)
+    ssl_opts = re.search(r"^PGAF_SSL=\((.*)\)$", entry, re.M)
+    for opt in ("--ssl-ca-file", "--server-cert", "--server-key", "--ssl-mode verify-full"):
+        check(ssl_opts and opt in ssl_opts.group(1), f"{PGAF_ENTRYPOINT}: PGAF_SSL (pg_autoctl create's TLS options) lacks {opt}")
+    creates = re.findall(r"pg_autoctl create (monitor|postgres)((?:[^\n]*\\\n)*[^\n]*)", entry)
+    check(sorted(c[0] for c in creates) == ["monitor", "postgres"], f"{PGAF_ENTRYPOINT}: pg_autoctl create monitor and postgres not found")
+    for what, args in creates:
+        check('"${PGAF_SSL[@]}"' in args, f"{PGAF_ENTRYPOINT}: pg_autoctl create {what} without \"${{PGAF_SSL[@]}}\" (the CA's certificates, verify-full)")
+    for member, (vm, service) in PGAF_MEMBERS.items():
+        env = compose[vm]["services"][service].get("environment") or {}
+        keys = ("PGSSLCERT", "PGSSLKEY") + (("PGSSLROOTCERT",) if member == "monitor" else ())
+        for k in keys:
+            check(under(env.get(k)), f"{COMPOSE[vm]}: {member}'s {k} = {env.get(k)}, want a file in {TLS_DIR}/")
+        if member == "monitor":
+            check(env.get("PGSSLMODE") == "verify-full", f"{COMPOSE[vm]}: the monitor's PGSSLMODE = {env.get('PGSSLMODE')}, "
+                  "want verify-full: its health checks' connection string names no sslmode")
+
+    # Each container that uses TLS_DIR (in its settings or in a file it
+    # mounts, its image's entrypoint for the formation) mounts it, read-only.
+    for vm, doc in compose.items():
+        for name, svc in doc["services"].items():
+            text = yaml.safe_dump(svc)
+            if svc.get("command") in (["node"], ["monitor"]):
+                text += entry
+            for v in svc.get("volumes") or []:
+                src = str(v).split(":")[0]
+                if src.startswith("."):
+                    path = os.path.normpath(os.path.join(root, VM, vm, src))
+                    files = [os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs] if os.path.isdir(path) else [path]
+                    for f in files:
+                        if os.path.isfile(f) and not f.endswith(".jar"):
+                            with open(f, encoding="utf-8", errors="replace") as fh:
+                                text += fh.read()
+            if TLS_DIR in text:
+                check(f"{TLS_DIR}:{TLS_DIR}:ro" in [str(v) for v in svc.get("volumes") or []],
+                      f"{COMPOSE[vm]}: {name} uses {TLS_DIR} but does not mount it (- {TLS_DIR}:{TLS_DIR}:ro)")
+    finish(f"{check.n} TLS settings: no plaintext listener or client, every certificate file in {TLS_DIR}/")
+
+
+def openssl(*args):
+    r = subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=30)
+    return r.returncode, (r.stdout + r.stderr).strip()
+
+
+def cert_names(path):
+    """The subject alternative names of a certificate: {'vm1.bss.internal', '10.0.0.5', ...}."""
+    _, out = openssl("x509", "-noout", "-ext", "subjectAltName", "-in", path)
+    return {s.split(":", 1)[1].strip() for s in re.split(r",\s*", out.split("\n", 1)[-1]) if ":" in s}
+
+
+def cert_cn(path):
+    _, out = openssl("x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in", path)
+    m = re.search(r"CN=([^,]+)", out)
+    return m and m.group(1)
+
+
+def cmd_certs(root, out):
+    """The certificates make-certs.sh makes (into OUT, a scratch folder
+    here) are the ones the files name: every TLS_DIR path of a VM's files is
+    in that VM's folder; each certificate is signed by the CA and matches its
+    key; the server certificates carry the names and addresses the clients
+    connect to; a client certificate's CN is the role its URL logs in as."""
+    check = Checks()
+
+    compose = {k: yaml.safe_load(read(root, v)) for k, v in COMPOSE.items()}
+    hosts = vm_hosts(root)
+    vm_of_addr = {addr: vm for vm, (addr, _) in hosts.items()}
+    d = lambda vm: os.path.join(out, vm)
+    # Every file named, on its VM.
+    for vm, sources in TLS_SOURCES.items():
+        have = set(os.listdir(d(vm))) if os.path.isdir(d(vm)) else set()
+        for rel in sources:
+            for name in sorted(set(re.findall(rf"(?:{re.escape(TLS_DIR)}|\$TLS_DIR)/([\w.-]+)", read(root, rel)))):
+                check(name in have, f"{rel} names {TLS_DIR}/{name}, which is not among {vm.upper()}'s certificates "
+                      f"(make-certs.sh: {', '.join(sorted(have))})")
+        # Signed by the CA; each key its certificate's.
+        for f in sorted(have):
+            path = os.path.join(d(vm), f)
+            if f.endswith(".crt") and f != "ca.crt":
+                rc, msg = openssl("verify", "-CAfile", os.path.join(d(vm), "ca.crt"), path)
+                check(rc == 0, f"{vm.upper()}'s {f} is not signed by its ca.crt: {msg}")
+                key = path[:-4] + ".key"
+                if os.path.exists(key):
+                    a = openssl("x509", "-noout", "-pubkey", "-in", path)[1]
+                    b = openssl("pkey", "-pubout", "-in", key)[1]
+                    check(a == b, f"{vm.upper()}'s {f[:-4]}.key is not the key of {f}")
+
+    def need_name(vm, cert, host, why):
+        path = os.path.join(d(vm), cert)
+        if os.path.exists(path):
+            check(host in cert_names(path), f"{vm.upper()}'s {cert} does not carry {host} ({why}): "
+                  f"its names are {', '.join(sorted(cert_names(path)))}")
+
+    def need_cn(vm, url_or_user, cert, why):
+        path = os.path.join(d(vm), os.path.basename(cert or ""))
+        if cert and os.path.exists(path):
+            check(cert_cn(path) == url_or_user, f"{vm.upper()}'s {os.path.basename(cert)} has CN {cert_cn(path)}, "
+                  f"but {why} logs in as {url_or_user} (clientcert=verify-full compares them)")
+
+    pg_cert = os.path.basename({name: value for _, name, value, _ in pg_settings(root)}.get("ssl_cert_file", "server.crt"))
+    # PostgreSQL: each node at the address pg_autoctl registered, by the
+    # sidecar's names, on loopback for its exporter; the monitor at the nodes'
+    # monitor URL. Client certificates: CN = the URL's user.
+    toml = tomllib.loads(read(root, SIDECAR_TOML))
+    urls = [("vm2", SIDECAR_TOML, toml.get("database_url", "")),
+            ("vm2", COMPOSE["vm2-app"], compose["vm2-app"]["services"]["sidecar"]["environment"]["BSS_DATABASE_URL"]),
+            ("vm2", SIDECAR_ENV, env_file(root, SIDECAR_ENV).get("BSS_DATABASE_URL", ""))]
+    for vm, node in (("vm1-postgres", "node1"), ("vm2-app", "node2")):
+        env = compose[vm]["services"][node]["environment"]
+        need_name(VM_OF[vm], pg_cert, str(env["PGAF_HOSTNAME"]), f"{node}'s PGAF_HOSTNAME: pg_autoctl's and the monitor's verify-full")
+        urls.append((VM_OF[vm], COMPOSE[vm], env["PGAF_MONITOR_URL"]))
+        urls.append((VM_OF[vm], COMPOSE[vm], compose[vm]["services"]["postgres-exporter"]["environment"]["DATA_SOURCE_NAME"]))
+        need_cn(VM_OF[vm], "pgautofailover_replicator", env.get("PGSSLCERT"), f"{node}'s PGSSLCERT (replication, pg_rewind)")
+    mon = compose["vm3-kafka-redis"]["services"]["monitor"]["environment"]
+    need_cn("vm3", "pgautofailover_monitor", mon.get("PGSSLCERT"), "the monitor's PGSSLCERT (health checks)")
+    for vm, where, url in urls:
+        m = re.match(r"postgres(?:ql)?://([^:@/]+)(?::[^@]*)?@([^/]+)/", url)
+        if not m:
+            continue
+        user, hostports = m.groups()
+        for hp in hostports.split(","):
+            host = hp.rpartition(":")[0]
+            server_vm = vm if host in ("127.0.0.1", "localhost") else vm_of_addr.get(resolve(root, host))
+            check(server_vm is not None, f"{where}: {host} is none of the VMs of {HOSTS}")
+            if server_vm:
+                need_name(server_vm, pg_cert, host, f"{where} connects to it with verify-full")
+        need_cn(vm, user, url_params(url).get("sslcert"), f"{where}'s URL")
+
+    # Redis: its certificate carries the names of the clients' URLs.
+    redis_cert = os.path.basename({k: v for _, k, v, _ in directives(root, REDIS_CONF, None)}.get("tls-cert-file", ""))
+    redis_urls = [toml.get("redis", {}).get("url", ""), env_file(root, SIDECAR_ENV).get("BSS_REDIS_URL", ""),
+                  compose["vm2-app"]["services"]["sidecar"]["environment"]["BSS_REDIS_URL"],
+                  flag(compose["vm3-kafka-redis"]["services"]["redis-exporter"]["command"], "redis.addr") or "",
+                  flag(drop_in_exec(root, f"{VM}/systemd/prometheus-redis-exporter.service.d/bss.conf"), "redis.addr") or ""]
+    for url in redis_urls:
+        m = re.match(r"rediss?://(?:[^@]*@)?([^:/]+)", url)
+        if m:
+            need_name("vm3", redis_cert, m.group(1), f"a Redis client connects to {url.split('@')[-1]}")
+
+    # Kafka: the nodes' certificate carries every advertised and controller
+    # host (the clients' and the nodes' own https identification), and is a
+    # client certificate as well as a server one.
+    kafka_cert = os.path.basename(str(compose["vm3-kafka-redis"]["services"]["kafka-1"]["environment"].get("BSS_KAFKA_TLS_CERT")))
+    props = {k: v for _, k, v, _ in directives(root, KAFKA_PROPS, "=")}
+    kafka_hosts = {v.split("@")[1].rpartition(":")[0] for v in props.get("controller.quorum.voters", "").split(",") if "@" in v}
+    for path in sorted(glob.glob(os.path.join(root, VM, "kafka/node-*.env"))):
+        e = env_file(root, os.path.relpath(path, root))
+        kafka_hosts |= {x.split("://")[1].rpartition(":")[0] for x in e.get("BSS_KAFKA_ADVERTISED_LISTENERS", "").split(",") if "://" in x}
+    kafka_hosts |= {b.rpartition(":")[0] for b in toml.get("kafka", {}).get("brokers", "").split(",")}
+    for host in sorted(kafka_hosts):
+        need_name("vm3", kafka_cert, host, "a Kafka client or node connects to it with https identification")
+    kpath = os.path.join(d("vm3"), kafka_cert)
+    if os.path.exists(kpath):
+        eku = openssl("x509", "-noout", "-ext", "extendedKeyUsage", "-in", kpath)[1]
+        check("Server Authentication" in eku and "Client Authentication" in eku,
+              f"VM3's {kafka_cert}: extended key usage {eku.splitlines()[-1].strip() if eku else '(none)'}, want server and "
+              "client authentication (the nodes are each other's clients; Java refuses a client certificate without it)")
+    finish(f"{check.n} certificate checks: each file named is made for its VM, signed by the CA, and carries the names its clients use")
+
+
 def cmd_mounts(root, config_out, compose_rel):
     """Bind mounts and build contexts of `docker-compose config` output exist
     (a file the operator makes from an .example next to it counts)."""
@@ -834,13 +1413,21 @@ def main():
     sub.add_parser("required")
     p = sub.add_parser("postgres")
     p.add_argument("binary")
+    p = sub.add_parser("pg-tls")
+    p.add_argument("bindir", help="PostgreSQL 15's bin directory (initdb, pg_ctl, psql)")
+    p.add_argument("certs", help="make-certs.sh's OUT (a scratch folder)")
     p = sub.add_parser("redis")
     p.add_argument("server")
     p.add_argument("cli")
+    p.add_argument("certs", help="make-certs.sh's OUT (a scratch folder)")
     p = sub.add_parser("sidecar")
     p.add_argument("binary", help="the built bss-sidecar (target/release/bss-sidecar)")
+    p.add_argument("certs", help="make-certs.sh's OUT (a scratch folder)")
     sub.add_parser("images")
     sub.add_parser("consistency")
+    sub.add_parser("tls")
+    p = sub.add_parser("certs")
+    p.add_argument("out", help="make-certs.sh's OUT (a scratch folder)")
     p = sub.add_parser("mounts")
     p.add_argument("config_out")
     p.add_argument("compose")
@@ -854,14 +1441,20 @@ def main():
         cmd_required(root)
     elif a.cmd == "postgres":
         cmd_postgres(root, a.binary)
+    elif a.cmd == "pg-tls":
+        cmd_pg_tls(root, a.bindir, a.certs)
     elif a.cmd == "redis":
-        cmd_redis(root, a.server, a.cli)
+        cmd_redis(root, a.server, a.cli, a.certs)
     elif a.cmd == "sidecar":
-        cmd_sidecar(root, a.binary)
+        cmd_sidecar(root, a.binary, a.certs)
     elif a.cmd == "images":
         cmd_images(root)
     elif a.cmd == "consistency":
         cmd_consistency(root)
+    elif a.cmd == "tls":
+        cmd_tls(root)
+    elif a.cmd == "certs":
+        cmd_certs(root, a.out)
     elif a.cmd == "mounts":
         cmd_mounts(root, a.config_out, a.compose)
 

@@ -151,7 +151,7 @@ impl RedisSinkConfig {
             None => None,
         };
         // The Redis client builds its TLS configuration from the process's provider.
-        crate::tls::provider();
+        bss_tls::provider();
         redis::Client::build_with_tls(
             info,
             redis::TlsCertificates {

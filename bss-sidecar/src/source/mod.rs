@@ -5,7 +5,6 @@ pub mod floor;
 pub mod gap_fill;
 pub mod history;
 pub mod pgoutput;
-pub mod postgres_tls;
 pub mod replication;
 pub mod snapshot;
 pub mod standby_gate;

@@ -1,7 +1,9 @@
 //! Owns the logical replication source: finding the primary among the
-//! hosts of the database URL, the slot (created if missing, and made anew
-//! with the gap before it filled when the one the spool followed is gone:
-//! [`super::floor`], [`super::gap_fill`]), the pgoutput stream of the
+//! hosts of the database URL (its TLS as [`bss_tls::postgres`] reads it,
+//! mapped here onto the replication client's configuration), the slot
+//! (created if missing, and made anew with the gap before it filled when
+//! the one the spool followed is gone: [`super::floor`],
+//! [`super::gap_fill`]), the pgoutput stream of the
 //! `bss_events` publication, whole transactions into the spool, and the
 //! flush LSN confirmed to PostgreSQL. Must never confirm an LSN before
 //! every transaction up to it is durable in the spool, never spool a
@@ -20,18 +22,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
+use bss_tls::postgres::{MakeRustlsConnect, PgTls};
 use futures::FutureExt;
 use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent};
 use tokio::sync::watch;
 use tokio_postgres::config::Host;
-use tokio_postgres_rustls::MakeRustlsConnect;
 use tracing::{debug, info, warn};
 
 use super::floor::{self, query_floor, Floor, Server, SlotPlan};
 use super::gap_fill;
 use super::history::{self, HistoryWentBack, Lineage};
 use super::pgoutput::{self, EventColumns, Message, PG_EPOCH_OFFSET_US};
-use super::postgres_tls;
 use super::snapshot;
 use super::standby_gate::flushed_on_standbys;
 use crate::backoff::{self, Backoff};
@@ -407,7 +408,7 @@ pub async fn connect_primary(
 /// libpq: one port serves every host, or there is one per host.
 fn targets(cfg: &SourceConfig) -> Result<Vec<Target>> {
     let invalid = |e: String| Fatal(anyhow!("invalid --database-url: {e}"));
-    let (pg, tls) = postgres_tls::parse(&cfg.database_url).map_err(invalid)?;
+    let (pg, tls) = bss_tls::postgres::parse(&cfg.database_url).map_err(invalid)?;
     let connector = tls.connector().map_err(invalid)?;
     let user = pg.get_user().unwrap_or("postgres").to_owned();
     let password = pg
@@ -472,7 +473,7 @@ fn targets(cfg: &SourceConfig) -> Result<Vec<Target>> {
             .with_status_interval(Duration::from_millis(500))
             .with_wakeup_interval(Duration::from_secs(1))
             .with_application_name("bss-sidecar")
-            .with_tls(tls.replication());
+            .with_tls(replication_tls(&tls));
             Target {
                 addr: format!("{name}:{port}"),
                 sql,
@@ -481,6 +482,28 @@ fn targets(cfg: &SourceConfig) -> Result<Vec<Target>> {
             }
         })
         .collect())
+}
+
+/// The replication client's TLS configuration, from the URL's libpq
+/// parameters ([`bss_tls::postgres`] read them): the same mode and files as
+/// the SQL sessions of the same URL.
+fn replication_tls(tls: &PgTls) -> pgwire_replication::TlsConfig {
+    use bss_tls::postgres::SslMode;
+    use pgwire_replication::TlsConfig;
+    let config = match tls.mode {
+        SslMode::Disable => return TlsConfig::disabled(),
+        SslMode::Prefer => TlsConfig {
+            mode: pgwire_replication::SslMode::Prefer,
+            ..TlsConfig::require()
+        },
+        SslMode::Require => TlsConfig::require(),
+        SslMode::VerifyCa => TlsConfig::verify_ca(tls.root_cert.clone()),
+        SslMode::VerifyFull => TlsConfig::verify_full(tls.root_cert.clone()),
+    };
+    match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => config.with_client_cert(cert.clone(), key.clone()),
+        _ => config,
+    }
 }
 
 /// The state of one streaming session.

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Starts one Kafka node of VM3 (KRaft, broker and controller): writes its
-# properties (server.properties plus this node's id, listeners and data
-# directory), formats its data directory on the first start, then runs the
-# broker in the foreground. Used by the containers of
+# properties (server.properties plus this node's id, listeners, data
+# directory and TLS key and certificate), formats its data directory on the
+# first start, then runs the broker in the foreground. Also writes the
+# client properties for the Kafka tools beside it (kafka-tools.properties in
+# BSS_KAFKA_RUN_DIR: TLS with the node's certificate), which the container's
+# healthcheck and the runbooks' commands pass as --command-config. Used by the containers of
 # deploy/vm/vm3-kafka-redis/compose.yml and by kafka@.service (tarball
 # install), so both run the same configuration.
 #
@@ -18,6 +21,8 @@
 #   BSS_KAFKA_RUN_DIR               where the node's properties file is written (default /tmp)
 #   BSS_KAFKA_CONF_DIR              where server.properties, log4j2.properties and jmx-exporter.yml are (default: this script's folder)
 #   BSS_JMX_EXPORTER_JAR            the JMX exporter agent (default /opt/jmx-exporter/jmx_prometheus_javaagent.jar)
+#   BSS_KAFKA_TLS_CERT              the nodes' certificate, PEM (VM3's /etc/bss/tls/kafka.crt)
+#   BSS_KAFKA_TLS_KEY               its key, PEM, unencrypted (VM3's /etc/bss/tls/kafka.key)
 #   KAFKA_HOME                      the Kafka installation (default /opt/kafka)
 set -euo pipefail
 
@@ -30,6 +35,11 @@ case "$node" in
 esac
 : "${BSS_KAFKA_LISTENERS:?kafka-node.sh: BSS_KAFKA_LISTENERS is not set (node-$node.env)}"
 : "${BSS_KAFKA_ADVERTISED_LISTENERS:?kafka-node.sh: BSS_KAFKA_ADVERTISED_LISTENERS is not set (node-$node.env)}"
+: "${BSS_KAFKA_TLS_CERT:?kafka-node.sh: BSS_KAFKA_TLS_CERT is not set (the compose file, kafka@.service)}"
+: "${BSS_KAFKA_TLS_KEY:?kafka-node.sh: BSS_KAFKA_TLS_KEY is not set (the compose file, kafka@.service)}"
+for f in "$BSS_KAFKA_TLS_CERT" "$BSS_KAFKA_TLS_KEY"; do
+    [ -r "$f" ] || die "cannot read $f as $(id -un): VM3's certificates go into /etc/bss/tls (deploy/vm/make-certs.sh; deploy/README.md, Certificates)"
+done
 cluster_id="${BSS_KAFKA_CLUSTER_ID:-}"
 case "$cluster_id" in
     "" | *CHANGE_ME*) die "BSS_KAFKA_CLUSTER_ID is not set: run 'kafka-storage.sh random-uuid' once and put it in .env (compose) or kafka.env (systemd)" ;;
@@ -40,9 +50,18 @@ conf_dir="${BSS_KAFKA_CONF_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
 data_dir="${BSS_KAFKA_DATA_DIR:-/var/lib/kafka/data}"
 run_dir="${BSS_KAFKA_RUN_DIR:-/tmp}"
 props="$run_dir/kafka-node-$node.properties"
+tools="$run_dir/kafka-tools.properties"
 
 [ -r "$conf_dir/server.properties" ] || die "no $conf_dir/server.properties"
 mkdir -p "$data_dir"
+# pem FILE: the PEM file as one property value (its lines joined by spaces,
+# which Kafka's PEM parser reads as it reads line breaks).
+pem() { tr -s '\r\n' '  ' <"$1"; }
+truststore="$(sed -n 's/^ssl\.truststore\.location=//p' "$conf_dir/server.properties")"
+[ -n "$truststore" ] || die "$conf_dir/server.properties has no ssl.truststore.location"
+# Both files hold the node's private key: readable by this user only.
+umask_before="$(umask)"
+umask 077
 {
     cat "$conf_dir/server.properties"
     echo
@@ -51,7 +70,20 @@ mkdir -p "$data_dir"
     echo "listeners=$BSS_KAFKA_LISTENERS"
     echo "advertised.listeners=$BSS_KAFKA_ADVERTISED_LISTENERS"
     echo "log.dirs=$data_dir"
+    echo "ssl.keystore.certificate.chain=$(pem "$BSS_KAFKA_TLS_CERT")"
+    echo "ssl.keystore.key=$(pem "$BSS_KAFKA_TLS_KEY")"
 } >"$props"
+# The tools' client settings (kafka-topics.sh ... --command-config): TLS,
+# the CA, and the node's certificate as the client's, which the listeners require.
+{
+    echo "security.protocol=SSL"
+    echo "ssl.truststore.type=PEM"
+    echo "ssl.truststore.location=$truststore"
+    echo "ssl.keystore.type=PEM"
+    echo "ssl.keystore.certificate.chain=$(pem "$BSS_KAFKA_TLS_CERT")"
+    echo "ssl.keystore.key=$(pem "$BSS_KAFKA_TLS_KEY")"
+} >"$tools"
+umask "$umask_before"
 
 # The JMX exporter runs inside the broker's JVM as a Java agent. It is set
 # here, not in the environment of the container or unit, so that a

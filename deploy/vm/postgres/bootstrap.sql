@@ -30,8 +30,12 @@
 --                      replication and pg_rewind; made without a password,
 --                      which this sets (replication_password, optional: a
 --                      server without pg_auto_failover has no such role).
---   pgautofailover_monitor     the monitor's health checks, which only need
---                      PostgreSQL to answer: a password request counts.
+--   pgautofailover_monitor     the monitor's health checks: they log in, with
+--                      the password pg_autoctl gives this role on every node
+--                      (its name) and the monitor's client certificate.
+-- Every login over the network also shows a client certificate whose CN is
+-- the role (pg_hba.conf: TLS only, clientcert=verify-full); give each
+-- application's role its own (scripts/certs.sh --client <role>).
 \set ON_ERROR_STOP on
 
 -- Schema bss, bss.events, the publication bss_events (inserts only,

@@ -2,7 +2,10 @@
 # The entrypoint of deploy/vm/postgres/Dockerfile's image: a node of the
 # pg_auto_failover formation (node1 on VM1, node2 on VM2) or its monitor (VM3),
 # set up as scripts/pgaf.sh sets up the test bed's, with passwords
-# (scram-sha-256) where the bed trusts its network.
+# (scram-sha-256) where the bed trusts its network, and TLS only: every
+# connection between them verifies the server's certificate (sslmode
+# verify-full) and shows a client certificate (pg_hba.conf's
+# clientcert=verify-full).
 #
 #   pgaf-entrypoint.sh node|monitor [run|create]
 #
@@ -30,7 +33,9 @@
 #   PGAF_PORT         its port (5432 for the nodes, 5431 for the monitor)
 #   PGAF_LISTEN       listen_addresses: pg_autoctl starts postgres with -h,
 #                     which wins over any postgresql.conf
-#   PGAF_MONITOR_URL  nodes: the monitor, as autoctl_node with its password
+#   PGAF_MONITOR_URL  nodes: the monitor, as autoctl_node with its password,
+#                     sslmode=verify-full, sslrootcert and autoctl_node's
+#                     client certificate (sslcert, sslkey)
 #   PGAF_REPLICATION_PASSWORD  nodes: pgautofailover_replicator's password
 #                     (pg_basebackup and pg_rewind from the other node)
 #   PGAF_MONITOR_PASSWORD      monitor: autoctl_node's password, set on the monitor
@@ -38,6 +43,19 @@
 #   PGAF_CONF_DIR     where postgresql.conf, pg_hba.conf, bootstrap.sql and
 #                     bootstrap.sh are (default /etc/postgresql; the monitor
 #                     gets its own pg_hba.conf there, postgres/pg_hba.monitor.conf)
+#   PGAF_TLS_DIR      this VM's certificates (default /etc/bss/tls, mounted
+#                     read-only): ca.crt, server.crt, server.key, which
+#                     pg_autoctl create gives postgres (ssl_ca_file,
+#                     ssl_cert_file, ssl_key_file; postgresql.conf names the
+#                     same) and puts into its connection strings (sslrootcert)
+#   PGSSLCERT, PGSSLKEY  the client certificate of every libpq connection
+#                     pg_autoctl and postgres open without naming one: on the
+#                     nodes pgautofailover_replicator's (pg_basebackup,
+#                     pg_rewind, the standby's walreceiver, pg_autoctl's
+#                     queries of the other node); on the monitor
+#                     pgautofailover_monitor's (its health checks of the
+#                     nodes, with PGSSLMODE=verify-full and PGSSLROOTCERT,
+#                     since their connection string names no sslmode)
 set -euo pipefail
 
 usage() { echo "usage: $0 node|monitor [run|create]" >&2; exit 2; }
@@ -46,6 +64,7 @@ mode="${2:-run}"
 case "$role" in node | monitor) ;; *) usage ;; esac
 case "$mode" in run | create) ;; *) usage ;; esac
 CONF_DIR="${PGAF_CONF_DIR:-/etc/postgresql}"
+TLS_DIR="${PGAF_TLS_DIR:-/etc/bss/tls}"
 : "${PGDATA:?PGDATA is not set}"
 export PGDATA
 
@@ -71,6 +90,24 @@ else
 fi
 
 log() { echo "pgaf-entrypoint: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+# TLS only: refuse to start without the certificates, rather than have
+# pg_autoctl or postgres fail later, or a connection go out in plaintext.
+for f in "$TLS_DIR/ca.crt" "$TLS_DIR/server.crt" "$TLS_DIR/server.key" "${PGSSLCERT:-}" "${PGSSLKEY:-}"; do
+    [ -n "$f" ] || die "PGSSLCERT and PGSSLKEY must name this node's client certificate and key (deploy/README.md, Certificates)"
+    [ -r "$f" ] || die "cannot read $f as $(id -un): the certificates go into $TLS_DIR (deploy/vm/make-certs.sh; deploy/README.md, Certificates)"
+done
+if [ "$role" = node ]; then
+    case "$PGAF_MONITOR_URL" in
+        *sslmode=verify-full*) ;;
+        *) die "PGAF_MONITOR_URL must have sslmode=verify-full (and sslrootcert, sslcert, sslkey): the monitor speaks TLS only" ;;
+    esac
+fi
+# pg_autoctl create's TLS options: postgres's certificate and CA, and
+# verify-full in the connection strings pg_autoctl writes (the standby's
+# primary_conninfo, pg_basebackup's, pg_rewind's), with this CA.
+PGAF_SSL=(--ssl-ca-file "$TLS_DIR/ca.crt" --server-cert "$TLS_DIR/server.crt" --server-key "$TLS_DIR/server.key" --ssl-mode verify-full)
 pgaf_file() { pg_autoctl show file "--$1" --pgdata "$PGDATA" 2>/dev/null; }
 # Written once everything below has been done, next to pg_autoctl's own
 # configuration (outside PGDATA). Until then a restart does it all again:
@@ -107,10 +144,12 @@ append_settings() {
 }
 
 # The keeper's settings, at every start (a changed .env reaches them): the
-# replication password pg_autoctl gives pg_basebackup and pg_rewind when this
-# node follows the other, and 3 s without the monitor before a primary that
-# sees no standby either demotes itself (scripts/pgaf.sh; default 20 s).
+# monitor's URL (with its password and TLS settings), the replication
+# password pg_autoctl gives pg_basebackup and pg_rewind when this node
+# follows the other, and 3 s without the monitor before a primary that sees
+# no standby either demotes itself (scripts/pgaf.sh; default 20 s).
 keeper_settings() {
+    pg_autoctl config set --pgdata "$PGDATA" pg_autoctl.monitor "$PGAF_MONITOR_URL" >/dev/null
     pg_autoctl config set --pgdata "$PGDATA" replication.password "$PGAF_REPLICATION_PASSWORD" >/dev/null
     pg_autoctl config set --pgdata "$PGDATA" timeout.network_partition_timeout 3 >/dev/null
 }
@@ -119,7 +158,7 @@ create_monitor() {
     log "creating the pg_auto_failover monitor at $PGAF_HOSTNAME:$PGAF_PORT"
     LC_ALL=C.UTF-8 pg_autoctl create monitor --pgdata "$PGDATA" --pgport "$PGAF_PORT" \
         --listen "$PGAF_LISTEN" --hostname "$PGAF_HOSTNAME" \
-        --auth scram-sha-256 --skip-pg-hba --no-ssl
+        --auth scram-sha-256 --skip-pg-hba "${PGAF_SSL[@]}"
     pg_stop
     append_settings
     pg_start_local
@@ -150,11 +189,12 @@ create_node() {
         # PGPASSWORD: the replication password, for the pg_basebackup of the
         # primary that makes a standby (the configuration has none yet).
         # C.UTF-8: initdb's locale and encoding (UTF8), as before.
-        # --skip-pg-hba: pg_hba.conf is ours (postgres/pg_hba.conf).
+        # --skip-pg-hba: pg_hba.conf is ours (postgres/pg_hba.conf). The
+        # pg_basebackup of a standby shows PGSSLCERT's certificate.
         PGPASSWORD="$PGAF_REPLICATION_PASSWORD" LC_ALL=C.UTF-8 pg_autoctl create postgres \
             --pgdata "$PGDATA" --pgport "$PGAF_PORT" --listen "$PGAF_LISTEN" \
             --hostname "$PGAF_HOSTNAME" --name "$PGAF_NAME" --dbname bss \
-            --auth scram-sha-256 --skip-pg-hba --no-ssl --monitor "$PGAF_MONITOR_URL"
+            --auth scram-sha-256 --skip-pg-hba "${PGAF_SSL[@]}" --monitor "$PGAF_MONITOR_URL"
     fi
     keeper_settings
     # create may leave postgres running: pg_autoctl run starts it again with

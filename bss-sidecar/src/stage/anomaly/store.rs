@@ -9,7 +9,7 @@ use bss_detect::time::format_rfc3339_us;
 use tokio_postgres::types::ToSql;
 
 use crate::failure::Failure;
-use crate::source::postgres_tls::SqlConnector;
+use bss_tls::postgres::SqlConnector;
 
 /// Source of the anomaly events.
 const EVENT_SOURCE: &str = "/bss-sidecar/anomaly";

@@ -1,10 +1,13 @@
 //! Owns TLS to PostgreSQL, configured as libpq users configure it: `sslmode`
 //! (disable, allow, prefer, require, verify-ca, verify-full), `sslrootcert`,
-//! `sslcert` and `sslkey` in the database URL. tokio-postgres knows three
-//! modes and no files, and the replication client takes its own TlsConfig:
-//! this reads the URL once and gives each client what it takes. It never
-//! weakens a mode: verify-* without a root certificate is an error, not a
-//! connection that checks nothing.
+//! `sslcert` and `sslkey` in the database URL, for every PostgreSQL client
+//! of pg_bss's programs (the sidecar's SQL sessions, the load generator's
+//! connections). tokio-postgres knows three modes and no files: this reads
+//! the URL once into its [`tokio_postgres::Config`] and a rustls connector,
+//! and gives the parameters ([`PgTls`]) to a client that takes its own
+//! configuration (the sidecar's replication client maps them itself). It
+//! never weakens a mode: verify-* without a root certificate is an error,
+//! not a connection that checks nothing.
 //!
 //! As in libpq: the default is prefer; disable, allow and prefer may end in
 //! plaintext; require encrypts without checking the server's certificate,
@@ -20,9 +23,10 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
-use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::tls;
+/// The TLS connector of SQL sessions, named here so that its users need no
+/// dependency of their own on tokio-postgres-rustls.
+pub use tokio_postgres_rustls::MakeRustlsConnect;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
@@ -178,32 +182,13 @@ impl PgTls {
         Ok(MakeRustlsConnect::new(self.client_config()?))
     }
 
-    /// The replication client's TLS configuration.
-    pub fn replication(&self) -> pgwire_replication::TlsConfig {
-        use pgwire_replication::TlsConfig;
-        let config = match self.mode {
-            SslMode::Disable => return TlsConfig::disabled(),
-            SslMode::Prefer => TlsConfig {
-                mode: pgwire_replication::SslMode::Prefer,
-                ..TlsConfig::require()
-            },
-            SslMode::Require => TlsConfig::require(),
-            SslMode::VerifyCa => TlsConfig::verify_ca(self.root_cert.clone()),
-            SslMode::VerifyFull => TlsConfig::verify_full(self.root_cert.clone()),
-        };
-        match (&self.cert, &self.key) {
-            (Some(cert), Some(key)) => config.with_client_cert(cert.clone(), key.clone()),
-            _ => config,
-        }
-    }
-
     fn client_config(&self) -> Result<ClientConfig, String> {
-        let provider = tls::provider();
+        let provider = crate::provider();
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS: {e}"))?;
         let roots = || match &self.root_cert {
-            Some(path) => tls::root_store(path, "sslrootcert"),
+            Some(path) => crate::root_store(path, "sslrootcert"),
             None => Err("no sslrootcert".to_owned()),
         };
         let builder = match self.mode {
@@ -226,8 +211,8 @@ impl PgTls {
         match (&self.cert, &self.key) {
             (Some(cert), Some(key)) => builder
                 .with_client_auth_cert(
-                    tls::certificates(cert, "sslcert")?,
-                    tls::private_key(key, "sslkey")?,
+                    crate::certificates(cert, "sslcert")?,
+                    crate::private_key(key, "sslkey")?,
                 )
                 .map_err(|e| {
                     format!(

@@ -1,6 +1,11 @@
-//! Owns what every TLS client of the sidecar shares: the process's crypto
-//! provider (aws-lc-rs, rustls's default) and reading PEM certificates and
-//! keys. Knows nothing of PostgreSQL, Kafka or Redis.
+//! bss-tls: owns what every TLS client of pg_bss's programs shares: the
+//! process's crypto provider (aws-lc-rs, rustls's default) and reading PEM
+//! certificates and keys; [`postgres`] owns TLS to PostgreSQL configured
+//! as libpq's is, for the sidecar and the load generator alike. This file
+//! knows nothing of PostgreSQL, Kafka or Redis, and must never install a
+//! provider other than aws-lc-rs nor hand out an empty certificate list.
+
+pub mod postgres;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,11 +15,12 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::RootCertStore;
 
-/// The provider every rustls configuration of the sidecar uses. Installed as
-/// the process default too: the Redis client and the replication client
-/// build their configurations from the default, and two providers are
-/// compiled in (the replication client brings ring), so rustls cannot
-/// choose one itself.
+/// The provider every rustls configuration of pg_bss's programs uses.
+/// Installed as the process default too: the sidecar's Redis client and
+/// replication client build their configurations from the default, and two
+/// providers are compiled in there (the replication client brings ring), so
+/// rustls cannot choose one itself. Call it once at the start of `main`,
+/// before any TLS client builds a configuration.
 pub fn provider() -> Arc<CryptoProvider> {
     let provider = rustls::crypto::aws_lc_rs::default_provider();
     // Err: one is installed already (ours, from an earlier call).
