@@ -176,25 +176,31 @@ pub fn append_batch(
             )
         }
         .map_err(|problems| rules::rejection(stream_id, Path::Element, problems))?;
-        let events = if schemas::any_personal(&schemas) {
-            Sealer::default()
-                .seal_batch(client, &schemas, stream_id, events)?
-                .unwrap_or(events)
+        let sealed_data = if schemas::any_personal(&schemas) {
+            Sealer::default().seal_batch(client, &schemas, stream_id, events)?
         } else {
-            events
+            None
         };
-        let version = append_valid(client, plans, stream_id, events, expected, &checked)?;
-        dead_letters::store(client, stream_id, events, &checked)?;
+        let version = append_valid(
+            client,
+            plans,
+            stream_id,
+            (events, sealed_data),
+            expected,
+            &checked,
+        )?;
+        dead_letters::store(client, stream_id, events, sealed_data, &checked)?;
         Ok(version)
     })
 }
 
-/// Appends the valid events of a checked batch; the stream's version after.
+/// Appends the valid events of a checked batch (the caller's array and
+/// the data sealed in it, as [`Batch`] takes them); the stream's version after.
 fn append_valid(
     client: &mut SpiClient<'_>,
     plans: &Plans,
     stream_id: &str,
-    events: pg_sys::Datum,
+    (events, sealed_data): (pg_sys::Datum, Option<pg_sys::Datum>),
     expected: Option<i64>,
     checked: &batch::Checked,
 ) -> BssResult<i64> {
@@ -206,6 +212,7 @@ fn append_valid(
     }
     let batch = Batch {
         events,
+        sealed_data,
         valid: n,
         named_ids: checked
             .event_ids

@@ -16,11 +16,14 @@ use crate::rules;
 // A retry of the same batch keeps its dead letters once: events with an
 // event_id conflict on (stream_id, event_id); those without one cannot be
 // told apart from new ones and are kept again.
+// $4 (jsonb[] by 1-based element, or NULL) holds the data of elements whose
+// personal fields were sealed: the letter keeps that, never the plaintext.
 const STORE: &str = "\
 INSERT INTO bss.dead_letters (stream_id, batch_index, event_id, type, event, reasons) \
-SELECT $1, (d->>'index')::int, (d->>'event_id')::uuid, $2 -> ((d->>'index')::int) ->> 'type', \
-       $2 -> ((d->>'index')::int), d->'reasons' \
-FROM jsonb_array_elements($3) AS d \
+SELECT $1, x.i, (d->>'event_id')::uuid, $2 -> x.i ->> 'type', \
+       CASE WHEN $4[x.i + 1] IS NULL THEN $2 -> x.i ELSE jsonb_set($2 -> x.i, '{data}', $4[x.i + 1]) END, \
+       d->'reasons' \
+FROM jsonb_array_elements($3) AS d, LATERAL (SELECT (d->>'index')::int AS i) x \
 ON CONFLICT (stream_id, event_id) DO NOTHING";
 
 /// What `on_invalid` asks for.
@@ -37,11 +40,13 @@ pub fn mode(on_invalid: Option<&str>) -> BssResult<Mode> {
 }
 
 /// Stores the invalid events of `checked` (elements of the caller's
-/// `events` array) and tells the caller how many with a NOTICE.
+/// `events` array, each with its data from `sealed_data` (a `jsonb[]` by
+/// element) where that has one) and tells the caller how many with a NOTICE.
 pub fn store(
     client: &mut SpiClient<'_>,
     stream_id: &str,
     events: pg_sys::Datum,
+    sealed_data: Option<pg_sys::Datum>,
     checked: &Checked,
 ) -> BssResult<()> {
     if checked.invalid.is_empty() {
@@ -60,6 +65,8 @@ pub fn store(
         .collect();
     // SAFETY: `events` is the caller's non-null jsonb argument.
     let events = unsafe { DatumWithOid::new(events, pg_sys::JSONBOID) };
+    // SAFETY: a jsonb[] built for this call.
+    let sealed_data = unsafe { crate::insert::nullable(sealed_data, pg_sys::JSONBARRAYOID) };
     client
         .update(
             STORE,
@@ -68,6 +75,7 @@ pub fn store(
                 stream_id.into(),
                 events,
                 pgrx::JsonB(Value::Array(letters)).into(),
+                sealed_data,
             ],
         )
         .during("store the dead letters")?;

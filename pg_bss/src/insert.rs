@@ -116,7 +116,7 @@ fn insert_one(
 ///
 /// # Safety
 /// `d` must be a valid datum of type `oid` for as long as the query runs.
-unsafe fn nullable<'a>(d: Option<pg_sys::Datum>, oid: pg_sys::Oid) -> DatumWithOid<'a> {
+pub unsafe fn nullable<'a>(d: Option<pg_sys::Datum>, oid: pg_sys::Oid) -> DatumWithOid<'a> {
     match d {
         Some(d) => DatumWithOid::new(d, oid),
         None => DatumWithOid::null_oid(oid),
@@ -124,9 +124,12 @@ unsafe fn nullable<'a>(d: Option<pg_sys::Datum>, oid: pg_sys::Oid) -> DatumWithO
 }
 
 /// The valid elements of a checked batch: the caller's jsonb array `events`
-/// but the elements at the 0-based `skipped` indexes (kept as dead letters).
+/// but the elements at the 0-based `skipped` indexes (kept as dead letters),
+/// each with its data from `sealed_data` (a `jsonb[]` by element) where
+/// that has one.
 pub struct Batch {
     pub events: pg_sys::Datum,
+    pub sealed_data: Option<pg_sys::Datum>,
     pub valid: i64,
     pub named_ids: Vec<Uuid>,
     pub skipped: Vec<usize>,
@@ -143,7 +146,7 @@ impl Insert for Batch {
 
     /// Inserts the valid elements in batch order, versions and positions dense.
     fn insert(self, client: &mut SpiClient<'_>, plans: &Plans, slot: Slot<'_>) -> BssResult<()> {
-        insert_batch(client, plans, slot, self.events, &self.skipped)
+        insert_batch(client, plans, slot, &self)
     }
 }
 
@@ -151,12 +154,13 @@ fn insert_batch(
     client: &mut SpiClient<'_>,
     plans: &Plans,
     slot: Slot<'_>,
-    events: pg_sys::Datum,
-    skipped: &[usize],
+    batch: &Batch,
 ) -> BssResult<()> {
     let source = guc::string(&guc::DEFAULT_SOURCE, "/pg_bss");
-    // SAFETY: events is the caller's non-null jsonb argument.
-    let events = unsafe { DatumWithOid::new(events, pg_sys::JSONBOID) };
+    // SAFETY: events is the caller's non-null jsonb argument, sealed_data
+    // a jsonb[] built for this call.
+    let events = unsafe { DatumWithOid::new(batch.events, pg_sys::JSONBOID) };
+    let sealed_data = unsafe { nullable(batch.sealed_data, pg_sys::JSONBARRAYOID) };
     let (horizon, recorded_at) = (slot.horizon(), slot.recorded_at());
     let mut args = vec![
         slot.positions.into(),
@@ -167,11 +171,12 @@ fn insert_batch(
         horizon,
         events,
         recorded_at,
+        sealed_data,
     ];
-    let statement = if skipped.is_empty() {
+    let statement = if batch.skipped.is_empty() {
         &plans.insert_batch
     } else {
-        let ordinals: Vec<i64> = skipped.iter().map(|i| *i as i64 + 1).collect();
+        let ordinals: Vec<i64> = batch.skipped.iter().map(|i| *i as i64 + 1).collect();
         args.push(ordinals.into());
         &plans.insert_valid
     };

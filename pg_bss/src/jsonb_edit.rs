@@ -145,15 +145,28 @@ pub unsafe fn edit<E: Editor>(
     doc: *mut pg_sys::Jsonb,
     editor: &mut E,
 ) -> Result<Option<pg_sys::Datum>, E::Error> {
-    let root: *mut pg_sys::JsonbContainer = &mut (*doc).root;
-    let whole = binary(doc);
+    edit_value(&binary(doc), editor)
+}
+
+/// As [`edit`], for a container inside a jsonb value (a `jbvBinary`, such
+/// as an array element or an object's member): the result is a jsonb
+/// value of its own.
+///
+/// # Safety
+/// `whole` must be a `jbvBinary` of a live, detoasted jsonb value.
+pub unsafe fn edit_value<E: Editor>(
+    whole: &JsonbValue,
+    editor: &mut E,
+) -> Result<Option<pg_sys::Datum>, E::Error> {
+    debug_assert_eq!(whole.type_, jbvType::jbvBinary);
+    let root = whole.val.binary.data;
     let mut out = Builder {
         state: std::ptr::null_mut(),
         as_token: Tok::WJB_ELEM,
         top: std::ptr::null_mut(),
     };
     let mut path = Vec::new();
-    match editor.visit(&path, &whole, &mut out)? {
+    match editor.visit(&path, whole, &mut out)? {
         Visit::Keep => return Ok(None),
         Visit::Replaced => {}
         Visit::Descend => walk(&mut out, &mut path, root, editor)?,

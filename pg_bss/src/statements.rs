@@ -114,28 +114,32 @@ fn insert_one_sql() -> String {
     )
 }
 
-/// The INSERT of a batch's elements `t.e`, numbered 1.. by `t.n`, from `from`.
-fn insert_elements_sql(from: &str) -> String {
+/// The INSERT of a batch's elements `t.e`, numbered 1.. by `n`, from
+/// `from`; `t.o` is an element's ordinal in the batch as sent, and `$9`
+/// (`jsonb[]` by that ordinal, or NULL) the data that replaces an
+/// element's: its personal fields sealed.
+fn insert_elements_sql(from: &str, n: &str) -> String {
     format!(
         "INSERT INTO bss.events ({EVENT_COLUMNS}) \
-         SELECT $1[t.n], $2, $3 + t.n, coalesce((t.e->>'event_id')::uuid, bss.uuidv7()), \
+         SELECT $1[{n}], $2, $3 + {n}, coalesce((t.e->>'event_id')::uuid, bss.uuidv7()), \
                 coalesce(t.e->>'source', $4), t.e->>'type', t.e->>'subject', \
-                coalesce((t.e->>'time')::timestamptz, now()), t.e->'data', \
+                coalesce((t.e->>'time')::timestamptz, now()), coalesce($9[t.o], t.e->'data'), \
                 coalesce(nullif(t.e->'metadata', 'null'::jsonb), '{{}}'::jsonb), $5, $6, $8 \
          FROM {from}"
     )
 }
 
 fn insert_batch_sql() -> String {
-    insert_elements_sql("jsonb_array_elements($7) WITH ORDINALITY AS t(e, n)")
+    insert_elements_sql("jsonb_array_elements($7) WITH ORDINALITY AS t(e, o)", "t.o")
 }
 
-/// The batch without the elements whose 1-based ordinals are in $9 (the
+/// The batch without the elements whose 1-based ordinals are in $10 (the
 /// invalid ones, kept as dead letters): versions and positions stay dense.
 fn insert_valid_sql() -> String {
     insert_elements_sql(
-        "(SELECT a.e, row_number() OVER (ORDER BY a.i) AS n \
-          FROM jsonb_array_elements($7) WITH ORDINALITY AS a(e, i) WHERE a.i <> ALL($9)) t",
+        "(SELECT a.e, a.o, row_number() OVER (ORDER BY a.o) AS n \
+          FROM jsonb_array_elements($7) WITH ORDINALITY AS a(e, o) WHERE a.o <> ALL($10)) t",
+        "t.n",
     )
 }
 
@@ -166,11 +170,12 @@ pub fn prepare(
 
 fn prepare_all(client: &SpiClient<'_>) -> Result<Plans, SpiError> {
     use pg_sys::{
-        INT8ARRAYOID, INT8OID, JSONBOID, TEXTARRAYOID, TEXTOID, TIMESTAMPTZOID, UUIDARRAYOID,
-        UUIDOID, XID8OID,
+        INT8ARRAYOID, INT8OID, JSONBARRAYOID, JSONBOID, TEXTARRAYOID, TEXTOID, TIMESTAMPTZOID,
+        UUIDARRAYOID, UUIDOID, XID8OID,
     };
-    // positions, stream, version before, default source, region, horizon, events, recorded_at
-    const BATCH_ARGS: [pg_sys::Oid; 8] = [
+    // positions, stream, version before, default source, region, horizon,
+    // events, recorded_at, sealed data
+    const BATCH_ARGS: [pg_sys::Oid; 9] = [
         INT8ARRAYOID,
         TEXTOID,
         INT8OID,
@@ -179,6 +184,7 @@ fn prepare_all(client: &SpiClient<'_>) -> Result<Plans, SpiError> {
         XID8OID,
         JSONBOID,
         TIMESTAMPTZOID,
+        JSONBARRAYOID,
     ];
     Ok(Plans {
         advance_stream: prepare(client, ADVANCE_STREAM, &[TEXTOID, INT8OID])?,

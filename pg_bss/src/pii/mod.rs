@@ -71,9 +71,12 @@ impl Sealer {
         Ok(out.filter(|_| editor.with.sealed))
     }
 
-    /// `events` (a jsonb array of `append_events` elements) with the
-    /// personal fields of every element's data sealed (the invalid ones'
-    /// too: they are kept as dead letters); None when there was nothing to seal.
+    /// The data of every element of `events` (a jsonb array of
+    /// `append_events` elements) whose type marks personal fields, sealed
+    /// (the invalid elements' too: they are kept as dead letters), as a
+    /// `jsonb[]` by element (NULL where nothing was sealed) that the
+    /// INSERT takes in place of each element's data; None when nothing was
+    /// sealed. The batch itself is never rebuilt: only the data sealed is.
     pub fn seal_batch(
         &mut self,
         client: &mut SpiClient<'_>,
@@ -81,18 +84,65 @@ impl Sealer {
         stream_id: &str,
         events: pg_sys::Datum,
     ) -> BssResult<Option<pg_sys::Datum>> {
-        let mut editor = SealBatch {
+        let mut sealed: Vec<Option<pg_sys::Datum>> = Vec::new();
+        let mut any = false;
+        // SAFETY: events is a non-null jsonb datum (an array: batch::check
+        // said so); the walk reads it without nesting into the elements.
+        unsafe {
+            let doc = jsonb::detoast(events);
+            let mut it = pg_sys::JsonbIteratorInit(&mut (*doc).root);
+            loop {
+                let mut element: JsonbValue = std::mem::zeroed();
+                match pg_sys::JsonbIteratorNext(&mut it, &mut element, true) {
+                    pg_sys::JsonbIteratorToken::WJB_DONE => break,
+                    pg_sys::JsonbIteratorToken::WJB_ELEM => {}
+                    _ => continue,
+                }
+                let data = self.seal_element(client, schemas, stream_id, &element)?;
+                any |= data.is_some();
+                sealed.push(data);
+            }
+        }
+        // SAFETY: every datum is a jsonb value built in the current context.
+        Ok(any.then(|| unsafe { jsonb_array(&sealed) }))
+    }
+
+    /// An element's data with its personal fields sealed, when its type
+    /// has any and there was one to seal.
+    ///
+    /// # Safety
+    /// `element` must come from a walk over a live jsonb value.
+    unsafe fn seal_element(
+        &mut self,
+        client: &mut SpiClient<'_>,
+        schemas: &Validators,
+        stream_id: &str,
+        element: &JsonbValue,
+    ) -> BssResult<Option<pg_sys::Datum>> {
+        let Some(type_) = string_member(element, "type").and_then(|t| std::str::from_utf8(t).ok())
+        else {
+            return Ok(None);
+        };
+        let fields = schemas::personal(schemas, type_);
+        let Some(data) = (!fields.is_empty())
+            .then(|| member(element, "data"))
+            .flatten()
+        else {
+            return Ok(None);
+        };
+        let subject = string_member(element, "subject")
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .unwrap_or(stream_id);
+        let mut editor = SealData {
             with: Sealing {
                 sealer: self,
                 client,
                 sealed: false,
             },
-            schemas,
-            stream_id,
-            element: None,
+            fields,
+            subject,
         };
-        // SAFETY: events is a non-null jsonb datum.
-        let out = unsafe { jsonb_edit::edit(jsonb::detoast(events), &mut editor)? };
+        let out = jsonb_edit::edit_value(&data, &mut editor)?;
         Ok(out.filter(|_| editor.with.sealed))
     }
 
@@ -162,65 +212,11 @@ impl Editor for SealData<'_, '_, '_, '_> {
     }
 }
 
-/// Seals the data of every element of a batch, each under its own type's
-/// fields and its own subject.
-struct SealBatch<'v, 's, 'c, 'a> {
-    with: Sealing<'s, 'c, 'a>,
-    schemas: &'v Validators,
-    stream_id: &'v str,
-    /// The personal fields and the subject of the element being walked.
-    element: Option<(&'v [FieldPath], String)>,
-}
-
-impl Editor for SealBatch<'_, '_, '_, '_> {
-    type Error = BssError;
-    fn visit(
-        &mut self,
-        path: &[At<'_>],
-        value: &JsonbValue,
-        out: &mut Builder,
-    ) -> BssResult<Visit> {
-        match path {
-            [] => Ok(Visit::Descend),
-            [_element] => {
-                // SAFETY: value comes from the walk over a live jsonb value.
-                self.element = unsafe { self.personal_of(value) };
-                Ok(if self.element.is_some() {
-                    Visit::Descend
-                } else {
-                    Visit::Keep
-                })
-            }
-            [_, At::Key(b"data"), inside @ ..] => match &self.element {
-                Some((fields, subject)) => self.with.visit(fields, subject, inside, value, out),
-                None => Ok(Visit::Keep),
-            },
-            _ => Ok(Visit::Keep),
-        }
-    }
-}
-
-impl<'v> SealBatch<'v, '_, '_, '_> {
-    /// The personal fields of an element's type and its data subject, when
-    /// its type has any.
-    unsafe fn personal_of(&self, element: &JsonbValue) -> Option<(&'v [FieldPath], String)> {
-        let type_ = string_member(element, "type")?;
-        let fields = schemas::personal(self.schemas, std::str::from_utf8(type_).ok()?);
-        if fields.is_empty() {
-            return None;
-        }
-        let subject = string_member(element, "subject")
-            .and_then(|s| std::str::from_utf8(s).ok())
-            .unwrap_or(self.stream_id);
-        Some((fields, subject.to_owned()))
-    }
-}
-
-/// The string value of `key` in an object (a `jbvBinary`), if it has one.
+/// The value of `key` in an object (a `jbvBinary`), if it has one.
 ///
 /// # Safety
 /// `value` must come from a walk over a live jsonb value.
-unsafe fn string_member<'j>(value: &'j JsonbValue, key: &str) -> Option<&'j [u8]> {
+unsafe fn member(value: &JsonbValue, key: &str) -> Option<JsonbValue> {
     if value.type_ != jbvType::jbvBinary
         || jsonb::kind(value.val.binary.data) != jsonb::Root::Object
     {
@@ -233,13 +229,47 @@ unsafe fn string_member<'j>(value: &'j JsonbValue, key: &str) -> Option<&'j [u8]
         key.len() as i32,
         &mut found,
     );
-    if hit.is_null() || found.type_ != jbvType::jbvString {
+    (!hit.is_null()).then_some(found)
+}
+
+/// The string value of `key` in an object (a `jbvBinary`), if it has one.
+///
+/// # Safety
+/// As [`member`].
+unsafe fn string_member<'j>(value: &'j JsonbValue, key: &str) -> Option<&'j [u8]> {
+    let found = member(value, key)?;
+    if found.type_ != jbvType::jbvString {
         return None;
     }
     let s = found.val.string;
     Some(std::slice::from_raw_parts(
         s.val as *const u8,
         s.len as usize,
+    ))
+}
+
+/// A one-dimensional `jsonb[]` of `values` (NULL elements for None).
+///
+/// # Safety
+/// Every datum must be a live jsonb value.
+unsafe fn jsonb_array(values: &[Option<pg_sys::Datum>]) -> pg_sys::Datum {
+    let mut datums: Vec<pg_sys::Datum> = values
+        .iter()
+        .map(|v| v.unwrap_or(pg_sys::Datum::from(0usize)))
+        .collect();
+    let mut nulls: Vec<bool> = values.iter().map(Option::is_none).collect();
+    let mut dims = [values.len() as i32];
+    let mut lower_bounds = [1];
+    pg_sys::Datum::from(pg_sys::construct_md_array(
+        datums.as_mut_ptr(),
+        nulls.as_mut_ptr(),
+        1,
+        dims.as_mut_ptr(),
+        lower_bounds.as_mut_ptr(),
+        pg_sys::JSONBOID,
+        -1,
+        false,
+        pg_sys::TYPALIGN_INT as std::ffi::c_char,
     ))
 }
 

@@ -159,3 +159,16 @@ SELECT current_setting('data_directory') AS datadir \gset
 \setenv DATADIR :datadir
 \! for s in 'Alice Lindqvist' 'alice.lindqvist@example.org' '+46700000001' 'Alice Secret-Alias' 'Bob Bergström' 'bob.bergstrom@example.org' 'Alice Newcomer' 'no-at-sign-zz91'; do printf '%s: %s files\n' "$s" "$(grep -rlaF -e "$s" "$DATADIR/base" "$DATADIR/global" "$DATADIR/pg_wal" | wc -l)"; done
 \! printf 'platinum-7f3c (not personal) found in the WAL: %s\n' "$(grep -rlaF -e 'platinum-7f3c' "$DATADIR/pg_wal" | wc -l | awk '{print ($1 > 0) ? "yes" : "no"}')"
+
+-- A batch whose first element is invalid (kept as a dead letter) before a
+-- stored one and one of a type without personal fields: each row and each
+-- letter keeps its own data, sealed where personal.
+SELECT bss.append_events('subscriber-5', '[{"type": "subscriber.registered", "data": {"name": "Eve Invalid", "plan": 5}},
+                                           {"type": "subscriber.registered", "data": {"name": "Eve Valid", "plan": "gold"}},
+                                           {"type": "subscriber.noted", "data": {"name": "not personal here"}}]',
+                         on_invalid => 'dead_letter');
+SELECT stream_version, type, data->'name' ? 'bss:pii' AS name_sealed, data->>'plan' AS plan,
+       bss.reveal(data)->>'name' AS revealed
+FROM bss.events WHERE stream_id = 'subscriber-5' ORDER BY stream_version;
+SELECT batch_index, event->'data'->'name' ? 'bss:pii' AS name_sealed, bss.reveal(event->'data')->>'name' AS revealed
+FROM bss.dead_letters WHERE stream_id = 'subscriber-5';
