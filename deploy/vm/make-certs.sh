@@ -71,30 +71,14 @@ certs 2 --server "$VM2_NAME" --server "$VM2_ADDR" \
     --client pgautofailover_replicator --client autoctl_node --client postgres_exporter --client bss_sidecar
 # VM3: the server certificate of the monitor's PostgreSQL and of Redis; the
 # monitor's health checks' client certificate (pgautofailover_monitor);
-# redis_exporter's; admin's (redis-cli, the containers' healthchecks).
+# redis_exporter's; admin's (redis-cli, the containers' healthchecks); and
+# Kafka's (--peer): each node is a TLS server and, to the other nodes
+# (replication, the controller quorum) with ssl.client.auth=required, a TLS
+# client with the same certificate. Java refuses a client certificate
+# without the clientAuth extended key usage, which server certificates do
+# not have: this one has both.
 certs 3 --server "$VM3_NAME" --server "$VM3_ADDR" \
-    --client pgautofailover_monitor --client redis-exporter --client admin
-
-# Kafka's certificate, VM3: each node is a TLS server and, to the other
-# nodes (replication, the controller quorum) with ssl.client.auth=required,
-# a TLS client with the same certificate. Java refuses a client
-# certificate without the clientAuth extended key usage, and
-# scripts/certs.sh gives server certificates serverAuth only: this one gets
-# both, signed by the same CA.
-kafka="$OUT/vm3/kafka"
-if ! { [ -f "$kafka.key" ] && openssl verify -CAfile "$OUT/ca/ca.crt" "$kafka.crt" >/dev/null 2>&1; }; then
-    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$kafka.key" 2>/dev/null
-    chmod 600 "$kafka.key"
-    ext="$(mktemp)"
-    trap 'rm -f "$ext"' EXIT
-    printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
-        "extendedKeyUsage=serverAuth,clientAuth" \
-        "subjectAltName=DNS:$VM3_NAME,IP:$VM3_ADDR,DNS:localhost,IP:127.0.0.1" >"$ext"
-    openssl req -new -key "$kafka.key" -subj "/CN=$VM3_NAME" 2>/dev/null \
-        | openssl x509 -req -CA "$OUT/ca/ca.crt" -CAkey "$OUT/ca/ca.key" -CAserial "$OUT/ca/ca.srl" \
-            -CAcreateserial -days 825 -sha256 -extfile "$ext" -out "$kafka.crt" 2>/dev/null
-fi
-openssl verify -CAfile "$OUT/ca/ca.crt" "$kafka.crt" >/dev/null || die "$kafka.crt is not signed by $OUT/ca/ca.crt"
+    --client pgautofailover_monitor --client redis-exporter --client admin --peer kafka
 for n in 1 2 3; do
     printf 'VM%s: %s\n' "$n" "$(cd "$OUT/vm$n" && ls | tr '\n' ' ')"
 done
