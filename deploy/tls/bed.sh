@@ -205,8 +205,7 @@ TOML
 
 # start_tls_sidecar MODE LOG [PG_CA [SINK_CA]]: the sidecar as role sidecar,
 # over TLS or plaintext, with the detectors of PIPELINE_DETECTORS (if set).
-# Its spool is TLS_SPOOL (default WORK/spool-MODE); SIDECAR_DATABASE_URL
-# replaces its database URL.
+# Its spool is TLS_SPOOL (default WORK/spool-MODE).
 start_tls_sidecar() {
     local mode="$1" logfile="$2" pg_ca="${3:-$CERTS/ca.crt}" url brokers config
     config="$(sidecar_config "$mode" "${4:-$pg_ca}")"
@@ -219,7 +218,6 @@ start_tls_sidecar() {
         url="$(pg_url_plain sidecar)"
         brokers="127.0.0.1:$KAFKA_PLAIN_PORT"
     fi
-    url="${SIDECAR_DATABASE_URL:-$url}"
     "${SIDECAR_BIN:-$ROOT/target/release/bss-sidecar}" --database-url "$url" --spool-dir "${TLS_SPOOL:-$WORK/spool-$mode}" \
         --slot "$SLOT" --kafka-brokers "$brokers" --metrics-addr "127.0.0.1:$METRICS_PORT" \
         --config "$config" >"$logfile" 2>&1 &

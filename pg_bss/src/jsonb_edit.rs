@@ -112,7 +112,7 @@ impl Builder {
 }
 
 /// The whole of `doc` as a `jbvBinary`.
-unsafe fn binary(doc: *mut pg_sys::Jsonb) -> JsonbValue {
+pub unsafe fn binary(doc: *mut pg_sys::Jsonb) -> JsonbValue {
     let mut v: JsonbValue = std::mem::zeroed();
     v.type_ = jbvType::jbvBinary;
     v.val.binary.data = &mut (*doc).root;

@@ -57,18 +57,12 @@ impl Sealer {
         if fields.is_empty() {
             return Ok(None);
         }
-        let mut editor = SealData {
-            with: Sealing {
-                sealer: self,
-                client,
-                sealed: false,
-            },
-            fields,
-            subject: subject.unwrap_or(stream_id),
-        };
+        let subject = subject.unwrap_or(stream_id);
         // SAFETY: data is a non-null jsonb datum.
-        let out = unsafe { jsonb_edit::edit(jsonb::detoast(data), &mut editor)? };
-        Ok(out.filter(|_| editor.with.sealed))
+        unsafe {
+            let whole = jsonb_edit::binary(jsonb::detoast(data));
+            self.seal_data(client, fields, subject, &whole)
+        }
     }
 
     /// The data of every element of `events` (a jsonb array of
@@ -133,6 +127,21 @@ impl Sealer {
         let subject = string_member(element, "subject")
             .and_then(|s| std::str::from_utf8(s).ok())
             .unwrap_or(stream_id);
+        self.seal_data(client, fields, subject, &data)
+    }
+
+    /// `data` (a `jbvBinary`) with `fields` sealed under `subject`'s key;
+    /// None when there was nothing to seal.
+    ///
+    /// # Safety
+    /// `data` must be a `jbvBinary` of a live, detoasted jsonb value.
+    unsafe fn seal_data(
+        &mut self,
+        client: &mut SpiClient<'_>,
+        fields: &[FieldPath],
+        subject: &str,
+        data: &JsonbValue,
+    ) -> BssResult<Option<pg_sys::Datum>> {
         let mut editor = SealData {
             with: Sealing {
                 sealer: self,
@@ -142,7 +151,7 @@ impl Sealer {
             fields,
             subject,
         };
-        let out = jsonb_edit::edit_value(&data, &mut editor)?;
+        let out = jsonb_edit::edit_value(data, &mut editor)?;
         Ok(out.filter(|_| editor.with.sealed))
     }
 
