@@ -7,6 +7,11 @@ export PGPORT
 # PostgreSQL will not run as root: clusters run as this OS user when we are root.
 PG_USER := $(if $(filter 0,$(shell id -u)),postgres,$(shell id -un))
 PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
+# Every Rust test run selects the whole workspace (but the extension, which
+# cargo-pgrx builds), so features resolve the same in each and no dependency is
+# built twice; a crate's integration tests are one binary (tests/<name>/main.rs)
+# chosen with --test. A crate's unit tests run in `make check`.
+CARGO_TEST := cargo test --release --workspace --exclude pg_bss
 
 .PHONY: demo demo-stop check test-local test-vm test test-backup test-tls bench-tls setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-instructions test-detect test-monitoring chaos test-chaos testbed-down
 
@@ -24,7 +29,7 @@ demo-stop:
 check: setup-build
 	cargo fmt --all -- --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
-	cargo test --release --workspace --lib --bins --exclude pg_bss
+	$(CARGO_TEST) --lib --bins
 
 # Everything, what CI runs (.ci/run).
 test: setup check test-wal test-pg test-regress test-upgrade test-backup test-tls test-e2e test-sidecar test-loadgen test-detect test-monitoring test-local test-vm test-chaos
@@ -73,11 +78,11 @@ test-tls: setup
 
 # The spool's log engine: recovery, corruption, kill -9, model tests.
 test-wal:
-	cargo test -p bss-wal --release
+	$(CARGO_TEST) --test wal
 
 # Tests across real, separate sessions against the devdb (concurrency, gap-safety).
 test-e2e: devdb
-	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" cargo test -p bss-tests --release --tests -- --test-threads 1
+	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" $(CARGO_TEST) --test sessions -- --test-threads 1
 
 # Every benchmark; the figures in the README come from these.
 bench: bench-wal bench-pg bench-cdc bench-tls bench-e2e bench-detect bench-anomaly
@@ -95,18 +100,18 @@ bench-wal:
 # The sidecar: its units, each sink against a real redis-server / tansu broker
 # the tests start, and the whole path from the devdb to Kafka and Redis.
 test-sidecar: setup devdb
-	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" cargo test -p bss-sidecar --release -- --test-threads 1
+	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" $(CARGO_TEST) --test sidecar -- --test-threads 1
 
 # The load generator: simulator invariants and schemas, then a short run
 # against the devdb whose report must match what is in bss.events.
 test-loadgen: setup devdb
-	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" cargo test -p bss-loadgen --release -- --test-threads 1
+	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" $(CARGO_TEST) --test loadgen -- --test-threads 1
 
 # The detectors: each against synthetic series with known anomalies, the
 # pipeline, and precision/recall/F1 on bss-loadgen's labelled anomalies
 # (printed; floors asserted).
 test-detect:
-	cargo test -p bss-detect --release -- --nocapture
+	$(CARGO_TEST) --test loadgen_f1 -- --nocapture
 
 # Prometheus configuration, rules and their promtool unit tests, Alertmanager
 # routes, and the Grafana dashboards' queries (deploy/monitoring/check.sh).
@@ -128,7 +133,7 @@ chaos: setup
 # make test's short version of it: the chaos crates' own tests (the
 # checkers fed bad histories, the proxy's toxics), then three short scenarios.
 test-chaos: setup devdb
-	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" cargo test --release -p bss-faultproxy -p bss-chaos-check -p bss-listappend -- --test-threads 1
+	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" $(CARGO_TEST) --test faultproxy --test checkers --test devdb_check -- --test-threads 1
 	chaos/run.sh sidecar-kill packet-loss partition-sidecar-broker pg-primary-kill warmup=5 fault=10 after=5 rate=1000 settle=60 kill_min=1 kill_max=3
 
 # Removes the test bed and whatever runs in it (a run cleans up on its own;

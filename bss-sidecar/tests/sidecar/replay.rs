@@ -4,15 +4,13 @@
 //! afterwards streams on without delivering anything twice, and a replay
 //! beside a running sidecar is refused.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use crate::support::*;
 use bss_tests::redis_server::RedisServer;
-use support::*;
 
 /// Runs `bss-sidecar replay` with the sidecar's settings and `extra`.
 fn replay(spool_dir: &Path, slot: &str, redis_url: &str, extra: &[&str]) -> Output {

@@ -96,7 +96,7 @@ fn crash_recovery_keeps_every_acknowledged_record() {
     for round in 0..KILLS {
         let mut child = Command::new(&exe)
             .args([
-                "crash_child_writer",
+                "crash::crash_child_writer",
                 "--exact",
                 "--ignored",
                 "--nocapture",

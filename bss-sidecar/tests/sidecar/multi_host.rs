@@ -2,13 +2,11 @@
 //! cluster list them: the replication source streams from the first host
 //! that lets it, here after one that refuses connections.
 
-mod support;
-
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::support::*;
 use bss_tests::redis_server::RedisServer;
-use support::*;
 
 #[test]
 fn the_source_streams_from_the_first_host_that_lets_it_after_one_that_is_down() {

@@ -7,15 +7,13 @@
 //! value Redis holds; a value that is not personal is found in each (the
 //! search sees what was written), and the other subject reads back intact.
 
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use bss_tests::broker::Broker;
 use bss_tests::redis_server::RedisServer;
 use serde_json::{json, Value};
-use support::*;
 
 const VERSIONS: i64 = 3;
 

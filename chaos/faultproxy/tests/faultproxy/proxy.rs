@@ -3,17 +3,15 @@
 //! Delays are asserted tightly from below and loosely from above, so a
 //! loaded machine cannot fail a correct proxy.
 
-mod support;
-
 use std::io::{ErrorKind, Read, Write};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bss_faultproxy::protocol::Request;
-use bss_faultproxy::toxics::{Bandwidth, Fault, Latency, LatencyDirection};
-use support::{
+use crate::support::{
     connect, nothing_arrives_within, pattern, read_exactly, round_trip, EchoServer, RunningProxy,
 };
+use bss_faultproxy::protocol::Request;
+use bss_faultproxy::toxics::{Bandwidth, Fault, Latency, LatencyDirection};
 
 fn latency(ms: u64, direction: LatencyDirection) -> Request {
     Request::Latency(Latency {
@@ -348,7 +346,7 @@ fn the_upstream_being_down_closes_the_client_and_not_the_proxy() {
     let proxy = RunningProxy::start(upstream);
     let mut client = proxy.connect();
     assert!(
-        support::ends(&mut client),
+        crate::support::ends(&mut client),
         "the client's connection was not closed"
     );
     let status = proxy.status();

@@ -2,14 +2,12 @@
 //! the client subcommands against its control socket, their exit codes,
 //! and the socket file's life.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::{connect, round_trip, EchoServer};
 use bss_tests::process::{free_port, wait_for_port, ChildGuard};
-use support::{connect, round_trip, EchoServer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bss-faultproxy");
 

@@ -4,15 +4,13 @@
 //! Python's confluent-kafka, Redis with plain commands, and compared with
 //! what PostgreSQL holds.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use bss_tests::broker::Broker;
 use bss_tests::redis_server::RedisServer;
 use serde_json::Value;
-use support::*;
 
 const STREAMS: usize = 1_000;
 const VERSIONS: i64 = 100;

@@ -643,7 +643,7 @@ async fn stream_maxlen_trims_each_category_stream_approximately() {
 }
 
 /// Events per second through one sink into a local redis-server; prints the
-/// figure. `cargo test -p bss-sidecar --release --test redis_sink -- --ignored --nocapture`
+/// figure. `cargo test -p bss-sidecar --release --test sidecar redis_sink -- --ignored --nocapture`
 #[tokio::test]
 #[ignore]
 async fn throughput() {

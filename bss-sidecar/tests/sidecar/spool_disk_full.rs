@@ -7,18 +7,16 @@
 //! and Redis once, in order, and the sidecar never exits. Mounts a small
 //! tmpfs: needs root.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use bss_sidecar::event::{example, Event};
 use bss_sidecar::spool::{AdvanceError, Spool};
 use bss_tests::broker::Broker;
 use bss_tests::redis_server::RedisServer;
-use support::*;
 
 /// A tmpfs mounted on a directory, unmounted when dropped (also when the
 /// test fails).

@@ -2,12 +2,10 @@
 //! PostgreSQL exactly once across kill -9, and a restarted stage judges
 //! with the windows it had, not empty ones.
 
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::{append_readings, limit_detector, Sidecar, SidecarArgs, Slot, EVERY_BIG};
+use crate::support::{append_readings, limit_detector, Sidecar, SidecarArgs, Slot, EVERY_BIG};
 
 /// Readings in the load (one in EVERY_BIG is over the limit).
 const READINGS: i64 = 3_000;

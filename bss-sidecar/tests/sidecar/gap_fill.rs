@@ -5,13 +5,11 @@
 //! its spool lacked, once, in order per stream, then streams on. Checked
 //! in Redis, whose category stream holds one entry per delivery.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::*;
 use bss_tests::redis_server::RedisServer;
-use support::*;
 
 /// Drops the slot once its walsender is gone (the sidecar stopped).
 fn drop_slot(c: &mut postgres::Client, slot: &str) {

@@ -529,7 +529,7 @@ async fn full_local_queue_is_waited_out_and_no_record_is_dropped() {
 /// Throughput of the sink against tansu on this machine; prints events/s.
 /// `BSS_KAFKA_BENCH_EVENTS` (default 300000), `BSS_KAFKA_BENCH_BATCH` (5000).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: cargo test -p bss-sidecar --release --test kafka_sink -- --ignored --nocapture"]
+#[ignore = "benchmark: cargo test -p bss-sidecar --release --test sidecar kafka_sink -- --ignored --nocapture"]
 async fn throughput_to_tansu() {
     init_logs();
     let env = |k: &str, d: usize| {

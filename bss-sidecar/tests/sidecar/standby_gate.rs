@@ -5,15 +5,13 @@
 //! what it receives as a standby does; the devdb is made to wait for it
 //! for the length of the test (and put back on any exit).
 
-mod support;
-
 use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use bss_tests::process::ChildGuard;
 use bss_tests::redis_server::RedisServer;
-use support::*;
 
 const STANDBY: &str = "bss_gate_standby";
 

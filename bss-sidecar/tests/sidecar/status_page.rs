@@ -6,18 +6,18 @@
 //! points, and a screenshot is kept in `target/status-page.png`.
 //! `/status.json` is checked as JSON on its own.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::{
+    append_readings, http_get, limit_detector, Sidecar, SidecarArgs, Slot, EVERY_BIG,
+};
 use bss_tests::broker::Broker;
 use bss_tests::process::ChildGuard;
 use bss_tests::redis_server::RedisServer;
 use serde_json::Value;
-use support::{append_readings, http_get, limit_detector, Sidecar, SidecarArgs, Slot, EVERY_BIG};
 
 /// The load's bounds: rounds of ROUND_EVENTS readings, at most MAX_ROUNDS
 /// of them and for at most MAX_LOAD, ROUND_PAUSE apart.
