@@ -83,7 +83,12 @@ fn write_error_fails_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let out = Command::new(exe)
-        .args(["--exact", "io_failure::io_failure_child", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "io_failure::io_failure_child",
+            "--ignored",
+            "--nocapture",
+        ])
         .env("BSS_WAL_FAIL_DIR", dir.path())
         .stdout(Stdio::piped())
         .output()
