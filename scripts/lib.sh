@@ -33,6 +33,11 @@ expect_refused() {
     printf '  ok   %s: %s\n' "$what" "$(grep -iE -m1 "$pattern" <<<"$out" | sed 's/^ *//' | cut -c1-170)"
 }
 
+# For the TLS checks: the SQL that counts a server's TCP sessions without
+# TLS (0 on a TLS-only server; local socket sessions are not counted).
+PLAINTEXT_TCP_SESSIONS_SQL="SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+                            WHERE a.client_addr IS NOT NULL AND NOT s.ssl"
+
 # PostgreSQL refuses to run as root: as root, run it as the 'postgres' user.
 if [ "$(id -u)" = 0 ]; then
     PG_USER=postgres

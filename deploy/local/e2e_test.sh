@@ -32,8 +32,7 @@ expect_refused "redis-cli without TLS" "reset|closed|Error|I/O" \
 expect_refused "a Kafka client with security.protocol=PLAINTEXT" "transport|timed out|disconnect|fail" \
     timeout 60 "$PY_VENV/bin/python" "$ROOT/deploy/tls/kafka_count.py" bss.usage "bootstrap.servers=localhost:$KAFKA_PORT" \
     "security.protocol=PLAINTEXT" "socket.timeout.ms=5000"
-plain="$(as_pg "$PG_BIN/psql" -X -qtA "$URL" -c "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
-                                                 WHERE a.client_addr IS NOT NULL AND NOT s.ssl")"
+plain="$(as_pg "$PG_BIN/psql" -X -qtA "$URL" -c "$PLAINTEXT_TCP_SESSIONS_SQL")"
 [ "$plain" = 0 ] || die "$plain TCP sessions with PostgreSQL are not encrypted"
 walsenders="$(as_pg "$PG_BIN/psql" -X -qtA "$URL" -c "SELECT string_agg(DISTINCT usename, ', ') FROM pg_stat_activity WHERE backend_type = 'walsender'")"
 [ "$walsenders" = sidecar ] || die "the replication sessions are those of role(s) '$walsenders', not role sidecar alone"

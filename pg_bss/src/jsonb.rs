@@ -12,9 +12,9 @@ pub enum Root {
 }
 
 // From PostgreSQL's utils/jsonb.h: the container header is a count plus flags.
-const JB_CMASK: u32 = 0x0FFF_FFFF;
-const JB_FSCALAR: u32 = 0x1000_0000;
-const JB_FOBJECT: u32 = 0x2000_0000;
+pub(crate) const JB_CMASK: u32 = 0x0FFF_FFFF;
+pub(crate) const JB_FSCALAR: u32 = 0x1000_0000;
+pub(crate) const JB_FOBJECT: u32 = 0x2000_0000;
 const JB_FARRAY: u32 = 0x4000_0000;
 
 /// The jsonb value of a datum, detoasted (a copy only when it was toasted).
@@ -40,6 +40,14 @@ pub unsafe fn kind(container: *const pg_sys::JsonbContainer) -> Root {
     } else {
         Root::Scalar
     }
+}
+
+/// How many members an object container has, or elements an array has.
+///
+/// # Safety
+/// As [`kind`].
+pub unsafe fn count(container: *const pg_sys::JsonbContainer) -> u32 {
+    std::ptr::read_unaligned(container as *const u32) & JB_CMASK
 }
 
 /// The root kind of a non-null jsonb datum.
@@ -226,49 +234,73 @@ pub unsafe fn to_text(datum: pg_sys::Datum) -> String {
         .into_owned()
 }
 
-/// The JSON text (as jsonb_out writes it: numbers with all their digits
-/// and their scale) of member `key` of the object `datum` holds, or of each
+/// The value of member `key` of a value (as PostgreSQL's iterator gives
+/// it: nested containers as a `jbvBinary`), if it is an object that has one.
+///
+/// # Safety
+/// `value` must come from a walk over a live, detoasted jsonb value.
+pub unsafe fn member(value: &pg_sys::JsonbValue, key: &str) -> Option<pg_sys::JsonbValue> {
+    if value.type_ != pg_sys::jbvType::jbvBinary || kind(value.val.binary.data) != Root::Object {
+        return None;
+    }
+    let mut found: pg_sys::JsonbValue = std::mem::zeroed();
+    let hit = pg_sys::getKeyJsonValueFromContainer(
+        value.val.binary.data,
+        key.as_ptr().cast(),
+        key.len() as i32,
+        &mut found,
+    );
+    (!hit.is_null()).then_some(found)
+}
+
+/// A value's JSON text as jsonb_out writes it (numbers keep all their
+/// digits and their scale).
+///
+/// # Safety
+/// As [`member`].
+pub unsafe fn value_text(value: &pg_sys::JsonbValue) -> Vec<u8> {
+    use pg_sys::jbvType;
+    match value.type_ {
+        jbvType::jbvString => {
+            let s = value.val.string;
+            let bytes = std::slice::from_raw_parts(s.val as *const u8, s.len as usize);
+            // jsonb strings are UTF-8 (the database encoding's, checked on
+            // input); serde_json escapes what jsonb_out escapes.
+            serde_json::to_vec(&String::from_utf8_lossy(bytes)).expect("a string serializes")
+        }
+        jbvType::jbvBool => (if value.val.boolean { "true" } else { "false" }).into(),
+        jbvType::jbvNull => "null".into(),
+        _ => {
+            let (container, len) = if value.type_ == jbvType::jbvBinary {
+                (value.val.binary.data, value.val.binary.len)
+            } else {
+                let doc = pg_sys::JsonbValueToJsonb(value as *const _ as *mut _);
+                (
+                    &mut (*doc).root as *mut pg_sys::JsonbContainer,
+                    pgrx::varsize_any_exhdr(doc.cast()) as i32,
+                )
+            };
+            let text = pg_sys::JsonbToCString(std::ptr::null_mut(), container, len);
+            std::ffi::CStr::from_ptr(text).to_bytes().to_vec()
+        }
+    }
+}
+
+/// The JSON text of member `key` of the object `datum` holds, or of each
 /// object of the array it holds, in order; None where it has no such
 /// member, or is not an object.
 ///
 /// # Safety
 /// `datum` must be a valid, non-null jsonb datum.
 pub unsafe fn member_texts(datum: pg_sys::Datum, key: &str) -> Vec<Option<String>> {
-    use pg_sys::{jbvType, JsonbIteratorToken as Tok, JsonbValue};
-    unsafe fn member(container: *mut pg_sys::JsonbContainer, key: &str) -> Option<String> {
-        if kind(container) != Root::Object {
-            return None;
-        }
-        let mut found: JsonbValue = std::mem::zeroed();
-        let hit = pg_sys::getKeyJsonValueFromContainer(
-            container,
-            key.as_ptr().cast(),
-            key.len() as i32,
-            &mut found,
-        );
-        if hit.is_null() {
-            return None;
-        }
-        let (inner, len) = if found.type_ == jbvType::jbvBinary {
-            (found.val.binary.data, found.val.binary.len)
-        } else {
-            let scalar = pg_sys::JsonbValueToJsonb(&mut found);
-            (
-                &mut (*scalar).root as *mut _,
-                pgrx::varsize_any_exhdr(scalar.cast()) as i32,
-            )
-        };
-        let text = pg_sys::JsonbToCString(std::ptr::null_mut(), inner, len);
-        Some(
-            std::ffi::CStr::from_ptr(text)
-                .to_string_lossy()
-                .into_owned(),
-        )
-    }
+    use pg_sys::{JsonbIteratorToken as Tok, JsonbValue};
+    let text = |v: &JsonbValue| {
+        member(v, key).map(|m| String::from_utf8_lossy(&value_text(&m)).into_owned())
+    };
     let jb = detoast(datum);
     let root: *mut pg_sys::JsonbContainer = &mut (*jb).root;
     match kind(root) {
-        Root::Object => vec![member(root, key)],
+        Root::Object => vec![text(&crate::jsonb_edit::binary(jb))],
         Root::Array(_) => {
             let mut it = pg_sys::JsonbIteratorInit(root);
             let mut texts = Vec::new();
@@ -276,11 +308,7 @@ pub unsafe fn member_texts(datum: pg_sys::Datum, key: &str) -> Vec<Option<String
                 let mut v: JsonbValue = std::mem::zeroed();
                 match pg_sys::JsonbIteratorNext(&mut it, &mut v, true) {
                     Tok::WJB_DONE => return texts,
-                    Tok::WJB_ELEM => texts.push(if v.type_ == jbvType::jbvBinary {
-                        member(v.val.binary.data, key)
-                    } else {
-                        None
-                    }),
+                    Tok::WJB_ELEM => texts.push(text(&v)),
                     _ => {}
                 }
             }

@@ -1,9 +1,11 @@
-//! Rebuilds a jsonb value with some of its values replaced, walking
-//! PostgreSQL's own iterator and building with its `pushJsonbValue`: no
-//! text round trip and no serde value, so what is kept is copied as it was
-//! stored (numbers with all their digits and their scale). An [`Editor`]
-//! decides, value by value in document order, what becomes of each. Never
-//! looks at what a value means: its editors do.
+//! Rebuilds a jsonb value with some of its values replaced: no text round
+//! trip and no serde value, so what is kept is copied as it was stored
+//! (numbers with all their digits and their scale). An [`Editor`] decides,
+//! value by value in document order, what becomes of each. An object whose
+//! members are only kept or replaced is patched in its binary form
+//! ([`crate::jsonb_patch`]); anything deeper walks PostgreSQL's own
+//! iterator and builds with its `pushJsonbValue`. Never looks at what a
+//! value means: its editors do.
 
 use pgrx::pg_sys::{self, jbvType, JsonbIteratorToken as Tok, JsonbValue};
 
@@ -25,7 +27,9 @@ pub enum Visit {
     Replaced,
 }
 
-/// Decides what becomes of each value, and pushes replacements.
+/// Decides what becomes of each value, and pushes replacements. A value
+/// may be visited again (the members of an object are, when a visit
+/// descends into one of them): visits must give the same answer.
 pub trait Editor {
     type Error;
     /// The value at `path` (empty: the whole document); a nested container
@@ -45,9 +49,23 @@ pub struct Builder {
     /// WJB_ELEM in an array, WJB_ELEM at the top).
     as_token: Tok::Type,
     top: *mut JsonbValue,
+    /// Set while an object's members are patched: what a visit pushed,
+    /// kept instead of built.
+    capturing: bool,
+    captured: Option<JsonbValue>,
 }
 
 impl Builder {
+    fn new() -> Self {
+        Builder {
+            state: std::ptr::null_mut(),
+            as_token: Tok::WJB_ELEM,
+            top: std::ptr::null_mut(),
+            capturing: false,
+            captured: None,
+        }
+    }
+
     /// Pushes `tok` with `value`, keeping the top once the document closes.
     unsafe fn put(&mut self, tok: Tok::Type, value: *const JsonbValue) {
         let at_top = self.state.is_null();
@@ -64,6 +82,10 @@ impl Builder {
     /// `value` must be a valid JsonbValue whose pointers outlive the build,
     /// and not a raw scalar's container.
     pub unsafe fn push(&mut self, value: &JsonbValue) {
+        if self.capturing {
+            self.captured = Some(*value);
+            return;
+        }
         if self.state.is_null() && value.type_ != jbvType::jbvBinary {
             // A scalar document is a one-element "raw scalar" array.
             let mut raw: JsonbValue = std::mem::zeroed();
@@ -90,6 +112,9 @@ impl Builder {
     /// # Safety
     /// Called from [`Editor::visit`] only.
     pub unsafe fn push_object_of_string(&mut self, key: &str, text: &str) {
+        if self.capturing {
+            return self.push(&binary(crate::jsonb_patch::object_of_string(key, text)));
+        }
         self.put(Tok::WJB_BEGIN_OBJECT, std::ptr::null());
         self.put(Tok::WJB_KEY, &string(key.as_bytes()));
         self.put(Tok::WJB_VALUE, &string(text.as_bytes()));
@@ -160,21 +185,71 @@ pub unsafe fn edit_value<E: Editor>(
 ) -> Result<Option<pg_sys::Datum>, E::Error> {
     debug_assert_eq!(whole.type_, jbvType::jbvBinary);
     let root = whole.val.binary.data;
-    let mut out = Builder {
-        state: std::ptr::null_mut(),
-        as_token: Tok::WJB_ELEM,
-        top: std::ptr::null_mut(),
-    };
+    let mut out = Builder::new();
     let mut path = Vec::new();
     match editor.visit(&path, whole, &mut out)? {
         Visit::Keep => return Ok(None),
         Visit::Replaced => {}
-        Visit::Descend => walk(&mut out, &mut path, root, editor)?,
+        Visit::Descend => {
+            if crate::jsonb::kind(root) == crate::jsonb::Root::Object {
+                match patch_members(root, editor)? {
+                    Patched::Kept => return Ok(None),
+                    Patched::Written(doc) => return Ok(Some(pg_sys::Datum::from(doc))),
+                    Patched::Walk => {}
+                }
+            }
+            walk(&mut out, &mut path, root, editor)?
+        }
     }
     assert!(!out.top.is_null(), "a rebuilt jsonb value has a top");
     Ok(Some(pg_sys::Datum::from(pg_sys::JsonbValueToJsonb(
         out.top,
     ))))
+}
+
+/// What became of an object's members patched in its binary form.
+enum Patched {
+    /// Every member was kept.
+    Kept,
+    /// The object with some members replaced.
+    Written(*mut pg_sys::Jsonb),
+    /// A visit descends into a member, or pushed what the binary writer
+    /// does not take: the object has to be walked.
+    Walk,
+}
+
+/// The object `root` with its members kept or replaced as `editor` decides.
+///
+/// # Safety
+/// `root` must be an object container in a live, detoasted jsonb value.
+unsafe fn patch_members<E: Editor>(
+    root: *mut pg_sys::JsonbContainer,
+    editor: &mut E,
+) -> Result<Patched, E::Error> {
+    let object = crate::jsonb_patch::Object::new(root);
+    let mut out = Builder::new();
+    out.capturing = true;
+    let mut values = Vec::with_capacity(object.len());
+    let mut replaced = false;
+    for i in 0..object.len() {
+        let value = object.value(i);
+        match editor.visit(&[At::Key(object.key(i))], &value, &mut out)? {
+            Visit::Descend if value.type_ == jbvType::jbvBinary => return Ok(Patched::Walk),
+            Visit::Keep | Visit::Descend => values.push(None),
+            Visit::Replaced => {
+                values.push(Some(
+                    out.captured.take().expect("a visit that replaces pushes"),
+                ));
+                replaced = true;
+            }
+        }
+    }
+    if !replaced {
+        return Ok(Patched::Kept);
+    }
+    Ok(object
+        .with_values(&values)
+        .map_or(Patched::Walk, Patched::Written))
 }
 
 /// Pushes the tokens of `container`, visiting each of its values.

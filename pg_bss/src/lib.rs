@@ -81,6 +81,7 @@ mod pii;
 mod fold;
 mod jsonb;
 mod jsonb_edit;
+mod jsonb_patch;
 mod merge_patch;
 mod read_side;
 mod session_cache;
@@ -141,6 +142,9 @@ mod data_quality_tests;
 
 #[cfg(any(test, feature = "pg_test"))]
 mod observability_tests;
+
+#[cfg(any(test, feature = "pg_test"))]
+mod jsonb_patch_tests;
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]

@@ -181,24 +181,31 @@ impl Which {
     }
 }
 
-/// The current master key and its check value.
-fn with_master<R>(f: impl FnOnce(&SecretKey, &str) -> BssResult<R>) -> BssResult<R> {
-    let (key, check) = master(Which::Current)?.expect("the current master key is required");
-    f(&key, &check)
-}
-
-/// A master key and its check value (None: the previous one is not set),
-/// read again when its setting or its file's modification time changed.
-fn master(which: Which) -> BssResult<Option<(SecretKey, String)>> {
-    let (name, path) = which.setting();
+/// The current master key (`bss.master_key_file`'s) and its check value;
+/// an error naming the setting when it is not set.
+fn current_master() -> BssResult<(SecretKey, String)> {
+    let (name, path) = Which::Current.setting();
     if path.is_empty() {
-        if which == Which::Previous {
-            return Ok(None);
-        }
         return Err(no_master(format!(
             "{name} is not set: personal data (fields marked x-pii) cannot be sealed or opened"
         )));
     }
+    load_master(Which::Current, name, path)
+}
+
+/// The previous master key during a rotation and its check value; None
+/// when `bss.previous_master_key_file` is not set.
+fn previous_master() -> BssResult<Option<(SecretKey, String)>> {
+    let (name, path) = Which::Previous.setting();
+    if path.is_empty() {
+        return Ok(None);
+    }
+    load_master(Which::Previous, name, path).map(Some)
+}
+
+/// The master key in the file `path` (setting `name`) and its check value,
+/// read again when the path or the file's modification time changed.
+fn load_master(which: Which, name: &str, path: String) -> BssResult<(SecretKey, String)> {
     let meta = std::fs::metadata(&path).map_err(|e| {
         no_master(format!(
             "cannot read the master key file {path:?} ({name}): {e}"
@@ -234,7 +241,7 @@ fn master(which: Which) -> BssResult<Option<(SecretKey, String)>> {
             });
         }
         let k = slot.as_ref().expect("loaded above");
-        Ok(Some((k.key, k.check.clone())))
+        Ok((k.key, k.check.clone()))
     })
 }
 
@@ -250,11 +257,11 @@ fn parse_hex_key(text: &str) -> Option<SecretKey> {
 }
 
 fn unwrap_key(key_id: Uuid, wrapped: &[u8], master_check: &str) -> BssResult<SecretKey> {
-    let (current, check) = master(Which::Current)?.expect("the current master key is required");
+    let (current, check) = current_master()?;
     let master = if master_check == check {
         current
     } else {
-        match master(Which::Previous)? {
+        match previous_master()? {
             Some((previous, previous_check)) if previous_check == master_check => previous,
             _ => {
                 return Err(no_master(format!(
@@ -280,8 +287,8 @@ fn unwrap_key(key_id: Uuid, wrapped: &[u8], master_check: &str) -> BssResult<Sec
 /// The subject keys themselves do not change: nothing sealed is touched.
 pub fn rotate(client: &mut SpiClient<'_>) -> BssResult<(i64, String, String)> {
     const STEP: &str = "re-wrap the subject keys";
-    let (current, check) = master(Which::Current)?.expect("the current master key is required");
-    let Some((previous, previous_check)) = master(Which::Previous)? else {
+    let (current, check) = current_master()?;
+    let Some((previous, previous_check)) = previous_master()? else {
         return Err(no_master(
             "bss.previous_master_key_file is not set: there is no master key to rotate away from".into(),
         )
@@ -350,12 +357,8 @@ pub fn for_subject(client: &mut SpiClient<'_>, subject: &str) -> BssResult<Subje
         }
         let key_id = Uuid::new_v4();
         let key = cipher::random::<KEY_LEN>();
-        let (wrapped, check) = with_master(|master, check| {
-            Ok((
-                cipher::seal(master, &key, key_id.as_bytes()),
-                check.to_owned(),
-            ))
-        })?;
+        let (master, check) = current_master()?;
+        let wrapped = cipher::seal(&master, &key, key_id.as_bytes());
         let args = [
             subject.into(),
             pgrx::Uuid::from_bytes(*key_id.as_bytes()).into(),

@@ -119,7 +119,7 @@ impl Sealer {
         };
         let fields = schemas::personal(schemas, type_);
         let Some(data) = (!fields.is_empty())
-            .then(|| member(element, "data"))
+            .then(|| jsonb::member(element, "data"))
             .flatten()
         else {
             return Ok(None);
@@ -194,7 +194,7 @@ impl Sealing<'_, '_, '_> {
         }
         let key = self.sealer.key(self.client, subject)?;
         // SAFETY: as above; the text is palloc'd in the current context.
-        let text = key.seal(&unsafe { json_text(value) });
+        let text = key.seal(&unsafe { jsonb::value_text(value) });
         // SAFETY: called from a visit.
         unsafe { out.push_object_of_string(cipher::ENVELOPE_KEY, &text) };
         self.sealed = true;
@@ -221,32 +221,12 @@ impl Editor for SealData<'_, '_, '_, '_> {
     }
 }
 
-/// The value of `key` in an object (a `jbvBinary`), if it has one.
-///
-/// # Safety
-/// `value` must come from a walk over a live jsonb value.
-unsafe fn member(value: &JsonbValue, key: &str) -> Option<JsonbValue> {
-    if value.type_ != jbvType::jbvBinary
-        || jsonb::kind(value.val.binary.data) != jsonb::Root::Object
-    {
-        return None;
-    }
-    let mut found: JsonbValue = std::mem::zeroed();
-    let hit = pg_sys::getKeyJsonValueFromContainer(
-        value.val.binary.data,
-        key.as_ptr().cast(),
-        key.len() as i32,
-        &mut found,
-    );
-    (!hit.is_null()).then_some(found)
-}
-
 /// The string value of `key` in an object (a `jbvBinary`), if it has one.
 ///
 /// # Safety
-/// As [`member`].
+/// As [`jsonb::member`].
 unsafe fn string_member<'j>(value: &'j JsonbValue, key: &str) -> Option<&'j [u8]> {
-    let found = member(value, key)?;
+    let found = jsonb::member(value, key)?;
     if found.type_ != jbvType::jbvString {
         return None;
     }
@@ -288,41 +268,12 @@ unsafe fn jsonb_array(values: &[Option<pg_sys::Datum>]) -> pg_sys::Datum {
 /// As [`string_member`].
 unsafe fn envelope_text(value: &JsonbValue) -> Option<&[u8]> {
     if value.type_ != jbvType::jbvBinary
-        || std::ptr::read_unaligned(value.val.binary.data as *const u32) & 0x0FFF_FFFF != 1
+        || jsonb::kind(value.val.binary.data) != jsonb::Root::Object
+        || jsonb::count(value.val.binary.data) != 1
     {
         return None;
     }
     string_member(value, cipher::ENVELOPE_KEY)
-}
-
-/// A value's JSON text as jsonb_out writes it (numbers keep their digits
-/// and scale).
-///
-/// # Safety
-/// As [`string_member`].
-unsafe fn json_text(value: &JsonbValue) -> Vec<u8> {
-    match value.type_ {
-        jbvType::jbvString => {
-            let s = value.val.string;
-            let bytes = std::slice::from_raw_parts(s.val as *const u8, s.len as usize);
-            // jsonb strings are UTF-8 (the database encoding's, checked on input).
-            serde_json::to_vec(&String::from_utf8_lossy(bytes)).expect("a string serializes")
-        }
-        jbvType::jbvBool => (if value.val.boolean { "true" } else { "false" }).into(),
-        _ => {
-            let (container, len) = if value.type_ == jbvType::jbvBinary {
-                (value.val.binary.data, value.val.binary.len)
-            } else {
-                let doc = pg_sys::JsonbValueToJsonb(value as *const JsonbValue as *mut JsonbValue);
-                (
-                    &mut (*doc).root as *mut pg_sys::JsonbContainer,
-                    pgrx::varsize_any_exhdr(doc.cast()) as i32,
-                )
-            };
-            let text = pg_sys::JsonbToCString(std::ptr::null_mut(), container, len);
-            CStr::from_ptr(text).to_bytes().to_vec()
-        }
-    }
 }
 
 /// `bss.rotate_master_key()`: re-wraps the subject keys still wrapped
