@@ -78,7 +78,7 @@ test-tls: setup
 
 # The spool's log engine: recovery, corruption, kill -9, model tests.
 test-wal:
-	$(CARGO_TEST) --test wal
+	$(CARGO_TEST) --test wal --test wal_children
 
 # Tests across real, separate sessions against the devdb (concurrency, gap-safety).
 test-e2e: devdb
