@@ -13,7 +13,7 @@ PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 # chosen with --test. A crate's unit tests run in `make check`.
 CARGO_TEST := cargo test --release --workspace --exclude pg_bss
 
-.PHONY: demo demo-stop check test-local test-vm test test-backup test-tls bench-tls setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-instructions test-detect test-monitoring chaos test-chaos testbed-down
+.PHONY: demo demo-stop check test-local test-vm test test-backup test-tls bench-tls setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-instructions soak test-detect test-monitoring chaos test-chaos testbed-down
 
 # The one-machine layout (deploy/local/) with a sample of BSS traffic; it
 # keeps running until demo-stop.
@@ -163,6 +163,12 @@ bench-cdc: setup devdb
 # for 10 minutes, then 2x and 3x (BENCH_E2E_HOLD shortens the hold).
 bench-e2e: setup devdb
 	benches/e2e/run.sh
+
+# The soak (benches/soak/run.sh): 1x through the whole pipeline for DURATION
+# (default 1h), the memory of every process sampled each minute; fails when
+# one grows beyond SOAK_MAX_MB_PER_HOUR (default 16).
+soak: setup devdb
+	DURATION=$(or $(DURATION),1h) benches/soak/run.sh
 
 # Observations per second of each detector on one core (criterion).
 bench-detect:

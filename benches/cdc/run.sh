@@ -3,7 +3,10 @@
 # all on this machine.
 #  1. catch-up: 1,000,000 events already in the store (1,000 transactions of
 #     1,000 events) when the sidecar starts; the time until both Kafka and
-#     Redis acknowledged all of them, as events/s;
+#     Redis acknowledged all of them, as events/s; and first, as the
+#     baseline, PostgreSQL's own client decoding the same WAL from its own
+#     slot (pg_recvlogical, pgoutput with the sidecar's options, into
+#     /dev/null): the catch-up as a ratio of it;
 #  2. steady: appends at 6,667 events/s (400,000 a minute; pgbench -R, 10
 #     events per transaction) for BENCH_SECONDS (default 60); the sidecar's
 #     commit-to-acknowledgement latency per sink, p50/p95/p99, from its
@@ -20,6 +23,7 @@ EVENTS_PER_STREAM=100
 TOTAL=$((PRELOAD_TXNS * STREAMS_PER_TXN * EVENTS_PER_STREAM))
 WORK="$ROOT/target/bench-cdc"
 SLOT=bss_bench_cdc
+BASELINE_SLOT=bss_bench_cdc_recvlogical
 # The sidecar alone: its anomaly stage is measured by make bench-anomaly.
 PIPELINE_DETECTORS="${PIPELINE_DETECTORS-}"
 RUN="$(date +%s)"
@@ -27,13 +31,16 @@ source "$ROOT/scripts/pipeline.sh"
 psql_b() { as_pg "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 "$URL" "$@"; }
 make_pg_dir "$WORK"
 rm -rf "$WORK/spool"
-trap stop_pipeline EXIT
+drop_slot() { psql_b -qc "SELECT pg_drop_replication_slot('$1') FROM pg_replication_slots WHERE slot_name = '$1'" >/dev/null; }
+trap 'stop_pipeline; drop_slot $BASELINE_SLOT' EXIT
 start_broker_and_redis "$WORK"
 
 DATA='{"kind": "data", "msisdn": "31612345678", "cell": "NL-AMS-117", "bytes": 48213771, "seconds": 0, "charge": 0.42, "currency": "EUR"}'
 BEFORE_PRELOAD="$(psql_b -qtAc "SELECT coalesce(max(global_position), 0) FROM bss.events")"
-psql_b -qc "SELECT pg_drop_replication_slot('$SLOT') FROM pg_replication_slots WHERE slot_name = '$SLOT'" >/dev/null
-psql_b -qc "SELECT pg_create_logical_replication_slot('$SLOT', 'pgoutput')" >/dev/null
+for slot in "$SLOT" "$BASELINE_SLOT"; do
+    drop_slot "$slot"
+    psql_b -qc "SELECT pg_create_logical_replication_slot('$slot', 'pgoutput')" >/dev/null
+done
 log "preloading $TOTAL events ($PRELOAD_TXNS transactions) into the store"
 for t in $(seq 0 $((PRELOAD_TXNS - 1))); do
     lo=$((t * STREAMS_PER_TXN + 1)); hi=$((lo + STREAMS_PER_TXN - 1))
@@ -41,6 +48,18 @@ for t in $(seq 0 $((PRELOAD_TXNS - 1))); do
 done >"$WORK/preload.sql"
 chmod o+r "$WORK/preload.sql"
 psql_b -q -o /dev/null -f "$WORK/preload.sql"
+PRELOAD_END="$(psql_b -qtAc "SELECT pg_current_wal_lsn()")"
+
+# The baseline: PostgreSQL's decoder and client alone, the same options as
+# the sidecar's (pgoutput protocol 1, binary tuples), up to the preload's end.
+start=$(date +%s.%N)
+as_pg "$PG_BIN/pg_recvlogical" -d "$URL" --slot "$BASELINE_SLOT" --start --endpos "$PRELOAD_END" --no-loop \
+    -o proto_version=1 -o publication_names=bss_events -o binary=true -f /dev/null ||
+    die "pg_recvlogical did not stream the preload"
+end=$(date +%s.%N)
+DECODER_RATE=$(python3 -c "print(round($TOTAL / ($end - $start)))")
+log "PostgreSQL's decoder (pg_recvlogical): $TOTAL events in $(python3 -c "print(f'{$end - $start:.1f}')")s ($(printf "%'d" "$DECODER_RATE") events/s)"
+drop_slot "$BASELINE_SLOT"
 
 start=$(date +%s.%N)
 start_sidecar "$WORK"
@@ -49,7 +68,7 @@ end=$(python3 "$ROOT/benches/cdc/wait_delivered.py" "$METRICS_PORT" "$TOTAL" 900
     die "the catch-up of $TOTAL events did not finish within 900 s"
 CATCHUP_S=$(python3 -c "print(f'{$end - $start:.1f}')")
 CATCHUP_RATE=$(python3 -c "print(f'{$TOTAL / ($end - $start):,.0f}')")
-log "catch-up: $TOTAL events in ${CATCHUP_S}s ($CATCHUP_RATE events/s, sidecar start included)"
+log "catch-up: $TOTAL events in ${CATCHUP_S}s ($CATCHUP_RATE events/s, sidecar start included): $(python3 -c "print(f'{100 * $TOTAL / ($end - $start) / $DECODER_RATE:.0f}')")% of PostgreSQL's decoder (target: at least 70%)"
 
 log "steady load: 6,667 events/s for ${STEADY_SECONDS}s"
 {

@@ -51,7 +51,9 @@ synchronous() {
     [ -f "$STANDBY/data/postmaster.pid" ] || start_standby
     sql "ALTER SYSTEM SET synchronous_standby_names = '$NAME'" >/dev/null
     sql "SELECT pg_reload_conf()" >/dev/null
-    wait_until 60 "the standby synchronous" in_sync
+    # It first replays what the one-node case before wrote without it (after
+    # the batch case, gigabytes of WAL): that can take minutes here.
+    wait_until 600 "the standby synchronous" in_sync
 }
 
 run() { # script clients -> transactions per second

@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Where the cores and the memory go, from /proc: what the benchmarks and
+the soak use to account for every process of the pipeline.
+
+  proc_usage.py sample OUT --role NAME=SPEC ... [--interval S] [--max-seconds S]
+      Every S seconds (default 1) until SIGTERM/SIGINT or --max-seconds
+      (default 7200), appends one JSON line to OUT:
+        {"t": <unix time>, "roles": {NAME: {"cpu_s", "rss_anon_mb", "rss_mb", "procs"}}}
+      cpu_s is the role's CPU time (user + system) since sampling began,
+      the processes that exited included (up to their last sample).
+      rss_anon_mb is their private memory (RssAnon: what a leak grows);
+      rss_mb all of their resident memory (shared pages they touched too).
+      SPEC is one of
+        tree:PIDFILE   the process whose pid is the first line of PIDFILE
+                       (a postmaster.pid), and its descendants
+        pid:PID        that process and its descendants
+        re:REGEX       processes whose command line (as ps shows it) matches
+      A process counts for the first role that claims it, in the order given.
+
+  proc_usage.py stages SAMPLES LOADGEN_REPORT
+      Per stage of a bss-loadgen run: each role's CPU seconds and its CPU
+      per acknowledged event (µs), from the samples inside the stage.
+
+  proc_usage.py trend SAMPLES --max-mb-per-hour X [--skip-minutes M] [--not-judged ROLE ...]
+      Each role's private-memory growth per hour (least-squares slope of
+      rss_anon_mb over time, after the first M minutes, default 10); exits 1
+      when a role not named by --not-judged grows faster than X.
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import signal
+import sys
+import time
+
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def processes():
+    """pid -> (ppid, cmdline, cpu ticks, rss bytes, rss_anon bytes)."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            with open(f"/proc/{pid}/status") as f:
+                status = f.read()
+        except OSError:
+            continue  # gone meanwhile
+        # The command name may hold spaces and parentheses: fields follow the last ')'.
+        fields = stat[stat.rindex(")") + 2:].split()
+        ppid, ticks, rss_pages = int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[21])
+        anon = re.search(r"^RssAnon:\s+(\d+) kB", status, re.M)
+        out[pid] = (ppid, cmd, ticks, rss_pages * PAGE, int(anon.group(1)) * 1024 if anon else 0)
+    return out
+
+
+def descendants(root, procs):
+    children = {}
+    for pid, p in procs.items():
+        children.setdefault(p[0], []).append(pid)
+    seen, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid in procs and pid not in seen:
+            seen.add(pid)
+            todo.extend(children.get(pid, []))
+    return seen
+
+
+def claim(roles, procs):
+    """role name -> set of pids, first role first."""
+    taken, out = set(), {}
+    for name, spec in roles:
+        kind, _, arg = spec.partition(":")
+        if kind == "tree":
+            try:
+                with open(arg) as f:
+                    pids = descendants(int(f.readline()), procs)
+            except (OSError, ValueError):
+                pids = set()
+        elif kind == "pid":
+            pids = descendants(int(arg), procs)
+        elif kind == "re":
+            pattern = re.compile(arg)
+            pids = {pid for pid, p in procs.items() if pattern.search(p[1])}
+        else:
+            sys.exit(f"proc_usage: unknown role spec {spec!r} (tree:PIDFILE, pid:PID or re:REGEX)")
+        pids -= taken | {os.getpid()}
+        taken |= pids
+        out[name] = pids
+    return out
+
+
+def sample(args):
+    roles = []
+    for r in args.role:
+        name, sep, spec = r.partition("=")
+        if not sep:
+            sys.exit(f"proc_usage: --role {r!r} is not NAME=SPEC")
+        roles.append((name, spec))
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    first = {}     # pid -> ticks when first seen (CPU before sampling began is not counted)
+    last = {}      # pid -> (role, ticks at its last sample)
+    gone = {name: 0 for name, _ in roles}  # ticks of processes that exited
+    began = time.time()
+    with open(args.out, "a") as out:
+        while not stop and time.time() - began <= args.max_seconds:
+            procs = processes()
+            owned = claim(roles, procs)
+            for pid in [p for p in last if p not in procs]:
+                role, ticks = last.pop(pid)
+                gone[role] += ticks - first.pop(pid)
+            line = {"t": round(time.time(), 3), "roles": {}}
+            for name, pids in owned.items():
+                ticks = rss = anon = 0
+                for pid in pids:
+                    p = procs[pid]
+                    first.setdefault(pid, p[2])
+                    last[pid] = (name, p[2])
+                    ticks += p[2] - first[pid]
+                    rss += p[3]
+                    anon += p[4]
+                line["roles"][name] = {
+                    "cpu_s": round((ticks + gone[name]) / TICKS, 2),
+                    "rss_anon_mb": round(anon / 2**20, 1),
+                    "rss_mb": round(rss / 2**20, 1),
+                    "procs": len(pids),
+                }
+            out.write(json.dumps(line) + "\n")
+            out.flush()
+            end = time.time() + args.interval
+            while not stop and time.time() < end:
+                time.sleep(min(0.2, args.interval))
+
+
+def load(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def at(samples, t):
+    """The last sample at or before t (the first when none is)."""
+    best = samples[0]
+    for s in samples:
+        if s["t"] <= t:
+            best = s
+    return best
+
+
+def stages(args):
+    samples = load(args.samples)
+    with open(args.report) as f:
+        report = json.load(f)
+    start = datetime.datetime.fromisoformat(report["started_at"].replace("Z", "+00:00")).timestamp()
+    roles = list(samples[-1]["roles"])
+    print("| stage | rate (events/s) | " + " | ".join(roles) + " | all | CPU per event |")
+    print("|---|---:|" + "---:|" * (len(roles) + 2))
+    for phase in report.get("phases", []):
+        a, b = at(samples, start + phase["from_s"]), at(samples, start + phase["to_s"])
+        seconds = b["t"] - a["t"]
+        events = phase["achieved_rate"] * (phase["to_s"] - phase["from_s"])
+        if seconds <= 0 or events <= 0:
+            continue
+        used = {r: b["roles"].get(r, {}).get("cpu_s", 0) - a["roles"].get(r, {}).get("cpu_s", 0) for r in roles}
+        total = sum(used.values())
+        cells = " | ".join(f"{used[r]:.1f} s" for r in roles)
+        print(f"| {phase['stage']} ({phase['from_s']}-{phase['to_s']} s) | {phase['achieved_rate']:,.0f} | {cells} | "
+              f"{total:.1f} s ({total / seconds:.2f} cores) | {1e6 * total / events:.0f} µs |")
+
+
+def trend(args):
+    samples = [s for s in load(args.samples)]
+    if not samples:
+        sys.exit("proc_usage: no samples")
+    t0 = samples[0]["t"] + 60 * args.skip_minutes
+    kept = [s for s in samples if s["t"] >= t0]
+    if len(kept) < 3:
+        sys.exit(f"proc_usage: {len(kept)} samples after the first {args.skip_minutes} minutes: too few for a trend")
+    hours = (kept[-1]["t"] - kept[0]["t"]) / 3600
+    failed = []
+    print(f"private memory (RssAnon) per role over {hours:.2f} h after the first {args.skip_minutes} min "
+          f"({len(kept)} samples); bound {args.max_mb_per_hour} MB/h")
+    for role in samples[-1]["roles"]:
+        pts = [(s["t"] / 3600, s["roles"][role]["rss_anon_mb"]) for s in kept if role in s["roles"]]
+        n = len(pts)
+        mx, my = sum(p[0] for p in pts) / n, sum(p[1] for p in pts) / n
+        var = sum((p[0] - mx) ** 2 for p in pts)
+        slope = sum((p[0] - mx) * (p[1] - my) for p in pts) / var if var else 0.0
+        if role in args.not_judged:
+            verdict = "-"
+        elif slope <= args.max_mb_per_hour:
+            verdict = "ok"
+        else:
+            verdict = "GROWS"
+            failed.append(role)
+        print(f"  {verdict:5} {role:10} {pts[0][1]:8.1f} MB -> {pts[-1][1]:8.1f} MB, {slope:+8.2f} MB/h")
+    if failed:
+        print(f"memory grows beyond {args.max_mb_per_hour} MB/h: {', '.join(failed)}")
+        sys.exit(1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("sample")
+    s.add_argument("out")
+    s.add_argument("--role", action="append", required=True)
+    s.add_argument("--interval", type=float, default=1.0)
+    s.add_argument("--max-seconds", type=float, default=7200)
+    st = sub.add_parser("stages")
+    st.add_argument("samples")
+    st.add_argument("report")
+    tr = sub.add_parser("trend")
+    tr.add_argument("samples")
+    tr.add_argument("--max-mb-per-hour", type=float, required=True)
+    tr.add_argument("--skip-minutes", type=float, default=10)
+    tr.add_argument("--not-judged", nargs="*", default=[])
+    args = ap.parse_args()
+    {"sample": sample, "stages": stages, "trend": trend}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# make soak DURATION=1h (any length bss-loadgen reads: 30m, 2h, ...): the
+# whole pipeline as make bench-e2e runs it (the devdb, a tansu broker,
+# redis-server, bss-sidecar; bss-loadgen offering BSS traffic and reading it
+# back from Kafka) at 1x, 6,667 events/s, for DURATION. Every process's
+# memory and CPU are sampled each SOAK_INTERVAL seconds (default 60) from
+# /proc. The report: the load's account (nothing lost), CPU per event, and
+# each part's private memory (RssAnon) growth per hour, least squares after
+# the first SOAK_SKIP_MINUTES (default 10); it fails when a part grows faster
+# than SOAK_MAX_MB_PER_HOUR (default 16). The broker and Redis are reported
+# but not judged: tansu's memory storage keeps every message, and the Redis
+# sink keeps every stream entry unless stream_maxlen is set (this sidecar
+# runs as make bench-e2e's, without it). Files in target/soak/.
+source "$(dirname "$0")/../../scripts/lib.sh"
+URL="$("$ROOT/scripts/devdb.sh" url)"
+DURATION="${DURATION:-1h}"
+INTERVAL="${SOAK_INTERVAL:-60}"
+MAX_GROWTH="${SOAK_MAX_MB_PER_HOUR:-16}"
+SKIP="${SOAK_SKIP_MINUTES:-10}"
+WORK="$ROOT/target/soak"
+SLOT=bss_soak
+source "$ROOT/scripts/pipeline.sh"
+source "$ROOT/benches/usage.sh"
+make_pg_dir "$WORK"
+rm -rf "$WORK/spool" "$WORK/usage.jsonl"
+SAMPLER=""
+trap '[ -z "$SAMPLER" ] || kill "$SAMPLER" 2>/dev/null || true; stop_pipeline' EXIT
+start_measured_pipeline "$WORK" "$INTERVAL"
+
+log "soak: 6,667 events/s for $DURATION, memory sampled every ${INTERVAL}s"
+"$ROOT/target/release/bss-loadgen" run --database-url "$URL" --stages "10s:6667,$DURATION:6667" \
+    --connections 8 --batch-size 20 --seed 42 \
+    --kafka-brokers "127.0.0.1:$KAFKA_PORT" --e2e-timeout 120s \
+    --report "$WORK/report.json" --chart "$WORK/chart.svg" >"$WORK/loadgen.txt"
+stop_usage_sampler
+python3 - "$WORK/report.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"offered {r['offered']:,}, acknowledged {r['acknowledged']:,}, failed {r['failed']:,}, "
+      f"lost {r.get('lost')}, duplicates {r.get('duplicates')}; end to end p95 {r['end_to_end_ms']['p95']} ms")
+if r["failed"] or r.get("lost") or r.get("lost") is None:
+    sys.exit("soak: appends failed or events were lost (or never looked for in Kafka)")
+PY
+log "CPU per stage (user + system, from /proc):"
+python3 "$ROOT/benches/proc_usage.py" stages "$WORK/usage.jsonl" "$WORK/report.json" | tee "$WORK/cpu.md"
+python3 "$ROOT/benches/proc_usage.py" trend "$WORK/usage.jsonl" --max-mb-per-hour "$MAX_GROWTH" \
+    --skip-minutes "$SKIP" --not-judged broker redis | tee "$WORK/memory.txt"
