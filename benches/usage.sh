@@ -24,12 +24,15 @@ stop_usage_sampler() {
 }
 
 # start_measured_pipeline WORK INTERVAL: the broker and Redis, bss-loadgen
-# built, the sidecar (spool in WORK), then the sampler (every INTERVAL
-# seconds into WORK/usage.jsonl).
+# built, the sidecar (spool in WORK) on a new slot SLOT (a kept one would
+# make it decode first whatever was written since its last run), then the
+# sampler (every INTERVAL seconds into WORK/usage.jsonl).
 start_measured_pipeline() {
     start_broker_and_redis "$1"
     log "building bss-loadgen"
     cargo build -q -p bss-loadgen --release
+    as_pg "$PG_BIN/psql" -X -qAt "$URL" -o /dev/null \
+        -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT'"
     start_sidecar "$1"
     start_usage_sampler "$1/usage.jsonl" "$2"
 }
