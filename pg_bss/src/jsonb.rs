@@ -12,8 +12,8 @@ pub enum Root {
 }
 
 // From PostgreSQL's utils/jsonb.h: the container header is a count plus flags.
-pub(crate) const JB_CMASK: u32 = 0x0FFF_FFFF;
-pub(crate) const JB_FSCALAR: u32 = 0x1000_0000;
+const JB_CMASK: u32 = 0x0FFF_FFFF;
+const JB_FSCALAR: u32 = 0x1000_0000;
 pub(crate) const JB_FOBJECT: u32 = 0x2000_0000;
 const JB_FARRAY: u32 = 0x4000_0000;
 

@@ -9,7 +9,7 @@
 
 use pgrx::pg_sys::{self, jbvType, JsonbValue};
 
-use crate::jsonb::{JB_CMASK, JB_FOBJECT, JB_FSCALAR};
+use crate::jsonb::{self, Root, JB_FOBJECT};
 
 // A container's entry (JEntry): a length, or every JB_OFFSET_STRIDE'th
 // entry the end offset, plus the type of the value.
@@ -46,9 +46,8 @@ impl Object {
     /// # Safety
     /// `root` must be an object container in a live, detoasted jsonb value.
     pub unsafe fn new(root: *const pg_sys::JsonbContainer) -> Self {
-        let header = std::ptr::read_unaligned(root as *const u32);
-        debug_assert!(header & JB_FOBJECT != 0);
-        let pairs = (header & JB_CMASK) as usize;
+        debug_assert_eq!(jsonb::kind(root), Root::Object);
+        let pairs = jsonb::count(root) as usize;
         let mut ends = Vec::with_capacity(2 * pairs);
         let mut end = 0usize;
         for i in 0..2 * pairs {
@@ -152,8 +151,8 @@ impl Object {
             });
         }
         let key_entries = std::slice::from_raw_parts((self.root as *const u32).add(1), self.pairs);
-        let keys_len = self.pairs.checked_sub(1).map_or(0, |last| self.ends[last]);
-        let keys = std::slice::from_raw_parts(self.data(), keys_len);
+        // The keys' bytes end where the first value's start.
+        let keys = std::slice::from_raw_parts(self.data(), self.start(self.pairs));
         Some(write_object(key_entries, keys, &parts))
     }
 }
@@ -180,7 +179,7 @@ unsafe fn part(v: &JsonbValue) -> Option<(u32, &[u8])> {
         jbvType::jbvBinary => {
             let b = v.val.binary;
             // A raw scalar's container is a document's top, never a member.
-            if std::ptr::read_unaligned(b.data as *const u32) & JB_FSCALAR != 0 {
+            if jsonb::kind(b.data) == Root::Scalar {
                 return None;
             }
             (
