@@ -76,7 +76,8 @@ test-backup: setup
 test-tls: setup
 	deploy/tls/tls_check.sh
 
-# The spool's log engine: recovery, corruption, kill -9, model tests.
+# The spool's log engine: recovery, corruption, kill -9, model tests (its
+# unit tests run in `make check`).
 test-wal:
 	$(CARGO_TEST) --test wal --test wal_children
 
@@ -97,19 +98,21 @@ bench-wal:
 	cargo bench -p bss-wal --bench wal
 	python3 benches/criterion_report.py
 
-# The sidecar: its units, each sink against a real redis-server / tansu broker
-# the tests start, and the whole path from the devdb to Kafka and Redis.
+# The sidecar: each sink against a real redis-server / tansu broker the tests
+# start, and the whole path from the devdb to Kafka and Redis (its unit
+# tests run in `make check`).
 test-sidecar: setup devdb
 	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" $(CARGO_TEST) --test sidecar -- --test-threads 1
 
 # The load generator: simulator invariants and schemas, then a short run
-# against the devdb whose report must match what is in bss.events.
+# against the devdb whose report must match what is in bss.events (its unit
+# tests run in `make check`).
 test-loadgen: setup devdb
 	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" $(CARGO_TEST) --test loadgen -- --test-threads 1
 
-# The detectors: each against synthetic series with known anomalies, the
-# pipeline, and precision/recall/F1 on bss-loadgen's labelled anomalies
-# (printed; floors asserted).
+# The detectors: precision/recall/F1 on bss-loadgen's labelled anomalies
+# (printed; floors asserted); each detector against synthetic series with
+# known anomalies, and the pipeline, are its unit tests in `make check`.
 test-detect:
 	$(CARGO_TEST) --test loadgen_f1 -- --nocapture
 
