@@ -38,6 +38,15 @@ pub struct Event {
     pub region: String,
     /// When the store recorded it, RFC 3339 in UTC.
     pub recorded_at: String,
+    /// The tenant whose event it is (`bss.events.tenant`). Spooled by a
+    /// sidecar older than tenants: `default`, the tenant of every event
+    /// stored before them.
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+}
+
+fn default_tenant() -> String {
+    "default".to_owned()
 }
 
 impl Event {
@@ -96,6 +105,7 @@ pub fn example(stream_id: &str, version: i64) -> Event {
         metadata: "{}".to_owned(),
         region: "local".to_owned(),
         recorded_at: "2026-11-24T07:12:37.123456Z".to_owned(),
+        tenant: "default".to_owned(),
     }
 }
 

@@ -430,8 +430,8 @@ fn function_call(cfg: &RedisSinkConfig, chunk: &[Spooled]) -> redis::Cmd {
         let expire_at = (minute + 1)
             .saturating_mul(60)
             .saturating_add_unsigned(cfg.counter_ttl_secs);
-        // The field/value pairs pushed below: nine, and subject when set.
-        let fields = 9 + usize::from(e.subject.is_some());
+        // The field/value pairs pushed below: ten, and subject when set.
+        let fields = 10 + usize::from(e.subject.is_some());
         cmd.arg(stream)
             .arg(agg)
             .arg(counter)
@@ -450,7 +450,9 @@ fn function_call(cfg: &RedisSinkConfig, chunk: &[Spooled]) -> redis::Cmd {
             .arg("type")
             .arg(&e.event_type)
             .arg("source")
-            .arg(&e.source);
+            .arg(&e.source)
+            .arg("tenant")
+            .arg(&e.tenant);
         if let Some(subject) = &e.subject {
             cmd.arg("subject").arg(subject);
         }

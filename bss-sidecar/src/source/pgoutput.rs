@@ -167,6 +167,7 @@ const NEEDED: &[(&str, &[u32])] = &[
     ("metadata", &[JSONB_OID]),
     ("region", &[TEXT_OID, VARCHAR_OID]),
     ("recorded_at", &[TIMESTAMPTZ_OID]),
+    ("tenant", &[TEXT_OID, VARCHAR_OID]),
 ];
 
 impl EventColumns {
@@ -224,6 +225,7 @@ impl EventColumns {
             metadata: jsonb(row.required("metadata")?, "metadata")?,
             region: row.text("region")?,
             recorded_at: timestamptz(&row.required("recorded_at")?, "recorded_at")?,
+            tenant: row.text("tenant")?,
         })
     }
 }

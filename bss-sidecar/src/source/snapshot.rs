@@ -22,7 +22,7 @@ pub const PAGE: i64 = 1000;
 
 /// The columns read, by the names the pgoutput decoder maps.
 const SELECT: &str = "SELECT global_position, stream_id, stream_version, event_id, source, type, \
-     subject, \"time\", datacontenttype, dataschema, data, metadata, region, recorded_at \
+     subject, \"time\", datacontenttype, dataschema, data, metadata, region, recorded_at, tenant \
      FROM bss.events WHERE global_position > $1 ORDER BY global_position LIMIT $2";
 
 /// A slot just created: where it starts streaming, and the snapshot that

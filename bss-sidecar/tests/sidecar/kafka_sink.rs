@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use bss_sidecar::event::{example, Event, Spooled};
-use bss_sidecar::sink::kafka::{KafkaSink, KafkaSinkConfig};
+use bss_sidecar::sink::kafka::{KafkaRoute, KafkaSink, KafkaSinkConfig};
 use bss_sidecar::sink::{Sink, SinkError};
 use bss_tests::broker::Broker;
 use rdkafka::config::ClientConfig;
@@ -55,6 +55,12 @@ fn batch(streams: &[(&str, i64)], first_seq: u64) -> Vec<Spooled> {
             if v <= *n {
                 let seq = first_seq + out.len() as u64;
                 let mut e = example(stream, v);
+                e.tenant = if stream.len().is_multiple_of(2) {
+                    "acme"
+                } else {
+                    "globex"
+                }
+                .to_owned();
                 e.global_position = seq as i64 + 1;
                 e.commit_lsn = 0x16_B374_D848 + seq * 0x100;
                 e.event_id = format!("0190f0f0-0000-7000-8000-{seq:012x}");
@@ -177,6 +183,7 @@ fn expected_headers(e: &Event) -> BTreeMap<String, String> {
         ("bss_global_position", e.global_position.to_string()),
         ("bss_commit_lsn", lsn(e)),
         ("bss_region", e.region.clone()),
+        ("bss_tenant", e.tenant.clone()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -220,7 +227,14 @@ async fn deliver_until_ok(sink: &mut KafkaSink, batch: &[Spooled], bound: Durati
 async fn batch_lands_in_category_and_routed_topics_with_cloudevents_headers_in_stream_order() {
     init_logs();
     let broker = Broker::start();
-    let mut cfg = KafkaSinkConfig::new(broker.bootstrap()).route("ticket", "support.tickets");
+    let mut cfg = KafkaSinkConfig::new(broker.bootstrap());
+    // One tenant's events in topics of its own, named after it.
+    cfg.routes.push(KafkaRoute {
+        tenant: Some("globex".into()),
+        category: "*".into(),
+        topic: "{tenant}.{category}".into(),
+    });
+    let mut cfg = cfg.route("ticket", "support.tickets");
     cfg.partitions = 3;
     let mut sink = KafkaSink::connect(cfg).await.expect("connect");
 
@@ -255,7 +269,7 @@ async fn batch_lands_in_category_and_routed_topics_with_cloudevents_headers_in_s
     }
     sink.deliver(&b).await.expect("deliver");
 
-    let topics = ["bss.customer", "bss.usage", "support.tickets"];
+    let topics = ["bss.customer", "globex.usage", "support.tickets"];
     let records = consume_async(&broker.bootstrap(), &topics, b.len()).await;
     assert_eq!(records.len(), b.len(), "one record per event: {records:#?}");
 
@@ -268,9 +282,10 @@ async fn batch_lands_in_category_and_routed_topics_with_cloudevents_headers_in_s
         let e = by_id
             .get(r.ce_id())
             .unwrap_or_else(|| panic!("unknown ce_id in {r:?}"));
-        let topic = match e.category() {
-            "ticket" => "support.tickets".to_owned(),
-            c => format!("bss.{c}"),
+        let topic = match (e.tenant.as_str(), e.category()) {
+            ("globex", c) => format!("globex.{c}"),
+            (_, "ticket") => "support.tickets".to_owned(),
+            (_, c) => format!("bss.{c}"),
         };
         assert_eq!(r.topic, topic);
         assert_eq!(r.key, e.stream_id);

@@ -16,13 +16,27 @@ const STREAMS: usize = 1_000;
 const VERSIONS: i64 = 100;
 const WRITERS: usize = 4;
 
-/// Appends VERSIONS events to each of `streams`, from WRITERS sessions.
+/// The tenant of a stream of [`load`]: `acme` for even numbers, the
+/// default tenant for odd ones.
+fn tenant_of(stream: &str) -> &'static str {
+    let n: u64 = stream.rsplit('-').next().unwrap().parse().unwrap();
+    if n.is_multiple_of(2) {
+        "acme"
+    } else {
+        "default"
+    }
+}
+
+/// Appends VERSIONS events to each of `streams`, each under its tenant,
+/// from WRITERS sessions.
 fn load(streams: &[String]) {
     std::thread::scope(|s| {
         for chunk in streams.chunks(streams.len().div_ceil(WRITERS)) {
             s.spawn(move || {
                 let mut c = bss_tests::session();
                 for stream in chunk {
+                    c.batch_execute(&format!("SET bss.tenant = '{}'", tenant_of(stream)))
+                        .unwrap();
                     append_range(&mut c, stream, 1, VERSIONS);
                 }
             });
@@ -82,6 +96,7 @@ fn every_event_reaches_kafka_in_stream_order_and_redis_state_matches_postgres() 
 
     // Redis: the state of every stream is the fold of its events in PostgreSQL.
     let mut pg = bss_tests::session();
+    pg.batch_execute("SET bss.tenant = '*'").unwrap();
     for s in &streams {
         let (state, version) = fold_in_postgres(&mut pg, s);
         assert_eq!(version, VERSIONS);
@@ -102,6 +117,26 @@ fn every_event_reaches_kafka_in_stream_order_and_redis_state_matches_postgres() 
         STREAMS as i64 * VERSIONS,
         "stream entries in Redis"
     );
+    // Each entry names its event's tenant.
+    let mut tenants: BTreeMap<String, usize> = BTreeMap::new();
+    let page: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
+        .arg(format!("bss:events:{category}"))
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(2_000)
+        .query(&mut redis)
+        .unwrap();
+    for (id, fields) in &page {
+        let stream = &fields["stream_id"];
+        assert_eq!(fields["tenant"], tenant_of(stream), "tenant of entry {id}");
+        *tenants.entry(fields["tenant"].clone()).or_default() += 1;
+    }
+    assert_eq!(
+        tenants.len(),
+        2,
+        "both tenants among the first entries: {tenants:?}"
+    );
 
     // Kafka: every event once, each stream's versions 1..=VERSIONS in order,
     // with the CloudEvents headers of its row in PostgreSQL.
@@ -121,6 +156,7 @@ fn every_event_reaches_kafka_in_stream_order_and_redis_state_matches_postgres() 
         assert_eq!(h("content-type"), "application/json");
         let key = m.key.clone().expect("message key");
         let v: i64 = h("bss_stream_version").parse().unwrap();
+        assert_eq!(h("bss_tenant"), tenant_of(&key), "tenant of {key} v{v}");
         let data: Value = serde_json::from_str(m.value.as_deref().unwrap()).unwrap();
         assert_eq!(data, payload(v), "value of {key} v{v}");
         versions.entry(key).or_default().push(v);

@@ -39,10 +39,21 @@ fn numbers_as_f64(v: &Value) -> Value {
     }
 }
 
+/// Streams of two tenants, by the length of their names.
+fn two_tenants(stream: &str) -> String {
+    if stream.len().is_multiple_of(2) {
+        "acme"
+    } else {
+        "globex"
+    }
+    .to_owned()
+}
+
 /// An event of `stream` at `version`, committed at `lsn` as the `idx`-th
 /// event of its transaction, `minute` minutes after T0.
 fn ev(stream: &str, version: i64, lsn: u64, idx: u32, minute: i64, ty: &str, data: &str) -> Event {
     let mut e = example(stream, version);
+    e.tenant = two_tenants(stream);
     e.commit_lsn = lsn;
     e.txn_index = idx;
     e.commit_time_us = T0_US + minute * MINUTE_US + 1_000_000 * i64::from(idx);
@@ -154,6 +165,7 @@ fn check_all(con: &mut redis::Connection, events: &[Event]) {
             assert_eq!(f("global_position"), Some(position.as_str()));
             assert_eq!(f("data"), Some(e.data.as_str()));
             assert_eq!(f("source"), Some(e.source.as_str()));
+            assert_eq!(f("tenant"), Some(e.tenant.as_str()));
             assert_eq!(f("metadata"), Some(e.metadata.as_str()));
             assert_eq!(f("subject"), e.subject.as_deref());
         }

@@ -41,6 +41,28 @@ fn redis_state(redis: &mut redis::Connection, stream: &str) -> (serde_json::Valu
     (serde_json::from_str(&state).unwrap(), version)
 }
 
+/// Each stream of `category` in Redis with the one tenant its entries
+/// name (fails if a stream's entries name more than one).
+fn tenants(redis: &mut redis::Connection, category: &str) -> BTreeMap<String, String> {
+    let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
+        .arg(format!("bss:events:{category}"))
+        .arg("-")
+        .arg("+")
+        .query(redis)
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for (id, f) in entries {
+        let tenant = out
+            .entry(f["stream_id"].clone())
+            .or_insert_with(|| f["tenant"].clone());
+        assert_eq!(
+            *tenant, f["tenant"],
+            "entry {id}: tenants differ within a stream"
+        );
+    }
+    out
+}
+
 #[test]
 fn a_flushed_redis_is_rebuilt_from_the_store_and_the_sidecar_streams_on_without_duplicates() {
     let redis_server = RedisServer::start();
@@ -62,10 +84,13 @@ fn a_flushed_redis_is_rebuilt_from_the_store_and_the_sidecar_streams_on_without_
         config: None,
     };
     let mut db = bss_tests::session();
+    // b is another tenant's: the replay reads every tenant's events.
+    let mut acme = bss_tests::session();
+    acme.batch_execute("SET bss.tenant = 'acme'").unwrap();
 
     let sidecar = Sidecar::start(&args);
     append_range(&mut db, &a, 1, 50);
-    append_range(&mut db, &b, 1, 30);
+    append_range(&mut acme, &b, 1, 30);
     sidecar.wait_until(
         Duration::from_secs(60),
         Duration::from_millis(200),
@@ -100,13 +125,18 @@ fn a_flushed_redis_is_rebuilt_from_the_store_and_the_sidecar_streams_on_without_
     );
     let want = BTreeMap::from([(a.clone(), 60), (b.clone(), 30)]);
     assert_once_in_order(&delivered(&mut redis, &category), &want);
-    for stream in [&a, &b] {
+    for (stream, session) in [(&a, &mut db), (&b, &mut acme)] {
         assert_eq!(
             redis_state(&mut redis, stream),
-            fold_in_postgres(&mut db, stream),
+            fold_in_postgres(session, stream),
             "{stream}: Redis's state after the replay"
         );
     }
+    assert_eq!(
+        tenants(&mut redis, &category),
+        BTreeMap::from([(a.clone(), "default".into()), (b.clone(), "acme".into())]),
+        "the replayed entries' tenants"
+    );
 
     // The sidecar streams a-51..60 again (its slot had not sent them):
     // Redis has them. Then new events arrive once.

@@ -78,6 +78,7 @@ impl KafkaSinkConfig {
     /// Adds a routing rule after the existing ones.
     pub fn route(mut self, category: &str, topic: &str) -> Self {
         self.routes.push(KafkaRoute {
+            tenant: None,
             category: category.to_owned(),
             topic: topic.to_owned(),
         });

@@ -2,7 +2,7 @@
 //! event's record value is `data` and its headers are the context
 //! attributes as `ce_*`, `content-type` for `datacontenttype`, extension
 //! attributes from the metadata, and `bss_*` for the event's place in the
-//! store. Must give a redelivered event the same headers.
+//! store and its tenant. Must give a redelivered event the same headers.
 //!
 //! The binding is written by hand: cloudevents-sdk 0.9's `rdkafka` feature
 //! pins rdkafka 0.38 (with `cmake-build`), and two rdkafka-sys versions
@@ -107,6 +107,7 @@ pub fn headers(e: &Event) -> OwnedHeaders {
     if !e.region.is_empty() {
         add("bss_region", &e.region);
     }
+    add("bss_tenant", &e.tenant);
     h.0.unwrap_or_default()
 }
 
@@ -157,6 +158,7 @@ mod tests {
         e.dataschema = Some("https://schemas.example/usage/1".into());
         e.commit_lsn = 0x16_B374_D848;
         e.global_position = 9_000_000_001;
+        e.tenant = "acme".into();
         let h = header_map(&headers(&e));
         assert_eq!(h["ce_specversion"], "1.0");
         assert_eq!(h["ce_id"], e.event_id);
@@ -170,6 +172,7 @@ mod tests {
         assert_eq!(h["bss_global_position"], "9000000001");
         assert_eq!(h["bss_commit_lsn"], "16/B374D848");
         assert_eq!(h["bss_region"], "local");
+        assert_eq!(h["bss_tenant"], "acme");
     }
 
     #[test]

@@ -82,16 +82,16 @@ impl KafkaSink {
         // Route every event first, so no record is enqueued for a batch that
         // cannot be delivered at all.
         let mut topic_of = Vec::with_capacity(batch.len());
-        let mut last: Option<(&str, usize)> = None;
+        let mut last: Option<(&str, &str, usize)> = None;
         let mut names: Vec<String> = Vec::new();
         for s in batch {
-            let category = s.event.category();
+            let (tenant, category) = (s.event.tenant.as_str(), s.event.category());
             let idx = match last {
-                Some((c, i)) if c == category => i,
+                Some((t, c, i)) if t == tenant && c == category => i,
                 _ => {
                     let topic = self
                         .router
-                        .topic_for(category)
+                        .topic_for(tenant, category)
                         .map_err(|e| SinkError::Fatal(format!("kafka: {} : {e}", at(s))))?;
                     let i = match names.iter().position(|n| n == topic) {
                         Some(i) => i,
@@ -100,7 +100,7 @@ impl KafkaSink {
                             names.len() - 1
                         }
                     };
-                    last = Some((category, i));
+                    last = Some((tenant, category, i));
                     i
                 }
             };

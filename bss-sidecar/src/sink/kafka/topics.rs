@@ -27,13 +27,35 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(10);
 const TOPIC_READY_POLL: Duration = Duration::from_millis(100);
 
-/// One routing rule: events of `category` (exact, or `*` for every
-/// category) go to `topic`. The first matching rule wins.
+/// One routing rule: events of `tenant` (any tenant when unset) and
+/// `category` (exact, or `*`, the default, for every category) go to
+/// `topic`, in which `{tenant}` and `{category}` stand for the event's. The
+/// first matching rule wins.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaRoute {
+    #[serde(default)]
+    pub tenant: Option<String>,
+    #[serde(default = "any_category")]
     pub category: String,
     pub topic: String,
+}
+
+fn any_category() -> String {
+    "*".to_owned()
+}
+
+impl KafkaRoute {
+    fn matches(&self, tenant: &str, category: &str) -> bool {
+        self.tenant.as_deref().is_none_or(|t| t == tenant)
+            && (self.category == category || self.category == "*")
+    }
+
+    fn topic(&self, tenant: &str, category: &str) -> String {
+        self.topic
+            .replace("{tenant}", tenant)
+            .replace("{category}", category)
+    }
 }
 
 /// Kafka's rule for topic names: 1 to 249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -47,22 +69,26 @@ pub fn is_valid_topic_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Maps categories to topics, remembering every answer.
+/// Maps tenants and categories to topics, remembering every answer.
 #[derive(Debug)]
 pub struct TopicRouter {
     prefix: String,
     routes: Vec<KafkaRoute>,
-    cache: HashMap<String, String>,
+    /// Whether any rule looks at the tenant; if none does, every answer is
+    /// kept under the tenant "".
+    by_tenant: bool,
+    cache: HashMap<String, HashMap<String, String>>,
 }
 
 impl TopicRouter {
     /// Fails (naming the rule) if a rule names an invalid topic.
     pub fn new(prefix: &str, routes: &[KafkaRoute]) -> Result<Self, String> {
         for r in routes {
-            if !is_valid_topic_name(&r.topic) {
+            if !is_valid_topic_name(&r.topic("t", "c")) {
                 return Err(format!(
                     "kafka route for category {:?} names an invalid topic {:?}: \
-                     use 1 to {MAX_TOPIC_NAME_LEN} of [a-zA-Z0-9._-]",
+                     use 1 to {MAX_TOPIC_NAME_LEN} of [a-zA-Z0-9._-] ({{tenant}} and \
+                     {{category}} stand for the event's)",
                     r.category, r.topic
                 ));
             }
@@ -70,30 +96,39 @@ impl TopicRouter {
         Ok(TopicRouter {
             prefix: prefix.to_owned(),
             routes: routes.to_vec(),
+            by_tenant: routes
+                .iter()
+                .any(|r| r.tenant.is_some() || r.topic.contains("{tenant}")),
             cache: HashMap::new(),
         })
     }
 
-    /// The topic for `category`, or why there is none that Kafka accepts.
-    pub fn topic_for(&mut self, category: &str) -> Result<&str, String> {
-        if !self.cache.contains_key(category) {
-            let topic = match self
-                .routes
-                .iter()
-                .find(|r| r.category == category || r.category == "*")
-            {
-                Some(r) => r.topic.clone(),
+    /// The topic for an event of `tenant` and `category`, or why there is
+    /// none that Kafka accepts.
+    pub fn topic_for(&mut self, tenant: &str, category: &str) -> Result<&str, String> {
+        let tenant = if self.by_tenant { tenant } else { "" };
+        let known = self
+            .cache
+            .get(tenant)
+            .is_some_and(|m| m.contains_key(category));
+        if !known {
+            let topic = match self.routes.iter().find(|r| r.matches(tenant, category)) {
+                Some(r) => r.topic(tenant, category),
                 None => format!("{}{category}", self.prefix),
             };
             if !is_valid_topic_name(&topic) {
                 return Err(format!(
-                    "category {category:?} maps to {topic:?}, which is not a valid Kafka topic name \
-                     (HINT: add a kafka route for category {category:?}, or a \"*\" route)"
+                    "tenant {tenant:?}, category {category:?} maps to {topic:?}, which is not a \
+                     valid Kafka topic name (HINT: add a kafka route for category {category:?}, \
+                     or a \"*\" route)"
                 ));
             }
-            self.cache.insert(category.to_owned(), topic);
+            self.cache
+                .entry(tenant.to_owned())
+                .or_default()
+                .insert(category.to_owned(), topic);
         }
-        Ok(&self.cache[category])
+        Ok(&self.cache[tenant][category])
     }
 }
 
@@ -281,6 +316,7 @@ mod tests {
 
     fn route(category: &str, topic: &str) -> KafkaRoute {
         KafkaRoute {
+            tenant: None,
             category: category.into(),
             topic: topic.into(),
         }
@@ -289,7 +325,7 @@ mod tests {
     #[test]
     fn category_goes_to_prefix_plus_category_without_a_rule() {
         let mut r = TopicRouter::new("bss.", &[]).unwrap();
-        assert_eq!(r.topic_for("customer").unwrap(), "bss.customer");
+        assert_eq!(r.topic_for("acme", "customer").unwrap(), "bss.customer");
     }
 
     #[test]
@@ -301,22 +337,51 @@ mod tests {
             route("customer", "never"),
         ];
         let mut r = TopicRouter::new("bss.", &routes).unwrap();
-        assert_eq!(r.topic_for("ticket").unwrap(), "support.tickets");
-        assert_eq!(r.topic_for("usage").unwrap(), "usage.raw");
-        assert_eq!(r.topic_for("customer").unwrap(), "bss.other");
+        assert_eq!(r.topic_for("acme", "ticket").unwrap(), "support.tickets");
+        assert_eq!(r.topic_for("acme", "usage").unwrap(), "usage.raw");
+        assert_eq!(r.topic_for("acme", "customer").unwrap(), "bss.other");
     }
 
     #[test]
     fn category_that_is_no_valid_topic_name_is_refused_with_a_hint() {
         let mut r = TopicRouter::new("bss.", &[]).unwrap();
-        let err = r.topic_for("kund/ä").unwrap_err();
+        let err = r.topic_for("acme", "kund/ä").unwrap_err();
         assert!(err.contains("kund/ä") && err.contains("HINT"), "{err}");
         let long = "x".repeat(MAX_TOPIC_NAME_LEN);
-        assert!(r.topic_for(&long).is_err());
+        assert!(r.topic_for("acme", &long).is_err());
+    }
+
+    #[test]
+    fn rules_match_tenants_and_name_topics_after_the_event() {
+        let routes = [
+            KafkaRoute {
+                tenant: Some("acme".into()),
+                category: "usage".into(),
+                topic: "acme.usage.raw".into(),
+            },
+            route("*", "{tenant}.bss.{category}"),
+        ];
+        let mut r = TopicRouter::new("bss.", &routes).unwrap();
+        assert_eq!(r.topic_for("acme", "usage").unwrap(), "acme.usage.raw");
+        assert_eq!(r.topic_for("acme", "ticket").unwrap(), "acme.bss.ticket");
+        assert_eq!(r.topic_for("globex", "usage").unwrap(), "globex.bss.usage");
+        assert_eq!(r.topic_for("acme", "usage").unwrap(), "acme.usage.raw");
+        let err = r.topic_for("bad tenant", "usage").unwrap_err();
+        assert!(err.contains("bad tenant") && err.contains("HINT"), "{err}");
+    }
+
+    #[test]
+    fn without_a_tenant_rule_every_tenant_shares_the_category_topic() {
+        let mut r = TopicRouter::new("bss.", &[route("usage", "usage.raw")]).unwrap();
+        assert_eq!(r.topic_for("acme", "usage").unwrap(), "usage.raw");
+        assert_eq!(r.topic_for("globex", "usage").unwrap(), "usage.raw");
+        assert_eq!(r.topic_for("globex", "ticket").unwrap(), "bss.ticket");
+        assert_eq!(r.cache.len(), 1, "answers kept once, not per tenant");
     }
 
     #[test]
     fn rule_naming_an_invalid_topic_is_refused() {
+        assert!(TopicRouter::new("", &[route("x", "{tenant}/{category}")]).is_err());
         let err = TopicRouter::new("bss.", &[route("ticket", "bad topic")]).unwrap_err();
         assert!(err.contains("bad topic"), "{err}");
         assert!(TopicRouter::new("", &[route("x", "..")]).is_err());
