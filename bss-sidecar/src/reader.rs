@@ -1,17 +1,22 @@
 //! Owns one consumer's way through the spool, the same for every sink and
 //! stage: the next batch from its position (read ahead, off the runtime,
 //! while the previous batch is handled, so a destination never waits on the
-//! spool's disk), and acknowledgements that move its durable cursor, one
-//! save at a time and in order. Only what a consumer acknowledged leaves
-//! the spool; a cursor that cannot be saved (a full disk) is tried again
-//! until it is. Must never skip a record, never hold more than two batches
-//! ([`MAX_IN_FLIGHT`]), and never move the cursor past an acknowledgement.
+//! spool's disk), and acknowledgements that move its durable cursor. A
+//! cursor is saved (two fsyncs) at most every [`CURSOR_SAVE_INTERVAL`], or
+//! sooner when more than a batch is acknowledged but unsaved, one save at a
+//! time and in order, beside whatever the consumer does next. Only what a
+//! consumer acknowledged leaves the spool; a cursor that cannot be saved (a
+//! full disk) is tried again until it is. Must never skip a record, never
+//! hold more than [`MAX_IN_FLIGHT`] records delivered past the saved
+//! cursor, and never move the cursor past an acknowledgement.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tracing::warn;
 
 use crate::backoff::{self, Backoff};
@@ -20,10 +25,16 @@ use crate::spool::{AdvanceError, Spool};
 
 /// Largest batch handed out at once.
 pub const MAX_BATCH: usize = 5_000;
-/// Events a sink may have delivered past its durable cursor: the batch
-/// being delivered and the one whose cursor is being saved. A crash
-/// redelivers at most these.
+/// Events a consumer may have handled past its saved cursor: at most a
+/// batch acknowledged but not saved yet, and the batch being handled. A
+/// crash hands out at most these again.
 pub const MAX_IN_FLIGHT: usize = 2 * MAX_BATCH;
+/// Shortest time from one cursor save to the next while fewer than
+/// [`MAX_BATCH`] records wait to be saved: a consumer that keeps up with a
+/// steady load acknowledges many small batches a second, and saving each
+/// would cost two fsyncs on the disk PostgreSQL's WAL may share. A crash
+/// also hands out again what was acknowledged in the last interval.
+pub const CURSOR_SAVE_INTERVAL: Duration = Duration::from_millis(200);
 
 /// A consumer's reader of the spool.
 pub struct SpoolReader {
@@ -31,13 +42,20 @@ pub struct SpoolReader {
     name: &'static str,
     /// Seq of the next record handed out.
     position: u64,
-    /// Seq the cursor was last told to move to (saved, or being saved).
+    /// Seq the consumer last acknowledged (the cursor to save).
     acknowledged: u64,
+    /// Seq the cursor was last saved at.
+    saved: u64,
+    /// `acknowledged`, for the save under way to read when it starts.
+    target: watch::Sender<u64>,
+    /// When the next save may start.
+    next_save: Instant,
     durable: watch::Receiver<u64>,
     /// The batch at `position`, being read.
     ahead: Option<JoinHandle<Result<Vec<Spooled>>>>,
-    /// The cursor save under way.
-    saving: Option<JoinHandle<Result<()>>>,
+    /// The cursor save under way (waiting for its time, or writing): the
+    /// seq it saved.
+    saving: Option<JoinHandle<Result<u64>>>,
     /// Turns true when the sidecar stops: a cursor save gives up then.
     shutdown: watch::Receiver<bool>,
 }
@@ -58,6 +76,9 @@ impl SpoolReader {
             name,
             position: cursor,
             acknowledged: cursor,
+            saved: cursor,
+            target: watch::Sender::new(cursor),
+            next_save: Instant::now(),
             durable,
             ahead: None,
             saving: None,
@@ -124,17 +145,35 @@ impl SpoolReader {
         Ok(batch)
     }
 
-    /// Waits until more records are durable than when it last returned.
+    /// Waits until more records are durable than when it last returned,
+    /// saving the cursor meanwhile when it is due. Cancel-safe.
     pub async fn wait_for_more(&mut self) -> Result<()> {
+        loop {
+            self.start_save(false);
+            let Some(task) = self.saving.as_mut() else {
+                break;
+            };
+            tokio::select! {
+                changed = self.durable.changed() => {
+                    return changed.map_err(|_| anyhow!("spool closed"));
+                }
+                saved = task => {
+                    self.saving = None;
+                    self.saved = saved??;
+                }
+            }
+        }
         self.durable
             .changed()
             .await
             .map_err(|_| anyhow!("spool closed"))
     }
 
-    /// Moves the cursor to `to` (the seq read next after a restart): waits
-    /// for the previous save, then starts this one, which runs beside
-    /// whatever the consumer does next. [`SpoolReader::settle`] waits for it.
+    /// Moves the cursor to `to` (the seq read next after a restart). The
+    /// save runs beside whatever the consumer does next, once
+    /// [`CURSOR_SAVE_INTERVAL`] has passed since the last one started;
+    /// this waits only while more than [`MAX_BATCH`] records acknowledged
+    /// are not saved. [`SpoolReader::settle`] saves everything at once.
     pub async fn acknowledge(&mut self, to: u64) -> Result<()> {
         if to > self.position {
             bail!(
@@ -143,24 +182,58 @@ impl SpoolReader {
                 self.position
             );
         }
-        self.settle().await?;
-        self.saving = Some(tokio::spawn(save_cursor(
-            Arc::clone(&self.spool),
-            self.name,
-            to,
-            self.shutdown.clone(),
-        )));
-        self.acknowledged = to;
+        self.acknowledged = self.acknowledged.max(to);
+        self.target.send_replace(self.acknowledged);
+        if self.saving.as_ref().is_some_and(|t| t.is_finished()) {
+            self.finish_save().await?;
+        }
+        while self.acknowledged - self.saved > MAX_BATCH as u64 {
+            self.start_save(false);
+            self.finish_save().await?;
+        }
+        self.start_save(false);
         Ok(())
     }
 
-    /// Waits for the cursor save under way, if any; its error is the
-    /// consumer's.
+    /// Saves every acknowledgement now (without waiting for the interval)
+    /// and waits for it; a save's error is the consumer's.
     pub async fn settle(&mut self) -> Result<()> {
-        match self.saving.take() {
-            Some(task) => task.await?,
-            None => Ok(()),
+        loop {
+            self.finish_save().await?;
+            if self.saved == self.acknowledged {
+                return Ok(());
+            }
+            self.start_save(true);
         }
+    }
+
+    /// Starts a save of the acknowledged cursor if none is under way and
+    /// it moved: when due, or at once with `now`.
+    fn start_save(&mut self, now: bool) {
+        if self.saving.is_some() || self.saved == self.acknowledged {
+            return;
+        }
+        let due = if now {
+            Instant::now()
+        } else {
+            self.next_save.max(Instant::now())
+        };
+        self.next_save = due + CURSOR_SAVE_INTERVAL;
+        self.saving = Some(tokio::spawn(save_when_due(
+            Arc::clone(&self.spool),
+            self.name,
+            self.target.subscribe(),
+            due,
+            self.shutdown.clone(),
+        )));
+    }
+
+    /// Waits for the save under way, if any.
+    async fn finish_save(&mut self) -> Result<()> {
+        if let Some(task) = self.saving.take() {
+            self.saved = task.await??;
+        }
+        Ok(())
     }
 
     fn read_at(&self, from: u64) -> JoinHandle<Result<Vec<Spooled>>> {
@@ -169,9 +242,25 @@ impl SpoolReader {
     }
 }
 
+/// Waits until `due`, then saves the cursor at the newest seq `target`
+/// holds: acknowledgements made meanwhile share the save. Returns the seq
+/// saved.
+async fn save_when_due(
+    spool: Arc<Spool>,
+    name: &'static str,
+    target: watch::Receiver<u64>,
+    due: Instant,
+    shutdown: watch::Receiver<bool>,
+) -> Result<u64> {
+    tokio::time::sleep_until(due).await;
+    let to = *target.borrow();
+    save_cursor(spool, name, to, shutdown).await?;
+    Ok(to)
+}
+
 /// Moves `name`'s cursor to `to`, trying again after a backoff for as long
-/// as its file cannot be written (a full disk): the consumer waits at its
-/// next acknowledgement instead of stopping. Once the sidecar stops it
+/// as its file cannot be written (a full disk): the consumer waits once
+/// more than a batch is acknowledged but unsaved, instead of stopping. Once the sidecar stops it
 /// gives up, and what was delivered past the saved cursor is delivered
 /// again after the restart.
 async fn save_cursor(
@@ -255,6 +344,63 @@ mod tests {
             assert_eq!(again.acknowledged(), 20);
             let b = again.next_batch().await.unwrap();
             assert_eq!(b.first().map(|s| s.seq), Some(20));
+        });
+    }
+
+    #[test]
+    fn acknowledgements_within_the_interval_share_one_save_and_settle_saves_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = crate::spool::filled(dir.path(), 40);
+        runtime().block_on(async {
+            let mut r = SpoolReader::open(spool.clone(), "a", running()).unwrap();
+            assert_eq!(r.next_batch().await.unwrap().len(), 40);
+            r.acknowledge(10).await.unwrap();
+            r.finish_save().await.unwrap();
+            assert_eq!(r.saved, 10, "the first save starts at once");
+            let first = Instant::now();
+            r.acknowledge(20).await.unwrap();
+            r.acknowledge(30).await.unwrap();
+            assert_eq!(r.saved, 10, "saved again before the interval passed");
+            // Waiting for more records, the reader saves when due: both
+            // acknowledgements in one save.
+            let _ = tokio::time::timeout(Duration::from_secs(2), r.wait_for_more()).await;
+            assert_eq!(r.saved, 30);
+            assert!(first.elapsed() >= CURSOR_SAVE_INTERVAL);
+            assert!(r.saving.is_none(), "nothing left to save");
+            r.acknowledge(35).await.unwrap();
+            r.settle().await.unwrap();
+            assert_eq!(r.saved, 35);
+        });
+        let again = SpoolReader::open(spool, "a", running()).unwrap();
+        assert_eq!(again.acknowledged(), 35, "settled means saved");
+    }
+
+    #[test]
+    fn at_most_a_batch_acknowledged_stays_unsaved() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = MAX_BATCH * 3;
+        let spool = crate::spool::filled(dir.path(), n);
+        runtime().block_on(async {
+            let mut r = SpoolReader::open(spool, "a", running()).unwrap();
+            let mut handed = 0;
+            while handed < n {
+                handed += r.next_batch().await.unwrap().len();
+            }
+            for to in [
+                1,
+                2,
+                MAX_BATCH as u64 + 3,
+                2 * MAX_BATCH as u64 + 5,
+                n as u64,
+            ] {
+                r.acknowledge(to).await.unwrap();
+                assert!(
+                    r.acknowledged - r.saved <= MAX_BATCH as u64,
+                    "acknowledged {} with only {} saved",
+                    r.acknowledged,
+                    r.saved
+                );
+            }
         });
     }
 

@@ -96,8 +96,10 @@ pub async fn run(
                     continue;
                 }
             }
-            reader.settle().await?;
+            // Its cursor is saved while it waits, when due
+            // (reader::CURSOR_SAVE_INTERVAL); at once when it stops.
             if *shutdown.borrow() {
+                reader.settle().await?;
                 info!(sink = name, cursor = reader.acknowledged(), "drained");
                 return Ok(());
             }
@@ -161,9 +163,8 @@ pub async fn run(
             Consumer::Sink(_) => {
                 observe_latency(&metrics, &label, &batch);
                 metrics.sink_batches.get_or_create(&label).inc();
-                // One save at a time, in order: the previous one ends
-                // before this starts; this one runs beside the next
-                // delivery.
+                // Saved beside the next deliveries, at most every
+                // CURSOR_SAVE_INTERVAL (reader.rs).
                 reader.acknowledge(next).await?;
                 metrics
                     .sink_delivered
