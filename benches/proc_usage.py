@@ -31,9 +31,10 @@ import datetime
 import json
 import os
 import re
-import signal
 import sys
 import time
+
+import sampling
 
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -107,15 +108,11 @@ def sample(args):
         if not sep:
             sys.exit(f"proc_usage: --role {r!r} is not NAME=SPEC")
         roles.append((name, spec))
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     first = {}     # pid -> ticks when first seen (CPU before sampling began is not counted)
     last = {}      # pid -> (role, ticks at its last sample)
     gone = {name: 0 for name, _ in roles}  # ticks of processes that exited
-    began = time.time()
     with open(args.out, "a") as out:
-        while not stop and time.time() - began <= args.max_seconds:
+        def take():
             procs = processes()
             owned = claim(roles, procs)
             for pid in [p for p in last if p not in procs]:
@@ -139,9 +136,8 @@ def sample(args):
                 }
             out.write(json.dumps(line) + "\n")
             out.flush()
-            end = time.time() + args.interval
-            while not stop and time.time() < end:
-                time.sleep(min(0.2, args.interval))
+
+        sampling.every(args.interval, args.max_seconds, take)
 
 
 def load(path):

@@ -19,21 +19,18 @@ import argparse
 import datetime
 import json
 import re
-import signal
 import sys
 import time
+
+import sampling
 import urllib.request
 
 LAG = re.compile(r'^bss_sidecar_sink_lag_events\{sink="([^"]+)"\} (\S+)$')
 
 
 def sample(args):
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
-    began = time.time()
     with open(args.out, "a") as out:
-        while not stop and time.time() - began <= args.max_seconds:
+        def take():
             lag = {}
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{args.port}/metrics", timeout=2) as r:
@@ -46,9 +43,8 @@ def sample(args):
             if lag:
                 out.write(json.dumps({"t": round(time.time(), 3), "lag": lag}) + "\n")
                 out.flush()
-            end = time.time() + args.interval
-            while not stop and time.time() < end:
-                time.sleep(min(0.2, args.interval))
+
+        sampling.every(args.interval, args.max_seconds, take)
 
 
 def catchup(args):

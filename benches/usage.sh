@@ -31,8 +31,7 @@ start_measured_pipeline() {
     start_broker_and_redis "$1"
     log "building bss-loadgen"
     cargo build -q -p bss-loadgen --release
-    as_pg "$PG_BIN/psql" -X -qAt "$URL" -o /dev/null \
-        -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT'"
+    drop_slot "$SLOT"
     start_sidecar "$1"
     start_usage_sampler "$1/usage.jsonl" "$2"
 }

@@ -36,7 +36,12 @@ stop_pipeline() {
         wait "${PIDS[i]}" 2>/dev/null || true
     done
     # A slot left behind would hold WAL in the devdb forever.
-    as_pg "$PG_BIN/psql" -X "$URL" -qtAc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT' AND NOT active" >/dev/null 2>&1 || true
+    drop_slot "$SLOT"
+}
+
+# drop_slot NAME: drops replication slot NAME unless it is missing or in use.
+drop_slot() {
+    as_pg "$PG_BIN/psql" -X "$URL" -qtAc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$1' AND NOT active" >/dev/null 2>&1 || true
 }
 
 # stop_sidecar: stops the sidecar started last (SIGTERM: it drains) and drops its slot.
@@ -47,7 +52,7 @@ stop_sidecar() {
     for p in "${PIDS[@]}"; do [ "$p" = "$SIDECAR_PID" ] || keep+=("$p"); done
     PIDS=("${keep[@]}")
     SIDECAR_PID=""
-    as_pg "$PG_BIN/psql" -X "$URL" -qtAc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT' AND NOT active" >/dev/null 2>&1 || true
+    drop_slot "$SLOT"
 }
 
 # build_sidecar: this checkout's sidecar, unless SIDECAR_BIN names another.

@@ -31,7 +31,6 @@ source "$ROOT/scripts/pipeline.sh"
 psql_b() { as_pg "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 "$URL" "$@"; }
 make_pg_dir "$WORK"
 rm -rf "$WORK/spool"
-drop_slot() { psql_b -qc "SELECT pg_drop_replication_slot('$1') FROM pg_replication_slots WHERE slot_name = '$1'" >/dev/null; }
 trap 'stop_pipeline; drop_slot $BASELINE_SLOT' EXIT
 start_broker_and_redis "$WORK"
 
