@@ -7,10 +7,13 @@
 # /proc. The report: the load's account (nothing lost), CPU per event, and
 # each part's private memory (RssAnon) growth per hour, least squares after
 # the first SOAK_SKIP_MINUTES (default 10); it fails when a part grows faster
-# than SOAK_MAX_MB_PER_HOUR (default 16). The broker and Redis are reported
-# but not judged: tansu's memory storage keeps every message, and the Redis
-# sink keeps every stream entry unless stream_maxlen is set (this sidecar
-# runs as make bench-e2e's, without it). Files in target/soak/.
+# than SOAK_MAX_MB_PER_HOUR (default 16). The broker, Redis and the load
+# generator are reported but not judged: tansu's memory storage keeps every
+# message, the Redis sink keeps every stream entry unless stream_maxlen is
+# set (this sidecar runs as make bench-e2e's, without it), and bss-loadgen
+# keeps an account of every event it offered (about 100 bytes each, 2.4 GB
+# an hour at 1x) to find at the end any acknowledged one that never reached
+# Kafka. Files in target/soak/.
 source "$(dirname "$0")/../../scripts/lib.sh"
 URL="$("$ROOT/scripts/devdb.sh" url)"
 DURATION="${DURATION:-1h}"
@@ -44,4 +47,4 @@ PY
 log "CPU per stage (user + system, from /proc):"
 python3 "$ROOT/benches/proc_usage.py" stages "$WORK/usage.jsonl" "$WORK/report.json" | tee "$WORK/cpu.md"
 python3 "$ROOT/benches/proc_usage.py" trend "$WORK/usage.jsonl" --max-mb-per-hour "$MAX_GROWTH" \
-    --skip-minutes "$SKIP" --not-judged broker redis | tee "$WORK/memory.txt"
+    --skip-minutes "$SKIP" --not-judged broker redis loadgen | tee "$WORK/memory.txt"
