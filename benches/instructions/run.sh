@@ -6,6 +6,9 @@
 #   append_event   3,000 calls, 100 streams, the ~300-byte event of bench-pg
 #   append_events  30 calls of 100 events
 #   plain INSERT   3,000 rows into bss.events (no pg_bss code but uuidv7)
+#   groups         the load generator's shape: 16 transactions of 32 prepared
+#                  append_events calls of 6 events, one to each of 32 streams
+#                  (new in the first transaction, existing after)
 # after a warm-up (DROP/CREATE EXTENSION, one append) that is also run alone
 # and subtracted; each twice. Prints instructions per event. The libraries
 # run under this checkout's SQL: BASE must declare the same C functions.
@@ -41,6 +44,16 @@ printf '%s\n' "$WARM" >"$WORK/warm.sql"
 printf '%s\n%s\n' "$WARM" "SELECT count(bss.append_event('usage-' || (i % 100), 'usage.recorded', '$DATA'::jsonb)) FROM generate_series(1, $N) i" >"$WORK/append_event.sql"
 printf '%s\n%s\n' "$WARM" "SELECT count(bss.append_events('usage-' || (i % 100), (SELECT jsonb_agg(jsonb_build_object('type', 'usage.recorded', 'data', '$DATA'::jsonb)) FROM generate_series(1, 100)))) FROM generate_series(1, $((N / 100))) i" >"$WORK/append_events.sql"
 printf '%s\n%s\n' "$WARM" "INSERT INTO bss.events (global_position, stream_id, stream_version, event_id, source, type, \"time\", data, region, position_horizon) SELECT nextval('bss.global_position_seq'), 'usage-' || (i % 100), i, bss.uuidv7(), '/pg_bss', 'usage.recorded', now(), '$DATA'::jsonb, 'local', pg_current_xact_id() FROM generate_series(1, $N) i" >"$WORK/insert.sql"
+EVENTS6="$(python3 -c "import json, sys; print(json.dumps([{'type': 'usage.recorded', 'data': json.loads(sys.argv[1])}] * 6))" "$DATA")"
+{
+    printf '%s\n' "$WARM" "PREPARE a(text, jsonb) AS SELECT bss.append_events(\$1, \$2)"
+    for t in $(seq 16); do
+        echo BEGIN
+        for s in $(seq 0 31); do echo "EXECUTE a('group-$s', '$EVENTS6')"; done
+        echo COMMIT
+    done
+} >"$WORK/groups.sql"
+GROUP_EVENTS=$((16 * 32 * 6))
 chmod o+r "$WORK"/*.sql
 
 # Instructions of one single-user backend running a script with a library.
@@ -58,13 +71,15 @@ count() {
 
 count current warm >/dev/null # the first run after CREATE DATABASE does more
 printf '%-14s %-8s %16s %16s\n' case library "per event, run 1" "per event, run 2"
-for c in append_event append_events insert; do
+for c in append_event append_events insert groups; do
+    events=$N
+    [ "$c" != groups ] || events=$GROUP_EVENTS
     for lib in base current; do
         per=()
         for run in 1 2; do
             warm="$(count "$lib" warm)"
             total="$(count "$lib" "$c")"
-            per+=("$(((total - warm) / N))")
+            per+=("$(((total - warm) / events))")
         done
         printf '%-14s %-8s %16s %16s\n' "$c" "$lib" "${per[0]}" "${per[1]}"
     done
