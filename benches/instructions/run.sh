@@ -9,6 +9,8 @@
 #   groups         the load generator's shape: 16 transactions of 32 prepared
 #                  append_events calls of 6 events, one to each of 32 streams
 #                  (new in the first transaction, existing after)
+#   streams        the same events, each transaction one append_streams call
+#                  of the 32 streams (only for a library that has it)
 # after a warm-up (DROP/CREATE EXTENSION, one append) that is also run alone
 # and subtracted; each twice. Prints instructions per event. The libraries
 # run under this checkout's SQL: BASE must declare the same C functions.
@@ -53,6 +55,18 @@ EVENTS6="$(python3 -c "import json, sys; print(json.dumps([{'type': 'usage.recor
         echo COMMIT
     done
 } >"$WORK/groups.sql"
+{
+    printf '%s\n' "$WARM" "PREPARE m(text[], jsonb[]) AS SELECT bss.append_streams(\$1, \$2)"
+    ELEMENT="\"${EVENTS6//\"/\\\"}\""
+    for t in $(seq 16); do
+        streams="" elements=""
+        for s in $(seq 0 31); do
+            streams+="${streams:+,}group-$s"
+            elements+="${elements:+,}$ELEMENT"
+        done
+        echo "EXECUTE m('{$streams}', '{$elements}')"
+    done
+} >"$WORK/streams.sql"
 GROUP_EVENTS=$((16 * 32 * 6))
 chmod o+r "$WORK"/*.sql
 
@@ -71,10 +85,15 @@ count() {
 
 count current warm >/dev/null # the first run after CREATE DATABASE does more
 printf '%-14s %-8s %16s %16s\n' case library "per event, run 1" "per event, run 2"
-for c in append_event append_events insert groups; do
+for c in append_event append_events insert groups streams; do
     events=$N
-    [ "$c" != groups ] || events=$GROUP_EVENTS
-    for lib in base current; do
+    [ "$c" != groups ] && [ "$c" != streams ] || events=$GROUP_EVENTS
+    libs=(base current)
+    if [ "$c" = streams ] && ! nm -D "$WORK/base.so" | grep -q bss_append_streams; then
+        libs=(current)
+        printf '%-14s %-8s %16s %16s\n' "$c" base "n/a" "n/a"
+    fi
+    for lib in "${libs[@]}"; do
         per=()
         for run in 1 2; do
             warm="$(count "$lib" warm)"

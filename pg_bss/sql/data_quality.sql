@@ -77,6 +77,15 @@ RETURNS bigint LANGUAGE c VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'bss_append_events';
 COMMENT ON FUNCTION bss.append_events(text, jsonb, bigint, text) IS 'Appends a JSON array of events to one stream; returns the stream''s version after it. on_invalid: ''reject'' (all or none) or ''dead_letter'' (valid events stored, invalid ones kept in bss.dead_letters).';
 
+-- Appends to many streams in one call (0.10.0): the same as one append_events
+-- per element, in order, with one statement for each step instead of one per
+-- stream (append_streams.rs).
+CREATE FUNCTION bss.append_streams(stream_ids text[], events jsonb[], expected_versions bigint[] DEFAULT NULL,
+                                   on_invalid text DEFAULT 'reject')
+RETURNS bigint[] LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'bss_append_streams';
+COMMENT ON FUNCTION bss.append_streams(text[], jsonb[], bigint[], text) IS 'Appends events[i] (a JSON array of events, as append_events takes) to stream_ids[i], expecting expected_versions[i] (NULL: any), for every i in order, all or nothing; returns each element''s stream version after it. on_invalid as append_events''s.';
+
 -- Checking without storing -------------------------------------------------------
 
 CREATE FUNCTION bss.event_problems(event jsonb) RETURNS jsonb

@@ -4,7 +4,8 @@
 --
 -- Group roles (cluster-wide, NOLOGIN, created when missing). Give each
 -- person and application a LOGIN role that is a member of the ones it needs:
---   bss_writer   appends (bss.append_event, append_events, append_cloudevents)
+--   bss_writer   appends (bss.append_event, append_events, append_streams,
+--                append_cloudevents)
 --                and checks events (validate_event, stream_version).
 --   bss_reader   reads: read_stream, read_all, read_category, time travel
 --                (aggregate, stream_at, events_as_of), bss.fold, projections.
@@ -74,6 +75,7 @@ BEGIN
     FOREACH f IN ARRAY ARRAY[
         'bss.append_event(text, text, jsonb, bigint, jsonb, uuid, text, text, timestamptz)',
         'bss.append_events(text, jsonb, bigint, text)',
+        'bss.append_streams(text[], jsonb[], bigint[], text)',
         'bss.append_cloudevents(jsonb)',
         'bss.validate_event(jsonb)',
         'bss.stream_version(text)',
@@ -122,6 +124,7 @@ GRANT USAGE ON SCHEMA bss_projection TO bss_reader;
 GRANT EXECUTE ON FUNCTION
     bss.append_event(text, text, jsonb, bigint, jsonb, uuid, text, text, timestamptz),
     bss.append_events(text, jsonb, bigint, text),
+    bss.append_streams(text[], jsonb[], bigint[], text),
     bss.append_cloudevents(jsonb),
     bss.uuidv7()
 TO bss_writer;

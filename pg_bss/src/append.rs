@@ -99,7 +99,7 @@ fn append_checked(
 
 /// The read side's work for events `before+1..=after` just appended, with
 /// the stream still locked: its category's projections, then its policy.
-fn after_append(
+pub(crate) fn after_append(
     client: &mut SpiClient<'_>,
     plans: &Plans,
     stream_id: &str,
@@ -228,7 +228,7 @@ fn append_valid(
 }
 
 /// The stream's version, 0 when it does not exist (nothing locked).
-fn current_version(client: &mut SpiClient<'_>, stream_id: &str) -> BssResult<i64> {
+pub(crate) fn current_version(client: &mut SpiClient<'_>, stream_id: &str) -> BssResult<i64> {
     Ok(client
         .select(
             "SELECT bss.stream_version($1)",

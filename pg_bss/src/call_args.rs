@@ -37,3 +37,39 @@ pub unsafe fn value<T: FromDatum>(fcinfo: FunctionCallInfo, n: usize) -> Option<
         None
     }
 }
+
+/// Array argument `n` (0-based) of element type `element`, as its elements'
+/// raw datums (None for a NULL element), which live as long as the call;
+/// None for a NULL array or one not passed.
+///
+/// # Safety
+/// `fcinfo` must be the valid call info of the running call, and argument
+/// `n` an array of `element`.
+pub unsafe fn datums(
+    fcinfo: FunctionCallInfo,
+    n: usize,
+    element: pg_sys::Oid,
+) -> Option<Vec<Option<pg_sys::Datum>>> {
+    let d = datum(fcinfo, n)?;
+    let array = pg_sys::pg_detoast_datum(d.cast_mut_ptr()) as *mut pg_sys::ArrayType;
+    let (mut len, mut by_value, mut align) = (0i16, false, 0 as std::ffi::c_char);
+    pg_sys::get_typlenbyvalalign(element, &mut len, &mut by_value, &mut align);
+    let mut elems: *mut pg_sys::Datum = std::ptr::null_mut();
+    let mut nulls: *mut bool = std::ptr::null_mut();
+    let mut count = 0;
+    pg_sys::deconstruct_array(
+        array,
+        element,
+        len.into(),
+        by_value,
+        align,
+        &mut elems,
+        &mut nulls,
+        &mut count,
+    );
+    Some(
+        (0..count as usize)
+            .map(|i| (!*nulls.add(i)).then(|| *elems.add(i)))
+            .collect(),
+    )
+}

@@ -15,12 +15,17 @@ use crate::pii::Sealer;
 use crate::rules::arguments::EventArguments;
 use crate::rules::{self, Path, Problem, Rule};
 use crate::{
-    append, call_args, cloudevents, dead_letters, fold, guc, jsonb, pii, read_side, roles, schemas,
-    statements, stream_id, tenants,
+    append, append_streams, call_args, cloudevents, dead_letters, fold, guc, jsonb, pii, read_side,
+    roles, schemas, statements, stream_id, tenants,
 };
 
 sql_function!(bss_append_event, pg_finfo_bss_append_event, append_event);
 sql_function!(bss_append_events, pg_finfo_bss_append_events, append_events);
+sql_function!(
+    bss_append_streams,
+    pg_finfo_bss_append_streams,
+    append_streams
+);
 sql_function!(
     bss_append_cloudevents,
     pg_finfo_bss_append_cloudevents,
@@ -108,6 +113,49 @@ unsafe fn append_events(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
     let mode = dead_letters::mode(on_invalid)?;
     let version = append::append_batch(stream_id, events, expected, mode)?;
     Ok(pg_sys::Datum::from(version))
+}
+
+unsafe fn append_streams(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
+    let streams: Option<Vec<Option<String>>> = call_args::value(fcinfo, 0);
+    let events = call_args::datums(fcinfo, 1, pg_sys::JSONBOID);
+    let expected: Option<Vec<Option<i64>>> = call_args::value(fcinfo, 2);
+    let on_invalid: Option<&str> = call_args::value(fcinfo, 3);
+    let mode = dead_letters::mode(on_invalid)?;
+    let (Some(streams), Some(events)) = (streams, events) else {
+        return Err(BssError::new(SqlState::InvalidBatch, "stream_ids or events is NULL")
+            .hint("Pass one stream id and one JSON array of events per element: append_streams(ARRAY['customer-1'], ARRAY['[{\"type\": \"...\", \"data\": {}}]'::jsonb])."));
+    };
+    if streams.len() != events.len() || expected.as_ref().is_some_and(|e| e.len() != streams.len())
+    {
+        return Err(BssError::new(
+            SqlState::InvalidBatch,
+            format!(
+                "append_streams got {} stream ids, {} event arrays and {} expected versions",
+                streams.len(),
+                events.len(),
+                expected.as_ref().map_or("no".to_owned(), |e| e.len().to_string())
+            ),
+        )
+        .hint("Element i of each array belongs to the same append: pass arrays of one length (expected_versions may be NULL)."));
+    }
+    let mut elements = Vec::with_capacity(streams.len());
+    for (i, (stream, events)) in streams.iter().zip(&events).enumerate() {
+        let stream_id = stream_id::check(stream.as_deref())?;
+        let Some(events) = *events else {
+            return Err(BssError::new(
+                SqlState::InvalidBatch,
+                format!("events[{}] for stream \"{stream_id}\" is NULL", i + 1),
+            )
+            .hint("Pass a JSON array of events for every stream: [{\"type\": \"...\", \"data\": {...}}, ...]."));
+        };
+        elements.push(append_streams::Element {
+            stream_id,
+            events,
+            expected: expected.as_ref().and_then(|e| e[i]),
+        });
+    }
+    let versions = append_streams::append_streams(&elements, mode)?;
+    Ok(append_streams::versions_datum(versions))
 }
 
 unsafe fn append_cloudevents(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {

@@ -63,6 +63,7 @@ mod stream_id;
 
 // The steps of an append (append.rs runs them in order).
 mod append;
+mod append_streams;
 mod dead_letters;
 mod expected_version;
 mod idempotency;
@@ -139,6 +140,9 @@ mod tests;
 
 #[cfg(any(test, feature = "pg_test"))]
 mod data_quality_tests;
+
+#[cfg(any(test, feature = "pg_test"))]
+mod append_streams_tests;
 
 #[cfg(any(test, feature = "pg_test"))]
 mod observability_tests;

@@ -28,6 +28,17 @@ pub struct Plans {
     /// Prepared on first use, None under the SQL of versions before 0.7.0
     /// (which has no tenants).
     check_stream_tenant: OnceCell<Option<OwnedPreparedStatement>>,
+    /// Prepared on the session's first append to many streams in one call.
+    many: OnceCell<ManyPlans>,
+}
+
+/// The statements of an append to many streams in one call
+/// (append_streams.rs): each does for every stream of the call what its
+/// one-stream twin does for one.
+pub struct ManyPlans {
+    pub advance_streams: OwnedPreparedStatement,
+    pub insert_streams: OwnedPreparedStatement,
+    pub insert_streams_valid: OwnedPreparedStatement,
 }
 
 impl Plans {
@@ -44,6 +55,41 @@ impl Plans {
             &[pg_sys::TEXTOID, pg_sys::INT8OID, pg_sys::INT8OID],
         )?;
         Ok(self.snapshot_by_policy.get_or_init(|| plan))
+    }
+
+    pub fn many(&self, client: &SpiClient<'_>) -> Result<&ManyPlans, SpiError> {
+        if let Some(plans) = self.many.get() {
+            return Ok(plans);
+        }
+        use pg_sys::{
+            INT8ARRAYOID, JSONBARRAYOID, TEXTARRAYOID, TEXTOID, TIMESTAMPTZARRAYOID, XID8OID,
+        };
+        // positions, streams, versions before, default source, region,
+        // horizon, each element's events, recorded_at, sealed data, position
+        // offsets, element offsets
+        const ARGS: [pg_sys::Oid; 11] = [
+            INT8ARRAYOID,
+            TEXTARRAYOID,
+            INT8ARRAYOID,
+            TEXTOID,
+            TEXTOID,
+            XID8OID,
+            JSONBARRAYOID,
+            TIMESTAMPTZARRAYOID,
+            JSONBARRAYOID,
+            INT8ARRAYOID,
+            INT8ARRAYOID,
+        ];
+        let plans = ManyPlans {
+            advance_streams: prepare(client, ADVANCE_STREAMS, &[TEXTARRAYOID, INT8ARRAYOID])?,
+            insert_streams: prepare(client, &insert_streams_sql(), &ARGS)?,
+            insert_streams_valid: prepare(
+                client,
+                &insert_streams_valid_sql(),
+                &[&ARGS[..], &[INT8ARRAYOID]].concat(),
+            )?,
+        };
+        Ok(self.many.get_or_init(|| plans))
     }
 
     pub fn check_stream_tenant(
@@ -80,6 +126,17 @@ UPDATE bss.streams AS s SET version = s.version + $2, updated_at = greatest(s.up
 WHERE s.stream_id = $1 \
 RETURNING s.version, s.created_at, s.updated_at";
 
+/// ADVANCE_STREAM for every stream of $1 (distinct, in stream-id order),
+/// each by its count in $2: one statement instead of one per stream. The
+/// rows are locked in the order the join meets them; concurrent calls over
+/// the same streams meet them in the same order (the index, or the table),
+/// and PostgreSQL's deadlock detection ends any other case (40P01).
+const ADVANCE_STREAMS: &str = "\
+UPDATE bss.streams AS s SET version = s.version + u.n, updated_at = greatest(s.updated_at, now()) \
+FROM unnest($1::text[], $2::bigint[]) AS u(id, n) \
+WHERE s.stream_id = u.id \
+RETURNING s.stream_id, s.version, s.created_at, s.updated_at";
+
 /// A stream the UPDATE did not find: created, or, when another transaction
 /// created it meanwhile, advanced once that one has committed.
 const LOCK_STREAM: &str = "\
@@ -114,18 +171,59 @@ fn insert_one_sql() -> String {
     )
 }
 
+/// The columns of a batch element `t.e` from `event_id` to
+/// `position_horizon`: `$4` the default source, `$5` the region, `$6` the
+/// horizon, and `$9[{sealed}]` (`jsonb[]`, or NULL) the data that replaces
+/// the element's: its personal fields sealed.
+fn element_columns(sealed: &str) -> String {
+    format!(
+        "coalesce((t.e->>'event_id')::uuid, bss.uuidv7()), \
+         coalesce(t.e->>'source', $4), t.e->>'type', t.e->>'subject', \
+         coalesce((t.e->>'time')::timestamptz, now()), coalesce($9[{sealed}], t.e->'data'), \
+         coalesce(nullif(t.e->'metadata', 'null'::jsonb), '{{}}'::jsonb), $5, $6"
+    )
+}
+
 /// The INSERT of a batch's elements `t.e`, numbered 1.. by `n`, from
-/// `from`; `t.o` is an element's ordinal in the batch as sent, and `$9`
-/// (`jsonb[]` by that ordinal, or NULL) the data that replaces an
-/// element's: its personal fields sealed.
+/// `from`; `t.o` is an element's ordinal in the batch as sent, which `$9`
+/// is indexed by.
 fn insert_elements_sql(from: &str, n: &str) -> String {
+    let columns = element_columns("t.o");
     format!(
         "INSERT INTO bss.events ({EVENT_COLUMNS}) \
-         SELECT $1[{n}], $2, $3 + {n}, coalesce((t.e->>'event_id')::uuid, bss.uuidv7()), \
-                coalesce(t.e->>'source', $4), t.e->>'type', t.e->>'subject', \
-                coalesce((t.e->>'time')::timestamptz, now()), coalesce($9[t.o], t.e->'data'), \
-                coalesce(nullif(t.e->'metadata', 'null'::jsonb), '{{}}'::jsonb), $5, $6, $8 \
-         FROM {from}"
+         SELECT $1[{n}], $2, $3 + {n}, {columns}, $8 FROM {from}"
+    )
+}
+
+/// The INSERT of many streams' batches: `b` is the element of the call
+/// (`$2` stream, `$3` version before, `$7` events, `$8` recorded_at, `$10`
+/// its first position's offset in `$1`, `$11` its first element's offset
+/// in `$9`); its elements `t.e` are numbered 1.. by `n` from `from`.
+fn insert_streams_elements_sql(from: &str, n: &str) -> String {
+    let columns = element_columns("b.eo + t.o");
+    format!(
+        "INSERT INTO bss.events ({EVENT_COLUMNS}) \
+         SELECT $1[b.po + {n}], b.s, b.before + {n}, {columns}, b.rec \
+         FROM unnest($2::text[], $3::bigint[], $7::jsonb[], $8::timestamptz[], $10::bigint[], $11::bigint[]) \
+              AS b(s, before, events, rec, po, eo) \
+         CROSS JOIN LATERAL {from}"
+    )
+}
+
+fn insert_streams_sql() -> String {
+    insert_streams_elements_sql(
+        "jsonb_array_elements(b.events) WITH ORDINALITY AS t(e, o)",
+        "t.o",
+    )
+}
+
+/// The batches without the elements whose numbers in `$9`'s numbering
+/// (`b.eo + ordinal`) are in $12: versions and positions stay dense.
+fn insert_streams_valid_sql() -> String {
+    insert_streams_elements_sql(
+        "(SELECT a.e, a.o, row_number() OVER (ORDER BY a.o) AS n \
+          FROM jsonb_array_elements(b.events) WITH ORDINALITY AS a(e, o) WHERE b.eo + a.o <> ALL($12)) t",
+        "t.n",
     )
 }
 
@@ -243,6 +341,7 @@ fn prepare_all(client: &SpiClient<'_>) -> Result<Plans, SpiError> {
         )?,
         snapshot_by_policy: OnceCell::new(),
         check_stream_tenant: OnceCell::new(),
+        many: OnceCell::new(),
     })
 }
 

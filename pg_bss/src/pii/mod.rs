@@ -78,8 +78,24 @@ impl Sealer {
         stream_id: &str,
         events: pg_sys::Datum,
     ) -> BssResult<Option<pg_sys::Datum>> {
+        let sealed = self.seal_elements(client, schemas, stream_id, events)?;
+        // SAFETY: every datum is a jsonb value built in the current context.
+        Ok(sealed
+            .iter()
+            .any(Option::is_some)
+            .then(|| unsafe { jsonb_array(&sealed) }))
+    }
+
+    /// The data of each element of `events` as [`Sealer::seal_batch`] seals
+    /// it, by element: None where nothing was sealed.
+    pub fn seal_elements(
+        &mut self,
+        client: &mut SpiClient<'_>,
+        schemas: &Validators,
+        stream_id: &str,
+        events: pg_sys::Datum,
+    ) -> BssResult<Vec<Option<pg_sys::Datum>>> {
         let mut sealed: Vec<Option<pg_sys::Datum>> = Vec::new();
-        let mut any = false;
         // SAFETY: events is a non-null jsonb datum (an array: batch::check
         // said so); the walk reads it without nesting into the elements.
         unsafe {
@@ -93,12 +109,10 @@ impl Sealer {
                     _ => continue,
                 }
                 let data = self.seal_element(client, schemas, stream_id, &element)?;
-                any |= data.is_some();
                 sealed.push(data);
             }
         }
-        // SAFETY: every datum is a jsonb value built in the current context.
-        Ok(any.then(|| unsafe { jsonb_array(&sealed) }))
+        Ok(sealed)
     }
 
     /// An element's data with its personal fields sealed, when its type
@@ -241,7 +255,7 @@ unsafe fn string_member<'j>(value: &'j JsonbValue, key: &str) -> Option<&'j [u8]
 ///
 /// # Safety
 /// Every datum must be a live jsonb value.
-unsafe fn jsonb_array(values: &[Option<pg_sys::Datum>]) -> pg_sys::Datum {
+pub unsafe fn jsonb_array(values: &[Option<pg_sys::Datum>]) -> pg_sys::Datum {
     let mut datums: Vec<pg_sys::Datum> = values
         .iter()
         .map(|v| v.unwrap_or(pg_sys::Datum::from(0usize)))

@@ -24,7 +24,7 @@ SELECT bss.create_projection('subscriber_overview', 'subscriber');
 SELECT bss.set_snapshot_policy('subscriber', 2);
 RESET ROLE;
 
--- Two subjects, through the three append functions; an invalid event kept
+-- Three subjects, through the four append functions; an invalid event kept
 -- as a dead letter carries a personal value too.
 SET ROLE gdpr_app;
 SELECT bss.append_event('subscriber-1', 'subscriber.registered',
@@ -35,6 +35,9 @@ SELECT bss.append_events('subscriber-1', '[{"type": "subscriber.registered", "da
 SELECT bss.append_cloudevents('{"specversion": "1.0", "id": "01932c07-0000-7000-8000-00000000d001", "source": "/crm",
                                 "type": "subscriber.registered", "subject": "subscriber-2",
                                 "data": {"name": "Bob Bergström", "email": "bob.bergstrom@example.org", "plan": "silver"}}');
+SELECT bss.append_streams(ARRAY['subscriber-3', 'plan-3'],
+    ARRAY['[{"type": "subscriber.registered", "data": {"name": "Carol Streams", "email": "carol.streams@example.org", "plan": "bronze"}}]',
+          '[{"type": "plan.changed", "data": {"plan": "bronze"}}]']::jsonb[]);
 RESET ROLE;
 
 -- As stored: every personal value sealed, the rest as sent.
@@ -43,7 +46,7 @@ SELECT stream_id, stream_version, data->>'plan' AS plan,
         WHERE data->k ? 'bss:pii') AS sealed,
        data->'contacts'->0->'phone' ? 'bss:pii' AS phone_sealed
 FROM bss.events WHERE stream_id LIKE 'subscriber-%' ORDER BY global_position;
-SELECT count(*) AS rows_with_plaintext FROM bss.events WHERE data::text ~ 'Alice|Bob|example\.org|\+467';
+SELECT count(*) AS rows_with_plaintext FROM bss.events WHERE data::text ~ 'Alice|Bob|Carol|example\.org|\+467';
 SELECT count(*) AS dead_letters_with_plaintext FROM bss.dead_letters WHERE event::text ~ 'Alice';
 SELECT count(*) AS snapshots_with_plaintext FROM bss.snapshots WHERE state::text ~ 'Alice';
 SELECT stream_id, version, state->'name' ? 'bss:pii' AS name_sealed FROM bss.snapshots WHERE stream_id LIKE 'subscriber-%';
@@ -157,7 +160,7 @@ SELECT stream_id, data->>'name' AS name FROM bss.read_category('subscriber') WHE
 CHECKPOINT;
 SELECT current_setting('data_directory') AS datadir \gset
 \setenv DATADIR :datadir
-\! for s in 'Alice Lindqvist' 'alice.lindqvist@example.org' '+46700000001' 'Alice Secret-Alias' 'Bob Bergström' 'bob.bergstrom@example.org' 'Alice Newcomer' 'no-at-sign-zz91'; do printf '%s: %s files\n' "$s" "$(grep -rlaF -e "$s" "$DATADIR/base" "$DATADIR/global" "$DATADIR/pg_wal" | wc -l)"; done
+\! for s in 'Alice Lindqvist' 'alice.lindqvist@example.org' '+46700000001' 'Alice Secret-Alias' 'Bob Bergström' 'bob.bergstrom@example.org' 'Carol Streams' 'carol.streams@example.org' 'Alice Newcomer' 'no-at-sign-zz91'; do printf '%s: %s files\n' "$s" "$(grep -rlaF -e "$s" "$DATADIR/base" "$DATADIR/global" "$DATADIR/pg_wal" | wc -l)"; done
 \! printf 'platinum-7f3c (not personal) found in the WAL: %s\n' "$(grep -rlaF -e 'platinum-7f3c' "$DATADIR/pg_wal" | wc -l | awk '{print ($1 > 0) ? "yes" : "no"}')"
 
 -- A batch whose first element is invalid (kept as a dead letter) before a

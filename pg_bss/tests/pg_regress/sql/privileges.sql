@@ -76,6 +76,9 @@ SELECT bss.append_events('account-1', '[{"type": "account.changed", "data": {"pl
                                         {"type": "account.changed", "data": {"credit": 10}}]');
 SELECT bss.append_cloudevents('{"specversion": "1.0", "id": "01932c07-0000-7000-8000-00000000b001",
                                 "source": "/crm", "type": "account.changed", "subject": "account-2", "data": {"plan": "basic"}}');
+SELECT bss.append_streams(ARRAY['account-3', 'account-4'],
+                          ARRAY['[{"type": "account.changed", "data": {"plan": "basic"}}]',
+                                '[{"type": "account.changed", "data": {"plan": "pro"}}]']::jsonb[]);
 SELECT bss.stream_version('account-1');
 SELECT * FROM bss.validate_event('{"type": "account.opened", "data": {}}');
 SELECT bss.uuidv7() IS NOT NULL AS uuid;
@@ -113,6 +116,8 @@ SELECT count(*) FROM bss.snapshots;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT bss.take_snapshot('account-1');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT bss.append_streams(ARRAY['account-1'], ARRAY['[{"type": "account.changed", "data": {}}]']::jsonb[]);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 RESET ROLE;
 
 -- The sidecar reads bss.events (its gap fill and replay) and appends its
@@ -123,6 +128,8 @@ SELECT bss.append_event('anomaly-rate', 'anomaly.detected', '{"score": 9.5}');
 SELECT bss.append_event('account-1', 'account.changed', '{}');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT bss.append_events('anomaly-rate', '[{"type": "anomaly.detected", "data": {}}]');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT bss.append_streams(ARRAY['anomaly-rate'], ARRAY['[{"type": "anomaly.detected", "data": {}}]']::jsonb[]);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 DELETE FROM bss.events;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
