@@ -7,12 +7,14 @@
 #   append_events  30 calls of 100 events
 #   plain INSERT   3,000 rows into bss.events (no pg_bss code but uuidv7)
 #   groups         the load generator's shape: 16 transactions of 32 prepared
-#                  append_events calls of 6 events, one to each of 32 streams
-#                  (new in the first transaction, existing after)
+#                  append_events calls of 6 events (each naming its
+#                  event_id), one to each of 32 streams (new in the first
+#                  transaction, existing after)
 #   streams        the same events, each transaction one append_streams call
 #                  of the 32 streams (only for a library that has it)
 # after a warm-up (DROP/CREATE EXTENSION, one append) that is also run alone
-# and subtracted; each twice. Prints instructions per event. The libraries
+# and subtracted; each twice (CASES="groups streams" runs only those).
+# Prints instructions per event. The libraries
 # run under this checkout's SQL: BASE must declare the same C functions.
 source "$(dirname "$0")/../../scripts/lib.sh"
 WORK="$ROOT/target/bench-instructions"
@@ -46,27 +48,36 @@ printf '%s\n' "$WARM" >"$WORK/warm.sql"
 printf '%s\n%s\n' "$WARM" "SELECT count(bss.append_event('usage-' || (i % 100), 'usage.recorded', '$DATA'::jsonb)) FROM generate_series(1, $N) i" >"$WORK/append_event.sql"
 printf '%s\n%s\n' "$WARM" "SELECT count(bss.append_events('usage-' || (i % 100), (SELECT jsonb_agg(jsonb_build_object('type', 'usage.recorded', 'data', '$DATA'::jsonb)) FROM generate_series(1, 100)))) FROM generate_series(1, $((N / 100))) i" >"$WORK/append_events.sql"
 printf '%s\n%s\n' "$WARM" "INSERT INTO bss.events (global_position, stream_id, stream_version, event_id, source, type, \"time\", data, region, position_horizon) SELECT nextval('bss.global_position_seq'), 'usage-' || (i % 100), i, bss.uuidv7(), '/pg_bss', 'usage.recorded', now(), '$DATA'::jsonb, 'local', pg_current_xact_id() FROM generate_series(1, $N) i" >"$WORK/insert.sql"
-EVENTS6="$(python3 -c "import json, sys; print(json.dumps([{'type': 'usage.recorded', 'data': json.loads(sys.argv[1])}] * 6))" "$DATA")"
-{
-    printf '%s\n' "$WARM" "PREPARE a(text, jsonb) AS SELECT bss.append_events(\$1, \$2)"
-    for t in $(seq 16); do
-        echo BEGIN
-        for s in $(seq 0 31); do echo "EXECUTE a('group-$s', '$EVENTS6')"; done
-        echo COMMIT
-    done
-} >"$WORK/groups.sql"
-{
-    printf '%s\n' "$WARM" "PREPARE m(text[], jsonb[]) AS SELECT bss.append_streams(\$1, \$2)"
-    ELEMENT="\"${EVENTS6//\"/\\\"}\""
-    for t in $(seq 16); do
-        streams="" elements=""
-        for s in $(seq 0 31); do
-            streams+="${streams:+,}group-$s"
-            elements+="${elements:+,}$ELEMENT"
-        done
-        echo "EXECUTE m('{$streams}', '{$elements}')"
-    done
-} >"$WORK/streams.sql"
+# The groups and streams cases: the same 3,072 events, each with its own
+# event_id as the load generator sends them (so each append looks its ids
+# up as a retry would).
+python3 - "$WORK" "$DATA" "$WARM" <<'PY'
+import json, sys, uuid
+work, data, warm = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+n = 0
+def batch():
+    global n
+    events = []
+    for _ in range(6):
+        n += 1
+        events.append({"type": "usage.recorded", "data": data,
+                       "event_id": str(uuid.UUID(int=(0x0190F0F0 << 96) | (7 << 76) | (2 << 62) | n))})
+    return json.dumps(events)
+with open(f"{work}/groups.sql", "w") as f:
+    f.write(warm + "\nPREPARE a(text, jsonb) AS SELECT bss.append_events($1, $2)\n")
+    for t in range(16):
+        f.write("BEGIN\n")
+        for s in range(32):
+            f.write(f"EXECUTE a('group-{s}', '{batch()}')\n")
+        f.write("COMMIT\n")
+n = 0
+with open(f"{work}/streams.sql", "w") as f:
+    f.write(warm + "\nPREPARE m(text[], jsonb[]) AS SELECT bss.append_streams($1, $2)\n")
+    for t in range(16):
+        streams = ",".join(f"group-{s}" for s in range(32))
+        elements = ",".join('"' + batch().replace('"', '\\"') + '"' for s in range(32))
+        f.write(f"EXECUTE m('{{{streams}}}', '{{{elements}}}')\n")
+PY
 GROUP_EVENTS=$((16 * 32 * 6))
 chmod o+r "$WORK"/*.sql
 
@@ -85,7 +96,7 @@ count() {
 
 count current warm >/dev/null # the first run after CREATE DATABASE does more
 printf '%-14s %-8s %16s %16s\n' case library "per event, run 1" "per event, run 2"
-for c in append_event append_events insert groups streams; do
+for c in ${CASES:-append_event append_events insert groups streams}; do
     events=$N
     [ "$c" != groups ] && [ "$c" != streams ] || events=$GROUP_EVENTS
     libs=(base current)

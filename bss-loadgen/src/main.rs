@@ -31,7 +31,7 @@ use bss_loadgen::simulator::{Append, SimConfig, Simulator, MAX_CUSTOMERS};
 use bss_loadgen::stages::{
     format_duration, parse_duration, parse_stages, Profile, Scenario, Stage,
 };
-use bss_loadgen::writer::{self, AppendObserver, WriterConfig};
+use bss_loadgen::writer::{self, AppendObserver, GroupAppend, WriterConfig};
 use clap::{Args, Parser, Subcommand};
 use time::OffsetDateTime;
 use tracing::{info, warn};
@@ -116,6 +116,11 @@ struct RunArgs {
     /// one commit (one WAL flush) covers many. 1: a transaction per append.
     #[arg(long, default_value_t = 32)]
     max_group: usize,
+    /// How a group of appends is sent: `streams`, one bss.append_streams
+    /// call (one statement; pg_bss 0.10.0 or later), or `calls`, one
+    /// bss.append_events call per append in one transaction.
+    #[arg(long, value_enum, default_value = "streams")]
+    group_append: GroupAppend,
     /// Appends waiting for a connection beyond this many are counted as not sent.
     #[arg(long, default_value_t = 50_000)]
     max_queue: usize,
@@ -420,6 +425,7 @@ async fn run(args: RunArgs, cfg: SimConfig, stages: Vec<Stage>, profile: Profile
         database_url: args.database_url.clone(),
         connections: args.connections,
         max_group: args.max_group,
+        group_append: args.group_append,
         drain_timeout: args.drain_timeout,
         max_queue: args.max_queue,
     };
@@ -505,6 +511,7 @@ async fn run(args: RunArgs, cfg: SimConfig, stages: Vec<Stage>, profile: Profile
         "database_url": writer::redact(&args.database_url),
         "connections": args.connections,
         "max_group": args.max_group,
+        "group_append": format!("{:?}", args.group_append).to_lowercase(),
         "customers": cfg.customers,
         "batch_size": cfg.batch_size,
         "anomalies": cfg.anomaly_rate,

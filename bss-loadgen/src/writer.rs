@@ -29,6 +29,7 @@ use crate::simulator::{Append, Simulator};
 use crate::stages::Profile;
 
 const APPEND_SQL: &str = "SELECT bss.append_events($1, $2::jsonb)";
+const APPEND_STREAMS_SQL: &str = "SELECT bss.append_streams($1, $2::jsonb[])";
 const REGISTER_SQL: &str = "SELECT bss.register_schema($1, $2::jsonb)";
 /// A worker whose connection broke tries to reconnect at most this often.
 const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
@@ -129,11 +130,21 @@ impl AppendError {
     }
 }
 
+/// How a worker sends a group of appends it commits together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupAppend {
+    /// One `bss.append_streams` call, one statement (pg_bss 0.10.0).
+    Streams,
+    /// One `bss.append_events` call per append, pipelined in one transaction.
+    Calls,
+}
+
 pub struct WriterConfig {
     pub database_url: String,
     pub connections: usize,
     /// Most appends committed in one transaction (see `Worker::run`).
     pub max_group: usize,
+    pub group_append: GroupAppend,
     pub drain_timeout: Duration,
     /// Appends waiting for a connection beyond this are counted as not sent.
     pub max_queue: usize,
@@ -275,17 +286,41 @@ pub async fn restore_schemas(client: &Client, previous: &PreviousSchemas) -> Res
     Ok(())
 }
 
-async fn prepare_append(client: &Client) -> Result<Statement> {
-    client
-        .prepare_typed(APPEND_SQL, &[Type::TEXT, Type::JSONB])
-        .await
-        .map_err(|e| {
+/// The statements a worker appends with: `append_events` for one append,
+/// and `append_streams` for a group when the group is sent that way.
+struct Statements {
+    one: Statement,
+    group: Option<Statement>,
+}
+
+async fn prepare_append(client: &Client, group_append: GroupAppend) -> Result<Statements> {
+    let prepare = |sql: &'static str, types: &'static [Type], hint: &'static str| async move {
+        client.prepare_typed(sql, types).await.map_err(|e| {
             anyhow!(
-                "preparing {APPEND_SQL}: {} [{}] (HINT: is the pg_bss extension installed in this database?)",
+                "preparing {sql}: {} [{}] (HINT: {hint})",
                 describe(&e),
                 sqlstate(&e)
             )
         })
+    };
+    let one = prepare(
+        APPEND_SQL,
+        &[Type::TEXT, Type::JSONB],
+        "is the pg_bss extension installed in this database?",
+    )
+    .await?;
+    let group = match group_append {
+        GroupAppend::Calls => None,
+        GroupAppend::Streams => Some(
+            prepare(
+                APPEND_STREAMS_SQL,
+                &[Type::TEXT_ARRAY, Type::JSONB_ARRAY],
+                "pg_bss 0.10.0 or later has it (ALTER EXTENSION pg_bss UPDATE), or run with --group-append calls",
+            )
+            .await?,
+        ),
+    };
+    Ok(Statements { one, group })
 }
 
 /// When the load phase ended and how.
@@ -312,12 +347,13 @@ pub async fn run_load(
     let in_flight = Arc::new(AtomicU64::new(0));
     for id in 0..cfg.connections.max(1) {
         let client = connect(&cfg.database_url).await?;
-        let stmt = prepare_append(&client).await?;
+        let stmt = prepare_append(&client, cfg.group_append).await?;
         let w = Worker {
             id,
             url: cfg.database_url.clone(),
             conn: Some((client, stmt)),
             max_group: cfg.max_group.max(1),
+            group_append: cfg.group_append,
             last_reconnect: None,
             rx: rx.clone(),
             recorder: recorder.clone(),
@@ -409,8 +445,9 @@ pub async fn run_load(
 struct Worker {
     id: usize,
     url: String,
-    conn: Option<(Client, Statement)>,
+    conn: Option<(Client, Statements)>,
     max_group: usize,
+    group_append: GroupAppend,
     last_reconnect: Option<Instant>,
     rx: async_channel::Receiver<Scheduled>,
     recorder: Arc<Recorder>,
@@ -481,12 +518,14 @@ impl Worker {
         }
     }
 
-    /// One append in its own transaction, or a group in one transaction:
-    /// the calls pipelined on the connection, in stream order (so that two
-    /// groups lock shared streams in the same order and cannot deadlock),
-    /// then one COMMIT. All are stored or, on any error, none; when the
-    /// connection fails during the statement that commits (the single
-    /// append, or COMMIT), the client cannot tell which: [`Fate::Unknown`].
+    /// One append in its own transaction, or a group in one transaction,
+    /// in stream order (so that two groups lock shared streams in the same
+    /// order and cannot deadlock): one `append_streams` statement, or the
+    /// `append_events` calls pipelined on the connection and one COMMIT.
+    /// All are stored or, on any error, none; when the connection fails
+    /// during the statement that commits (the single append, the
+    /// `append_streams` call, or COMMIT), the client cannot tell which:
+    /// [`Fate::Unknown`].
     async fn append(&mut self, group: &mut [Scheduled]) -> Result<(), AppendError> {
         if self.conn.as_ref().is_none_or(|(c, _)| c.is_closed()) {
             self.reconnect().await?;
@@ -499,14 +538,26 @@ impl Worker {
         let failed = |e: tokio_postgres::Error| AppendError::before_commit(&e);
         if let [one] = group {
             return client
-                .query_one(&*stmt, &[&one.append.stream_id, &Json(&one.append.events)])
+                .query_one(
+                    &stmt.one,
+                    &[&one.append.stream_id, &Json(&one.append.events)],
+                )
                 .await
                 .map(drop)
                 .map_err(|e| AppendError::of_commit(&e));
         }
         group.sort_by(|a, b| a.append.stream_id.cmp(&b.append.stream_id));
+        if let (GroupAppend::Streams, Some(many)) = (self.group_append, &stmt.group) {
+            let streams: Vec<&str> = group.iter().map(|j| j.append.stream_id.as_str()).collect();
+            let events: Vec<Json<&Vec<_>>> = group.iter().map(|j| Json(&j.append.events)).collect();
+            return client
+                .query_one(many, &[&streams, &events])
+                .await
+                .map(drop)
+                .map_err(|e| AppendError::of_commit(&e));
+        }
         let tx = client.transaction().await.map_err(failed)?;
-        let (tx_ref, stmt) = (&tx, &*stmt);
+        let (tx_ref, stmt) = (&tx, &stmt.one);
         let calls = group.iter().map(|j| async move {
             let events = Json(&j.append.events);
             tx_ref
@@ -533,7 +584,7 @@ impl Worker {
         let client = connect(&self.url)
             .await
             .map_err(|e| AppendError::no_connection(format!("{e:#}")))?;
-        let stmt = prepare_append(&client)
+        let stmt = prepare_append(&client, self.group_append)
             .await
             .map_err(|e| AppendError::no_connection(format!("{e:#}")))?;
         info!(worker = self.id, "reconnected to PostgreSQL");

@@ -17,7 +17,7 @@
 //! never take a position before every stream of the call is locked, and
 //! never insert an element that turned out to be a retry.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use pgrx::datum::DatumWithOid;
 use pgrx::datum::TimestampWithTimeZone;
@@ -123,6 +123,8 @@ pub fn append_streams(elements: &[Element<'_>], mode: Mode) -> BssResult<Vec<i64
         }
         let mut locked = lock_streams(client, plans, &counts)?;
 
+        let stored = stored_before(client, plans, elements, &checked, &locked)?;
+
         // Retries, then each element's version before it and its expected
         // version, in call order.
         let mut next: HashMap<&str, i64> = HashMap::new();
@@ -137,14 +139,14 @@ pub fn append_streams(elements: &[Element<'_>], mode: Mode) -> BssResult<Vec<i64
             };
             let ids = named_ids(&c.batch);
             if c.stores > 0 && !ids.is_empty() && before > 0 {
-                let l = &locked[el.stream_id];
-                let stored = idempotency::find_stored(
-                    client,
-                    plans,
-                    el.stream_id,
-                    ids.clone(),
-                    l.created_at,
-                )?;
+                let named: HashSet<[u8; 16]> = ids.iter().map(|u| *u.as_bytes()).collect();
+                let stored: Vec<(Uuid, i64)> = stored
+                    .iter()
+                    .filter(|(id, stream, _)| {
+                        stream == el.stream_id && named.contains(id.as_bytes())
+                    })
+                    .map(|(id, _, v)| (*id, *v))
+                    .collect();
                 if let Some(version) =
                     idempotency::retry_outcome(el.stream_id, c.stores, &ids, &stored)?
                 {
@@ -181,6 +183,40 @@ pub fn append_streams(elements: &[Element<'_>], mode: Mode) -> BssResult<Vec<i64
         }
         Ok(versions)
     })
+}
+
+/// Those of the ids named by elements whose streams existed before the call
+/// that are stored: `(id, stream, version)`, from one lookup for the call.
+fn stored_before(
+    client: &mut SpiClient<'_>,
+    plans: &Plans,
+    elements: &[Element<'_>],
+    checked: &[Checked],
+    locked: &BTreeMap<&str, Locked>,
+) -> BssResult<Vec<(Uuid, String, i64)>> {
+    let mut ids = Vec::new();
+    let mut since: Option<(i64, pg_sys::Datum)> = None;
+    for (el, c) in elements.iter().zip(checked) {
+        let Some(l) = locked.get(el.stream_id) else {
+            continue;
+        };
+        if c.stores == 0 || c.batch.event_ids.is_empty() || l.before == 0 {
+            continue;
+        }
+        ids.extend(named_ids(&c.batch));
+        // A timestamptz datum is its microseconds since 2000.
+        let created = l.created_at.value() as i64;
+        if since.is_none_or(|(s, _)| created < s) {
+            since = Some((created, l.created_at));
+        }
+    }
+    let Some((_, since)) = since else {
+        return Ok(Vec::new());
+    };
+    let many = plans
+        .many(client)
+        .during("prepare the many-stream statements")?;
+    idempotency::find_stored_many(client, &many.find_stored_many, ids, since)
 }
 
 /// The event ids an element's caller named, as the retry check takes them.

@@ -41,6 +41,31 @@ pub fn find_stored(
     Ok(out)
 }
 
+/// Stored `(id, stream, version)` of those of `ids` stored since `since`
+/// (a timestamptz datum: the oldest created_at of the streams asked
+/// about), in any stream: one lookup for many appends' ids.
+pub fn find_stored_many(
+    client: &mut SpiClient<'_>,
+    plan: &pgrx::spi::OwnedPreparedStatement,
+    ids: Vec<Uuid>,
+    since: pg_sys::Datum,
+) -> BssResult<Vec<(Uuid, String, i64)>> {
+    // SAFETY: since is a timestamptz datum returned by the lock query.
+    let since = unsafe { DatumWithOid::new(since, pg_sys::TIMESTAMPTZOID) };
+    const STEP: &str = "look up the event ids a retry may have stored";
+    let table = by_event_id(|| client.select(plan, None, &[ids.into(), since])).during(STEP)?;
+    let mut out = Vec::new();
+    for row in table {
+        let id: Option<Uuid> = row.get(1).during(STEP)?;
+        let stream: Option<String> = row.get(2).during(STEP)?;
+        let v: Option<i64> = row.get(3).during(STEP)?;
+        if let (Some(id), Some(stream), Some(v)) = (id, stream, v) {
+            out.push((id, stream, v));
+        }
+    }
+    Ok(out)
+}
+
 /// Runs `f` (the lookup of stored ids) with a generic plan and with
 /// sequential and bitmap scans off, then puts the settings back (also when
 /// `f` unwinds from an error). A replan after an invalidation happens inside

@@ -37,6 +37,7 @@ pub struct Plans {
 /// one-stream twin does for one.
 pub struct ManyPlans {
     pub advance_streams: OwnedPreparedStatement,
+    pub find_stored_many: OwnedPreparedStatement,
     pub insert_streams: OwnedPreparedStatement,
     pub insert_streams_valid: OwnedPreparedStatement,
 }
@@ -82,6 +83,11 @@ impl Plans {
         ];
         let plans = ManyPlans {
             advance_streams: prepare(client, ADVANCE_STREAMS, &[TEXTARRAYOID, INT8ARRAYOID])?,
+            find_stored_many: prepare(
+                client,
+                FIND_STORED_MANY,
+                &[pg_sys::UUIDARRAYOID, pg_sys::TIMESTAMPTZOID],
+            )?,
             insert_streams: prepare(client, &insert_streams_sql(), &ARGS)?,
             insert_streams_valid: prepare(
                 client,
@@ -155,6 +161,13 @@ const RELEASE_VERSIONS: &str = "UPDATE bss.streams SET version = version - $2 WH
 const FIND_STORED: &str = "\
 SELECT event_id, stream_version FROM bss.events \
 WHERE event_id = ANY($2) AND recorded_at >= $3 AND stream_id || '' = $1";
+
+/// FIND_STORED for the named ids of every element of a call at once, run the
+/// same way (idempotency.rs); `$2` is the oldest created_at of their
+/// streams, and each row says which stream holds the event.
+const FIND_STORED_MANY: &str = "\
+SELECT event_id, stream_id, stream_version FROM bss.events \
+WHERE event_id = ANY($1) AND recorded_at >= $2";
 
 // recorded_at is the stream's updated_at after the lock: now(), or the
 // previous append's recorded_at when that is later (a transaction that
