@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # make bench-e2e: the seed's benchmark on this one machine. The devdb, a tansu
 # broker, redis-server and bss-sidecar run as in `make demo`; bss-loadgen
-# offers realistic BSS traffic open-loop through bss.append_events (8
-# connections, CDRs in batches of 20) and reads it back from Kafka, matching
-# events by ce_id:
+# offers realistic BSS traffic open-loop (8 connections, CDRs in batches of
+# 20, a connection's backlog as one bss.append_streams call, or as
+# append_events calls with BENCH_GROUP_APPEND=calls) and reads it back from
+# Kafka, matching events by ce_id:
 #   400,000 events a minute (6,667/s) for BENCH_E2E_HOLD (default 10m), then
 #   a spike (2x, 13,334/s for 30 s), then stress (3x, 20,000/s for 2 min),
 #   a minute at 1x, then the extreme spike (50,000/s offered for 60 s: the
@@ -34,6 +35,7 @@ LAG_SAMPLER=$!
 log "bss-loadgen: stages $STAGES"
 "$ROOT/target/release/bss-loadgen" run --database-url "$URL" --stages "$STAGES" \
     --connections "${BENCH_E2E_CONNECTIONS:-8}" --batch-size "${BENCH_E2E_BATCH:-20}" --seed 42 \
+    --group-append "${BENCH_GROUP_APPEND:-streams}" \
     --kafka-brokers "127.0.0.1:$KAFKA_PORT" --e2e-timeout 120s \
     --report "$WORK/report.json" --chart "$WORK/chart.svg" --labels "$WORK/anomalies.jsonl"
 stop_usage_sampler

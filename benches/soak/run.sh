@@ -2,7 +2,8 @@
 # make soak DURATION=1h (any length bss-loadgen reads: 30m, 2h, ...): the
 # whole pipeline as make bench-e2e runs it (the devdb, a tansu broker,
 # redis-server, bss-sidecar; bss-loadgen offering BSS traffic and reading it
-# back from Kafka) at 1x, 6,667 events/s, for DURATION. Every process's
+# back from Kafka) at 1x, 6,667 events/s, for DURATION (BENCH_GROUP_APPEND=
+# calls sends its groups as append_events calls). Every process's
 # memory and CPU are sampled each SOAK_INTERVAL seconds (default 60) from
 # /proc. The report: the load's account (nothing lost), CPU per event, and
 # each part's private memory (RssAnon) growth per hour, least squares after
@@ -32,7 +33,7 @@ start_measured_pipeline "$WORK" "$INTERVAL"
 
 log "soak: 6,667 events/s for $DURATION, memory sampled every ${INTERVAL}s"
 "$ROOT/target/release/bss-loadgen" run --database-url "$URL" --stages "10s:6667,$DURATION:6667" \
-    --connections 8 --batch-size 20 --seed 42 \
+    --connections 8 --batch-size 20 --seed 42 --group-append "${BENCH_GROUP_APPEND:-streams}" \
     --kafka-brokers "127.0.0.1:$KAFKA_PORT" --e2e-timeout 120s \
     --report "$WORK/report.json" --chart "$WORK/chart.svg" >"$WORK/loadgen.txt"
 stop_usage_sampler
