@@ -1,9 +1,10 @@
 //! Appending to many streams in one call (`bss.append_streams`): the steps
 //! of append.rs, each taken once for the whole call instead of once per
-//! stream. One statement advances every stream that exists, one takes
-//! every position, one INSERT writes every event; what a call of one
-//! stream pays per statement (its executor start, about 70% of a 6-event
-//! append: docs/profiles/append-groups.md) is paid once.
+//! stream. One statement advances every stream that exists, one looks up
+//! the ids a retry may have stored, one takes every position, one INSERT
+//! writes every event; what a call of one stream pays for its statements
+//! (their executor starts and lookups, about 40% of a 6-event append:
+//! docs/profiles/append-groups.md) is paid once.
 //!
 //! The call is one append of each element in order, as if each were an
 //! `append_events` call of the same transaction: a stream named twice
