@@ -46,15 +46,12 @@ pub struct SpoolReader {
     acknowledged: u64,
     /// Seq the cursor was last saved at.
     saved: u64,
-    /// `acknowledged`, for the save under way to read when it starts.
-    target: watch::Sender<u64>,
-    /// When the next save may start.
+    /// When the next save may start without waiting for more than a batch.
     next_save: Instant,
     durable: watch::Receiver<u64>,
     /// The batch at `position`, being read.
     ahead: Option<JoinHandle<Result<Vec<Spooled>>>>,
-    /// The cursor save under way (waiting for its time, or writing): the
-    /// seq it saved.
+    /// The cursor save under way: the seq it saves.
     saving: Option<JoinHandle<Result<u64>>>,
     /// Turns true when the sidecar stops: a cursor save gives up then.
     shutdown: watch::Receiver<bool>,
@@ -77,7 +74,6 @@ impl SpoolReader {
             position: cursor,
             acknowledged: cursor,
             saved: cursor,
-            target: watch::Sender::new(cursor),
             next_save: Instant::now(),
             durable,
             ahead: None,
@@ -150,30 +146,28 @@ impl SpoolReader {
     pub async fn wait_for_more(&mut self) -> Result<()> {
         loop {
             self.start_save(false);
-            let Some(task) = self.saving.as_mut() else {
-                break;
-            };
+            let deferred = self.saving.is_none() && self.saved < self.acknowledged;
+            let due = self.next_save;
+            let (durable, saving) = (&mut self.durable, &mut self.saving);
             tokio::select! {
-                changed = self.durable.changed() => {
+                changed = durable.changed() => {
                     return changed.map_err(|_| anyhow!("spool closed"));
                 }
-                saved = task => {
+                saved = async { saving.as_mut().expect("guarded").await }, if saving.is_some() => {
                     self.saving = None;
                     self.saved = saved??;
                 }
+                _ = tokio::time::sleep_until(due), if deferred => {}
             }
         }
-        self.durable
-            .changed()
-            .await
-            .map_err(|_| anyhow!("spool closed"))
     }
 
     /// Moves the cursor to `to` (the seq read next after a restart). The
-    /// save runs beside whatever the consumer does next, once
-    /// [`CURSOR_SAVE_INTERVAL`] has passed since the last one started;
-    /// this waits only while more than [`MAX_BATCH`] records acknowledged
-    /// are not saved. [`SpoolReader::settle`] saves everything at once.
+    /// save runs beside whatever the consumer does next, at once or, within
+    /// [`CURSOR_SAVE_INTERVAL`] of the last one, when that has passed
+    /// (acknowledgements made meanwhile share it). Once more than
+    /// [`MAX_BATCH`] records acknowledged are not saved, this waits until
+    /// they are. [`SpoolReader::settle`] saves everything at once.
     pub async fn acknowledge(&mut self, to: u64) -> Result<()> {
         if to > self.position {
             bail!(
@@ -183,13 +177,15 @@ impl SpoolReader {
             );
         }
         self.acknowledged = self.acknowledged.max(to);
-        self.target.send_replace(self.acknowledged);
         if self.saving.as_ref().is_some_and(|t| t.is_finished()) {
             self.finish_save().await?;
         }
-        while self.acknowledged - self.saved > MAX_BATCH as u64 {
-            self.start_save(false);
+        if self.acknowledged - self.saved > MAX_BATCH as u64 {
             self.finish_save().await?;
+            if self.acknowledged - self.saved > MAX_BATCH as u64 {
+                self.start_save(true);
+                self.finish_save().await?;
+            }
         }
         self.start_save(false);
         Ok(())
@@ -207,25 +203,26 @@ impl SpoolReader {
         }
     }
 
-    /// Starts a save of the acknowledged cursor if none is under way and
-    /// it moved: when due, or at once with `now`.
+    /// Starts saving the cursor at the acknowledged seq if no save is under
+    /// way and it moved: when [`CURSOR_SAVE_INTERVAL`] has passed since the
+    /// last one started, or at once with `now`.
     fn start_save(&mut self, now: bool) {
         if self.saving.is_some() || self.saved == self.acknowledged {
             return;
         }
-        let due = if now {
-            Instant::now()
-        } else {
-            self.next_save.max(Instant::now())
-        };
-        self.next_save = due + CURSOR_SAVE_INTERVAL;
-        self.saving = Some(tokio::spawn(save_when_due(
+        if !now && Instant::now() < self.next_save {
+            return;
+        }
+        self.next_save = Instant::now() + CURSOR_SAVE_INTERVAL;
+        let (spool, name, to, shutdown) = (
             Arc::clone(&self.spool),
             self.name,
-            self.target.subscribe(),
-            due,
+            self.acknowledged,
             self.shutdown.clone(),
-        )));
+        );
+        self.saving = Some(tokio::spawn(async move {
+            save_cursor(spool, name, to, shutdown).await.map(|()| to)
+        }));
     }
 
     /// Waits for the save under way, if any.
@@ -240,22 +237,6 @@ impl SpoolReader {
         let spool = Arc::clone(&self.spool);
         tokio::task::spawn_blocking(move || spool.read(from, MAX_BATCH))
     }
-}
-
-/// Waits until `due`, then saves the cursor at the newest seq `target`
-/// holds: acknowledgements made meanwhile share the save. Returns the seq
-/// saved.
-async fn save_when_due(
-    spool: Arc<Spool>,
-    name: &'static str,
-    target: watch::Receiver<u64>,
-    due: Instant,
-    shutdown: watch::Receiver<bool>,
-) -> Result<u64> {
-    tokio::time::sleep_until(due).await;
-    let to = *target.borrow();
-    save_cursor(spool, name, to, shutdown).await?;
-    Ok(to)
 }
 
 /// Moves `name`'s cursor to `to`, trying again after a backoff for as long
