@@ -23,7 +23,6 @@ use std::borrow::Cow;
 
 use pgrx::pg_sys;
 use pgrx::spi::SpiClient;
-use pgrx::Uuid;
 
 use crate::batch::{self, Mode};
 use crate::error::{BssResult, During};
@@ -214,11 +213,7 @@ fn append_valid(
         events,
         sealed_data,
         valid: n,
-        named_ids: checked
-            .event_ids
-            .iter()
-            .map(|u| Uuid::from_bytes(*u.as_bytes()))
-            .collect(),
+        named_ids: checked.named_ids(),
         skipped: checked.invalid.iter().map(|e| e.index).collect(),
     };
     let appended = append_locked(client, plans, stream_id, expected, batch)?;

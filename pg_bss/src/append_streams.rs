@@ -138,7 +138,7 @@ pub fn append_streams(elements: &[Element<'_>], mode: Mode) -> BssResult<Vec<i64
                     None => current_version(client, el.stream_id)?,
                 },
             };
-            let ids = named_ids(&c.batch);
+            let ids = c.batch.named_ids();
             if c.stores > 0 && !ids.is_empty() && before > 0 {
                 let named: HashSet<[u8; 16]> = ids.iter().map(|u| *u.as_bytes()).collect();
                 let stored: Vec<(Uuid, i64)> = stored
@@ -204,7 +204,7 @@ fn stored_before(
         if c.stores == 0 || c.batch.event_ids.is_empty() || l.before == 0 {
             continue;
         }
-        ids.extend(named_ids(&c.batch));
+        ids.extend(c.batch.named_ids());
         // A timestamptz datum is its microseconds since 2000.
         let created = l.created_at.value() as i64;
         if since.is_none_or(|(s, _)| created < s) {
@@ -218,15 +218,6 @@ fn stored_before(
         .many(client)
         .during("prepare the many-stream statements")?;
     idempotency::find_stored_many(client, &many.find_stored_many, ids, since)
-}
-
-/// The event ids an element's caller named, as the retry check takes them.
-fn named_ids(batch: &batch::Checked) -> Vec<Uuid> {
-    batch
-        .event_ids
-        .iter()
-        .map(|u| Uuid::from_bytes(*u.as_bytes()))
-        .collect()
 }
 
 /// An event id named by two elements of one call: the second could not see

@@ -24,6 +24,16 @@ pub struct Checked {
     pub invalid: Vec<Invalid>,
 }
 
+impl Checked {
+    /// The event ids the caller named, as the retry check takes them.
+    pub fn named_ids(&self) -> Vec<pgrx::Uuid> {
+        self.event_ids
+            .iter()
+            .map(|u| pgrx::Uuid::from_bytes(*u.as_bytes()))
+            .collect()
+    }
+}
+
 /// An element that breaks at least one rule, with every rule it breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid {
