@@ -29,12 +29,12 @@ use pgrx::{IntoDatum, Uuid};
 use crate::append::{after_append, current_version};
 use crate::batch::{self, Mode};
 use crate::error::{BssError, BssResult, During, SqlState};
-use crate::pii::{self, Sealer};
+use crate::pii::Sealer;
 use crate::rules::{self, Path};
 use crate::statements::{self, Plans};
 use crate::{
-    dead_letters, expected_version, guc, idempotency, position, roles, schemas, stream_lock,
-    tenants,
+    dead_letters, expected_version, guc, idempotency, insert, position, roles, schemas,
+    stream_lock, tenants,
 };
 
 /// One element of a call: a batch of `append_events` elements for a stream.
@@ -177,7 +177,8 @@ pub fn append_streams(elements: &[Element<'_>], mode: Mode) -> BssResult<Vec<i64
         for (el, c) in elements.iter().zip(&checked) {
             if !c.batch.invalid.is_empty() {
                 // SAFETY: jsonb values built for this call.
-                let sealed = (!c.sealed.is_empty()).then(|| unsafe { pii::jsonb_array(&c.sealed) });
+                let sealed = (!c.sealed.is_empty())
+                    .then(|| unsafe { insert::array(&c.sealed, pg_sys::JSONBOID) });
                 dead_letters::store(client, el.stream_id, el.events, sealed, &c.batch)?;
             }
             versions.push(c.replayed.unwrap_or(c.before + c.stores));
@@ -331,8 +332,8 @@ fn insert_all(
         }
         streams.push(el.stream_id);
         befores.push(c.before);
-        events.push(el.events);
-        recorded_at.push(locked[el.stream_id].recorded_at);
+        events.push(Some(el.events));
+        recorded_at.push(Some(locked[el.stream_id].recorded_at));
         position_offsets.push(po);
         element_offsets.push(eo);
         if c.sealed.is_empty() {
@@ -349,15 +350,18 @@ fn insert_all(
     let (events, recorded_at, sealed, horizon) = unsafe {
         (
             DatumWithOid::new(
-                datum_array(&events, pg_sys::JSONBOID),
+                insert::array(&events, pg_sys::JSONBOID),
                 pg_sys::JSONBARRAYOID,
             ),
             DatumWithOid::new(
-                datum_array(&recorded_at, pg_sys::TIMESTAMPTZOID),
+                insert::array(&recorded_at, pg_sys::TIMESTAMPTZOID),
                 pg_sys::TIMESTAMPTZARRAYOID,
             ),
             if sealed.iter().any(Option::is_some) {
-                DatumWithOid::new(pii::jsonb_array(&sealed), pg_sys::JSONBARRAYOID)
+                DatumWithOid::new(
+                    insert::array(&sealed, pg_sys::JSONBOID),
+                    pg_sys::JSONBARRAYOID,
+                )
             } else {
                 DatumWithOid::null_oid(pg_sys::JSONBARRAYOID)
             },
@@ -392,26 +396,6 @@ fn insert_all(
         .update(statement, None, &args)
         .during("insert the streams' events")?;
     Ok(())
-}
-
-/// A one-dimensional array of `values`, each a datum of `element` (a
-/// by-reference type for jsonb, by value for timestamptz).
-///
-/// # Safety
-/// Every datum must be a live value of type `element`.
-unsafe fn datum_array(values: &[pg_sys::Datum], element: pg_sys::Oid) -> pg_sys::Datum {
-    let (mut len, mut by_value, mut align) = (0i16, false, 0 as std::ffi::c_char);
-    pg_sys::get_typlenbyvalalign(element, &mut len, &mut by_value, &mut align);
-    let mut datums = values.to_vec();
-    let array = pg_sys::construct_array(
-        datums.as_mut_ptr(),
-        datums.len() as i32,
-        element,
-        len.into(),
-        by_value,
-        align,
-    );
-    pg_sys::Datum::from(array)
 }
 
 /// The versions as the call's `bigint[]` result.

@@ -123,6 +123,34 @@ pub unsafe fn nullable<'a>(d: Option<pg_sys::Datum>, oid: pg_sys::Oid) -> DatumW
     }
 }
 
+/// A one-dimensional array of `values`, each a datum of type `element`
+/// (NULL elements for None): the array arguments of the inserts.
+///
+/// # Safety
+/// Every datum must be a live value of type `element`.
+pub unsafe fn array(values: &[Option<pg_sys::Datum>], element: pg_sys::Oid) -> pg_sys::Datum {
+    let (mut len, mut by_value, mut align) = (0i16, false, 0 as std::ffi::c_char);
+    pg_sys::get_typlenbyvalalign(element, &mut len, &mut by_value, &mut align);
+    let mut datums: Vec<pg_sys::Datum> = values
+        .iter()
+        .map(|v| v.unwrap_or(pg_sys::Datum::from(0usize)))
+        .collect();
+    let mut nulls: Vec<bool> = values.iter().map(Option::is_none).collect();
+    let mut dims = [values.len() as i32];
+    let mut lower_bounds = [1];
+    pg_sys::Datum::from(pg_sys::construct_md_array(
+        datums.as_mut_ptr(),
+        nulls.as_mut_ptr(),
+        1,
+        dims.as_mut_ptr(),
+        lower_bounds.as_mut_ptr(),
+        element,
+        len.into(),
+        by_value,
+        align,
+    ))
+}
+
 /// The valid elements of a checked batch: the caller's jsonb array `events`
 /// but the elements at the 0-based `skipped` indexes (kept as dead letters),
 /// each with its data from `sealed_data` (a `jsonb[]` by element) where

@@ -18,9 +18,9 @@ use pgrx::pg_sys::{self, jbvType, JsonbValue};
 use pgrx::spi::SpiClient;
 
 use crate::error::{BssError, BssResult, During, SqlState};
-use crate::jsonb;
 use crate::jsonb_edit::{self, At, Builder, Editor, Visit};
 use crate::schemas::{self, Validators};
+use crate::{insert, jsonb};
 use cipher::SubjectKey;
 use fields::{FieldPath, Reach};
 
@@ -83,7 +83,7 @@ impl Sealer {
         Ok(sealed
             .iter()
             .any(Option::is_some)
-            .then(|| unsafe { jsonb_array(&sealed) }))
+            .then(|| unsafe { insert::array(&sealed, pg_sys::JSONBOID) }))
     }
 
     /// The data of each element of `events` as [`Sealer::seal_batch`] seals
@@ -248,31 +248,6 @@ unsafe fn string_member<'j>(value: &'j JsonbValue, key: &str) -> Option<&'j [u8]
     Some(std::slice::from_raw_parts(
         s.val as *const u8,
         s.len as usize,
-    ))
-}
-
-/// A one-dimensional `jsonb[]` of `values` (NULL elements for None).
-///
-/// # Safety
-/// Every datum must be a live jsonb value.
-pub unsafe fn jsonb_array(values: &[Option<pg_sys::Datum>]) -> pg_sys::Datum {
-    let mut datums: Vec<pg_sys::Datum> = values
-        .iter()
-        .map(|v| v.unwrap_or(pg_sys::Datum::from(0usize)))
-        .collect();
-    let mut nulls: Vec<bool> = values.iter().map(Option::is_none).collect();
-    let mut dims = [values.len() as i32];
-    let mut lower_bounds = [1];
-    pg_sys::Datum::from(pg_sys::construct_md_array(
-        datums.as_mut_ptr(),
-        nulls.as_mut_ptr(),
-        1,
-        dims.as_mut_ptr(),
-        lower_bounds.as_mut_ptr(),
-        pg_sys::JSONBOID,
-        -1,
-        false,
-        pg_sys::TYPALIGN_INT as std::ffi::c_char,
     ))
 }
 
