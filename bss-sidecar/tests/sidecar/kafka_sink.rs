@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+use crate::support::two_tenants;
 use bss_sidecar::event::{example, Event, Spooled};
 use bss_sidecar::sink::kafka::{KafkaRoute, KafkaSink, KafkaSinkConfig};
 use bss_sidecar::sink::{Sink, SinkError};
@@ -55,12 +56,7 @@ fn batch(streams: &[(&str, i64)], first_seq: u64) -> Vec<Spooled> {
             if v <= *n {
                 let seq = first_seq + out.len() as u64;
                 let mut e = example(stream, v);
-                e.tenant = if stream.len().is_multiple_of(2) {
-                    "acme"
-                } else {
-                    "globex"
-                }
-                .to_owned();
+                e.tenant = two_tenants(stream);
                 e.global_position = seq as i64 + 1;
                 e.commit_lsn = 0x16_B374_D848 + seq * 0x100;
                 e.event_id = format!("0190f0f0-0000-7000-8000-{seq:012x}");

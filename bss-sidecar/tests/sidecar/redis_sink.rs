@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::support::two_tenants;
 use bss_sidecar::event::{example, Event, Spooled};
 use bss_sidecar::sink::redis::{RedisSink, RedisSinkConfig};
 use bss_sidecar::sink::{Sink, SinkError};
@@ -37,16 +38,6 @@ fn numbers_as_f64(v: &Value) -> Value {
         ),
         _ => v.clone(),
     }
-}
-
-/// Streams of two tenants, by the length of their names.
-fn two_tenants(stream: &str) -> String {
-    if stream.len().is_multiple_of(2) {
-        "acme"
-    } else {
-        "globex"
-    }
-    .to_owned()
 }
 
 /// An event of `stream` at `version`, committed at `lsn` as the `idx`-th

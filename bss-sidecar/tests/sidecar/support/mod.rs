@@ -444,3 +444,14 @@ pub fn assert_once_in_order(got: &[(String, i64, i64)], want: &BTreeMap<String, 
         "streams delivered: {versions:?}"
     );
 }
+
+/// The tenant of a test stream for the sink tests' two tenants: `acme` or
+/// `globex`, by the length of its name.
+pub fn two_tenants(stream: &str) -> String {
+    if stream.len().is_multiple_of(2) {
+        "acme"
+    } else {
+        "globex"
+    }
+    .to_owned()
+}
