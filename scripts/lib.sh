@@ -11,9 +11,24 @@ TANSU_VERSION="0.6.0"
 CONFLUENT_KAFKA_VERSION="2.16.1"
 PY_VENV="$ROOT/target/py"
 
-# The tansu binary, from PATH or cargo's bin folder; fails if absent.
+# The tansu binary: the one scripts/tansu/build.sh installs in cargo's bin
+# folder, else one on PATH; fails if absent.
 tansu_bin() {
-    command -v tansu 2>/dev/null || { [ -x "$HOME/.cargo/bin/tansu" ] && echo "$HOME/.cargo/bin/tansu"; }
+    local built="${CARGO_HOME:-$HOME/.cargo}/bin/tansu"
+    if [ -x "$built" ]; then echo "$built"; else command -v tansu 2>/dev/null; fi
+}
+
+# What the installed tansu must be built from: its version and a digest of
+# scripts/tansu's patches (build.sh writes it beside the binary as
+# tansu.pg_bss).
+tansu_stamp() {
+    printf '%s patches %s\n' "$TANSU_VERSION" "$(cat "$ROOT"/scripts/tansu/*.patch | sha256sum | cut -c1-16)"
+}
+
+# Succeeds when tansu_bin was built from this tree's version and patches.
+tansu_current() {
+    local bin
+    bin="$(tansu_bin)" && [ "$(cat "$bin.pg_bss" 2>/dev/null)" = "$(tansu_stamp)" ]
 }
 
 log() { printf '==> %s\n' "$*" >&2; }

@@ -24,7 +24,7 @@ APT_PACKAGES=("${BUILD_PACKAGES[@]}" postgresql-contrib sudo
     prometheus prometheus-alertmanager prometheus-postgres-exporter prometheus-redis-exporter
     docker-compose python3-yaml chromium valgrind
     iproute2 nftables stress-ng postgresql-15-auto-failover pg-auto-failover-cli pgbackrest
-    openssl haproxy)
+    openssl haproxy curl patch)
 [ "$BUILD_ONLY" = 1 ] && APT_PACKAGES=("${BUILD_PACKAGES[@]}")
 
 missing_apt=()
@@ -76,9 +76,10 @@ if [ "$(id -u)" = 0 ] && command -v systemctl >/dev/null; then
 fi
 
 # Apache Kafka cannot be installed here; tansu speaks the Kafka protocol.
-if ! tansu_bin >/dev/null; then
-    log "installing tansu ${TANSU_VERSION}, the Kafka-protocol broker (about 10 minutes, once)"
-    cargo install tansu --version "${TANSU_VERSION}" --locked --features dynostore >&2
+# It is built with scripts/tansu's patches (see build.sh there).
+if ! tansu_current; then
+    log "building tansu ${TANSU_VERSION}, the Kafka-protocol broker, with scripts/tansu's patches (about 10 minutes, once)"
+    "$ROOT/scripts/tansu/build.sh"
 fi
 
 # Python with confluent-kafka: reads Kafka in the tests, independently of

@@ -21,25 +21,26 @@ pub struct Broker {
     paused: bool,
 }
 
-/// `tansu` on PATH, else in `~/.cargo/bin`.
+/// The broker `scripts/tansu/build.sh` installs in cargo's bin folder (tansu
+/// with the project's patches), else `tansu` on PATH.
 fn tansu_binary() -> PathBuf {
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
     let cargo_bin = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
         .map(|d| d.join("bin"));
-    on_path
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    cargo_bin
         .into_iter()
-        .chain(cargo_bin)
+        .chain(on_path)
         .map(|d| d.join("tansu"))
         .find(|p| p.is_file())
         .unwrap_or_else(|| {
             panic!(
-                "tansu (the Kafka-protocol broker these tests run against) is not on PATH \
-                 nor in ~/.cargo/bin: run `make test`, which installs it, or \
-                 `cargo install tansu --locked --features dynostore`"
+                "tansu (the Kafka-protocol broker these tests run against) is not in \
+                 ~/.cargo/bin nor on PATH: run `make test`, which builds it, or \
+                 scripts/tansu/build.sh"
             )
         })
 }
@@ -119,8 +120,9 @@ impl Drop for Broker {
     }
 }
 
-/// tansu on 127.0.0.1:`port` with in-memory storage, once it listens.
-fn spawn_tansu(port: u16) -> ChildGuard {
+/// tansu on 127.0.0.1:`port` with in-memory storage (an empty broker each
+/// time), once it listens.
+pub fn spawn_tansu(port: u16) -> ChildGuard {
     let url = format!("tcp://127.0.0.1:{port}");
     let child = Command::new(tansu_binary())
         .arg("broker")

@@ -11,7 +11,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use bss_chaos_check::arrivals::{Arrivals, EndReason};
-use bss_tests::broker::Broker;
+use bss_tests::broker::{spawn_tansu, Broker};
 use bss_tests::redis_server::RedisServer;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -127,43 +127,6 @@ fn xadd(redis_url: &str, entry: &str, id: &str, version: i64) {
         .arg("{}")
         .query(&mut c)
         .unwrap();
-}
-
-/// tansu on `port` with in-memory storage (an empty broker each time).
-fn tansu(port: u16) -> bss_tests::process::ChildGuard {
-    let home = std::env::var_os("HOME")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_default();
-    let binary = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain([home.join(".cargo/bin")])
-        .map(|d| d.join("tansu"))
-        .find(|p| p.is_file())
-        .expect("tansu is installed");
-    let url = format!("tcp://127.0.0.1:{port}");
-    let child = Command::new(binary)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .args([
-            "--storage-engine",
-            "memory://tansu/",
-            "--cluster-id",
-            "bss-check-test",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("tansu starts");
-    let guard = bss_tests::process::ChildGuard::new(format!("tansu:{port}"), child);
-    bss_tests::process::wait_for_port(port, "tansu", Duration::from_secs(20));
-    guard
 }
 
 fn history_line(id: &str) -> String {
@@ -302,7 +265,7 @@ fn watch_writes_what_it_has_on_sigterm_even_with_nothing_reachable() {
 fn watch_reads_a_broker_that_came_back_empty_from_its_first_offset() {
     let port = bss_tests::process::free_port();
     let brokers = format!("127.0.0.1:{port}");
-    let mut first = tansu(port);
+    let mut first = spawn_tansu(port);
     let redis_server = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let (history, out) = (
@@ -325,7 +288,7 @@ fn watch_reads_a_broker_that_came_back_empty_from_its_first_offset() {
     // outgrows the old one before the watch is back.
     first.kill();
     std::thread::sleep(Duration::from_secs(1));
-    let _second = tansu(port);
+    let _second = spawn_tansu(port);
     create_topic(&brokers, "bss.usage");
     let later: Vec<(&str, i64)> = ids[2..]
         .iter()
