@@ -29,6 +29,16 @@ make_pg_dir "$WORK"
 rm -rf "$WORK/spool" "$WORK/usage.jsonl"
 SAMPLER=""
 trap '[ -z "$SAMPLER" ] || kill "$SAMPLER" 2>/dev/null || true; stop_pipeline' EXIT
+# The sidecar runs as bss-sidecar/sidecar.example.toml advises for a long
+# run: Kafka records compressed with lz4 and Redis's category streams
+# trimmed to about SOAK_STREAM_MAXLEN entries each (default 500,000), so the
+# broker's and Redis's memory last an hour on this machine.
+{
+    cat "$ROOT/bss-detect/detectors.toml"
+    printf '\n[kafka.properties]\n"compression.type" = "lz4"\n\n[redis]\nstream_maxlen = %s\n' \
+        "${SOAK_STREAM_MAXLEN:-500000}"
+} >"$WORK/sidecar.toml"
+PIPELINE_DETECTORS="$WORK/sidecar.toml"
 start_measured_pipeline "$WORK" "$INTERVAL"
 
 log "soak: 6,667 events/s for $DURATION, memory sampled every ${INTERVAL}s"
