@@ -10,8 +10,8 @@
 # the first SOAK_SKIP_MINUTES (default 10); it fails when a part grows faster
 # than SOAK_MAX_MB_PER_HOUR (default 16). The broker, Redis and the load
 # generator are reported but not judged: tansu's memory storage keeps every
-# message, the Redis sink keeps every stream entry unless stream_maxlen is
-# set (this sidecar runs as make bench-e2e's, without it), and bss-loadgen
+# message (lz4-compressed, below), Redis the latest state of every stream
+# (its category streams are trimmed, below), and bss-loadgen
 # keeps an account of every event it offered (about 100 bytes each, 2.4 GB
 # an hour at 1x) to find at the end any acknowledged one that never reached
 # Kafka. Files in target/soak/.
