@@ -78,7 +78,7 @@ fi
 # Apache Kafka cannot be installed here; tansu speaks the Kafka protocol.
 # It is built with scripts/tansu's patches (see build.sh there).
 if ! tansu_current; then
-    log "building tansu ${TANSU_VERSION}, the Kafka-protocol broker, with scripts/tansu's patches (about 10 minutes, once)"
+    log "building tansu ${TANSU_VERSION}, the Kafka-protocol broker, with scripts/tansu's patches (about 13 minutes, once)"
     "$ROOT/scripts/tansu/build.sh"
 fi
 
