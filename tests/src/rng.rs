@@ -16,7 +16,9 @@ impl Rng {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
+        // xorshift64*'s low bits are its weakest: scale the high ones.
+        let x = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        ((u128::from(x) * u128::from(n.max(1))) >> 64) as u64
     }
 }
 
