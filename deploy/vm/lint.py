@@ -573,7 +573,7 @@ def cmd_redis(root, redis_server, redis_cli, certs):
             else:
                 print(f"   bss-sidecar: FUNCTION LOAD REPLACE -> {out}")
             commands = sorted(set(re.findall(r"redis\.p?call\(\s*'([A-Za-z]+)'", library)))
-            checks = [["FCALL", "bss_apply_events_v1", "1", "bss:events:x"]]
+            checks = [["FCALL", "bss_apply_events_v2", "1", "bss:events:x"]]
             for c in commands:
                 if c.upper() not in DRYRUN_ARGS:
                     bad(f"bss-sidecar/src/sink/redis_functions.lua runs {c}, which lint.py has no DRYRUN arguments for")

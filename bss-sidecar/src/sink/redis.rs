@@ -20,20 +20,27 @@
 //!   minute (not per type) lets each minute expire on its own. Counted only
 //!   when the stream entry was added, so redelivery never counts twice.
 //!
+//! - `bss:sink:chain` (`chain_key`): a hash, `last` = the entry ID of the
+//!   last event of the latest function call that ran.
+//!
 //! A batch goes out as one FCALL per chunk of at most
-//! [`MAX_EVENTS_PER_CALL`] events (or [`MAX_BYTES_PER_CALL`] bytes), one
-//! round trip each, in order. A function call is atomic and Redis refuses
-//! it as a whole when it cannot run it (OOM, BUSY, LOADING, READONLY), so a
-//! later event of a category stream never lands before an earlier one that
-//! must be retried (its lower entry ID would then be refused).
+//! [`MAX_EVENTS_PER_CALL`] events (or [`MAX_BYTES_PER_CALL`] bytes), in
+//! order, up to `max_calls_in_flight` (4) of them sent before the first is
+//! answered. A function call is atomic and Redis refuses it as a whole when
+//! it cannot run it (OOM, BUSY, LOADING, READONLY); each call in flight
+//! names the last entry ID of the call before it and runs only if `last`
+//! holds that ID. So a later event of a category stream never lands before
+//! an earlier one that must be retried (its lower entry ID would then be
+//! taken for a redelivery and lost).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
+use std::task::Poll;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, ErrorKind, RedisError, ServerError, Value};
+use redis::{AsyncConnectionConfig, ErrorKind, RedisError, RedisResult, ServerError, Value};
 use serde::Deserialize;
 
 use crate::event::Spooled;
@@ -42,13 +49,16 @@ use crate::sink::{Sink, SinkError};
 /// The Redis Function library, loaded with `FUNCTION LOAD REPLACE`.
 const LIBRARY: &str = include_str!("redis_functions.lua");
 /// The function that applies a chunk of events (the library's only one).
-const FUNCTION: &str = "bss_apply_events_v1";
+const FUNCTION: &str = "bss_apply_events_v2";
 /// Events per function call: bounds how long one call holds Redis (about
 /// 15 us per event on the 2-core dev machine, so under 10 ms).
 pub const MAX_EVENTS_PER_CALL: usize = 500;
 /// Bytes of event data and metadata per function call (a chunk ends early
 /// when its events are large), so one request stays small for Redis.
 pub const MAX_BYTES_PER_CALL: usize = 4 << 20;
+
+/// What waiting for one function call's reply ends with.
+type Reply = Result<RedisResult<Value>, tokio::time::error::Elapsed>;
 
 /// Where and how the Redis sink writes (`[redis]` in the sidecar's config).
 #[derive(Debug, Clone, Deserialize)]
@@ -67,6 +77,14 @@ pub struct RedisSinkConfig {
     pub stream_maxlen: Option<u64>,
     /// How long a minute's counters live after the minute ends.
     pub counter_ttl_secs: u64,
+    /// A hash whose field `last` holds the entry id of the last event the
+    /// sink's latest function call applied: it orders the calls in flight.
+    pub chain_key: String,
+    /// Function calls sent and not yet answered, at most (as Kafka's
+    /// `max.in.flight.requests.per.connection`): Redis runs the next while
+    /// the sidecar reads a reply and prepares the call after it. 1 waits for
+    /// each reply.
+    pub max_calls_in_flight: usize,
     /// Bound on establishing a connection (TCP and handshake).
     pub connect_timeout_ms: u64,
     /// Bound on any one request, a whole function call included.
@@ -88,6 +106,8 @@ impl Default for RedisSinkConfig {
             counter_prefix: "bss:count:".to_owned(),
             stream_maxlen: None,
             counter_ttl_secs: 172_800,
+            chain_key: "bss:sink:chain".to_owned(),
+            max_calls_in_flight: 4,
             connect_timeout_ms: 2_000,
             response_timeout_ms: 5_000,
             tls_ca_cert_file: None,
@@ -106,9 +126,12 @@ impl RedisSinkConfig {
         }
     }
 
-    /// Everything the sink checks before it connects: the URL parses, the
-    /// TLS files are read.
+    /// Everything the sink checks before it connects: calls may be sent,
+    /// the URL parses, the TLS files are read.
     pub fn check(&self) -> Result<(), String> {
+        if self.max_calls_in_flight == 0 {
+            return Err("redis: max_calls_in_flight must be at least 1".to_owned());
+        }
         self.client().map(|_| ())
     }
 
@@ -227,15 +250,17 @@ impl RedisSink {
         Ok(self.conn.as_mut().expect("connected above"))
     }
 
-    /// Removes every key under the sink's three prefixes (for a rebuild
-    /// after a restore: the keys of a history the store no longer has),
-    /// with SCAN and UNLINK, a page at a time. Returns how many it removed.
+    /// Removes every key under the sink's three prefixes and its chain key
+    /// (for a rebuild after a restore: the keys of a history the store no
+    /// longer has), with SCAN and UNLINK, a page at a time. Returns how
+    /// many it removed.
     pub async fn remove_keys(&mut self) -> Result<u64, SinkError> {
         let prefixes = [
             self.cfg.stream_prefix.clone(),
             self.cfg.agg_prefix.clone(),
             self.cfg.counter_prefix.clone(),
         ];
+        let chain_key = self.cfg.chain_key.clone();
         let timeout = self.cfg.response_timeout();
         let conn = self.connection().await.map_err(|f| f.into_sink_error())?;
         let mut removed = 0u64;
@@ -272,7 +297,12 @@ impl RedisSink {
                 cursor = next;
             }
         }
-        Ok(removed)
+        let n: u64 = redis::cmd("UNLINK")
+            .arg(&chain_key)
+            .query_async(conn)
+            .await
+            .map_err(|e| classify_request_error(&e, "UNLINK").into_sink_error())?;
+        Ok(removed + n)
     }
 
     async fn deliver_batch(&mut self, batch: &[Spooled]) -> Result<(), SinkError> {
@@ -290,92 +320,108 @@ impl RedisSink {
             }
         }
         let mut rest = batch;
-        let mut prepared = None;
-        while !rest.is_empty() {
-            let (len, call) = match prepared.take() {
-                Some(p) => p,
-                None => prepare(&self.cfg, rest),
-            };
-            let (chunk, after) = rest.split_at(len);
-            prepared = self
-                .deliver_call(chunk, &call, after)
-                .await
-                .map_err(|f| f.into_sink_error())?;
-            rest = after;
-        }
-        Ok(())
-    }
-
-    /// One function call for `chunk`; while Redis runs it, prepares the call
-    /// for the events `after` it and returns that. A connection found broken
-    /// gets one fresh connection, and a missing function (Redis restarted
-    /// empty, or FUNCTION FLUSH) is loaded again once, both within this
-    /// call: resending is harmless.
-    async fn deliver_call(
-        &mut self,
-        chunk: &[Spooled],
-        call: &redis::Cmd,
-        after: &[Spooled],
-    ) -> Result<Option<(usize, redis::Cmd)>, Failure> {
-        let mut next = None;
         let mut fresh_connection_tried = false;
         let mut library_reloaded = false;
-        loop {
+        let mut chain_restarted = false;
+        while !rest.is_empty() {
             let was_connected = self.conn.is_some();
-            let timeout = self.cfg.response_timeout();
-            let mut conn = match self.connection().await {
-                Ok(conn) => conn.clone(),
-                Err(f) => {
-                    self.conn = None;
-                    return Err(f);
-                }
-            };
-            let send = tokio::time::timeout(timeout, call.query_async::<Value>(&mut conn));
-            let cfg = &self.cfg;
-            let build_next = async {
-                if next.is_some() || after.is_empty() {
-                    return None;
-                }
-                // Let the request go out first, then work while Redis does.
-                tokio::task::yield_now().await;
-                Some(prepare(cfg, after))
-            };
-            let (sent, built) = futures::join!(send, build_next);
-            if built.is_some() {
-                next = built;
+            let (done, outcome) = self.deliver_calls(rest).await;
+            if done > 0 {
+                // Progress: each recovery below is allowed once more.
+                (fresh_connection_tried, library_reloaded, chain_restarted) = (false, false, false);
             }
-            let reply = match sent {
-                Ok(Ok(reply)) => check_reply(chunk, reply),
-                Ok(Err(e)) => Err(classify_call_error(chunk, &e)),
-                Err(_) => Err(Failure::Connection(format!(
-                    "{FUNCTION}: no reply within {timeout:?}"
-                ))),
-            };
-            match reply {
-                Ok(()) => return Ok(next),
+            rest = &rest[done..];
+            match outcome {
+                Ok(()) => {}
                 Err(Failure::Connection(msg)) => {
                     self.conn = None;
-                    if was_connected && !fresh_connection_tried {
-                        fresh_connection_tried = true;
-                        tracing::info!(error = %msg, "redis: connection lost, reconnecting");
-                        continue;
+                    if !was_connected || fresh_connection_tried {
+                        return Err(Failure::Connection(msg).into_sink_error());
                     }
-                    return Err(Failure::Connection(msg));
+                    fresh_connection_tried = true;
+                    tracing::info!(error = %msg, "redis: connection lost, reconnecting");
                 }
                 Err(Failure::FunctionMissing) if !library_reloaded => {
                     library_reloaded = true;
                     tracing::warn!(
                         "redis: function {FUNCTION} missing (Redis restarted empty?), loading it again"
                     );
-                    if let Err(f) = load_library(&mut conn, timeout).await {
+                    let timeout = self.cfg.response_timeout();
+                    let Some(conn) = self.conn.as_mut() else {
+                        continue; // connects and loads it afresh
+                    };
+                    if let Err(f) = load_library(conn, timeout).await {
                         if matches!(f, Failure::Connection(_)) {
                             self.conn = None;
                         }
-                        return Err(f);
+                        return Err(f.into_sink_error());
                     }
                 }
-                Err(f) => return Err(f),
+                // The first call in flight found the chain moved by someone
+                // else (every call before it was answered): sent again
+                // without a predecessor, it is not checked.
+                Err(Failure::ChainBroken(msg)) if !chain_restarted => {
+                    chain_restarted = true;
+                    tracing::warn!(error = %msg, "redis: the chain key changed under the sink");
+                }
+                Err(f) => return Err(f.into_sink_error()),
             }
+        }
+        Ok(())
+    }
+
+    /// Sends function calls for the chunks of `rest` in order, at most
+    /// `max_calls_in_flight` unanswered at once on the connection, each
+    /// chained to the one before it (see redis_functions.lua), and prepares
+    /// the next while Redis runs them. Returns how many events from the
+    /// front were applied, and why it stopped before the end. Calls still
+    /// in flight after a failure are not waited for: the chain refuses them
+    /// if the failed one did not run, and they are sent again anyway.
+    async fn deliver_calls(&mut self, rest: &[Spooled]) -> (usize, Result<(), Failure>) {
+        let conn = match self.connection().await {
+            Ok(conn) => conn.clone(),
+            Err(f) => {
+                self.conn = None;
+                return (0, Err(f));
+            }
+        };
+        let timeout = self.cfg.response_timeout();
+        let mut in_flight: VecDeque<(usize, BoxFuture<'static, Reply>)> = VecDeque::new();
+        let (mut sent, mut done) = (0, 0);
+        let mut prev: Option<String> = None;
+        loop {
+            while in_flight.len() < self.cfg.max_calls_in_flight.max(1) && sent < rest.len() {
+                let len = chunk_len(&rest[sent..]);
+                let chunk = &rest[sent..sent + len];
+                let call = function_call(&self.cfg, chunk, prev.as_deref());
+                let mut c = conn.clone();
+                let mut reply: BoxFuture<'static, Reply> = Box::pin(async move {
+                    tokio::time::timeout(timeout, call.query_async::<Value>(&mut c)).await
+                });
+                // Polled once, the request is queued on the connection: the
+                // calls go out in the order they were made.
+                if let Poll::Ready(r) = futures::poll!(reply.as_mut()) {
+                    reply = Box::pin(std::future::ready(r));
+                }
+                in_flight.push_back((len, reply));
+                prev = Some(entry_id(&chunk[len - 1]));
+                sent += len;
+            }
+            let Some((len, reply)) = in_flight.pop_front() else {
+                return (done, Ok(()));
+            };
+            let chunk = &rest[done..done + len];
+            let checked = match reply.await {
+                Ok(Ok(reply)) => check_reply(chunk, reply),
+                Ok(Err(e)) => Err(classify_call_error(chunk, &e)),
+                Err(_) => Err(Failure::Connection(format!(
+                    "{FUNCTION}: no reply within {timeout:?}"
+                ))),
+            };
+            if let Err(f) = checked {
+                return (done, Err(f));
+            }
+            done += len;
         }
     }
 }
@@ -390,19 +436,15 @@ impl Sink for RedisSink {
     }
 }
 
-/// The first chunk of `rest` (see `chunk_len`): its length and its call.
-fn prepare(cfg: &RedisSinkConfig, rest: &[Spooled]) -> (usize, redis::Cmd) {
-    let len = chunk_len(rest);
-    (len, function_call(cfg, &rest[..len]))
-}
-
-/// `FCALL bss_apply_events_v1` for `chunk`; see redis_functions.lua for
-/// the arguments.
-fn function_call(cfg: &RedisSinkConfig, chunk: &[Spooled]) -> redis::Cmd {
+/// `FCALL bss_apply_events_v2` for `chunk`, chained to the call before it
+/// when that one ended with entry id `prev` and is still unanswered; see
+/// redis_functions.lua for the arguments.
+fn function_call(cfg: &RedisSinkConfig, chunk: &[Spooled], prev: Option<&str>) -> redis::Cmd {
     let maxlen = cfg.stream_maxlen.map(|n| n.to_string()).unwrap_or_default();
-    // Each key once; events refer to keys by 1-based position.
-    let mut keys: Vec<String> = Vec::new();
-    let mut position: HashMap<String, usize> = HashMap::new();
+    // Each key once, the chain key first; events refer to keys by 1-based
+    // position.
+    let mut keys: Vec<String> = vec![cfg.chain_key.clone()];
+    let mut position: HashMap<String, usize> = HashMap::from([(cfg.chain_key.clone(), 1)]);
     let mut key_of = |key: String| -> usize {
         *position.entry(key).or_insert_with_key(|k| {
             keys.push(k.clone());
@@ -424,7 +466,7 @@ fn function_call(cfg: &RedisSinkConfig, chunk: &[Spooled]) -> redis::Cmd {
 
     let mut cmd = redis::cmd("FCALL");
     cmd.arg(FUNCTION).arg(keys.len()).arg(&keys);
-    cmd.arg(&maxlen).arg(chunk.len());
+    cmd.arg(&maxlen).arg(prev.unwrap_or("")).arg(chunk.len());
     for ((s, [stream, agg, counter]), minute) in chunk.iter().zip(refs).zip(minutes) {
         let e = &s.event;
         let expire_at = (minute + 1)
@@ -435,7 +477,7 @@ fn function_call(cfg: &RedisSinkConfig, chunk: &[Spooled]) -> redis::Cmd {
         cmd.arg(stream)
             .arg(agg)
             .arg(counter)
-            .arg(format!("{}-{}", e.commit_lsn, e.txn_index))
+            .arg(entry_id(s))
             .arg(e.stream_version)
             .arg(&e.event_type)
             .arg(expire_at)
@@ -468,6 +510,11 @@ fn function_call(cfg: &RedisSinkConfig, chunk: &[Spooled]) -> redis::Cmd {
     cmd
 }
 
+/// The stream entry id of an event: `<commit_lsn>-<txn_index>`.
+fn entry_id(s: &Spooled) -> String {
+    format!("{}-{}", s.event.commit_lsn, s.event.txn_index)
+}
+
 /// How many events from the front of `rest` go into one function call: at
 /// least one, at most MAX_EVENTS_PER_CALL, and no more once
 /// MAX_BYTES_PER_CALL is reached.
@@ -493,6 +540,8 @@ enum Failure {
     Retry(String),
     /// The function library is not loaded.
     FunctionMissing,
+    /// The call was refused because the one sent before it did not run.
+    ChainBroken(String),
     /// Retrying cannot help.
     Fatal(String),
 }
@@ -500,7 +549,9 @@ enum Failure {
 impl Failure {
     fn into_sink_error(self) -> SinkError {
         match self {
-            Failure::Connection(m) | Failure::Retry(m) => SinkError::Retry(format!("redis: {m}")),
+            Failure::Connection(m) | Failure::Retry(m) | Failure::ChainBroken(m) => {
+                SinkError::Retry(format!("redis: {m}"))
+            }
             Failure::FunctionMissing => SinkError::Retry(format!(
                 "redis: function {FUNCTION} is missing again after loading it"
             )),
@@ -536,6 +587,7 @@ fn classify_request_error(e: &RedisError, what: &str) -> Failure {
         return match errors.first().map(|(_, se)| classify_server_error(se)) {
             Some(Failure::Fatal(m)) => Failure::Fatal(format!("{what}: {m}")),
             Some(Failure::FunctionMissing) => Failure::FunctionMissing,
+            Some(Failure::ChainBroken(m)) => Failure::ChainBroken(m),
             Some(Failure::Retry(m)) | Some(Failure::Connection(m)) => {
                 Failure::Retry(format!("{what}: {m}"))
             }
@@ -595,6 +647,8 @@ fn classify_server_error(se: &ServerError) -> Failure {
     let detail = se.details().unwrap_or("");
     if TRANSIENT_CODES.contains(&code) {
         Failure::Retry(format!("{code} {detail}"))
+    } else if code == "BSSCHAIN" {
+        Failure::ChainBroken(format!("{code} {detail}"))
     } else if code == "ERR" && detail.starts_with("Function not found") {
         Failure::FunctionMissing
     } else {

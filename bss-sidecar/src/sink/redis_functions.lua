@@ -1,10 +1,11 @@
-#!lua name=bss_sidecar_v1
+#!lua name=bss_sidecar_v2
 --[[
 The Redis side of bss-sidecar's Redis sink (src/sink/redis.rs), loaded with
 FUNCTION LOAD REPLACE. It applies a chunk of events in commit order,
 idempotently, so the sidecar may deliver events again after any failure:
 
-  FCALL bss_apply_events_v1 <numkeys> <key>... <maxlen or ''> <event count>
+  FCALL bss_apply_events_v2 <numkeys> <chain key> <key>...
+        <maxlen or ''> <prev or ''> <event count>
         then per event:
         <stream key #> <agg key #> <counter key #> (1-based, into the keys)
         <entry id> <version> <type> <counter expire-at> <data exact: 1 or 0>
@@ -18,7 +19,16 @@ idempotently, so the sidecar may deliver events again after any failure:
     than the stored version;
   * counter: HINCRBY <counter key> <type> by the entries added (never by an
     entry delivered before); EXPIREAT <expire-at> with the first count of
-    a type in the key.
+    a type in the key;
+  * chain: the sidecar sends the next call before this one's reply. <prev>
+    is then the entry id of the last event of the call sent before it, and
+    the call runs only if field `last` of hash <chain key> holds exactly
+    that id, that is, only if the call before it ran. A refused call
+    (BSSCHAIN) writes nothing: otherwise, with the one before it refused
+    (OOM, BUSY), its higher entry ids would land first and the retried
+    lower ones be taken for redeliveries. Every call that runs sets `last`
+    to its last entry id; a call with no predecessor in flight sends ''
+    and is not checked.
 
 Returns {entries added, states changed}. An error names the event:
 "BSSEVENT <i> <error>" (i: 1-based in the call); malformed data (BSSDATA)
@@ -334,15 +344,23 @@ local function apply_events(keys, args)
     if not find then
         bind_libraries()
     end
-    local maxlen, count = args[1], tonumber(args[2])
-    if count == nil then
-        fail('event count is not a number')
+    local maxlen, prev, count = args[1], args[2], tonumber(args[3])
+    if count == nil or count < 1 then
+        fail('event count is not a positive number')
+    end
+    local chain = keys[1]
+    if prev ~= '' then
+        local last = redis.call('HMGET', chain, 'last')[1]
+        if last ~= prev then
+            error({err = 'BSSCHAIN the call before this one (last entry ' .. prev
+                .. ') did not run; ' .. chain .. ' holds ' .. tostring(last)})
+        end
     end
 
     -- 1. Read the states and merge, without writing: bad input fails here,
     -- before anything is written. at[i]: where event i's arguments start.
     local at, aggs = {}, {}
-    local pos = 3
+    local pos = 4
     for i = 1, count do
         at[i] = pos
         local nfields = tonumber(args[pos + 8])
@@ -418,7 +436,8 @@ local function apply_events(keys, args)
             end
         end
     end
+    redis.call('HSET', chain, 'last', args[at[count] + 3])
     return {added, applied}
 end
 
-redis.register_function{function_name = 'bss_apply_events_v1', callback = apply_events}
+redis.register_function{function_name = 'bss_apply_events_v2', callback = apply_events}

@@ -427,6 +427,42 @@ async fn many_events_of_a_stream_in_one_call_fold_like_one_at_a_time() {
     }
 }
 
+/// One event for `bss_apply_events_v2` called by hand: stream `t-1`,
+/// chained to `prev`.
+fn fcall(
+    con: &mut redis::Connection,
+    prev: &str,
+    version: &str,
+    id: &str,
+    data: &str,
+) -> redis::RedisResult<Vec<i64>> {
+    redis::cmd("FCALL")
+        .arg("bss_apply_events_v2")
+        .arg(4)
+        .arg(&[
+            "bss:sink:chain",
+            "bss:events:t",
+            "bss:agg:t-1",
+            "bss:count:210001010000",
+        ])
+        .arg(&[
+            "",
+            prev,
+            "1",
+            "2",
+            "3",
+            "4",
+            id,
+            version,
+            "t.x",
+            "4102531200",
+            "1",
+            "1",
+        ])
+        .arg(&["data", data])
+        .query::<Vec<i64>>(con)
+}
+
 #[tokio::test]
 async fn data_marked_exact_that_cjson_cannot_encode_falls_back_to_text() {
     // 1e400 decodes to infinity, which cjson refuses to encode: the sidecar
@@ -434,30 +470,9 @@ async fn data_marked_exact_that_cjson_cannot_encode_falls_back_to_text() {
     let server = RedisServer::start();
     let _sink = sink(&server).await;
     let mut con = redis(&server);
-    let fcall = |con: &mut redis::Connection, version: &str, id: &str, data: &str| {
-        redis::cmd("FCALL")
-            .arg("bss_apply_events_v1")
-            .arg(3)
-            .arg(&["bss:events:t", "bss:agg:t-1", "bss:count:210001010000"])
-            .arg(&[
-                "",
-                "1",
-                "1",
-                "2",
-                "3",
-                id,
-                version,
-                "t.x",
-                "4102531200",
-                "1",
-                "1",
-            ])
-            .arg(&["data", data])
-            .query::<Vec<i64>>(con)
-    };
-    let added = fcall(&mut con, "1", "1-1", r#"{"a": 1}"#).expect("v1");
+    let added = fcall(&mut con, "", "1", "1-1", r#"{"a": 1}"#).expect("v1");
     assert_eq!(added, vec![1, 1]);
-    fcall(&mut con, "2", "2-1", r#"{"e": 1e400, "b": 2}"#).expect("v2");
+    fcall(&mut con, "", "2", "2-1", r#"{"e": 1e400, "b": 2}"#).expect("v2");
     let h = hash(&mut con, "bss:agg:t-1");
     assert_eq!(
         (
@@ -467,6 +482,87 @@ async fn data_marked_exact_that_cjson_cannot_encode_falls_back_to_text() {
         ),
         (r#"{"a":1,"e":1e400,"b":2}"#, "2", "0")
     );
+}
+
+#[tokio::test]
+async fn a_call_chained_to_one_that_did_not_run_is_refused_and_writes_nothing() {
+    let server = RedisServer::start();
+    let _sink = sink(&server).await;
+    let mut con = redis(&server);
+    fcall(&mut con, "", "1", "1-1", r#"{"a": 1}"#).expect("unchained");
+    assert_eq!(hash(&mut con, "bss:sink:chain")["last"], "1-1");
+    let before = snapshot(&mut con);
+    // Its predecessor ended at 1-5, which never ran: refused before any write.
+    let refused = fcall(&mut con, "1-5", "2", "2-1", r#"{"b": 2}"#).expect_err("broken chain");
+    assert_eq!(refused.code(), Some("BSSCHAIN"), "{refused}");
+    assert!(refused.to_string().contains("1-5"), "{refused}");
+    assert_eq!(snapshot(&mut con), before);
+    // Chained to the call that did run: applied.
+    assert_eq!(
+        fcall(&mut con, "1-1", "2", "2-1", r#"{"b": 2}"#).expect("chained"),
+        vec![1, 1]
+    );
+    assert_eq!(hash(&mut con, "bss:sink:chain")["last"], "2-1");
+    assert_eq!(entries(&mut con, "bss:events:t").len(), 2);
+}
+
+#[tokio::test]
+async fn calls_in_flight_behind_a_refused_one_land_nothing_and_a_redelivery_fills_every_gap() {
+    let server = RedisServer::start();
+    let mut sink = sink(&server).await;
+    let mut con = redis(&server);
+    // Six calls' worth of one category; the third call refers to a state key
+    // of the wrong type, so Redis refuses it after the sink has sent the
+    // calls behind it.
+    let per_call = bss_sidecar::sink::redis::MAX_EVENTS_PER_CALL;
+    let bad = 2 * per_call + 17;
+    let events: Vec<Event> = (0..6 * per_call)
+        .map(|i| {
+            let stream = if i == bad {
+                "usage-bad".to_owned()
+            } else {
+                format!("usage-{}", i % 40)
+            };
+            let version = if i == bad { 1 } else { (i / 40 + 1) as i64 };
+            let data = format!(r#"{{"n": {i}, "half": {}}}"#, i % 2);
+            ev(
+                &stream,
+                version,
+                1_000 + i as u64,
+                0,
+                0,
+                "usage.recorded",
+                &data,
+            )
+        })
+        .collect();
+    let batch = spool(1, &events);
+    let () = redis::cmd("SET")
+        .arg("bss:agg:usage-bad")
+        .arg("not a hash")
+        .query(&mut con)
+        .expect("SET");
+    match deliver(&mut sink, &batch).await {
+        Err(SinkError::Fatal(m)) => assert!(m.contains("usage-bad"), "{m}"),
+        other => panic!("wrong key type: {other:?}"),
+    }
+    // Only the two calls before the refused one ran.
+    let landed = entries(&mut con, "bss:events:usage");
+    assert_eq!(landed.len(), 2 * per_call);
+    assert_eq!(
+        landed.last().unwrap().0,
+        entry_id(&events[2 * per_call - 1])
+    );
+
+    let () = redis::cmd("DEL")
+        .arg("bss:agg:usage-bad")
+        .query(&mut con)
+        .expect("DEL");
+    assert!(deliver_until_ok(&mut sink, &batch).await.is_empty());
+    check_all(&mut con, &events);
+    let after = snapshot(&mut con);
+    deliver(&mut sink, &batch).await.expect("redelivery");
+    assert_eq!(snapshot(&mut con), after, "a redelivery changed something");
 }
 
 #[tokio::test]
@@ -645,16 +741,15 @@ async fn stream_maxlen_trims_each_category_stream_approximately() {
     assert!((100..1000).contains(&len), "XLEN {len}");
 }
 
-/// Events per second through one sink into a local redis-server; prints the
-/// figure. `cargo test -p bss-sidecar --release --test sidecar redis_sink -- --ignored --nocapture`
+/// Events per second through one sink into a local redis-server, with one
+/// function call in flight and with the default; prints the figures.
+/// `cargo test -p bss-sidecar --release --test sidecar redis_sink -- --ignored --nocapture`
 #[tokio::test]
 #[ignore]
 async fn throughput() {
     const EVENTS: usize = 300_000;
-    const BATCH: usize = 2_000;
+    const BATCH: usize = 5_000;
     const STREAMS: u64 = 10_000;
-    let server = RedisServer::start();
-    let mut sink = sink(&server).await;
     let categories = ["usage", "customer", "payment", "invoice", "ticket"];
     let events: Vec<Event> = (0..EVENTS as u64)
         .map(|i| {
@@ -682,22 +777,29 @@ async fn throughput() {
         .enumerate()
         .map(|(i, c)| spool(1 + (i * BATCH) as u64, c))
         .collect();
-    let start = Instant::now();
-    for b in &batches {
-        deliver(&mut sink, b).await.expect("deliver");
-    }
-    let secs = start.elapsed().as_secs_f64();
-    eprintln!(
-        "redis sink: {EVENTS} events in {secs:.2} s = {:.0} events/s (batches of {BATCH}, {STREAMS} streams)",
-        EVENTS as f64 / secs
-    );
-    let mut con = redis(&server);
-    let stats: String = redis::cmd("INFO").arg("all").query(&mut con).expect("INFO");
-    for line in stats.lines().filter(|l| {
-        l.starts_with("cmdstat_fcall:")
-            || l.starts_with("cmdstat_exec:")
-            || l.starts_with("used_cpu")
-    }) {
-        eprintln!("redis-server {line}");
+    for in_flight in [1, RedisSinkConfig::default().max_calls_in_flight] {
+        let server = RedisServer::start();
+        let mut cfg = RedisSinkConfig::new(server.url());
+        cfg.max_calls_in_flight = in_flight;
+        let mut sink = RedisSink::connect(cfg).await.expect("connect");
+        let start = Instant::now();
+        for b in &batches {
+            deliver(&mut sink, b).await.expect("deliver");
+        }
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!(
+            "redis sink, {in_flight} calls in flight: {EVENTS} events in {secs:.2} s = {:.0} events/s \
+             (batches of {BATCH}, {STREAMS} streams)",
+            EVENTS as f64 / secs
+        );
+        let mut con = redis(&server);
+        check_all(&mut con, &events);
+        let stats: String = redis::cmd("INFO").arg("all").query(&mut con).expect("INFO");
+        for line in stats
+            .lines()
+            .filter(|l| l.starts_with("cmdstat_fcall:") || l.starts_with("used_cpu"))
+        {
+            eprintln!("  redis-server {line}");
+        }
     }
 }
