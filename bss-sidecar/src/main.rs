@@ -211,7 +211,10 @@ async fn run(settings: Settings) -> Result<()> {
                 c,
                 metrics.clone(),
                 shutdown.consumers(),
-                settings.drain_timeout,
+                runner::Timing {
+                    drain_timeout: settings.drain_timeout,
+                    linger: settings.batch_linger,
+                },
             ))
         })
         .collect();

@@ -26,6 +26,18 @@ use crate::sink::Sink;
 use crate::spool::Spool;
 use crate::stage::Stage;
 
+/// How long a consumer waits, the same for every one.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// After shutdown, how long to keep trying a destination that is down.
+    pub drain_timeout: Duration,
+    /// Once caught up, how long to let events gather after the next ones
+    /// became durable, before reading them as one batch (Kafka's
+    /// `linger.ms`): fewer, larger deliveries under a steady load, at up to
+    /// this much more latency. Zero reads them at once.
+    pub linger: Duration,
+}
+
 /// What the runner drives.
 pub enum Consumer {
     Sink(Box<dyn Sink>),
@@ -49,15 +61,15 @@ impl Consumer {
 }
 
 /// Drives `consumer` over the spool until `shutdown` turns true and it has
-/// caught up with what is durable (a drain), or `drain_timeout` after
-/// shutdown if its destination is down. Returns Err on a
+/// caught up with what is durable (a drain), or `timing.drain_timeout`
+/// after shutdown if its destination is down. Returns Err on a
 /// [`Failure::Fatal`].
 pub async fn run(
     spool: Arc<Spool>,
     mut consumer: Consumer,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
-    drain_timeout: Duration,
+    timing: Timing,
 ) -> Result<()> {
     let name = consumer.name();
     let label = SinkLabel::new(name);
@@ -107,10 +119,16 @@ pub async fn run(
                 Some(every) if unsaved => every.saturating_sub(saved_at.elapsed()),
                 _ => Duration::MAX,
             };
-            tokio::select! {
-                r = reader.wait_for_more() => r?,
-                _ = shutdown.changed() => {}
-                _ = tokio::time::sleep(save_in) => {}
+            let more = tokio::select! {
+                r = reader.wait_for_more() => { r?; true }
+                _ = shutdown.changed() => false,
+                _ = tokio::time::sleep(save_in) => false,
+            };
+            if more && !timing.linger.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(timing.linger) => {}
+                    _ = shutdown.changed() => {}
+                }
             }
             continue;
         }
@@ -140,7 +158,7 @@ pub async fn run(
                     let past_deadline = *shutdown.borrow()
                         && Instant::now()
                             >= *drain_deadline
-                                .get_or_insert_with(|| Instant::now() + drain_timeout);
+                                .get_or_insert_with(|| Instant::now() + timing.drain_timeout);
                     if past_deadline {
                         reader.settle().await?;
                         warn!(
@@ -231,21 +249,25 @@ mod tests {
 
     use super::*;
 
-    /// Runs `consumer` with shutdown already asked for: it drains, then stops.
-    fn drain(spool: Arc<Spool>, consumer: Consumer) -> Result<()> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
+    const NO_LINGER: Timing = Timing {
+        drain_timeout: Duration::from_secs(5),
+        linger: Duration::ZERO,
+    };
+
+    /// A runtime of one worker thread, as the sidecar's consumers share few.
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Runs `consumer` with shutdown already asked for: it drains, then stops.
+    fn drain(spool: Arc<Spool>, consumer: Consumer) -> Result<()> {
+        let rt = runtime();
         let (_stop, shutdown) = watch::channel(true);
-        rt.block_on(run(
-            spool,
-            consumer,
-            Metrics::new(),
-            shutdown,
-            Duration::from_secs(5),
-        ))
+        rt.block_on(run(spool, consumer, Metrics::new(), shutdown, NO_LINGER))
     }
 
     /// Fails `failures` times with Retry, then records what it delivered.
@@ -385,11 +407,7 @@ mod tests {
             every: Duration::ZERO,
             failing_saves: 2,
         };
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let (stop, shutdown) = watch::channel(false);
         rt.block_on(async {
             let running = tokio::spawn(run(
@@ -397,7 +415,7 @@ mod tests {
                 Consumer::Stage(Box::new(stage)),
                 Metrics::new(),
                 shutdown,
-                Duration::from_secs(5),
+                NO_LINGER,
             ));
             let deadline = Instant::now() + Duration::from_secs(10);
             while saves.lock().unwrap().is_empty() {
@@ -413,5 +431,63 @@ mod tests {
         });
         assert_eq!(*saves.lock().unwrap(), [(10, 10)], "saved once it could be");
         assert_eq!(spool.depth(), 0, "the cursor followed the save");
+    }
+
+    /// Records each batch it is handed.
+    struct BatchesSink(Arc<Mutex<Vec<Vec<u64>>>>);
+
+    impl Sink for BatchesSink {
+        fn name(&self) -> &'static str {
+            "batches"
+        }
+
+        fn deliver<'a>(&'a mut self, batch: &'a [Spooled]) -> BoxFuture<'a, Result<(), Failure>> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(batch.iter().map(|s| s.seq).collect());
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[test]
+    fn a_caught_up_sink_lets_events_gather_for_the_linger_and_takes_them_as_one_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Arc::new(Spool::open(dir.path(), 1 << 20).unwrap());
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let rt = runtime();
+        let (stop, shutdown) = watch::channel(false);
+        let commit = |lsn: u64| {
+            let mut e = crate::event::example(&format!("customer-{lsn}"), 1);
+            e.commit_lsn = lsn;
+            spool.append(vec![e]).unwrap();
+            spool.sync().unwrap();
+        };
+        rt.block_on(async {
+            let running = tokio::spawn(run(
+                spool.clone(),
+                Consumer::Sink(Box::new(BatchesSink(Arc::clone(&batches)))),
+                Metrics::new(),
+                shutdown,
+                Timing {
+                    drain_timeout: Duration::from_secs(5),
+                    linger: Duration::from_secs(1),
+                },
+            ));
+            // Caught up (the spool is empty) and waiting by then.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            // Two commits 100 ms apart, both within the linger of the first.
+            commit(10);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            commit(20);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while batches.lock().unwrap().concat().len() < 2 {
+                assert!(Instant::now() < deadline, "the events were not delivered");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            stop.send(true).unwrap();
+            running.await.unwrap().unwrap();
+        });
+        assert_eq!(*batches.lock().unwrap(), [vec![0, 1]]);
     }
 }
