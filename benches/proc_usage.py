@@ -3,9 +3,14 @@
 the soak use to account for every process of the pipeline.
 
   proc_usage.py sample OUT --role NAME=SPEC ... [--interval S] [--max-seconds S]
+                       [--metrics URL --metric PREFIX ...]
       Every S seconds (default 1) until SIGTERM/SIGINT or --max-seconds
       (default 7200), appends one JSON line to OUT:
-        {"t": <unix time>, "roles": {NAME: {"cpu_s", "rss_anon_mb", "rss_mb", "procs"}}}
+        {"t": <unix time>, "roles": {NAME: {"cpu_s", "rss_anon_mb", "rss_mb", "procs"}},
+         "metrics": {SAMPLE: value}}
+      metrics: the samples of the Prometheus text at URL whose names start
+      with a PREFIX (what a role's memory holds, e.g. the anomaly stage's
+      keys), absent when URL does not answer.
       cpu_s is the role's CPU time (user + system) since sampling began,
       the processes that exited included (up to their last sample).
       rss_anon_mb is their private memory (RssAnon: what a leak grows);
@@ -23,7 +28,8 @@ the soak use to account for every process of the pipeline.
 
   proc_usage.py trend SAMPLES --max-mb-per-hour X [--skip-minutes M] [--not-judged ROLE ...]
       Each role's private-memory growth per hour (least-squares slope of
-      rss_anon_mb over time, after the first M minutes, default 10); exits 1
+      rss_anon_mb over time, after the first M minutes, default 10), and
+      each sampled metric at the start and the end of that window; exits 1
       when a role not named by --not-judged grows faster than X.
 """
 import argparse
@@ -33,6 +39,7 @@ import os
 import re
 import sys
 import time
+import urllib.request
 
 import sampling
 
@@ -101,6 +108,24 @@ def claim(roles, procs):
     return out
 
 
+def scrape(url, prefixes):
+    """The samples at url whose names start with one of prefixes; {} when it does not answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(tuple(prefixes)):
+            name, _, value = line.rpartition(" ")
+            try:
+                out[name] = float(value)
+            except ValueError:
+                pass
+    return out
+
+
 def sample(args):
     roles = []
     for r in args.role:
@@ -134,6 +159,8 @@ def sample(args):
                     "rss_mb": round(rss / 2**20, 1),
                     "procs": len(pids),
                 }
+            if args.metrics:
+                line["metrics"] = scrape(args.metrics, args.metric)
             out.write(json.dumps(line) + "\n")
             out.flush()
 
@@ -201,6 +228,9 @@ def trend(args):
             verdict = "GROWS"
             failed.append(role)
         print(f"  {verdict:5} {role:10} {pts[0][1]:8.1f} MB -> {pts[-1][1]:8.1f} MB, {slope:+8.2f} MB/h")
+    first, last = kept[0].get("metrics", {}), kept[-1].get("metrics", {})
+    for name in sorted(set(first) | set(last)):
+        print(f"  metric {name}: {first.get(name, 0):,.0f} -> {last.get(name, 0):,.0f}")
     if failed:
         print(f"memory grows beyond {args.max_mb_per_hour} MB/h: {', '.join(failed)}")
         sys.exit(1)
@@ -214,6 +244,8 @@ def main():
     s.add_argument("--role", action="append", required=True)
     s.add_argument("--interval", type=float, default=1.0)
     s.add_argument("--max-seconds", type=float, default=7200)
+    s.add_argument("--metrics")
+    s.add_argument("--metric", action="append", default=[])
     st = sub.add_parser("stages")
     st.add_argument("samples")
     st.add_argument("report")

@@ -5,9 +5,14 @@
 # start_usage_sampler OUT INTERVAL: samples every INTERVAL seconds into OUT
 # (JSON lines) until stop_usage_sampler; its pid is SAMPLER. The roles:
 # the sidecar's walsender, the devdb's other processes, the broker, Redis,
-# the sidecar and bss-loadgen.
+# the sidecar and bss-loadgen. USAGE_METRICS: prefixes of the sidecar's
+# metrics to sample too (what its memory holds), none by default.
 start_usage_sampler() {
-    python3 "$ROOT/benches/proc_usage.py" sample "$1" --interval "$2" --max-seconds 172800 \
+    local metrics=()
+    for m in ${USAGE_METRICS:-}; do
+        metrics+=(--metrics "http://127.0.0.1:$METRICS_PORT/metrics" --metric "$m")
+    done
+    python3 "$ROOT/benches/proc_usage.py" sample "$1" --interval "$2" --max-seconds 172800 "${metrics[@]}" \
         --role walsender='re:^postgres: walsender' \
         --role postgres="tree:${DEVDB:-$ROOT/target/devdb}/data/postmaster.pid" \
         --role broker="pid:$TANSU_PID" \

@@ -39,6 +39,10 @@ trap '[ -z "$SAMPLER" ] || kill "$SAMPLER" 2>/dev/null || true; stop_pipeline' E
         "${SOAK_STREAM_MAXLEN:-500000}"
 } >"$WORK/sidecar.toml"
 PIPELINE_DETECTORS="$WORK/sidecar.toml"
+# What the sidecar's memory holds besides its buffers: the anomaly stage's
+# keys (one series per MSISDN, cell or customer seen within its idle time)
+# and the events spooled, sampled beside its memory.
+USAGE_METRICS="bss_sidecar_detector_keys bss_sidecar_spool_depth"
 start_measured_pipeline "$WORK" "$INTERVAL"
 
 log "soak: 6,667 events/s for $DURATION, memory sampled every ${INTERVAL}s"
