@@ -26,6 +26,17 @@ SLOT=bss_soak
 source "$ROOT/scripts/pipeline.sh"
 source "$ROOT/benches/usage.sh"
 make_pg_dir "$WORK"
+# The store keeps every event: about 630 bytes each on disk at 1x (the
+# table and its indexes; 2026-12-06), 15 GB an hour, plus up to
+# max_wal_size of WAL. Refuse to start a soak the devdb's disk cannot hold.
+secs=$(python3 -c 'import re, sys
+d = sys.argv[1]
+print(sum(int(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in re.findall(r"(\d+)([hms])", d)) or int(d))' "$DURATION") ||
+    die "soak: DURATION=$DURATION is not a duration like 1h, 30m or 1h30m"
+need_mb=$(( secs * 6667 * 630 / 1000000 + 5000 ))
+free_mb=$(df -Pm "${DEVDB:-$ROOT/target/devdb}" | awk 'NR == 2 { print $4 }')
+[ "$free_mb" -ge "$need_mb" ] ||
+    die "soak: $DURATION at 6,667 events/s needs about $need_mb MB for the devdb's events and WAL, and its disk has $free_mb MB free; free space (make devdb-reset empties the devdb) or run shorter"
 rm -rf "$WORK/spool" "$WORK/usage.jsonl"
 SAMPLER=""
 trap '[ -z "$SAMPLER" ] || kill "$SAMPLER" 2>/dev/null || true; stop_pipeline' EXIT
