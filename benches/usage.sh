@@ -9,8 +9,9 @@
 # metrics to sample too (what its memory holds), none by default.
 start_usage_sampler() {
     local metrics=()
+    [ -z "${USAGE_METRICS:-}" ] || metrics+=(--metrics "http://127.0.0.1:$METRICS_PORT/metrics")
     for m in ${USAGE_METRICS:-}; do
-        metrics+=(--metrics "http://127.0.0.1:$METRICS_PORT/metrics" --metric "$m")
+        metrics+=(--metric "$m")
     done
     python3 "$ROOT/benches/proc_usage.py" sample "$1" --interval "$2" --max-seconds 172800 "${metrics[@]}" \
         --role walsender='re:^postgres: walsender' \

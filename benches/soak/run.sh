@@ -23,6 +23,8 @@ MAX_GROWTH="${SOAK_MAX_MB_PER_HOUR:-16}"
 SKIP="${SOAK_SKIP_MINUTES:-10}"
 WORK="$ROOT/target/soak"
 SLOT=bss_soak
+# 1x: 400,000 events a minute.
+RATE=6667
 source "$ROOT/scripts/pipeline.sh"
 source "$ROOT/benches/usage.sh"
 make_pg_dir "$WORK"
@@ -33,10 +35,10 @@ secs=$(python3 -c 'import re, sys
 d = sys.argv[1]
 print(sum(int(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in re.findall(r"(\d+)([hms])", d)) or int(d))' "$DURATION") ||
     die "soak: DURATION=$DURATION is not a duration like 1h, 30m or 1h30m"
-need_mb=$(( secs * 6667 * 630 / 1000000 + 5000 ))
+need_mb=$(( secs * RATE * 630 / 1000000 + 5000 ))
 free_mb=$(df -Pm "${DEVDB:-$ROOT/target/devdb}" | awk 'NR == 2 { print $4 }')
 [ "$free_mb" -ge "$need_mb" ] ||
-    die "soak: $DURATION at 6,667 events/s needs about $need_mb MB for the devdb's events and WAL, and its disk has $free_mb MB free; free space (make devdb-reset empties the devdb) or run shorter"
+    die "soak: $DURATION at $RATE events/s needs about $need_mb MB for the devdb's events and WAL, and its disk has $free_mb MB free; free space (make devdb-reset empties the devdb) or run shorter"
 rm -rf "$WORK/spool" "$WORK/usage.jsonl"
 SAMPLER=""
 trap '[ -z "$SAMPLER" ] || kill "$SAMPLER" 2>/dev/null || true; stop_pipeline' EXIT
@@ -56,8 +58,8 @@ PIPELINE_DETECTORS="$WORK/sidecar.toml"
 USAGE_METRICS="bss_sidecar_detector_keys bss_sidecar_spool_depth"
 start_measured_pipeline "$WORK" "$INTERVAL"
 
-log "soak: 6,667 events/s for $DURATION, memory sampled every ${INTERVAL}s"
-"$ROOT/target/release/bss-loadgen" run --database-url "$URL" --stages "10s:6667,$DURATION:6667" \
+log "soak: $RATE events/s for $DURATION, memory sampled every ${INTERVAL}s"
+"$ROOT/target/release/bss-loadgen" run --database-url "$URL" --stages "10s:$RATE,$DURATION:$RATE" \
     --connections 8 --batch-size 20 --seed 42 --group-append "${BENCH_GROUP_APPEND:-streams}" \
     --kafka-brokers "127.0.0.1:$KAFKA_PORT" --e2e-timeout 120s \
     --report "$WORK/report.json" --chart "$WORK/chart.svg" >"$WORK/loadgen.txt"
