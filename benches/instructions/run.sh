@@ -12,6 +12,9 @@
 #                  transaction, existing after)
 #   streams        the same events, each transaction one append_streams call
 #                  of the 32 streams (only for a library that has it)
+#   mixed          48 append_streams calls of 1 to 32 streams (6 events
+#                  each), as the load generator's calls vary: the plan
+#                  cache sees arrays of every length
 # after a warm-up (DROP/CREATE EXTENSION, one append) that is also run alone
 # and subtracted; each twice (CASES="groups streams" runs only those).
 # Prints instructions per event. The libraries
@@ -70,13 +73,21 @@ with open(f"{work}/groups.sql", "w") as f:
         for s in range(32):
             f.write(f"EXECUTE a('group-{s}', '{batch()}')\n")
         f.write("COMMIT\n")
-n = 0
-with open(f"{work}/streams.sql", "w") as f:
-    f.write(warm + "\nPREPARE m(text[], jsonb[]) AS SELECT bss.append_streams($1, $2)\n")
-    for t in range(16):
-        streams = ",".join(f"group-{s}" for s in range(32))
-        elements = ",".join('"' + batch().replace('"', '\\"') + '"' for s in range(32))
-        f.write(f"EXECUTE m('{{{streams}}}', '{{{elements}}}')\n")
+def streams_case(name, calls):
+    """One append_streams call per element of calls (its streams), 6 events
+    a stream; writes NAME.sql and the events' count to NAME.events."""
+    global n
+    n = 0
+    with open(f"{work}/{name}.sql", "w") as f:
+        f.write(warm + "\nPREPARE m(text[], jsonb[]) AS SELECT bss.append_streams($1, $2)\n")
+        for names in calls:
+            elements = ",".join('"' + batch().replace('"', '\\"') + '"' for _ in names)
+            f.write(f"EXECUTE m('{{{','.join(names)}}}', '{{{elements}}}')\n")
+    with open(f"{work}/{name}.events", "w") as f:
+        f.write(str(n))
+streams_case("streams", [[f"group-{s}" for s in range(32)]] * 16)
+sizes = [1, 3, 5, 8, 13, 2, 21, 4, 6, 32, 9, 7]
+streams_case("mixed", [[f"group-{(t * 7 + s) % 64}" for s in range(sizes[t % len(sizes)])] for t in range(48)])
 PY
 GROUP_EVENTS=$((16 * 32 * 6))
 chmod o+r "$WORK"/*.sql
@@ -96,12 +107,13 @@ count() {
 
 count current warm >/dev/null # the first run after CREATE DATABASE does more
 printf '%-14s %-8s %16s %16s\n' case library "per event, run 1" "per event, run 2"
-for c in ${CASES:-append_event append_events insert groups streams}; do
+for c in ${CASES:-append_event append_events insert groups streams mixed}; do
     events=$N
-    [ "$c" != groups ] && [ "$c" != streams ] || events=$GROUP_EVENTS
+    [ "$c" != groups ] || events=$GROUP_EVENTS
+    [ ! -f "$WORK/$c.events" ] || events="$(cat "$WORK/$c.events")"
     libs=(base current)
     # (grep without -q reads all of nm's output: no SIGPIPE under pipefail)
-    if [ "$c" = streams ] && ! nm -D "$WORK/base.so" | grep bss_append_streams >/dev/null; then
+    if { [ "$c" = streams ] || [ "$c" = mixed ]; } && ! nm -D "$WORK/base.so" | grep bss_append_streams >/dev/null; then
         libs=(current)
         printf '%-14s %-8s %16s %16s\n' "$c" base "n/a" "n/a"
     fi

@@ -31,7 +31,7 @@ use crate::batch::{self, Mode};
 use crate::error::{BssError, BssResult, During, SqlState};
 use crate::pii::Sealer;
 use crate::rules::{self, Path};
-use crate::statements::{self, Plans};
+use crate::statements::{self, generic_plan, Plans, Scans};
 use crate::{
     dead_letters, expected_version, guc, idempotency, insert, position, roles, schemas,
     stream_lock, tenants,
@@ -258,9 +258,12 @@ fn lock_streams<'a>(
     let many = plans
         .many(client)
         .during("prepare the many-stream statements")?;
-    let rows = client
-        .update(&many.advance_streams, None, &[ids.into(), ns.into()])
-        .during(STEP)?;
+    // Index scans only: a generic plan made while bss.streams was nearly
+    // empty would otherwise scan it whole until the next ANALYZE.
+    let rows = generic_plan(Scans::Index, || {
+        client.update(&many.advance_streams, None, &[ids.into(), ns.into()])
+    })
+    .during(STEP)?;
     for row in rows {
         let id: Option<String> = row.get(1).during(STEP)?;
         let after: Option<i64> = row.get(2).during(STEP)?;
@@ -392,8 +395,7 @@ fn insert_all(
         args.push(skipped.into());
         &many.insert_streams_valid
     };
-    client
-        .update(statement, None, &args)
+    generic_plan(Scans::Any, || client.update(statement, None, &args))
         .during("insert the streams' events")?;
     Ok(())
 }

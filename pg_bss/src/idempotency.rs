@@ -9,7 +9,7 @@ use pgrx::spi::SpiClient;
 use pgrx::Uuid;
 
 use crate::error::{BssError, BssResult, During, SqlState};
-use crate::statements::Plans;
+use crate::statements::{generic_plan, Plans, Scans};
 
 /// Stored versions of those of `ids` the stream already holds.
 pub fn find_stored(
@@ -66,46 +66,14 @@ pub fn find_stored_many(
     Ok(out)
 }
 
-/// Runs `f` (the lookup of stored ids) with a generic plan and with
-/// sequential and bitmap scans off, then puts the settings back (also when
-/// `f` unwinds from an error). A replan after an invalidation happens inside
-/// `f`, so it is made under the same settings.
-///
-/// Why: on the partitioned `bss.events` a custom plan (pruned at planning)
-/// looks cheaper than the generic one, so the plan cache would plan it again
-/// on every call (about 0.45 ms for a 0.1 ms lookup); and a generic plan
-/// would otherwise AND in the BRIN index on recorded_at (a bitmap of nearly
-/// the whole partition), or scan a partition that was empty when planned.
+/// Runs `f` (the lookup of stored ids) with a generic plan and index
+/// scans only: a generic plan would otherwise AND in the BRIN index on
+/// recorded_at (a bitmap of nearly the whole partition), or scan a
+/// partition that was empty when planned; and a custom plan (pruned at
+/// planning) would be planned again on every call (about 0.45 ms for a
+/// 0.1 ms lookup).
 fn by_event_id<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore {
-        plan_cache_mode: std::ffi::c_int,
-        seqscan: bool,
-        bitmapscan: bool,
-    }
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            // SAFETY: backend-local GUC variables, written from their only thread.
-            unsafe {
-                pg_sys::plan_cache_mode = self.plan_cache_mode;
-                pg_sys::enable_seqscan = self.seqscan;
-                pg_sys::enable_bitmapscan = self.bitmapscan;
-            }
-        }
-    }
-    // SAFETY: as above.
-    let _restore = unsafe {
-        let saved = Restore {
-            plan_cache_mode: pg_sys::plan_cache_mode,
-            seqscan: pg_sys::enable_seqscan,
-            bitmapscan: pg_sys::enable_bitmapscan,
-        };
-        pg_sys::plan_cache_mode =
-            pg_sys::PlanCacheMode::PLAN_CACHE_MODE_FORCE_GENERIC_PLAN as std::ffi::c_int;
-        pg_sys::enable_seqscan = false;
-        pg_sys::enable_bitmapscan = false;
-        saved
-    };
-    f()
+    generic_plan(Scans::Index, f)
 }
 
 /// Decides what a (possibly) retried append of `n` events is, given the ids

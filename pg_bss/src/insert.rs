@@ -11,7 +11,7 @@ use pgrx::spi::SpiClient;
 use pgrx::Uuid;
 
 use crate::error::{BssResult, During};
-use crate::statements::Plans;
+use crate::statements::{generic_plan, Plans, Scans};
 use crate::{guc, position};
 
 /// What the steps before the insert took for `n` rows, with the stream locked.
@@ -266,8 +266,9 @@ fn insert_rows(
         rows.dataschemas.into(),
         recorded_at,
     ];
-    client
-        .update(&plans.insert_rows, None, &args)
-        .during("insert the CloudEvents")?;
+    generic_plan(Scans::Any, || {
+        client.update(&plans.insert_rows, None, &args)
+    })
+    .during("insert the CloudEvents")?;
     Ok(())
 }

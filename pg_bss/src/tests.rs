@@ -119,9 +119,10 @@ mod tests {
     }
 
     #[pg_test]
-    fn the_retry_lookup_leaves_the_planner_settings_as_they_were() {
-        // The lookup of stored ids runs with its own planner settings; the
-        // session's must be back afterwards, also after an error.
+    fn the_append_statements_leave_the_planner_settings_as_they_were() {
+        // The lookup of stored ids and the statements of an append to many
+        // streams run with their own planner settings (statements::generic_plan);
+        // the session's must be back afterwards, also after an error.
         Spi::run("SET LOCAL enable_seqscan = off").unwrap();
         Spi::run("SET LOCAL plan_cache_mode = force_custom_plan").unwrap();
         let settings = "SELECT current_setting('enable_seqscan') || ' ' || current_setting('enable_bitmapscan') \
@@ -136,6 +137,16 @@ mod tests {
              {\"type\": \"usage.recorded\", \"data\": {}, \"event_id\": \"01932c07-0000-7000-8000-000000000801\"}, \
              {\"type\": \"usage.recorded\", \"data\": {}, \"event_id\": \"01932c07-0000-7000-8000-000000000802\"}]')",
             "XB008",
+        );
+        assert_eq!(one::<String>(settings), "off on force_custom_plan");
+        let streams = "SELECT bss.append_streams(ARRAY['usage-82', 'usage-83'], \
+            ARRAY['[{\"type\": \"usage.recorded\", \"data\": {}}]', '[{\"type\": \"usage.recorded\", \"data\": {}}]']::jsonb[])::text";
+        assert_eq!(one::<String>(streams), "{1,1}");
+        assert_eq!(one::<String>(settings), "off on force_custom_plan");
+        expect_sqlstate(
+            "PERFORM bss.append_streams(ARRAY['usage-82', 'usage-83'], \
+             ARRAY['[{\"type\": \"usage.recorded\", \"data\": {}}]', '[{\"type\": \"usage.recorded\", \"data\": {}}]']::jsonb[], ARRAY[1, 0])",
+            "XB001",
         );
         assert_eq!(one::<String>(settings), "off on force_custom_plan");
         Spi::run("SET LOCAL enable_seqscan = on").unwrap();
