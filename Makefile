@@ -30,6 +30,7 @@ check: setup-build
 	cargo fmt --all -- --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
 	$(CARGO_TEST) --lib --bins
+	python3 -m unittest discover -s benches -p 'test_*.py'
 
 # Everything, what CI runs (.ci/run).
 test: setup check test-wal test-pg test-regress test-upgrade test-backup test-tls test-e2e test-sidecar test-loadgen test-detect test-monitoring test-local test-vm test-chaos

@@ -11,8 +11,12 @@ the soak use to account for every process of the pipeline.
       metrics: the samples of the Prometheus text at URL whose names start
       with a PREFIX (what a role's memory holds, e.g. the anomaly stage's
       keys), absent when URL does not answer.
-      cpu_s is the role's CPU time (user + system) since sampling began,
-      the processes that exited included (up to their last sample).
+      cpu_s is the role's CPU time (user + system) since sampling began
+      (a process started since counts from its start), the processes that
+      exited included: in full for the children of a tree: or pid: role's
+      root (what the kernel adds to the root's cutime and cstime when it
+      reaps them, so that PostgreSQL's short-lived autovacuum workers count
+      even when no sample saw them), up to their last sample for any other.
       rss_anon_mb is their private memory (RssAnon: what a leak grows);
       rss_mb all of their resident memory (shared pages they touched too).
       SPEC is one of
@@ -48,7 +52,8 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def processes():
-    """pid -> (ppid, cmdline, cpu ticks, rss bytes, rss_anon bytes)."""
+    """pid -> (ppid, cmdline, cpu ticks, rss bytes, rss_anon bytes, reaped
+    children's cpu ticks)."""
     out = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -66,8 +71,9 @@ def processes():
         # The command name may hold spaces and parentheses: fields follow the last ')'.
         fields = stat[stat.rindex(")") + 2:].split()
         ppid, ticks, rss_pages = int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[21])
+        reaped = int(fields[13]) + int(fields[14])
         anon = re.search(r"^RssAnon:\s+(\d+) kB", status, re.M)
-        out[pid] = (ppid, cmd, ticks, rss_pages * PAGE, int(anon.group(1)) * 1024 if anon else 0)
+        out[pid] = (ppid, cmd, ticks, rss_pages * PAGE, int(anon.group(1)) * 1024 if anon else 0, reaped)
     return out
 
 
@@ -85,18 +91,21 @@ def descendants(root, procs):
 
 
 def claim(roles, procs):
-    """role name -> set of pids, first role first."""
+    """role name -> (set of pids, root pid or None), first role first."""
     taken, out = set(), {}
     for name, spec in roles:
         kind, _, arg = spec.partition(":")
+        root = None
         if kind == "tree":
             try:
                 with open(arg) as f:
-                    pids = descendants(int(f.readline()), procs)
+                    root = int(f.readline())
             except (OSError, ValueError):
-                pids = set()
+                pass
+            pids = descendants(root, procs) if root else set()
         elif kind == "pid":
-            pids = descendants(int(arg), procs)
+            root = int(arg)
+            pids = descendants(root, procs)
         elif kind == "re":
             pattern = re.compile(arg)
             pids = {pid for pid, p in procs.items() if pattern.search(p[1])}
@@ -104,7 +113,7 @@ def claim(roles, procs):
             sys.exit(f"proc_usage: unknown role spec {spec!r} (tree:PIDFILE, pid:PID or re:REGEX)")
         pids -= taken | {os.getpid()}
         taken |= pids
-        out[name] = pids
+        out[name] = (pids, root if root in pids else None)
     return out
 
 
@@ -133,26 +142,42 @@ def sample(args):
         if not sep:
             sys.exit(f"proc_usage: --role {r!r} is not NAME=SPEC")
         roles.append((name, spec))
-    first = {}     # pid -> ticks when first seen (CPU before sampling began is not counted)
-    last = {}      # pid -> (role, ticks at its last sample)
+    first = {}     # pid -> its ticks when sampling began (not counted), 0 if born since
+    last = {}      # pid -> (role, ticks at its last sample, ppid)
     gone = {name: 0 for name, _ in roles}  # ticks of processes that exited
+    roots = {}     # role -> (root pid, its reaped children's ticks when first seen, at its last sample)
+    began = []     # [True] once the first sample is taken
     with open(args.out, "a") as out:
         def take():
             procs = processes()
             owned = claim(roles, procs)
             for pid in [p for p in last if p not in procs]:
-                role, ticks = last.pop(pid)
-                gone[role] += ticks - first.pop(pid)
+                role, ticks, ppid = last.pop(pid)
+                if role in roots and ppid == roots[role][0]:
+                    # Reaped: the root's count has all of it, this its CPU
+                    # before sampling began too.
+                    gone[role] -= first.pop(pid)
+                else:
+                    gone[role] += ticks - first.pop(pid)
             line = {"t": round(time.time(), 3), "roles": {}}
-            for name, pids in owned.items():
+            for name, (pids, root) in owned.items():
+                if root is not None:
+                    was = roots.get(name)
+                    if was and was[0] != root:  # a new root: keep what the old one reaped
+                        gone[name] += was[2] - was[1]
+                        was = None
+                    reaped = procs[root][5]
+                    roots[name] = (root, was[1] if was else reaped, reaped)
                 ticks = rss = anon = 0
                 for pid in pids:
                     p = procs[pid]
-                    first.setdefault(pid, p[2])
-                    last[pid] = (name, p[2])
+                    first.setdefault(pid, 0 if began else p[2])
+                    last[pid] = (name, p[2], p[0])
                     ticks += p[2] - first[pid]
                     rss += p[3]
                     anon += p[4]
+                if name in roots:
+                    ticks += roots[name][2] - roots[name][1]
                 line["roles"][name] = {
                     "cpu_s": round((ticks + gone[name]) / TICKS, 2),
                     "rss_anon_mb": round(anon / 2**20, 1),
@@ -163,6 +188,7 @@ def sample(args):
                 line["metrics"] = scrape(args.metrics, args.metric)
             out.write(json.dumps(line) + "\n")
             out.flush()
+            began[:] = [True]
 
         sampling.every(args.interval, args.max_seconds, take)
 
