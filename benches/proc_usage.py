@@ -146,9 +146,10 @@ def sample(args):
     last = {}      # pid -> (role, ticks at its last sample, ppid)
     gone = {name: 0 for name, _ in roles}  # ticks of processes that exited
     roots = {}     # role -> (root pid, its reaped children's ticks when first seen, at its last sample)
-    began = []     # [True] once the first sample is taken
+    began = False  # whether the first sample is taken
     with open(args.out, "a") as out:
         def take():
+            nonlocal began
             procs = processes()
             owned = claim(roles, procs)
             for pid in [p for p in last if p not in procs]:
@@ -188,7 +189,7 @@ def sample(args):
                 line["metrics"] = scrape(args.metrics, args.metric)
             out.write(json.dumps(line) + "\n")
             out.flush()
-            began[:] = [True]
+            began = True
 
         sampling.every(args.interval, args.max_seconds, take)
 
