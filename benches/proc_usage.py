@@ -3,11 +3,22 @@
 the soak use to account for every process of the pipeline.
 
   proc_usage.py sample OUT --role NAME=SPEC ... [--interval S] [--max-seconds S]
-                       [--metrics URL --metric PREFIX ...]
+                       [--metrics URL --metric PREFIX ...] [--pg URL]
       Every S seconds (default 1) until SIGTERM/SIGINT or --max-seconds
       (default 7200), appends one JSON line to OUT:
         {"t": <unix time>, "roles": {NAME: {"cpu_s", "rss_anon_mb", "rss_mb", "procs"}},
-         "metrics": {SAMPLE: value}}
+         "machine": {...}, "metrics": {SAMPLE: value}, "pg": {...}}
+      machine: the whole machine's counters (see machine()): CPU seconds by
+      state since boot (busy, idle, iowait, steal: time the hypervisor gave
+      another guest), memory available and in the page cache, pages the
+      kernel scanned to reclaim memory, and probe_ms: the CPU time one
+      fixed piece of work took (see probe()), what the machine's speed
+      per instruction was at that moment.
+      pg: with --pg, PostgreSQL's WAL written since its statistics were
+      reset (bytes, full-page images) and its checkpoints, from
+      pg_stat_wal and pg_stat_bgwriter through psql (one short connection
+      per sample: meant for samples a minute apart); absent when the query
+      fails.
       metrics: the samples of the Prometheus text at URL whose names start
       with a PREFIX (what a role's memory holds, e.g. the anomaly stage's
       keys), absent when URL does not answer.
@@ -30,6 +41,17 @@ the soak use to account for every process of the pipeline.
       Per stage of a bss-loadgen run: each role's CPU seconds and its CPU
       per acknowledged event (µs), from the samples inside the stage.
 
+  proc_usage.py windows SAMPLES LOADGEN_REPORT [--minutes M]
+      Per M minutes (default 10) of a bss-loadgen run: the events
+      acknowledged, CPU per event (all roles, and each), the machine's busy
+      cores and what the hypervisor took (steal), memory available, page
+      reclaim, the median probe (CPU ms of a fixed piece of work: higher
+      is a slower machine), PostgreSQL's WAL per event, full-page images
+      and checkpoints (when sampled with --pg), and the median second's
+      append and
+      end-to-end p95: whether a slower pipeline later in a run is one part,
+      the machine, or queueing.
+
   proc_usage.py trend SAMPLES --max-mb-per-hour X [--skip-minutes M] [--not-judged ROLE ...]
       Each role's private-memory growth per hour (least-squares slope of
       rss_anon_mb over time, after the first M minutes, default 10), and
@@ -41,6 +63,7 @@ import datetime
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 import urllib.request
@@ -75,6 +98,72 @@ def processes():
         anon = re.search(r"^RssAnon:\s+(\d+) kB", status, re.M)
         out[pid] = (ppid, cmd, ticks, rss_pages * PAGE, int(anon.group(1)) * 1024 if anon else 0, reaped)
     return out
+
+
+PROBE_LOOPS = 100_000
+
+
+def probe():
+    """The CPU time, in ms, of a fixed piece of work (a Python loop of
+    PROBE_LOOPS multiplications and remainders, about 14 ms on an idle core
+    of this machine): CPU time, not elapsed, so waiting for a core does not
+    count, but everything that makes each instruction slower does (a busy
+    sibling hyperthread or neighbour on the host, shared caches, the clock).
+    When the pipeline's CPU per event rises while the probe's rises by as
+    much, the machine slowed down, not the pipeline."""
+    began = time.process_time()
+    x = 0
+    for i in range(PROBE_LOOPS):
+        x = (x + i * i) % 1_000_003
+    return round(1000 * (time.process_time() - began), 2)
+
+
+def machine():
+    """The whole machine's counters: CPU seconds since boot by state
+    (/proc/stat: busy is user, nice, system, irq and softirq; guest time is
+    inside user), memory in MB (/proc/meminfo) and the pages the kernel
+    scanned to reclaim memory (/proc/vmstat, kswapd and direct)."""
+    with open("/proc/stat") as f:
+        cpu = [int(v) for v in f.readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (cpu + [0] * 8)[:8]
+    mem = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            mem[key] = int(rest.split()[0])
+    scanned = 0
+    with open("/proc/vmstat") as f:
+        for line in f:
+            key, _, value = line.partition(" ")
+            if key.startswith("pgscan_"):
+                scanned += int(value)
+    return {
+        "busy_s": round((user + nice + system + irq + softirq) / TICKS, 2),
+        "idle_s": round(idle / TICKS, 2),
+        "iowait_s": round(iowait / TICKS, 2),
+        "steal_s": round(steal / TICKS, 2),
+        "available_mb": mem.get("MemAvailable", 0) // 1024,
+        "cached_mb": mem.get("Cached", 0) // 1024,
+        "dirty_mb": mem.get("Dirty", 0) // 1024,
+        "pgscan": scanned,
+        "probe_ms": probe(),
+    }
+
+
+PG_WAL = ("SELECT w.wal_bytes, w.wal_fpi, b.checkpoints_timed + b.checkpoints_req"
+          " FROM pg_stat_wal w, pg_stat_bgwriter b")
+
+
+def pg_wal(url):
+    """PostgreSQL's WAL bytes and full-page images written, and its
+    checkpoints, since its statistics were reset; None when psql fails."""
+    try:
+        out = subprocess.run(["psql", "-XAt", "-F", " ", "-d", url, "-c", PG_WAL], capture_output=True,
+                             text=True, timeout=10)
+        wal_bytes, fpi, checkpoints = out.stdout.split()
+        return {"wal_bytes": int(wal_bytes), "wal_fpi": int(fpi), "checkpoints": int(checkpoints)}
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
 
 
 def descendants(root, procs):
@@ -185,8 +274,13 @@ def sample(args):
                     "rss_mb": round(rss / 2**20, 1),
                     "procs": len(pids),
                 }
+            line["machine"] = machine()
             if args.metrics:
                 line["metrics"] = scrape(args.metrics, args.metric)
+            if args.pg:
+                wal = pg_wal(args.pg)
+                if wal:
+                    line["pg"] = wal
             out.write(json.dumps(line) + "\n")
             out.flush()
             began = True
@@ -227,6 +321,59 @@ def stages(args):
         cells = " | ".join(f"{used[r]:.1f} s" for r in roles)
         print(f"| {phase['stage']} ({phase['from_s']}-{phase['to_s']} s) | {phase['achieved_rate']:,.0f} | {cells} | "
               f"{total:.1f} s ({total / seconds:.2f} cores) | {1e6 * total / events:.0f} µs |")
+
+
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    return values[len(values) // 2] if values else None
+
+
+def windows(args):
+    samples = load(args.samples)
+    with open(args.report) as f:
+        report = json.load(f)
+    start = datetime.datetime.fromisoformat(report["started_at"].replace("Z", "+00:00")).timestamp()
+    timeline = report.get("timeline", [])
+    roles = list(samples[-1]["roles"])
+    step = int(60 * args.minutes)
+    print("| minutes | events/s | CPU per event | " + " | ".join(roles) +
+          " | busy cores | steal | available | reclaim (pages/s) | probe | WAL per event | full-page images per 1,000"
+          " | checkpoints | append p95 | end to end p95 |")
+    print("|---|---:|---:|" + "---:|" * (len(roles) + 10))
+    end = len(timeline)
+    for lo in range(0, end, step):
+        hi = min(lo + step, end)
+        a, b = at(samples, start + lo), at(samples, start + hi)
+        seconds = b["t"] - a["t"]
+        events = sum(s["achieved"] for s in timeline[lo:hi])
+        if seconds <= 0 or events <= 0:
+            continue
+        used = {r: b["roles"].get(r, {}).get("cpu_s", 0) - a["roles"].get(r, {}).get("cpu_s", 0) for r in roles}
+        per_event = " | ".join(f"{1e6 * used[r] / events:.1f}" for r in roles)
+        ma, mb = a.get("machine"), b.get("machine")
+        if ma and mb:
+            busy = (mb["busy_s"] - ma["busy_s"]) / seconds
+            steal = (mb["steal_s"] - ma["steal_s"]) / seconds
+            probe_ms = median(s["machine"].get("probe_ms") for s in samples
+                              if a["t"] < s["t"] <= b["t"] and "machine" in s)
+            machine_cells = (f"{busy:.2f} | {steal:.2f} | {mb['available_mb']:,} MB | "
+                             f"{(mb['pgscan'] - ma['pgscan']) / seconds:,.0f} | {fmt_ms(probe_ms)}")
+        else:
+            machine_cells = "- | - | - | - | -"
+        pa, pb = a.get("pg"), b.get("pg")
+        if pa and pb:
+            pg_cells = (f"{(pb['wal_bytes'] - pa['wal_bytes']) / events:,.0f} B | "
+                        f"{1000 * (pb['wal_fpi'] - pa['wal_fpi']) / events:.1f} | {pb['checkpoints'] - pa['checkpoints']}")
+        else:
+            pg_cells = "- | - | -"
+        p95 = median(s.get("append_p95_ms") for s in timeline[lo:hi])
+        e2e = median(s.get("e2e_p95_ms") for s in timeline[lo:hi])
+        print(f"| {lo / 60:.0f}-{hi / 60:.0f} | {events / (hi - lo):,.0f} | {1e6 * sum(used.values()) / events:.0f} µs | "
+              f"{per_event} | {machine_cells} | {pg_cells} | {fmt_ms(p95)} | {fmt_ms(e2e)} |")
+
+
+def fmt_ms(v):
+    return "-" if v is None else f"{v:.1f} ms"
 
 
 def trend(args):
@@ -273,16 +420,21 @@ def main():
     s.add_argument("--max-seconds", type=float, default=7200)
     s.add_argument("--metrics")
     s.add_argument("--metric", action="append", default=[])
+    s.add_argument("--pg")
     st = sub.add_parser("stages")
     st.add_argument("samples")
     st.add_argument("report")
+    w = sub.add_parser("windows")
+    w.add_argument("samples")
+    w.add_argument("report")
+    w.add_argument("--minutes", type=float, default=10)
     tr = sub.add_parser("trend")
     tr.add_argument("samples")
     tr.add_argument("--max-mb-per-hour", type=float, required=True)
     tr.add_argument("--skip-minutes", type=float, default=10)
     tr.add_argument("--not-judged", nargs="*", default=[])
     args = ap.parse_args()
-    {"sample": sample, "stages": stages, "trend": trend}[args.cmd](args)
+    {"sample": sample, "stages": stages, "windows": windows, "trend": trend}[args.cmd](args)
 
 
 if __name__ == "__main__":

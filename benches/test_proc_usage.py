@@ -1,5 +1,7 @@
-"""Tests of proc_usage.py's CPU accounting (make check runs them):
+"""Tests of proc_usage.py's CPU accounting and its per-window table (make
+check runs them):
 python3 -m unittest discover -s benches -p 'test_*.py'."""
+import datetime
 import json
 import os
 import subprocess
@@ -68,6 +70,47 @@ class ReapedChildrenCount(unittest.TestCase):
             parent.wait()
             parent.stdin.close()
             parent.stdout.close()
+
+
+class Windows(unittest.TestCase):
+    def test_each_window_divides_its_own_cpu_by_its_own_events(self):
+        # Two minutes at 100 events/s: the second minute costs twice the CPU
+        # of the first, while the hypervisor took a quarter of a core.
+        start = 1_800_000_000
+        samples = []
+        for second in range(0, 121, 30):
+            cpu = 0.6 * min(second, 60) + 1.2 * max(second - 60, 0)
+            samples.append({
+                "t": start + second,
+                "roles": {"db": {"cpu_s": cpu}, "broker": {"cpu_s": cpu / 2}},
+                "machine": {"busy_s": 1.5 * cpu, "idle_s": 0, "iowait_s": 0, "steal_s": 0.25 * second,
+                            "available_mb": 20000 - 10 * second, "cached_mb": 0, "dirty_mb": 0,
+                            "pgscan": 0 if second <= 60 else 500 * (second - 60),
+                            "probe_ms": 14.0 if second <= 60 else 20.0},
+                "pg": {"wal_bytes": 900 * 100 * second, "wal_fpi": 0 if second <= 60 else 10 * (second - 60),
+                       "checkpoints": 0 if second < 90 else 1},
+            })
+        timeline = [{"second": s, "achieved": 100, "append_p95_ms": 5.0 if s < 60 else 9.0,
+                     "e2e_p95_ms": 40.0 if s < 60 else 80.0} for s in range(120)]
+        started = datetime.datetime.fromtimestamp(start, datetime.timezone.utc).isoformat()
+        report = {"started_at": started.replace("+00:00", "Z"), "timeline": timeline}
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "usage.jsonl"), "w") as f:
+                f.writelines(json.dumps(s) + "\n" for s in samples)
+            with open(os.path.join(d, "report.json"), "w") as f:
+                json.dump(report, f)
+            out = subprocess.run([sys.executable, os.path.join(HERE, "proc_usage.py"), "windows",
+                                  os.path.join(d, "usage.jsonl"), os.path.join(d, "report.json"),
+                                  "--minutes", "1"], check=True, capture_output=True, text=True).stdout
+        rows = [line.split("|")[1:-1] for line in out.splitlines()[2:]]
+        self.assertEqual(len(rows), 2, out)
+        first, second = ([c.strip() for c in r] for r in rows)
+        # minutes, events/s, all, db, broker, busy, steal, available, reclaim,
+        # probe, WAL per event, full-page images per 1,000, checkpoints, append, e2e
+        self.assertEqual(first, ["0-1", "100", "9000 µs", "6000.0", "3000.0", "0.90", "0.25",
+                                 "19,400 MB", "0", "14.0 ms", "900 B", "0.0", "0", "5.0 ms", "40.0 ms"])
+        self.assertEqual(second, ["1-2", "100", "18000 µs", "12000.0", "6000.0", "1.80", "0.25",
+                                  "18,800 MB", "500", "20.0 ms", "900 B", "100.0", "1", "9.0 ms", "80.0 ms"])
 
 
 def wait_for_sample(path, after, timeout=60):

@@ -6,10 +6,13 @@
 # (JSON lines) until stop_usage_sampler; its pid is SAMPLER. The roles:
 # the sidecar's walsender, the devdb's other processes, the broker, Redis,
 # the sidecar and bss-loadgen. USAGE_METRICS: prefixes of the sidecar's
-# metrics to sample too (what its memory holds), none by default.
+# metrics to sample too (what its memory holds), none by default. USAGE_PG:
+# a database URL whose WAL and checkpoints to sample too (one connection a
+# sample: for samples a minute apart), none by default.
 start_usage_sampler() {
     local metrics=()
     [ -z "${USAGE_METRICS:-}" ] || metrics+=(--metrics "http://127.0.0.1:$METRICS_PORT/metrics")
+    [ -z "${USAGE_PG:-}" ] || metrics+=(--pg "$USAGE_PG")
     for m in ${USAGE_METRICS:-}; do
         metrics+=(--metric "$m")
     done

@@ -124,7 +124,7 @@ mapfile -t kafka_tls < <("$LOCAL" kafka-config | grep -v '^bootstrap' | sed 's/^
 "$PY_VENV/bin/python" "$ROOT/bss-sidecar/tests/kafka_dump.py" --bootstrap "localhost:$KAFKA_PORT" "${kafka_tls[@]}" \
     --topic bss.customer --expect 2 --timeout 30
 echo "--- anomalies the sidecar's detectors found in this run, appended back as events:"
-if [[ -n "${PIPELINE_DETECTORS-x}" ]]; then
+if [[ -n "${SIDECAR_CONFIG-x}" ]]; then
     flagged() { [ -n "$(psql_demo -qtA -c "SELECT 1 FROM bss.events WHERE type = 'anomaly.detected' AND global_position > $START AND data->>'key' = '31611000007' LIMIT 1")" ]; }
     wait_until 60 "the 60 GB session flagged" flagged
     psql_demo -c "SELECT stream_id, data->>'key' AS key, data->>'value' AS value, round((data->>'score')::numeric, 2) AS score, data->>'source_event_type' AS source_type FROM bss.events WHERE type = 'anomaly.detected' AND global_position > $START ORDER BY global_position"

@@ -91,14 +91,15 @@ start_broker_and_redis() {
     wait_until 20 "redis listening" redis-cli -p "$REDIS_PORT" ping
 }
 
-# start_sidecar DIR [LOG]: spool in DIR/spool, log in LOG (default DIR/sidecar.log). The
-# anomaly stage runs the detectors of PIPELINE_DETECTORS (default
-# bss-detect/detectors.toml; empty: no anomaly stage).
+# start_sidecar DIR [LOG]: spool in DIR/spool, log in LOG (default DIR/sidecar.log).
+# SIDECAR_CONFIG: the sidecar's configuration file (its anomaly stage's
+# detectors and any other setting; default bss-detect/detectors.toml;
+# empty: none, so no anomaly stage).
 start_sidecar() {
     local dir="$1" logfile="${2:-$1/sidecar.log}" config=()
-    local detectors="${PIPELINE_DETECTORS-$ROOT/bss-detect/detectors.toml}"
-    [[ -n "$detectors" ]] && config=(--config "$detectors")
-    log "starting bss-sidecar (slot $SLOT, spool $dir/spool, metrics http://127.0.0.1:$METRICS_PORT/metrics${detectors:+, detectors $detectors})"
+    local file="${SIDECAR_CONFIG-$ROOT/bss-detect/detectors.toml}"
+    [[ -n "$file" ]] && config=(--config "$file")
+    log "starting bss-sidecar (slot $SLOT, spool $dir/spool, metrics http://127.0.0.1:$METRICS_PORT/metrics${file:+, config $file})"
     "${SIDECAR_BIN:-$ROOT/target/release/bss-sidecar}" --database-url "$URL" --spool-dir "$dir/spool" --slot "$SLOT" \
         --kafka-brokers "127.0.0.1:$KAFKA_PORT" --redis-url "redis://127.0.0.1:$REDIS_PORT" \
         --metrics-addr "127.0.0.1:$METRICS_PORT" "${config[@]}" >"$logfile" 2>&1 &

@@ -27,7 +27,7 @@ run_once() {
     local name="$1" dir="$WORK/$1" head events
     rm -rf "$dir" && mkdir -p "$dir"
     head="$(psql_b -c 'SELECT coalesce(max(global_position), 0) FROM bss.events')"
-    PIPELINE_DETECTORS="$2" start_sidecar "$dir"
+    SIDECAR_CONFIG="$2" start_sidecar "$dir"
     "$ROOT/target/release/bss-loadgen" run --database-url "$URL" --stages "10s:6667,${LOAD_SECONDS}s:6667" \
         --connections 16 --batch-size 20 --seed 7 --anomalies 0.001 --labels "$dir/labels.jsonl" \
         --report "$dir/report.json" >"$dir/loadgen.txt" 2>&1

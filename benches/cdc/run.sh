@@ -25,7 +25,7 @@ WORK="$ROOT/target/bench-cdc"
 SLOT=bss_bench_cdc
 BASELINE_SLOT=bss_bench_cdc_recvlogical
 # The sidecar alone: its anomaly stage is measured by make bench-anomaly.
-PIPELINE_DETECTORS="${PIPELINE_DETECTORS-}"
+SIDECAR_CONFIG="${SIDECAR_CONFIG-}"
 RUN="$(date +%s)"
 source "$ROOT/scripts/pipeline.sh"
 psql_b() { as_pg "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 "$URL" "$@"; }

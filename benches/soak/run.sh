@@ -5,7 +5,10 @@
 # back from Kafka) at 1x, 6,667 events/s, for DURATION (BENCH_GROUP_APPEND=
 # calls sends its groups as append_events calls). Every process's
 # memory and CPU are sampled each SOAK_INTERVAL seconds (default 60) from
-# /proc. The report: the load's account (nothing lost), CPU per event, and
+# /proc, with the machine's (steal, memory available, page reclaim) and
+# PostgreSQL's WAL and checkpoints. The
+# report: the load's account (nothing lost), CPU per event (over the run,
+# and per SOAK_WINDOW_MINUTES, default 10, beside the latency), and
 # each part's private memory (RssAnon) growth per hour, least squares after
 # the first SOAK_SKIP_MINUTES (default 25: the anomaly stage's keyed
 # detectors forget a key after at most 15 idle minutes, so their key counts
@@ -53,11 +56,13 @@ trap '[ -z "$SAMPLER" ] || kill "$SAMPLER" 2>/dev/null || true; stop_pipeline' E
     printf '\n[kafka.properties]\n"compression.type" = "lz4"\n\n[redis]\nstream_maxlen = %s\n' \
         "${SOAK_STREAM_MAXLEN:-500000}"
 } >"$WORK/sidecar.toml"
-PIPELINE_DETECTORS="$WORK/sidecar.toml"
+SIDECAR_CONFIG="$WORK/sidecar.toml"
 # What the sidecar's memory holds besides its buffers: the anomaly stage's
 # keys (one series per MSISDN, cell or customer seen within its idle time)
 # and the events spooled, sampled beside its memory.
 USAGE_METRICS="bss_sidecar_detector_keys bss_sidecar_spool_depth"
+# PostgreSQL's WAL (bytes, full-page images) and checkpoints, per window.
+USAGE_PG="$URL"
 start_measured_pipeline "$WORK" "$INTERVAL"
 
 log "soak: $RATE events/s for $DURATION, memory sampled every ${INTERVAL}s"
@@ -76,5 +81,8 @@ if r["failed"] or r.get("lost") or r.get("lost") is None:
 PY
 log "CPU per stage (user + system, from /proc):"
 python3 "$ROOT/benches/proc_usage.py" stages "$WORK/usage.jsonl" "$WORK/report.json" | tee "$WORK/cpu.md"
+log "per ${SOAK_WINDOW_MINUTES:-10} minutes: CPU per event (µs) by part, the machine, latency:"
+python3 "$ROOT/benches/proc_usage.py" windows "$WORK/usage.jsonl" "$WORK/report.json" \
+    --minutes "${SOAK_WINDOW_MINUTES:-10}" | tee "$WORK/windows.md"
 python3 "$ROOT/benches/proc_usage.py" trend "$WORK/usage.jsonl" --max-mb-per-hour "$MAX_GROWTH" \
     --skip-minutes "$SKIP" --not-judged broker redis loadgen | tee "$WORK/memory.txt"

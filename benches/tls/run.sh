@@ -10,7 +10,7 @@
 # Prints each run and the ratio of the medians.
 source "$(dirname "$0")/../../scripts/lib.sh"
 PIPELINE_KAFKA_PORT=29320 PIPELINE_REDIS_PORT=26520 PIPELINE_METRICS_PORT=29397
-PIPELINE_DETECTORS=""
+SIDECAR_CONFIG=""
 source "$ROOT/scripts/pipeline.sh"
 WORK="$ROOT/target/bench-tls"
 EVENTS="${BENCH_TLS_EVENTS:-500000}"

@@ -30,7 +30,7 @@
 # cluster and the repository on any exit.
 source "$(dirname "$0")/../../scripts/lib.sh"
 PIPELINE_KAFKA_PORT=29193 PIPELINE_REDIS_PORT=26480 PIPELINE_METRICS_PORT=29288
-PIPELINE_DETECTORS=""
+SIDECAR_CONFIG=""
 source "$ROOT/scripts/pipeline.sh"  # wait_until, the broker, Redis and the sidecar
 SLOT=bss_pitr
 URL=""

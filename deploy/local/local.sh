@@ -163,7 +163,7 @@ up() {
     else
         tls_sidecar_role pgaf_psql "$(pgaf_primary)" bss
     fi
-    PIPELINE_DETECTORS="${PIPELINE_DETECTORS-$ROOT/bss-detect/detectors.toml}"
+    SIDECAR_CONFIG="${SIDECAR_CONFIG-$ROOT/bss-detect/detectors.toml}"
     log "starting bss-sidecar (slot $SLOT, spool $LOCAL_DIR/spool, metrics http://127.0.0.1:$METRICS_PORT/metrics)"
     start_tls_sidecar tls "$LOGS/sidecar.log"
     record sidecar "$SIDECAR_PID"

@@ -204,13 +204,14 @@ TOML
 }
 
 # start_tls_sidecar MODE LOG [PG_CA [SINK_CA]]: the sidecar as role sidecar,
-# over TLS or plaintext, with the detectors of PIPELINE_DETECTORS (if set).
+# over TLS or plaintext, with the settings of the file SIDECAR_CONFIG (if
+# set) after its own.
 # Its spool is TLS_SPOOL (default WORK/spool-MODE).
 start_tls_sidecar() {
     local mode="$1" logfile="$2" pg_ca="${3:-$CERTS/ca.crt}" url brokers config
     config="$(sidecar_config "$mode" "${4:-$pg_ca}")"
     chmod 600 "$config"
-    [ -n "${PIPELINE_DETECTORS:-}" ] && cat "$PIPELINE_DETECTORS" >>"$config"
+    [ -n "${SIDECAR_CONFIG:-}" ] && cat "$SIDECAR_CONFIG" >>"$config"
     if [ "$mode" = tls ]; then
         url="$(pg_url_tls sidecar | sed "s|sslrootcert=[^&]*|sslrootcert=$pg_ca|")"
         brokers="localhost:$KAFKA_PORT"

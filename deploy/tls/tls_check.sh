@@ -24,7 +24,7 @@ source "$ROOT/scripts/pipeline.sh"
 WORK="$ROOT/target/tls-check"
 SLOT=bss_tls
 URL=""
-PIPELINE_DETECTORS="$ROOT/bss-detect/detectors.toml"
+SIDECAR_CONFIG="$ROOT/bss-detect/detectors.toml"
 source "$ROOT/deploy/tls/bed.sh"
 PY="$PY_VENV/bin/python"
 EVENTS=2000
