@@ -39,7 +39,8 @@ the soak use to account for every process of the pipeline.
 
   proc_usage.py stages SAMPLES LOADGEN_REPORT
       Per stage of a bss-loadgen run: each role's CPU seconds and its CPU
-      per acknowledged event (µs), from the samples inside the stage.
+      per acknowledged event (µs), from the samples inside the stage, and
+      the median probe (the machine's speed, see windows).
 
   proc_usage.py windows SAMPLES LOADGEN_REPORT [--minutes M]
       Per M minutes (default 10) of a bss-loadgen run: the events
@@ -308,8 +309,8 @@ def stages(args):
         report = json.load(f)
     start = datetime.datetime.fromisoformat(report["started_at"].replace("Z", "+00:00")).timestamp()
     roles = list(samples[-1]["roles"])
-    print("| stage | rate (events/s) | " + " | ".join(roles) + " | all | CPU per event |")
-    print("|---|---:|" + "---:|" * (len(roles) + 2))
+    print("| stage | rate (events/s) | " + " | ".join(roles) + " | all | CPU per event | probe |")
+    print("|---|---:|" + "---:|" * (len(roles) + 3))
     for phase in report.get("phases", []):
         a, b = at(samples, start + phase["from_s"]), at(samples, start + phase["to_s"])
         seconds = b["t"] - a["t"]
@@ -319,8 +320,10 @@ def stages(args):
         used = {r: b["roles"].get(r, {}).get("cpu_s", 0) - a["roles"].get(r, {}).get("cpu_s", 0) for r in roles}
         total = sum(used.values())
         cells = " | ".join(f"{used[r]:.1f} s" for r in roles)
+        probe_ms = median(s["machine"].get("probe_ms") for s in samples
+                          if a["t"] < s["t"] <= b["t"] and "machine" in s)
         print(f"| {phase['stage']} ({phase['from_s']}-{phase['to_s']} s) | {phase['achieved_rate']:,.0f} | {cells} | "
-              f"{total:.1f} s ({total / seconds:.2f} cores) | {1e6 * total / events:.0f} µs |")
+              f"{total:.1f} s ({total / seconds:.2f} cores) | {1e6 * total / events:.0f} µs | {fmt_ms(probe_ms)} |")
 
 
 def median(values):
