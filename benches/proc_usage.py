@@ -49,9 +49,8 @@ the soak use to account for every process of the pipeline.
       reclaim, the median probe (CPU ms of a fixed piece of work: higher
       is a slower machine), PostgreSQL's WAL per event, full-page images
       and checkpoints (when sampled with --pg), and the median second's
-      append and
-      end-to-end p95: whether a slower pipeline later in a run is one part,
-      the machine, or queueing.
+      append and end-to-end p95: whether a slower pipeline later in a run
+      is one part, the machine, or queueing.
 
   proc_usage.py trend SAMPLES --max-mb-per-hour X [--skip-minutes M] [--not-judged ROLE ...]
       Each role's private-memory growth per hour (least-squares slope of
@@ -111,7 +110,9 @@ def probe():
     count, but everything that makes each instruction slower does (a busy
     sibling hyperthread or neighbour on the host, shared caches, the clock).
     When the pipeline's CPU per event rises while the probe's rises by as
-    much, the machine slowed down, not the pipeline."""
+    much, the machine slowed down, not the pipeline. Taken with every
+    sample: at one a second, about 1.4% of one core that no role is
+    charged for."""
     began = time.process_time()
     x = 0
     for i in range(PROBE_LOOPS):
@@ -303,12 +304,28 @@ def at(samples, t):
     return best
 
 
-def stages(args):
+def load_run(args):
+    """The samples, the bss-loadgen report, the run's start (unix time)
+    and the roles sampled."""
     samples = load(args.samples)
     with open(args.report) as f:
         report = json.load(f)
     start = datetime.datetime.fromisoformat(report["started_at"].replace("Z", "+00:00")).timestamp()
-    roles = list(samples[-1]["roles"])
+    return samples, report, start, list(samples[-1]["roles"])
+
+
+def cpu_used(a, b, roles):
+    """Each role's CPU seconds between samples a and b."""
+    return {r: b["roles"].get(r, {}).get("cpu_s", 0) - a["roles"].get(r, {}).get("cpu_s", 0) for r in roles}
+
+
+def probe_between(samples, a, b):
+    """The median probe of the samples after a, up to b (None without any)."""
+    return median(s["machine"].get("probe_ms") for s in samples if a["t"] < s["t"] <= b["t"] and "machine" in s)
+
+
+def stages(args):
+    samples, report, start, roles = load_run(args)
     print("| stage | rate (events/s) | " + " | ".join(roles) + " | all | CPU per event | probe |")
     print("|---|---:|" + "---:|" * (len(roles) + 3))
     for phase in report.get("phases", []):
@@ -317,13 +334,11 @@ def stages(args):
         events = phase["achieved_rate"] * (phase["to_s"] - phase["from_s"])
         if seconds <= 0 or events <= 0:
             continue
-        used = {r: b["roles"].get(r, {}).get("cpu_s", 0) - a["roles"].get(r, {}).get("cpu_s", 0) for r in roles}
+        used = cpu_used(a, b, roles)
         total = sum(used.values())
         cells = " | ".join(f"{used[r]:.1f} s" for r in roles)
-        probe_ms = median(s["machine"].get("probe_ms") for s in samples
-                          if a["t"] < s["t"] <= b["t"] and "machine" in s)
         print(f"| {phase['stage']} ({phase['from_s']}-{phase['to_s']} s) | {phase['achieved_rate']:,.0f} | {cells} | "
-              f"{total:.1f} s ({total / seconds:.2f} cores) | {1e6 * total / events:.0f} µs | {fmt_ms(probe_ms)} |")
+              f"{total:.1f} s ({total / seconds:.2f} cores) | {1e6 * total / events:.0f} µs | {fmt_ms(probe_between(samples, a, b))} |")
 
 
 def median(values):
@@ -332,12 +347,8 @@ def median(values):
 
 
 def windows(args):
-    samples = load(args.samples)
-    with open(args.report) as f:
-        report = json.load(f)
-    start = datetime.datetime.fromisoformat(report["started_at"].replace("Z", "+00:00")).timestamp()
+    samples, report, start, roles = load_run(args)
     timeline = report.get("timeline", [])
-    roles = list(samples[-1]["roles"])
     step = int(60 * args.minutes)
     print("| minutes | events/s | CPU per event | " + " | ".join(roles) +
           " | busy cores | steal | available | reclaim (pages/s) | probe | WAL per event | full-page images per 1,000"
@@ -351,16 +362,15 @@ def windows(args):
         events = sum(s["achieved"] for s in timeline[lo:hi])
         if seconds <= 0 or events <= 0:
             continue
-        used = {r: b["roles"].get(r, {}).get("cpu_s", 0) - a["roles"].get(r, {}).get("cpu_s", 0) for r in roles}
+        used = cpu_used(a, b, roles)
         per_event = " | ".join(f"{1e6 * used[r] / events:.1f}" for r in roles)
         ma, mb = a.get("machine"), b.get("machine")
         if ma and mb:
             busy = (mb["busy_s"] - ma["busy_s"]) / seconds
             steal = (mb["steal_s"] - ma["steal_s"]) / seconds
-            probe_ms = median(s["machine"].get("probe_ms") for s in samples
-                              if a["t"] < s["t"] <= b["t"] and "machine" in s)
             machine_cells = (f"{busy:.2f} | {steal:.2f} | {mb['available_mb']:,} MB | "
-                             f"{(mb['pgscan'] - ma['pgscan']) / seconds:,.0f} | {fmt_ms(probe_ms)}")
+                             f"{(mb['pgscan'] - ma['pgscan']) / seconds:,.0f} | "
+                             f"{fmt_ms(probe_between(samples, a, b))}")
         else:
             machine_cells = "- | - | - | - | -"
         pa, pb = a.get("pg"), b.get("pg")
