@@ -92,16 +92,25 @@ fn append_checked(
     };
     rows.insert(client, plans, slot)?;
     let after = locked.before + n;
-    after_append(client, plans, stream_id, locked.before, after)?;
+    after_append(
+        client,
+        plans,
+        stream_id,
+        locked.created_at,
+        locked.before,
+        after,
+    )?;
     Ok(Appended::Stored(after))
 }
 
 /// The read side's work for events `before+1..=after` just appended, with
-/// the stream still locked: its category's projections, then its policy.
+/// the stream (created at `created_at`, a timestamptz datum) still locked:
+/// its category's projections, then its policy.
 pub(crate) fn after_append(
     client: &mut SpiClient<'_>,
     plans: &Plans,
     stream_id: &str,
+    created_at: pg_sys::Datum,
     before: i64,
     after: i64,
 ) -> BssResult<()> {
@@ -110,7 +119,7 @@ pub(crate) fn after_append(
         return Ok(());
     };
     for name in &work.projections {
-        read_side::update_projection(client, name, stream_id, after)?;
+        read_side::update_projection(client, name, stream_id, created_at, after)?;
     }
     if work.snapshots {
         let plan = plans

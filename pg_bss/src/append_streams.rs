@@ -170,7 +170,7 @@ pub fn append_streams(elements: &[Element<'_>], mode: Mode) -> BssResult<Vec<i64
         for (stream_id, l) in locked.iter_mut() {
             let after = next.get(stream_id).copied().unwrap_or(l.before);
             if after > l.before {
-                after_append(client, plans, stream_id, l.before, after)?;
+                after_append(client, plans, stream_id, l.created_at, l.before, after)?;
             }
         }
         let mut versions = Vec::with_capacity(elements.len());
