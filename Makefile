@@ -23,11 +23,13 @@ demo: setup
 demo-stop:
 	deploy/local/local.sh down
 
-# The fast tier: formatting, clippy with warnings as errors, and the unit
-# tests of every crate; no servers, minutes once the dependencies are built.
-# Release builds, shared with make test's later steps.
+# The fast tier: formatting, features resolved alike with and without tests
+# (so that builds share their artifacts), clippy with warnings as errors, and
+# the unit tests of every crate; no servers, minutes once the dependencies
+# are built. Release builds, shared with make test's later steps.
 check: setup-build
 	cargo fmt --all -- --check
+	scripts/check_features.sh
 	cargo clippy --release --workspace --all-targets -- -D warnings
 	$(CARGO_TEST) --lib --bins
 	python3 -m unittest discover -s benches -p 'test_*.py'

@@ -38,8 +38,7 @@ stop_usage_sampler() {
 # sampler (every INTERVAL seconds into WORK/usage.jsonl).
 start_measured_pipeline() {
     start_broker_and_redis "$1"
-    log "building bss-loadgen"
-    cargo build -q -p bss-loadgen --release
+    build_binaries
     drop_slot "$SLOT"
     start_sidecar "$1"
     start_usage_sampler "$1/usage.jsonl" "$2"

@@ -331,8 +331,7 @@ main() {
     if [ -z "${CHAOS_NO_BUILD:-}" ]; then
         "$ROOT/scripts/setup.sh"
         install_pg_bss
-        log "building the binaries of the suite"
-        cargo build -q --release -p bss-sidecar -p bss-loadgen -p bss-faultproxy -p bss-chaos-check -p bss-listappend
+        build_binaries
     fi
     local failed=() n
     for n in "${names[@]}"; do

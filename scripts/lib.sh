@@ -83,6 +83,16 @@ make_pg_dir() {
     fi
 }
 
+# build_binaries: this checkout's programs (bss-sidecar, bss-loadgen and the
+# chaos suite's), release, all at once. Every script builds them with this
+# one command: cargo resolves features per build, so a package built alone
+# (-p) compiled its dependencies again with other features, several minutes
+# each time (workspace-hack/src/lib.rs).
+build_binaries() {
+    log "building the binaries (release)"
+    (cd "$ROOT" && cargo build -q --release --workspace --exclude pg_bss --bins)
+}
+
 # Build pg_bss and install it into the system's PostgreSQL: the library, the
 # control file, the install script and every pg_bss--A--B.sql update script.
 install_pg_bss() {

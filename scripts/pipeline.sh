@@ -58,8 +58,7 @@ stop_sidecar() {
 # build_sidecar: this checkout's sidecar, unless SIDECAR_BIN names another.
 build_sidecar() {
     if [[ -z "${SIDECAR_BIN:-}" ]]; then
-        log "building bss-sidecar"
-        cargo build -q -p bss-sidecar --release
+        build_binaries
     fi
 }
 

@@ -17,7 +17,7 @@ make_pg_dir "$WORK"
 trap stop_pipeline EXIT
 start_broker_and_redis "$WORK"
 log "building bss-loadgen"
-cargo build -q -p bss-loadgen --release
+build_binaries
 psql_b() { as_pg "$PG_BIN/psql" -X -qtA -v ON_ERROR_STOP=1 "$URL" "$@"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 TICKS="$(getconf CLK_TCK)"

@@ -12,7 +12,7 @@ source "$ROOT/scripts/pipeline.sh"  # KAFKA_PORT, REDIS_PORT
 
 "$LOCAL" reset >/dev/null 2>&1 || true
 trap '"$LOCAL" down >/dev/null 2>&1 || true' EXIT
-cargo build -q -p bss-loadgen --release
+build_binaries
 "$LOCAL" up
 URL="$("$LOCAL" url)"
 

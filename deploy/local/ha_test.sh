@@ -19,7 +19,7 @@ fail() { printf '  FAIL %s\n' "$*"; exit 1; }
 
 "$LOCAL" reset >/dev/null 2>&1 || true
 trap '"$LOCAL" down >/dev/null 2>&1 || true' EXIT
-cargo build -q -p bss-loadgen --release
+build_binaries
 "$LOCAL" up
 URL="$("$LOCAL" url)"
 sql() { as_pg "$PG_BIN/psql" -X -qtA "$URL" -c "$1"; }

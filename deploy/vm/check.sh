@@ -56,8 +56,9 @@ VMS=(vm1-postgres vm2-app vm3-kafka-redis)
 # The sidecar checks its own configuration (--check-config), as at start.
 SIDECAR="${CARGO_TARGET_DIR:-$ROOT/target}/release/bss-sidecar"
 if command -v cargo >/dev/null; then
-    (cd "$ROOT" && cargo build --release -p bss-sidecar --quiet) \
-        || { echo "cargo build --release -p bss-sidecar failed" >&2; exit 1; }
+    # The same command as scripts/lib.sh's build_binaries (shared artifacts).
+    (cd "$ROOT" && cargo build --release --workspace --exclude pg_bss --bins --quiet) \
+        || { echo "cargo build --release --workspace --exclude pg_bss --bins failed" >&2; exit 1; }
 elif [ ! -x "$SIDECAR" ]; then
     echo "$SIDECAR is missing and cargo is not installed: cargo build --release -p bss-sidecar" >&2
     exit 1
