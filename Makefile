@@ -13,7 +13,7 @@ PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 # chosen with --test. A crate's unit tests run in `make check`.
 CARGO_TEST := cargo test --release --workspace --exclude pg_bss
 
-.PHONY: demo demo-stop check test-local test-vm test test-backup test-tls bench-tls setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-instructions soak test-detect test-monitoring chaos test-chaos testbed-down
+.PHONY: demo demo-stop check test-local test-vm test test-backup test-tls bench-tls setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-instructions soak test-detect test-intel test-monitoring chaos test-chaos testbed-down
 
 # The one-machine layout (deploy/local/) with a sample of BSS traffic; it
 # keeps running until demo-stop.
@@ -35,7 +35,7 @@ check: setup-build
 	python3 -m unittest discover -s benches -p 'test_*.py'
 
 # Everything, what CI runs (.ci/run).
-test: setup check test-wal test-pg test-regress test-upgrade test-backup test-tls test-e2e test-sidecar test-loadgen test-detect test-monitoring test-local test-vm test-chaos
+test: setup check test-wal test-pg test-regress test-upgrade test-backup test-tls test-e2e test-sidecar test-loadgen test-detect test-intel test-monitoring test-local test-vm test-chaos
 
 setup:
 	scripts/setup.sh
@@ -118,6 +118,11 @@ test-loadgen: setup devdb
 # known anomalies, and the pipeline, are its unit tests in `make check`.
 test-detect:
 	$(CARGO_TEST) --test loadgen_f1 -- --nocapture
+
+# bss-intel's VADER against vaderSentiment 3.3.2 itself, sentence by sentence
+# (the lexicons and the Python reference come from scripts/intel_data.sh).
+test-intel: setup
+	BSS_INTEL_REQUIRE_DATA=1 $(CARGO_TEST) --test sentiment_parity
 
 # Prometheus configuration, rules and their promtool unit tests, Alertmanager
 # routes, and the Grafana dashboards' queries (deploy/monitoring/check.sh).

@@ -89,3 +89,7 @@ if ! "$PY_VENV/bin/python" -c "import confluent_kafka as c; assert c.version() =
     /usr/bin/python3 -m venv "$PY_VENV"
     "$PY_VENV/bin/pip" install -q "confluent-kafka==${CONFLUENT_KAFKA_VERSION}" >&2
 fi
+
+# bss-intel's VADER lexicons and its Python reference, vaderSentiment 3.3.2
+# from PyPI (checksums pinned and verified).
+"$ROOT/scripts/intel_data.sh"
