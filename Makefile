@@ -13,7 +13,7 @@ PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 # chosen with --test. A crate's unit tests run in `make check`.
 CARGO_TEST := cargo test --release --workspace --exclude pg_bss
 
-.PHONY: demo demo-stop check test-local test-vm test test-backup test-tls bench-tls setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-instructions soak test-detect test-intel test-monitoring chaos test-chaos testbed-down
+.PHONY: demo demo-stop check test-local test-vm test test-backup test-tls bench-tls setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-instructions soak test-detect test-intel intel-classifier test-monitoring chaos test-chaos testbed-down
 
 # The one-machine layout (deploy/local/) with a sample of BSS traffic; it
 # keeps running until demo-stop.
@@ -119,10 +119,18 @@ test-loadgen: setup devdb
 test-detect:
 	$(CARGO_TEST) --test loadgen_f1 -- --nocapture
 
-# bss-intel's VADER against vaderSentiment 3.3.2 itself, sentence by sentence
-# (the lexicons and the Python reference come from scripts/intel_data.sh).
+# bss-intel against its references: VADER against vaderSentiment 3.3.2
+# itself, sentence by sentence, the embeddings against all-MiniLM-L6-v2's
+# published values (the data comes from scripts/intel_data.sh); then the
+# classifier trained and scored on the held-out tickets.
 test-intel: setup
-	BSS_INTEL_REQUIRE_DATA=1 $(CARGO_TEST) --test sentiment_parity
+	BSS_INTEL_REQUIRE_DATA=1 $(CARGO_TEST) --test intel
+	scripts/intel_classifier.sh --evaluate
+
+# The ticket classifier alone: trained on bss-loadgen's generated tickets into
+# target/intel/classifier.json (scripts/intel_classifier.sh).
+intel-classifier: setup
+	scripts/intel_classifier.sh
 
 # Prometheus configuration, rules and their promtool unit tests, Alertmanager
 # routes, and the Grafana dashboards' queries (deploy/monitoring/check.sh).

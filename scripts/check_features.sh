@@ -13,16 +13,16 @@ resolved() { # the edges to follow -> "crate version features" per build unit
 }
 without="$(resolved normal,build)" || die "cargo tree failed"
 with="$(resolved normal,build,dev)" || die "cargo tree failed"
-crates_without="$(awk '{ print $1 }' <<<"$without" | sort -u)"
-# Crates only the tests use are compiled once either way: only crates that
-# both builds compile, resolved differently, count.
-differ="$(comm -3 <(echo "$without") <(echo "$with") | sed 's/^\t//' | awk '{ print $1 }' | sort -u |
+crates_without="$(awk '{ print $1 "@" $2 }' <<<"$without" | sort -u)"
+# Crates (at a version) only the tests use are compiled once either way:
+# only those both builds compile, resolved differently, count.
+differ="$(comm -3 <(echo "$without") <(echo "$with") | sed 's/^\t//' | awk '{ print $1 "@" $2 }' | sort -u |
     comm -12 - <(echo "$crates_without"))"
 if [ -n "$differ" ]; then
     for c in $differ; do
         printf '%s\n  without tests: %s\n  with tests:    %s\n' "$c" \
-            "$(grep "^$c " <<<"$without" | cut -d' ' -f2- | paste -sd'|' | sed 's/|/ | /g')" \
-            "$(grep "^$c " <<<"$with" | cut -d' ' -f2- | paste -sd'|' | sed 's/|/ | /g')" >&2
+            "$(grep "^${c%@*} ${c#*@} " <<<"$without" | cut -d' ' -f3- | paste -sd'|' | sed 's/|/ | /g')" \
+            "$(grep "^${c%@*} ${c#*@} " <<<"$with" | cut -d' ' -f3- | paste -sd'|' | sed 's/|/ | /g')" >&2
     done
     die "the crates above resolve with other features when tests are built (HINT: add each with the features its test build has to workspace-hack/Cargo.toml)"
 fi

@@ -7,7 +7,8 @@
 //!
 //! Subcommands: `run` (the load), `generate` (print the appends as JSON
 //! lines, no database), `chart` (redraw a chart from a report JSON),
-//! `schemas` (print the shipped JSON Schemas). This file only parses the
+//! `schemas` (print the shipped JSON Schemas), `tickets` (labelled ticket
+//! texts for training a classifier). This file only parses the
 //! command line and wires the library's parts together.
 
 use std::collections::{BTreeMap, HashSet};
@@ -27,10 +28,11 @@ use bss_loadgen::history::HistoryWriter;
 use bss_loadgen::kafka_watch::{self, KafkaConfig, Tracker};
 use bss_loadgen::report::{render_table, AnomalySummary, Recorder, Report, RunFacts};
 use bss_loadgen::schemas::SCHEMAS;
-use bss_loadgen::simulator::{Append, SimConfig, Simulator, MAX_CUSTOMERS};
+use bss_loadgen::simulator::{random_ticket_context, Append, SimConfig, Simulator, MAX_CUSTOMERS};
 use bss_loadgen::stages::{
     format_duration, parse_duration, parse_stages, Profile, Scenario, Stage,
 };
+use bss_loadgen::ticket_text;
 use bss_loadgen::writer::{self, AppendObserver, GroupAppend, WriterConfig};
 use clap::{Args, Parser, Subcommand};
 use time::OffsetDateTime;
@@ -55,6 +57,20 @@ enum Command {
     Chart(ChartArgs),
     /// Print the JSON Schemas of the event types as one JSON object (type -> schema).
     Schemas,
+    /// Print labelled ticket texts as JSON lines ({"class", "intent",
+    /// "priority", "text"}), the same number of each class, for training a
+    /// classifier (`bss-intel train` reads them); no database needed.
+    Tickets(TicketsArgs),
+}
+
+#[derive(Args)]
+struct TicketsArgs {
+    /// Seed: the same seed and count give the same texts.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Tickets of each class.
+    #[arg(long, default_value_t = 600)]
+    per_class: usize,
 }
 
 /// What the simulated traffic looks like.
@@ -204,6 +220,7 @@ fn main() {
         Command::Generate(args) => generate_command(args),
         Command::Chart(args) => chart_command(args),
         Command::Schemas => schemas_command(),
+        Command::Tickets(args) => tickets_command(args),
     };
     if let Err(e) = result {
         // `generate | head` closes the pipe early; that is not a failure.
@@ -315,6 +332,18 @@ fn chart_command(args: ChartArgs) -> Result<()> {
     let report: Report = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a bss-loadgen report", args.report.display()))?;
     write_chart(&report, &args.out, args.latency_scale)
+}
+
+fn tickets_command(args: TicketsArgs) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let set = ticket_text::training_set(args.seed, args.per_class, random_ticket_context);
+    for t in &set {
+        serde_json::to_writer(&mut out, t)?;
+        out.write_all(b"\n").context("writing to stdout")?;
+    }
+    out.flush().context("writing to stdout")?;
+    Ok(())
 }
 
 fn schemas_command() -> Result<()> {

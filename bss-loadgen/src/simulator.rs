@@ -2,8 +2,10 @@
 //! (created, activated on a plan, using the network, billed, paying, now and
 //! then failing to pay, opening tickets, cancelling), turned into appends for
 //! `bss.append_events`. Owns the population, the type mix, the CDRs and the
-//! seeded RNG. Deterministic: the same config and the same sequence of `now`
-//! instants give byte-identical appends; it never reads the wall clock.
+//! seeded RNG; tickets' texts come from `ticket_text`, given what the
+//! simulator knows of the customer. Deterministic: the same config and the
+//! same sequence of `now` instants give byte-identical appends; it never
+//! reads the wall clock.
 //!
 //! Invariants the tests pin: no usage, invoice or payment for a customer
 //! before its activation or after its cancellation; payments only for issued
@@ -19,6 +21,7 @@ use uuid::Uuid;
 
 use crate::anomalies::{AnomalyKind, AnomalyLabel, Injector, UsagePlan, FRAUD_DATA_MIN_BYTES};
 use crate::clock::{date, month, rfc3339_millis};
+use crate::ticket_text::{self, TicketContext};
 
 /// Share of events (by count) of each kind of action. They sum to 1;
 /// `usage.recorded` dominates as it does in a real BSS.
@@ -143,6 +146,17 @@ struct OpenInvoice {
     method: &'static str,
 }
 
+/// When a customer says the trouble started.
+const TICKET_WEEKDAYS: &[&str] = &[
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "the weekend",
+];
+/// `ticket.opened`'s `channel` values.
+const TICKET_CHANNELS: &[&str] = &["phone", "chat", "email", "shop"];
 const CITIES: &[&str] = &["AMS", "RTM", "UTR", "DHG", "EIN", "GRO"];
 const CELLS_PER_CITY: usize = 150;
 const FIRST_NAMES: &[&str] = &[
@@ -188,6 +202,37 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 
 fn euros(cents: i64) -> f64 {
     cents as f64 / 100.0
+}
+
+/// What a ticket's text may mention about the customer: its home cell, plan and
+/// bill, with the day the trouble started and the channel drawn here.
+fn ticket_context(
+    rng: &mut impl Rng,
+    home_cell: usize,
+    plan: Plan,
+    unbilled_cents: i64,
+) -> TicketContext {
+    let weekday = *TICKET_WEEKDAYS.choose(rng).unwrap_or(&"Monday");
+    let channel = *TICKET_CHANNELS.choose(rng).unwrap_or(&"chat");
+    TicketContext {
+        cell: cell_name(home_cell),
+        plan: plan.name(),
+        weekday,
+        channel,
+        monthly_fee_eur: euros(plan.monthly_fee_cents()),
+        bill_eur: euros(plan.monthly_fee_cents() + unbilled_cents),
+    }
+}
+
+/// A ticket context as the simulator's customers have them, for
+/// `ticket_text::training_set`: any cell, any plan, up to 60 EUR of usage.
+pub fn random_ticket_context(rng: &mut impl Rng) -> TicketContext {
+    let home_cell = rng.random_range(0..CITIES.len() * CELLS_PER_CITY);
+    let plan = *[Plan::PrepaidS, Plan::PostpaidM, Plan::UnlimitedXl]
+        .choose(rng)
+        .unwrap_or(&Plan::PostpaidM);
+    let unbilled_cents = rng.random_range(0..6000);
+    ticket_context(rng, home_cell, plan, unbilled_cents)
 }
 
 /// The simulator. Call `next_append(now)` for each append, then `finish`.
@@ -512,29 +557,13 @@ impl Simulator {
         self.next_ticket += 1;
         let stream = format!("ticket-{}-{}", self.cfg.run_id, k);
         let customer_id = self.customer_stream(c);
-        let cell = cell_name(self.customers[c].home_cell);
-        let plan = self.customers[c].plan.name();
-        let days = [
-            "Monday",
-            "Tuesday",
-            "Wednesday",
-            "Thursday",
-            "Friday",
-            "the weekend",
-        ];
-        let day = *days.choose(&mut self.rng).unwrap_or(&"Monday");
-        let (category, priority, text) = match self.rng.random_range(0..8) {
-            0 => ("network", "high", format!("No signal at home since {day}, near cell {cell}. Calls drop after a few seconds.")),
-            1 => ("network", "normal", format!("Mobile data is very slow in the evening around {cell}.")),
-            2 => ("billing", "normal", format!("My last invoice is much higher than usual, I am on {plan}. Please explain the charges.")),
-            3 => ("billing", "high", "I was charged twice this month and want a refund.".to_string()),
-            4 => ("device", "low", "My new phone does not show 4G after the update.".to_string()),
-            5 => ("contract", "normal", format!("I would like to change my plan from {plan} to something cheaper.")),
-            6 => ("contract", "low", "How do I take my number with me to another provider?".to_string()),
-            _ => ("other", "low", format!("Thank you for fixing the outage on {day}, everything works again.")),
-        };
-        let channels = ["phone", "chat", "email", "shop"];
-        let channel = *channels.choose(&mut self.rng).unwrap_or(&"chat");
+        let cust = &self.customers[c];
+        let (home_cell, plan, unbilled_cents) = (cust.home_cell, cust.plan, cust.unbilled_cents);
+        let ctx = ticket_context(&mut self.rng, home_cell, plan, unbilled_cents);
+        let ticket = ticket_text::generate(&mut self.rng, &ctx);
+        let (channel, category, priority) =
+            (ctx.channel, ticket.class.as_str(), ticket.priority.as_str());
+        let text = ticket.text;
         let ev = self.event(
             "ticket.opened",
             "/crm/tickets",
@@ -764,4 +793,68 @@ pub fn generate(
         appends.push(a);
     }
     (appends, sim.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::clock::{parse_rfc3339, DEFAULT_SIMULATED_START};
+    use crate::ticket_text::{TicketClass, MAX_TEXT_CHARS};
+
+    fn tickets(seed: u64) -> Vec<Value> {
+        let cfg = SimConfig {
+            seed,
+            customers: 500,
+            batch_size: 10,
+            run_id: "u1".into(),
+            anomaly_rate: 0.0,
+        };
+        let start = parse_rfc3339(DEFAULT_SIMULATED_START).expect("default start parses");
+        let (appends, _) = generate(cfg, 60_000, 1000.0, start);
+        appends
+            .into_iter()
+            .flat_map(|a| a.events)
+            .filter(|e| e.event_type == "ticket.opened")
+            .map(|e| e.data)
+            .collect()
+    }
+
+    #[test]
+    fn tickets_carry_generated_labelled_texts_within_the_schema() {
+        let all = tickets(7);
+        assert!(all.len() >= 100, "{} tickets", all.len());
+        let classes: Vec<&str> = TicketClass::ALL.iter().map(|c| c.as_str()).collect();
+        let mut categories = HashSet::new();
+        let mut texts = HashSet::new();
+        for t in &all {
+            let category = t["category"].as_str().unwrap_or_default();
+            let priority = t["priority"].as_str().unwrap_or_default();
+            let channel = t["channel"].as_str().unwrap_or_default();
+            let text = t["text"].as_str().unwrap_or_default();
+            assert!(classes.contains(&category), "{t}");
+            assert!(["low", "normal", "high"].contains(&priority), "{t}");
+            assert!(TICKET_CHANNELS.contains(&channel), "{t}");
+            assert!(
+                !text.is_empty() && text.chars().count() <= MAX_TEXT_CHARS,
+                "{t}"
+            );
+            categories.insert(category.to_owned());
+            texts.insert(text.to_owned());
+        }
+        assert_eq!(categories.len(), classes.len(), "every category occurs");
+        assert!(
+            texts.len() * 10 >= all.len() * 9,
+            "{} distinct of {}",
+            texts.len(),
+            all.len()
+        );
+    }
+
+    #[test]
+    fn tickets_are_deterministic_for_a_seed() {
+        assert_eq!(tickets(3), tickets(3));
+        assert_ne!(tickets(3), tickets(4));
+    }
 }

@@ -2,7 +2,7 @@
 //! scored by the Python reference (`target/py`, installed by
 //! `scripts/intel_data.sh`) and by the port, and all four scores must be the
 //! same double, bit for bit:
-//! - every sentence of this folder's files (VADER's own README and
+//! - every sentence of the files in sentiment/ (VADER's own README and
 //!   `__main__` examples, the golden ones of docs/intelligence-groundwork.md,
 //!   support tickets) and a few edge cases;
 //! - 5,000 sentences generated from the lexicons and the rules' words
@@ -16,14 +16,14 @@
 //! and pass, unless BSS_INTEL_REQUIRE_DATA=1, when they fail.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::data::{self, report};
 use bss_intel::sentiment::{PolarityScores, Vader, LEXICON_DIR_IN_REPOSITORY};
 
-const VADER_EXAMPLES: &str = include_str!("vader_examples.txt");
-const GOLDEN: &str = include_str!("golden.tsv");
-const SUPPORT_TICKETS: &str = include_str!("support_tickets.txt");
+const VADER_EXAMPLES: &str = include_str!("sentiment/vader_examples.txt");
+const GOLDEN: &str = include_str!("sentiment/golden.tsv");
+const SUPPORT_TICKETS: &str = include_str!("sentiment/support_tickets.txt");
 
 /// Texts a line-per-sentence file cannot hold, or that probe the edges of
 /// Python's `str` semantics.
@@ -73,35 +73,15 @@ for text in sys.stdin.buffer.read().decode("utf-8").split("\n"):
 sys.stdout.write("\n".join(out) + "\n")
 "#;
 
-fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("bss-intel is a folder of the repository")
-        .to_owned()
-}
-
 /// The loaded lexicons, or None (after saying so) when they are not
 /// fetched and BSS_INTEL_REQUIRE_DATA is not 1.
 fn vader_or_skip(test: &str) -> Option<Vader> {
-    let dir = repository_root().join(LEXICON_DIR_IN_REPOSITORY);
-    if !dir.exists() {
-        let why = format!(
-            "{test}: {} is absent; run scripts/intel_data.sh to fetch vaderSentiment 3.3.2's lexicons",
-            dir.display()
-        );
-        if std::env::var("BSS_INTEL_REQUIRE_DATA").as_deref() == Ok("1") {
-            panic!("{why} (BSS_INTEL_REQUIRE_DATA=1: not skipping)");
-        }
-        report(&format!("SKIPPED {why}"));
-        return None;
-    }
+    let dir = data::dir_or_skip(
+        test,
+        LEXICON_DIR_IN_REPOSITORY,
+        "vaderSentiment 3.3.2's lexicons",
+    )?;
     Some(Vader::from_dir(&dir).unwrap_or_else(|e| panic!("{test}: {e}")))
-}
-
-/// Written to stderr directly: the test harness captures `println!` and
-/// `eprintln!` of passing tests, and the count (or the skip) must be seen.
-fn report(line: &str) {
-    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn lines(file: &str) -> impl Iterator<Item = &str> {
@@ -164,7 +144,7 @@ print(" ".join(str(ord(c)) for c in chars if c.isspace()))
 "#;
 
 fn python_output(script: &str, input: &str) -> String {
-    let python = repository_root().join("target/py/bin/python");
+    let python = data::repository_root().join("target/py/bin/python");
     let mut child = Command::new(&python)
         .args(["-c", script])
         .stdin(Stdio::piped())
@@ -421,7 +401,7 @@ fn generated_sentences_equal_the_python_reference() {
     let Some(vader) = vader_or_skip("generated sentences") else {
         return;
     };
-    let dir = repository_root().join(LEXICON_DIR_IN_REPOSITORY);
+    let dir = data::repository_root().join(LEXICON_DIR_IN_REPOSITORY);
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("lexicon readable");
     let (words, emojis) = (read("vader_lexicon.txt"), read("emoji_utf8_lexicon.txt"));
     let (lexicon_words, emoji_keys) = (first_fields(&words), first_fields(&emojis));

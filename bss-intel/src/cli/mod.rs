@@ -1,0 +1,73 @@
+//! The commands of `bss-intel` and what they share: where the data lives
+//! and loading it. Each command is its own file.
+
+mod classify;
+mod evaluate;
+mod train;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use bss_intel::classify::Classifier;
+use bss_intel::embedding::Embedder;
+
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "bss-intel",
+    about = "Event intelligence on the box: ticket classes, sentiment, routing"
+)]
+pub struct Args {
+    /// The folder scripts/intel_data.sh fills (minilm/, vader/) and where
+    /// the classifier is kept (classifier.json).
+    #[arg(
+        long,
+        env = "BSS_INTEL_DATA",
+        default_value = "target/intel",
+        global = true
+    )]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    Train(train::Train),
+    Classify(classify::Classify),
+    Evaluate(evaluate::Evaluate),
+}
+
+pub fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let data = args.data_dir;
+    match args.command {
+        Command::Train(t) => train::run(&data, t),
+        Command::Classify(c) => classify::run(&data, c),
+        Command::Evaluate(e) => evaluate::run(&data, e),
+    }
+}
+
+/// Texts embedded together (`Embedder::embed_many`) by the batch commands.
+const EMBED_BATCH: usize = 32;
+
+fn embedder(data: &Path) -> Result<Embedder, Box<dyn std::error::Error>> {
+    Ok(Embedder::from_dir(data.join("minilm"))?)
+}
+
+fn classifier_path(data: &Path, given: Option<PathBuf>) -> PathBuf {
+    given.unwrap_or_else(|| data.join("classifier.json"))
+}
+
+fn classifier(path: &Path) -> Result<Classifier, Box<dyn std::error::Error>> {
+    Ok(Classifier::load(path)?)
+}
+
+/// CPU seconds this process has used (every thread), from getrusage.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return f64::NAN;
+    }
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(usage.ru_utime) + t(usage.ru_stime)
+}

@@ -1,0 +1,137 @@
+//! Text in, a unit vector out: the tokenizer and the encoder of
+//! all-MiniLM-L6-v2 loaded from the folder `scripts/intel_data.sh` fills,
+//! and sentence-transformers' pooling (the mean of the token vectors) and
+//! normalisation. Owns the model's files and the tokenizer's settings.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, D};
+use candle_nn::VarBuilder;
+use tokenizers::{Tokenizer, TruncationParams};
+
+use super::bert::{Bert, Config};
+use super::error::ModelError;
+
+/// Where `scripts/intel_data.sh` puts the model, from the repository's root.
+pub const MODEL_DIR_IN_REPOSITORY: &str = "target/intel/minilm";
+
+/// sentence-transformers' `max_seq_length` for this model: longer texts are
+/// cut to their first 256 tokens (special tokens included).
+pub const MAX_TOKENS: usize = 256;
+
+const WEIGHTS: &str = "model.safetensors";
+const CONFIG: &str = "config.json";
+const TOKENIZER: &str = "tokenizer.json";
+
+/// The loaded model; `embed` takes `&self`, so one serves many callers.
+pub struct Embedder {
+    tokenizer: Tokenizer,
+    bert: Bert,
+    dimensions: usize,
+}
+
+fn existing(dir: &Path, name: &str) -> Result<PathBuf, ModelError> {
+    let path = dir.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(ModelError::Missing { path })
+    }
+}
+
+fn load_error(path: &Path, reason: impl ToString) -> ModelError {
+    ModelError::Load {
+        path: path.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+impl Embedder {
+    /// Loads `model.safetensors`, `config.json` and `tokenizer.json` from
+    /// `dir` (in this repository, [`MODEL_DIR_IN_REPOSITORY`]).
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, ModelError> {
+        let dir = dir.as_ref();
+        let (weights, config, tokenizer) = (
+            existing(dir, WEIGHTS)?,
+            existing(dir, CONFIG)?,
+            existing(dir, TOKENIZER)?,
+        );
+        let text = std::fs::read_to_string(&config).map_err(|e| load_error(&config, e))?;
+        let cfg: Config = serde_json::from_str(&text).map_err(|e| load_error(&config, e))?;
+        if let Some(why) = cfg.unsupported() {
+            return Err(load_error(&config, format!("unsupported model: {why}")));
+        }
+        let mut tok = Tokenizer::from_file(&tokenizer).map_err(|e| load_error(&tokenizer, e))?;
+        // The file pads every input to 128 tokens and cuts at 128; the
+        // model as sentence-transformers runs it does neither.
+        tok.with_padding(None);
+        tok.with_truncation(Some(TruncationParams {
+            max_length: MAX_TOKENS,
+            ..Default::default()
+        }))
+        .map_err(|e| load_error(&tokenizer, e))?;
+        let bytes = std::fs::read(&weights).map_err(|e| load_error(&weights, e))?;
+        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)
+            .map_err(|e| load_error(&weights, e))?;
+        let bert = Bert::load(vb, &cfg).map_err(|e| load_error(&weights, e))?;
+        Ok(Self {
+            tokenizer: tok,
+            bert,
+            dimensions: cfg.hidden_size,
+        })
+    }
+
+    /// How many numbers a vector has (384).
+    pub fn dimensions(&self) -> usize {
+        self.dimensions
+    }
+
+    /// The token ids of `text` as the model sees them ([CLS] ... [SEP]).
+    pub fn token_ids(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        let encoding = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| ModelError::Inference(e.to_string()))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// The text's embedding: the mean of its token vectors, scaled to
+    /// length 1.
+    pub fn embed(&self, text: &str) -> Result<Vec<f32>, ModelError> {
+        Ok(self.embed_many(&[text])?.remove(0))
+    }
+
+    /// The embeddings of several texts, computed together (cheaper per
+    /// text than one at a time; the same vectors up to float rounding).
+    pub fn embed_many<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>, ModelError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = texts
+            .iter()
+            .map(|t| self.token_ids(t.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tokens = self.bert.forward(&ids)?;
+        let mut out = Vec::with_capacity(ids.len());
+        let mut start = 0;
+        for text in &ids {
+            let mean = tokens.narrow(0, start, text.len())?.mean(0)?;
+            let norm = mean.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?;
+            out.push(mean.broadcast_div(&norm)?.to_vec1::<f32>()?);
+            start += text.len();
+        }
+        Ok(out)
+    }
+}
+
+/// The cosine of two vectors (their dot product when both have length 1).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
+}
