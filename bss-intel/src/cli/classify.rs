@@ -27,7 +27,7 @@ pub struct Classify {
 
 pub fn run(data: &Path, c: Classify) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let embedder = super::embedder(data)?;
-    let classifier = super::classifier(&super::classifier_path(data, c.classifier))?;
+    let classifier = super::classifier(data, c.classifier)?;
     let vader = Vader::from_dir(data.join("vader"))?;
     let rules = match c.rules {
         Some(p) => Rules::load(&p)?,

@@ -30,7 +30,7 @@ pub struct Evaluate {
 
 pub fn run(data: &Path, e: Evaluate) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let embedder = super::embedder(data)?;
-    let classifier = super::classifier(&super::classifier_path(data, e.classifier))?;
+    let classifier = super::classifier(data, e.classifier)?;
     let vader = Vader::from_dir(data.join("vader"))?;
     let text = std::fs::read_to_string(&e.heldout)
         .map_err(|err| format!("cannot read {}: {err}", e.heldout.display()))?;
@@ -53,14 +53,15 @@ pub fn run(data: &Path, e: Evaluate) -> Result<ExitCode, Box<dyn std::error::Err
         }
         examples.push((class.to_owned(), ticket.to_owned()));
     }
+    // Counted before the clock starts: embedding tokenizes again.
+    let mut tokens = 0usize;
+    for (_, ticket) in &examples {
+        tokens += embedder.token_ids(ticket)?.len();
+    }
     let (cpu0, wall0) = (super::cpu_seconds(), std::time::Instant::now());
     let mut pairs = Vec::with_capacity(examples.len());
-    let mut tokens = 0usize;
     for chunk in examples.chunks(super::EMBED_BATCH) {
         let texts: Vec<&str> = chunk.iter().map(|(_, t)| t.as_str()).collect();
-        for t in &texts {
-            tokens += embedder.token_ids(t)?.len();
-        }
         for ((class, ticket), v) in chunk.iter().zip(embedder.embed_many(&texts)?) {
             std::hint::black_box(vader.polarity_scores(ticket));
             pairs.push((class.clone(), classifier.predict(&v).class));

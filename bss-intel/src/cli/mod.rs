@@ -57,8 +57,12 @@ fn classifier_path(data: &Path, given: Option<PathBuf>) -> PathBuf {
     given.unwrap_or_else(|| data.join("classifier.json"))
 }
 
-fn classifier(path: &Path) -> Result<Classifier, Box<dyn std::error::Error>> {
-    Ok(Classifier::load(path)?)
+/// The classifier at `given`, else DATA_DIR/classifier.json.
+fn classifier(
+    data: &Path,
+    given: Option<PathBuf>,
+) -> Result<Classifier, Box<dyn std::error::Error>> {
+    Ok(Classifier::load(&classifier_path(data, given))?)
 }
 
 /// CPU seconds this process has used (every thread), from getrusage.
