@@ -14,7 +14,9 @@
 --                the audit trail (bss.audit_log, bss.verify_audit).
 --   bss_sidecar  the sidecar: reads bss.events directly, every tenant's (its
 --                gap fill and replay read under a slot's exported snapshot),
---                and appends to anomaly-* streams only (roles.rs). Its LOGIN role needs
+--                and appends to anomaly-* streams, and single events of a
+--                *.classified type (its intelligence stage's) to any other
+--                stream but erasure-* (roles.rs). Its LOGIN role needs
 --                REPLICATION itself: role attributes are not inherited.
 --   bss_pii_reader  sees personal data (x-pii fields) in plaintext where
 --                its other roles let it read; everyone else sees it masked.

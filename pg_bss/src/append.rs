@@ -53,7 +53,7 @@ fn append_locked(
     expected: Option<i64>,
     rows: impl Insert,
 ) -> BssResult<Appended> {
-    roles::check_may_append(stream_id)?;
+    roles::check_may_append(stream_id, rows.single_type())?;
     append_checked(client, plans, stream_id, expected, rows)
 }
 

@@ -78,7 +78,7 @@ pub fn append_streams(elements: &[Element<'_>], mode: Mode) -> BssResult<Vec<i64
         let mut total = 0usize;
         let mut sealer = Sealer::default();
         for el in elements {
-            roles::check_may_append(el.stream_id)?;
+            roles::check_may_append(el.stream_id, None)?;
             // SAFETY: each events datum is a non-null jsonb value of the caller's array.
             let batch = unsafe {
                 batch::check(

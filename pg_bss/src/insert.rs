@@ -45,6 +45,11 @@ pub trait Insert {
     fn count(&self) -> i64;
     /// The event ids the caller named, for the retry check.
     fn named_ids(&self) -> &[Uuid];
+    /// The type of the event, when there is only one (who may append it
+    /// can depend on it: `roles::check_may_append`).
+    fn single_type(&self) -> Option<&str> {
+        None
+    }
     fn insert(self, client: &mut SpiClient<'_>, plans: &Plans, slot: Slot<'_>) -> BssResult<()>;
 }
 
@@ -67,6 +72,10 @@ impl Insert for &OneEvent<'_> {
 
     fn named_ids(&self) -> &[Uuid] {
         self.event_id.as_slice()
+    }
+
+    fn single_type(&self) -> Option<&str> {
+        Some(self.type_)
     }
 
     /// Inserts the event at version `before + 1`.

@@ -26,6 +26,10 @@ const STORE: &CStr = c"bss_store";
 const WRITER: &CStr = c"bss_writer";
 /// The category the sidecar's role may append to (its anomaly events).
 pub const SIDECAR_CATEGORY: &str = "anomaly";
+/// How the types of the events the sidecar's role may append to any stream
+/// end: what its intelligence stage derives from an event and appends to
+/// that event's stream (`ticket.classified` after `ticket.opened`).
+pub const SIDECAR_DERIVED_SUFFIX: &str = ".classified";
 
 fn role(name: &CStr) -> Option<Oid> {
     // SAFETY: a syscache lookup by name; missing_ok makes it return InvalidOid.
@@ -64,11 +68,13 @@ pub fn acting_role_name() -> String {
     role_name(unsafe { pg_sys::GetOuterUserId() })
 }
 
-/// Whether the caller may append to `stream_id`: members of bss_writer (and
+/// Whether the caller may append to `stream_id` (events of `event_type`,
+/// when the call appends one event): members of bss_writer (and
 /// superusers) to any stream but `erasure-*` (bss.erase_subject's own);
 /// anyone else the append functions admit (the sidecar's role) only to
-/// `anomaly-*` streams.
-pub fn check_may_append(stream_id: &str) -> BssResult<()> {
+/// `anomaly-*` streams, and single events of a `*.classified` type to any
+/// other.
+pub fn check_may_append(stream_id: &str, event_type: Option<&str>) -> BssResult<()> {
     let category = stream_id::category(stream_id);
     if category == crate::pii::ERASURE_CATEGORY {
         return Err(BssError::new(
@@ -79,7 +85,9 @@ pub fn check_may_append(stream_id: &str) -> BssResult<()> {
         )
         .hint("Erase a data subject with SELECT bss.erase_subject('<subject>') (bss_admin)."));
     }
-    if category == SIDECAR_CATEGORY {
+    if category == SIDECAR_CATEGORY
+        || event_type.is_some_and(|t| t.ends_with(SIDECAR_DERIVED_SUFFIX))
+    {
         return Ok(());
     }
     if caller_is_superuser_or_in(&[WRITER]) {
@@ -88,7 +96,8 @@ pub fn check_may_append(stream_id: &str) -> BssResult<()> {
     Err(BssError::new(
         SqlState::InsufficientPrivilege,
         format!(
-            "role \"{}\" may not append to stream \"{stream_id}\": only to {SIDECAR_CATEGORY}-* streams",
+            "role \"{}\" may not append to stream \"{stream_id}\": only to {SIDECAR_CATEGORY}-* streams, \
+             and events of a *{SIDECAR_DERIVED_SUFFIX} type",
             acting_role_name()
         ),
     )

@@ -121,11 +121,17 @@ SELECT bss.append_streams(ARRAY['account-1'], ARRAY['[{"type": "account.changed"
 RESET ROLE;
 
 -- The sidecar reads bss.events (its gap fill and replay) and appends its
--- anomaly events, to no other stream.
+-- anomaly events, to no other stream, and what its intelligence stage
+-- derives from an event (a *.classified type) to that event's stream.
 SET ROLE app_sidecar;
 SELECT count(*) FROM bss.events WHERE stream_id LIKE 'account-%';
 SELECT bss.append_event('anomaly-rate', 'anomaly.detected', '{"score": 9.5}');
 SELECT bss.append_event('account-1', 'account.changed', '{}');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT bss.append_event('case-9', 'case.classified', '{"class": "billing"}');
+SELECT bss.append_event('case-9', 'case.classifiedx', '{}');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT bss.append_event('erasure-1', 'case.classified', '{}');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT bss.append_events('anomaly-rate', '[{"type": "anomaly.detected", "data": {}}]');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
