@@ -35,7 +35,7 @@ check: setup-build
 	python3 -m unittest discover -s benches -p 'test_*.py'
 
 # Everything, what CI runs (.ci/run).
-test: setup check test-wal test-pg test-regress test-upgrade test-backup test-tls test-e2e test-sidecar test-loadgen test-detect test-intel test-monitoring test-local test-vm test-chaos
+test: setup check test-wal test-pg test-regress test-upgrade test-backup test-tls test-e2e test-intel test-sidecar test-loadgen test-detect test-monitoring test-local test-vm test-chaos
 
 setup:
 	scripts/setup.sh
@@ -103,8 +103,10 @@ bench-wal:
 
 # The sidecar: each sink against a real redis-server / tansu broker the tests
 # start, and the whole path from the devdb to Kafka and Redis (its unit
-# tests run in `make check`).
-test-sidecar: setup devdb
+# tests run in `make check`). The intelligence stage's tests need a trained
+# classifier: test-intel leaves one (it runs first in `make test`), else it
+# is trained here.
+test-sidecar: setup devdb target/intel/classifier.json
 	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" $(CARGO_TEST) --test sidecar -- --test-threads 1
 
 # The load generator: simulator invariants and schemas, then a short run
@@ -130,6 +132,9 @@ test-intel: setup
 # The ticket classifier alone: trained on bss-loadgen's generated tickets into
 # target/intel/classifier.json (scripts/intel_classifier.sh).
 intel-classifier: setup
+	scripts/intel_classifier.sh
+
+target/intel/classifier.json:
 	scripts/intel_classifier.sh
 
 # Prometheus configuration, rules and their promtool unit tests, Alertmanager

@@ -19,6 +19,16 @@ pub enum Priority {
     High,
 }
 
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+        }
+    }
+}
+
 /// What routing is decided on.
 #[derive(Debug, Clone, Default)]
 pub struct Facts<'a> {

@@ -15,6 +15,7 @@ use bss_detect::config::DetectorConfig;
 
 use crate::sink::kafka::KafkaSinkConfig;
 use crate::sink::redis::RedisSinkConfig;
+use crate::stage::intelligence::config::IntelligenceConfig;
 
 /// Forwards pg_bss events in commit order from PostgreSQL to Kafka and
 /// Redis, through a durable local spool.
@@ -149,6 +150,7 @@ struct FileConfig {
     redis: Option<toml::Table>,
     anomaly: Option<AnomalyFileConfig>,
     detector: Option<Vec<toml::Value>>,
+    intelligence: Option<IntelligenceConfig>,
 }
 
 /// The `[anomaly]` table: how the anomaly stage runs its `[[detector]]`s.
@@ -186,6 +188,8 @@ pub struct Settings {
     pub anomaly_checkpoint: Duration,
     /// Rebuild the sinks and start again after a restore, not stop.
     pub replay_after_restore: bool,
+    /// The `[intelligence]` table; none: the intelligence stage is off.
+    pub intelligence: Option<IntelligenceConfig>,
 }
 
 impl Settings {
@@ -253,7 +257,11 @@ impl Settings {
         if checkpoint_secs == 0 {
             bail!("[anomaly] checkpoint_secs must be at least 1");
         }
+        if let Some(i) = &file.intelligence {
+            i.check().map_err(|e| anyhow!("[intelligence] {e}"))?;
+        }
         Ok(Settings {
+            intelligence: file.intelligence,
             detectors,
             anomaly_checkpoint: Duration::from_secs(checkpoint_secs),
             database_url,
@@ -297,7 +305,7 @@ impl Settings {
         let on_off = |on: bool| if on { "on" } else { "off" };
         format!(
             "spool {} (at most {} events), slot {}, publication {}, kafka {}, redis {}, \
-             {} detectors{}, HTTP {}, drain {} s, linger {} ms, after a restore {}, {} logs",
+             {} detectors{}, intelligence {}, HTTP {}, drain {} s, linger {} ms, after a restore {}, {} logs",
             self.spool_dir.display(),
             self.spool_max_events,
             self.slot,
@@ -315,6 +323,10 @@ impl Settings {
                     " (checkpoint every {} s)",
                     self.anomaly_checkpoint.as_secs()
                 )
+            },
+            match &self.intelligence {
+                Some(i) => format!("on ({})", i.types.join(", ")),
+                None => "off".to_owned(),
             },
             self.metrics_addr
                 .map_or_else(|| "off".to_owned(), |a| a.to_string()),

@@ -18,6 +18,7 @@ use bss_sidecar::source::history::HistoryWentBack;
 use bss_sidecar::source::replication::{self, Fatal, SourceConfig};
 use bss_sidecar::spool::Spool;
 use bss_sidecar::stage::anomaly::{self, AnomalyStage, StageConfig};
+use bss_sidecar::stage::intelligence::IntelligenceStage;
 use bss_sidecar::status::{self, RecentAnomalies, Status};
 use clap::Parser;
 use tokio::sync::mpsc;
@@ -160,6 +161,14 @@ async fn run(settings: Settings) -> Result<()> {
             Err(e) => return Err(e.into()),
         };
         consumers.push(Consumer::Sink(Box::new(sink)));
+    }
+    if let Some(cfg) = settings.intelligence.clone() {
+        consumers.push(Consumer::Stage(Box::new(IntelligenceStage::new(
+            cfg,
+            settings.database_url.clone(),
+            &settings.spool_dir,
+            metrics.clone(),
+        )?)));
     }
     if consumers.is_empty() && settings.detectors.is_empty() {
         info!("no sink configured (--kafka-brokers, --redis-url): events are only spooled");

@@ -40,6 +40,22 @@ impl DetectorLabel {
     }
 }
 
+/// Label set of the intelligence stage's classified events.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassifiedLabel {
+    /// The class, or `none`.
+    pub class: String,
+    /// Why it has no class (`backlog`, `no_text`), or `none`.
+    pub unclassified: String,
+}
+
+/// Label set of the intelligence stage's routes.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    pub team: String,
+    pub priority: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms to ~28 s in steps of 25%, fine enough for p99 estimates.
     Histogram::new(exponential_buckets(0.0005, 1.25, 50))
@@ -85,6 +101,16 @@ pub struct Metrics {
     pub detector_keys: Family<DetectorLabel, Gauge>,
     /// Saves of the anomaly stage's detector state.
     pub anomaly_checkpoints: Counter,
+    pub intel_classified: Family<ClassifiedLabel, Counter>,
+    pub intel_routed: Family<RouteLabel, Counter>,
+    /// Tickets waiting for their classification to be stored.
+    pub intel_backlog: Gauge,
+    /// Commit of a ticket to the commit of its classification.
+    pub intel_latency: Histogram,
+    /// Wall seconds the model ran (on `[intelligence] threads`).
+    pub intel_model_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+    /// Saves of the intelligence stage's backlog.
+    pub intel_checkpoints: Counter,
     /// The replication connection is streaming.
     pub source_up: AtomicBool,
 }
@@ -116,6 +142,12 @@ impl Metrics {
             detector_unjudged: Family::default(),
             detector_keys: Family::default(),
             anomaly_checkpoints: Counter::default(),
+            intel_classified: Family::default(),
+            intel_routed: Family::default(),
+            intel_backlog: Gauge::default(),
+            intel_latency: latency_histogram(),
+            intel_model_seconds: Counter::default(),
+            intel_checkpoints: Counter::default(),
             source_up: AtomicBool::new(false),
             registry: Registry::with_prefix("bss_sidecar"),
             latency_registry: Registry::default(),
@@ -245,7 +277,60 @@ impl Metrics {
             "Saves of the anomaly stage's detector state (every [anomaly] checkpoint_secs while events come, and at shutdown)",
             m.anomaly_checkpoints.clone(),
         );
+        m.registry.register(
+            "intelligence_classified",
+            "Events the intelligence stage classified and stored a *.classified event for, by class (none: routed without one, for the reason in unclassified)",
+            m.intel_classified.clone(),
+        );
+        m.registry.register(
+            "intelligence_routed",
+            "Classified events by the team and priority routing gave them",
+            m.intel_routed.clone(),
+        );
+        m.registry.register(
+            "intelligence_backlog",
+            "Events waiting for the intelligence stage to store their classification",
+            m.intel_backlog.clone(),
+        );
+        m.registry.register(
+            "intelligence_latency_seconds",
+            "Time from the commit of an event to the commit of its classification",
+            m.intel_latency.clone(),
+        );
+        m.registry.register(
+            "intelligence_model_seconds",
+            "Wall seconds the intelligence stage's model ran ([intelligence] threads at most)",
+            m.intel_model_seconds.clone(),
+        );
+        m.registry.register(
+            "intelligence_checkpoints",
+            "Saves of the intelligence stage's backlog (every [intelligence] checkpoint_secs while events come, and at shutdown)",
+            m.intel_checkpoints.clone(),
+        );
         Arc::new(m)
+    }
+
+    /// Counts one classified event: its class (None: routed without one
+    /// because of `unclassified`) and route.
+    pub fn count_classified(
+        &self,
+        class: Option<&str>,
+        unclassified: Option<&str>,
+        team: &str,
+        priority: &str,
+    ) {
+        self.intel_classified
+            .get_or_create(&ClassifiedLabel {
+                class: class.unwrap_or("none").to_owned(),
+                unclassified: unclassified.unwrap_or("none").to_owned(),
+            })
+            .inc();
+        self.intel_routed
+            .get_or_create(&RouteLabel {
+                team: team.to_owned(),
+                priority: priority.to_owned(),
+            })
+            .inc();
     }
 
     /// The metrics in Prometheus text format.

@@ -28,6 +28,9 @@ pub struct Embedder {
     tokenizer: Tokenizer,
     bert: Bert,
     dimensions: usize,
+    /// The threads the matrix products run on ([`Embedder::with_threads`]);
+    /// None: rayon's global pool, one thread per core.
+    pool: Option<rayon::ThreadPool>,
 }
 
 fn existing(dir: &Path, name: &str) -> Result<PathBuf, ModelError> {
@@ -78,7 +81,21 @@ impl Embedder {
             tokenizer: tok,
             bert,
             dimensions: cfg.hidden_size,
+            pool: None,
         })
+    }
+
+    /// Runs the model on at most `threads` threads of its own (candle's
+    /// matrix products otherwise use every core), so a service beside a
+    /// database can leave it the rest.
+    pub fn with_threads(mut self, threads: usize) -> Result<Self, ModelError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .thread_name(|i| format!("bss-intel-{i}"))
+            .build()
+            .map_err(|e| ModelError::Inference(format!("starting {threads} model threads: {e}")))?;
+        self.pool = Some(pool);
+        Ok(self)
     }
 
     /// How many numbers a vector has (384).
@@ -111,7 +128,10 @@ impl Embedder {
             .iter()
             .map(|t| self.token_ids(t.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        let tokens = self.bert.forward(&ids)?;
+        let tokens = match &self.pool {
+            Some(pool) => pool.install(|| self.bert.forward(&ids))?,
+            None => self.bert.forward(&ids)?,
+        };
         let mut out = Vec::with_capacity(ids.len());
         let mut start = 0;
         for text in &ids {

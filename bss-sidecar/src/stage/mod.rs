@@ -12,6 +12,9 @@ use crate::event::Spooled;
 use crate::failure::Failure;
 
 pub mod anomaly;
+pub mod db;
+pub mod intelligence;
+pub mod state_file;
 
 /// A consumer of the spool with state that must survive a restart.
 pub trait Stage: Send + 'static {

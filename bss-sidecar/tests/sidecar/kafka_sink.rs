@@ -228,6 +228,7 @@ async fn batch_lands_in_category_and_routed_topics_with_cloudevents_headers_in_s
     cfg.routes.push(KafkaRoute {
         tenant: Some("globex".into()),
         category: "*".into(),
+        event_type: None,
         topic: "{tenant}.{category}".into(),
     });
     let mut cfg = cfg.route("ticket", "support.tickets");

@@ -7,6 +7,7 @@ mod anomaly_stage;
 mod check_config;
 mod erasure;
 mod gap_fill;
+mod intelligence_stage;
 mod kafka_sink;
 mod multi_host;
 mod pipeline;

@@ -80,6 +80,7 @@ impl KafkaSinkConfig {
         self.routes.push(KafkaRoute {
             tenant: None,
             category: category.to_owned(),
+            event_type: None,
             topic: topic.to_owned(),
         });
         self

@@ -82,16 +82,17 @@ impl KafkaSink {
         // Route every event first, so no record is enqueued for a batch that
         // cannot be delivered at all.
         let mut topic_of = Vec::with_capacity(batch.len());
-        let mut last: Option<(&str, &str, usize)> = None;
+        let mut last: Option<(&str, &str, &str, usize)> = None;
         let mut names: Vec<String> = Vec::new();
         for s in batch {
-            let (tenant, category) = (s.event.tenant.as_str(), s.event.category());
+            let e = &s.event;
+            let (tenant, category, ty) = (e.tenant.as_str(), e.category(), e.event_type.as_str());
             let idx = match last {
-                Some((t, c, i)) if t == tenant && c == category => i,
+                Some((t, c, y, i)) if t == tenant && c == category && y == ty => i,
                 _ => {
                     let topic = self
                         .router
-                        .topic_for(tenant, category)
+                        .topic_for(tenant, category, ty)
                         .map_err(|e| SinkError::Fatal(format!("kafka: {} : {e}", at(s))))?;
                     let i = match names.iter().position(|n| n == topic) {
                         Some(i) => i,
@@ -100,7 +101,7 @@ impl KafkaSink {
                             names.len() - 1
                         }
                     };
-                    last = Some((tenant, category, i));
+                    last = Some((tenant, category, ty, i));
                     i
                 }
             };

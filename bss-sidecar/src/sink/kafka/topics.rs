@@ -27,10 +27,10 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(10);
 const TOPIC_READY_POLL: Duration = Duration::from_millis(100);
 
-/// One routing rule: events of `tenant` (any tenant when unset) and
-/// `category` (exact, or `*`, the default, for every category) go to
-/// `topic`, in which `{tenant}` and `{category}` stand for the event's. The
-/// first matching rule wins.
+/// One routing rule: events of `tenant` (any tenant when unset),
+/// `category` (exact, or `*`, the default, for every category) and `type`
+/// (any type when unset) go to `topic`, in which `{tenant}` and
+/// `{category}` stand for the event's. The first matching rule wins.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaRoute {
@@ -38,6 +38,8 @@ pub struct KafkaRoute {
     pub tenant: Option<String>,
     #[serde(default = "any_category")]
     pub category: String,
+    #[serde(default, rename = "type")]
+    pub event_type: Option<String>,
     pub topic: String,
 }
 
@@ -46,9 +48,10 @@ fn any_category() -> String {
 }
 
 impl KafkaRoute {
-    fn matches(&self, tenant: &str, category: &str) -> bool {
+    fn matches(&self, tenant: &str, category: &str, event_type: &str) -> bool {
         self.tenant.as_deref().is_none_or(|t| t == tenant)
             && (self.category == category || self.category == "*")
+            && self.event_type.as_deref().is_none_or(|t| t == event_type)
     }
 
     fn topic(&self, tenant: &str, category: &str) -> String {
@@ -77,6 +80,9 @@ pub struct TopicRouter {
     /// Whether any rule looks at the tenant; if none does, every answer is
     /// kept under the tenant "".
     by_tenant: bool,
+    /// Whether any rule looks at the type; if one does, answers are kept
+    /// under `category NUL type`, else under the category.
+    by_type: bool,
     cache: HashMap<String, HashMap<String, String>>,
 }
 
@@ -99,20 +105,35 @@ impl TopicRouter {
             by_tenant: routes
                 .iter()
                 .any(|r| r.tenant.is_some() || r.topic.contains("{tenant}")),
+            by_type: routes.iter().any(|r| r.event_type.is_some()),
             cache: HashMap::new(),
         })
     }
 
-    /// The topic for an event of `tenant` and `category`, or why there is
-    /// none that Kafka accepts.
-    pub fn topic_for(&mut self, tenant: &str, category: &str) -> Result<&str, String> {
+    /// The topic for an event of `tenant`, `category` and `event_type`, or
+    /// why there is none that Kafka accepts.
+    pub fn topic_for(
+        &mut self,
+        tenant: &str,
+        category: &str,
+        event_type: &str,
+    ) -> Result<&str, String> {
         let tenant = if self.by_tenant { tenant } else { "" };
+        let key: std::borrow::Cow<'_, str> = if self.by_type {
+            format!("{category}\0{event_type}").into()
+        } else {
+            category.into()
+        };
         let known = self
             .cache
             .get(tenant)
-            .is_some_and(|m| m.contains_key(category));
+            .is_some_and(|m| m.contains_key(key.as_ref()));
         if !known {
-            let topic = match self.routes.iter().find(|r| r.matches(tenant, category)) {
+            let route = self
+                .routes
+                .iter()
+                .find(|r| r.matches(tenant, category, event_type));
+            let topic = match route {
                 Some(r) => r.topic(tenant, category),
                 None => format!("{}{category}", self.prefix),
             };
@@ -126,9 +147,9 @@ impl TopicRouter {
             self.cache
                 .entry(tenant.to_owned())
                 .or_default()
-                .insert(category.to_owned(), topic);
+                .insert(key.clone().into_owned(), topic);
         }
-        Ok(&self.cache[tenant][category])
+        Ok(&self.cache[tenant][key.as_ref()])
     }
 }
 
@@ -318,6 +339,7 @@ mod tests {
         KafkaRoute {
             tenant: None,
             category: category.into(),
+            event_type: None,
             topic: topic.into(),
         }
     }
@@ -325,7 +347,10 @@ mod tests {
     #[test]
     fn category_goes_to_prefix_plus_category_without_a_rule() {
         let mut r = TopicRouter::new("bss.", &[]).unwrap();
-        assert_eq!(r.topic_for("acme", "customer").unwrap(), "bss.customer");
+        assert_eq!(
+            r.topic_for("acme", "customer", "t.x").unwrap(),
+            "bss.customer"
+        );
     }
 
     #[test]
@@ -337,18 +362,21 @@ mod tests {
             route("customer", "never"),
         ];
         let mut r = TopicRouter::new("bss.", &routes).unwrap();
-        assert_eq!(r.topic_for("acme", "ticket").unwrap(), "support.tickets");
-        assert_eq!(r.topic_for("acme", "usage").unwrap(), "usage.raw");
-        assert_eq!(r.topic_for("acme", "customer").unwrap(), "bss.other");
+        assert_eq!(
+            r.topic_for("acme", "ticket", "t.x").unwrap(),
+            "support.tickets"
+        );
+        assert_eq!(r.topic_for("acme", "usage", "t.x").unwrap(), "usage.raw");
+        assert_eq!(r.topic_for("acme", "customer", "t.x").unwrap(), "bss.other");
     }
 
     #[test]
     fn category_that_is_no_valid_topic_name_is_refused_with_a_hint() {
         let mut r = TopicRouter::new("bss.", &[]).unwrap();
-        let err = r.topic_for("acme", "kund/ä").unwrap_err();
+        let err = r.topic_for("acme", "kund/ä", "t.x").unwrap_err();
         assert!(err.contains("kund/ä") && err.contains("HINT"), "{err}");
         let long = "x".repeat(MAX_TOPIC_NAME_LEN);
-        assert!(r.topic_for("acme", &long).is_err());
+        assert!(r.topic_for("acme", &long, "t.x").is_err());
     }
 
     #[test]
@@ -357,25 +385,70 @@ mod tests {
             KafkaRoute {
                 tenant: Some("acme".into()),
                 category: "usage".into(),
+                event_type: None,
                 topic: "acme.usage.raw".into(),
             },
             route("*", "{tenant}.bss.{category}"),
         ];
         let mut r = TopicRouter::new("bss.", &routes).unwrap();
-        assert_eq!(r.topic_for("acme", "usage").unwrap(), "acme.usage.raw");
-        assert_eq!(r.topic_for("acme", "ticket").unwrap(), "acme.bss.ticket");
-        assert_eq!(r.topic_for("globex", "usage").unwrap(), "globex.bss.usage");
-        assert_eq!(r.topic_for("acme", "usage").unwrap(), "acme.usage.raw");
-        let err = r.topic_for("bad tenant", "usage").unwrap_err();
+        assert_eq!(
+            r.topic_for("acme", "usage", "t.x").unwrap(),
+            "acme.usage.raw"
+        );
+        assert_eq!(
+            r.topic_for("acme", "ticket", "t.x").unwrap(),
+            "acme.bss.ticket"
+        );
+        assert_eq!(
+            r.topic_for("globex", "usage", "t.x").unwrap(),
+            "globex.bss.usage"
+        );
+        assert_eq!(
+            r.topic_for("acme", "usage", "t.x").unwrap(),
+            "acme.usage.raw"
+        );
+        let err = r.topic_for("bad tenant", "usage", "t.x").unwrap_err();
         assert!(err.contains("bad tenant") && err.contains("HINT"), "{err}");
+    }
+
+    #[test]
+    fn a_rule_with_a_type_takes_only_that_type_of_its_category() {
+        let routes = [
+            KafkaRoute {
+                event_type: Some("ticket.classified".into()),
+                ..route("*", "support.routing")
+            },
+            route("ticket", "support.tickets"),
+        ];
+        let mut r = TopicRouter::new("bss.", &routes).unwrap();
+        assert_eq!(
+            r.topic_for("acme", "ticket", "ticket.classified").unwrap(),
+            "support.routing"
+        );
+        assert_eq!(
+            r.topic_for("acme", "ticket", "ticket.opened").unwrap(),
+            "support.tickets"
+        );
+        assert_eq!(
+            r.topic_for("acme", "ticket", "ticket.classified").unwrap(),
+            "support.routing",
+            "kept per type"
+        );
+        assert_eq!(
+            r.topic_for("acme", "usage", "usage.recorded").unwrap(),
+            "bss.usage"
+        );
     }
 
     #[test]
     fn without_a_tenant_rule_every_tenant_shares_the_category_topic() {
         let mut r = TopicRouter::new("bss.", &[route("usage", "usage.raw")]).unwrap();
-        assert_eq!(r.topic_for("acme", "usage").unwrap(), "usage.raw");
-        assert_eq!(r.topic_for("globex", "usage").unwrap(), "usage.raw");
-        assert_eq!(r.topic_for("globex", "ticket").unwrap(), "bss.ticket");
+        assert_eq!(r.topic_for("acme", "usage", "t.x").unwrap(), "usage.raw");
+        assert_eq!(r.topic_for("globex", "usage", "t.x").unwrap(), "usage.raw");
+        assert_eq!(
+            r.topic_for("globex", "ticket", "t.x").unwrap(),
+            "bss.ticket"
+        );
         assert_eq!(r.cache.len(), 1, "answers kept once, not per tenant");
     }
 

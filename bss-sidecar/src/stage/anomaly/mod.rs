@@ -36,7 +36,7 @@ use tokio::sync::mpsc;
 use tracing::info;
 
 use self::counters::Reported;
-use self::store::Db;
+use super::db::Db;
 use super::Stage;
 use crate::event::Spooled;
 use crate::failure::Failure;
@@ -97,7 +97,7 @@ impl AnomalyStage {
         let pipeline = &mut self.pipeline;
         let found = self.pending.get_or_insert_with(|| detect(pipeline, batch));
         if !found.is_empty() {
-            self.db.append(found).await?;
+            store::append(&mut self.db, found).await?;
             // One append transaction: the stage's delivered batch.
             self.metrics.sink_batches.get_or_create(&self.label).inc();
         }

@@ -1,0 +1,193 @@
+//! Owns the `[intelligence]` table of the sidecar's configuration: which
+//! events carry free text to classify, where the models and rules are, and
+//! the bounds the stage works in. Must refuse, naming the setting, what the
+//! stage could not use, before anything starts; never load a model itself.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The `[intelligence]` table, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntelligenceConfig {
+    /// The folder `scripts/intel_data.sh` fills (`minilm/`, `vader/`) and
+    /// `bss-intel train` writes `classifier.json` to.
+    pub data_dir: PathBuf,
+    /// The classifier (default: `data_dir/classifier.json`).
+    #[serde(default)]
+    pub classifier: Option<PathBuf>,
+    /// Routing rules (default: the ones bss-intel ships, its routing.toml).
+    #[serde(default)]
+    pub rules: Option<PathBuf>,
+    /// Types of the events to classify; each gets a `<prefix>.classified`
+    /// event in its stream (`ticket.opened` → `ticket.classified`).
+    #[serde(default = "default_types")]
+    pub types: Vec<String>,
+    /// JSON pointer to the free text in the event's data.
+    #[serde(default = "default_text")]
+    pub text: String,
+    /// JSON pointer to the customer's stream id in the event's data: the
+    /// customer's `segment` and `plan` are read from that stream's events.
+    #[serde(default = "default_customer")]
+    pub customer: String,
+    /// Most events waiting for the model. The stage reads on from the
+    /// spool only as the model makes room, for at most `max_wait_ms` after
+    /// an event's commit: an event that finds the backlog still full then
+    /// is routed at once without a class (on sentiment, segment, plan and
+    /// anomalies). So the time to a route stays bounded when the model
+    /// cannot keep up, and a short catch-up after a restart still gets it.
+    #[serde(default = "default_max_backlog")]
+    pub max_backlog: usize,
+    /// How long after its commit an event may wait for room in the backlog.
+    #[serde(default = "default_max_wait_ms")]
+    pub max_wait_ms: u64,
+    /// Texts embedded together (fewer, larger matrix products).
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// Threads the model may use; the rest of the machine is PostgreSQL's.
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+    /// How far back anomalies count as recent for routing
+    /// (`anomalies_at_least`).
+    #[serde(default = "default_anomaly_window_secs")]
+    pub anomaly_window_secs: u64,
+    /// How often the waiting events are saved (and the stage's spool
+    /// cursor moved).
+    #[serde(default = "default_checkpoint_secs")]
+    pub checkpoint_secs: u64,
+}
+
+fn default_types() -> Vec<String> {
+    vec!["ticket.opened".to_owned()]
+}
+fn default_text() -> String {
+    "/text".to_owned()
+}
+fn default_customer() -> String {
+    "/customer_id".to_owned()
+}
+/// About 1.5 s of the model's work at 24 ms a ticket on one core of the
+/// 2-core test machine.
+fn default_max_backlog() -> usize {
+    64
+}
+fn default_max_wait_ms() -> u64 {
+    2000
+}
+fn default_batch() -> usize {
+    16
+}
+fn default_threads() -> usize {
+    1
+}
+fn default_anomaly_window_secs() -> u64 {
+    3600
+}
+fn default_checkpoint_secs() -> u64 {
+    1
+}
+
+/// What a classified event of type `event_type` is called.
+pub fn classified_type(event_type: &str) -> String {
+    let prefix = event_type
+        .rsplit_once('.')
+        .map_or(event_type, |(prefix, _)| prefix);
+    format!("{prefix}.classified")
+}
+
+impl IntelligenceConfig {
+    pub fn classifier_path(&self) -> PathBuf {
+        self.classifier
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("classifier.json"))
+    }
+
+    pub fn checkpoint_every(&self) -> Duration {
+        Duration::from_secs(self.checkpoint_secs)
+    }
+
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_millis(self.max_wait_ms)
+    }
+
+    pub fn anomaly_window(&self) -> Duration {
+        Duration::from_secs(self.anomaly_window_secs)
+    }
+
+    /// Refuses what the stage could not run with, naming the setting.
+    /// Looks for the files, does not load them.
+    pub fn check(&self) -> Result<(), String> {
+        if self.types.is_empty() {
+            return Err("types is empty: name the event types to classify".into());
+        }
+        for t in &self.types {
+            if t.ends_with(".classified") {
+                return Err(format!(
+                    "types: {t:?} is what the stage appends; classifying it would feed the stage its own events"
+                ));
+            }
+        }
+        for (name, pointer) in [("text", &self.text), ("customer", &self.customer)] {
+            if !pointer.starts_with('/') {
+                return Err(format!(
+                    "{name} = {pointer:?} is not a JSON pointer (e.g. \"/text\")"
+                ));
+            }
+        }
+        for (name, n) in [
+            ("max_backlog", self.max_backlog),
+            ("batch", self.batch),
+            ("threads", self.threads),
+        ] {
+            if n == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if self.checkpoint_secs == 0 {
+            return Err("checkpoint_secs must be at least 1".into());
+        }
+        let needed = [
+            (
+                "data_dir",
+                self.data_dir.join("minilm").join("model.safetensors"),
+                "run scripts/intel_data.sh",
+            ),
+            (
+                "data_dir",
+                self.data_dir.join("vader").join("vader_lexicon.txt"),
+                "run scripts/intel_data.sh",
+            ),
+            (
+                "classifier",
+                self.classifier_path(),
+                "train one with bss-intel train (make intel-classifier)",
+            ),
+        ];
+        for (name, path, hint) in needed {
+            if !path.is_file() {
+                return Err(format!(
+                    "{name}: {} does not exist ({hint})",
+                    path.display()
+                ));
+            }
+        }
+        if let Some(rules) = &self.rules {
+            bss_intel::routing::Rules::load(rules).map_err(|e| format!("rules: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_classified_event_is_named_after_the_type_it_classifies() {
+        assert_eq!(classified_type("ticket.opened"), "ticket.classified");
+        assert_eq!(classified_type("crm.case.filed"), "crm.case.classified");
+        assert_eq!(classified_type("complaint"), "complaint.classified");
+    }
+}

@@ -1,0 +1,233 @@
+//! Owns classifying the backlog: the models (loaded once), and a loop that
+//! takes a chunk from the backlog's front, reads its customers' facts and
+//! the recent anomalies, runs the model on a blocking thread, routes every
+//! ticket and stores the classified events, then drops the chunk from the
+//! backlog. Retries while PostgreSQL is unavailable; on a refusal no retry
+//! fixes it records why and stops (the stage then stops the sidecar).
+//! Must never drop a chunk before its events are committed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use bss_intel::classify::Classifier;
+use bss_intel::embedding::Embedder;
+use bss_intel::routing::{Facts, Rules};
+use bss_intel::sentiment::Vader;
+use tracing::warn;
+
+use super::backlog::Backlog;
+use super::config::IntelligenceConfig;
+use super::store::{self, Classified, CustomerFacts};
+use super::ticket::{Decision, Ticket};
+use crate::backoff::{self, Backoff};
+use crate::failure::Failure;
+use crate::metrics::Metrics;
+use crate::stage::db::Db;
+
+/// What the stage decides with, loaded once.
+pub struct Models {
+    embedder: Embedder,
+    classifier: Classifier,
+    vader: Vader,
+    rules: Rules,
+}
+
+impl Models {
+    /// Loads the model, the classifier, VADER's lexicons and the rules;
+    /// the error names the file.
+    pub fn load(cfg: &IntelligenceConfig) -> Result<Models> {
+        let embedder = Embedder::from_dir(cfg.data_dir.join("minilm"))
+            .and_then(|e| e.with_threads(cfg.threads))
+            .context("[intelligence] the embedding model")?;
+        let classifier =
+            Classifier::load(&cfg.classifier_path()).context("[intelligence] the classifier")?;
+        if classifier.dimensions() != embedder.dimensions() {
+            anyhow::bail!(
+                "[intelligence] the classifier {} takes vectors of {} numbers, the model gives {}: train it again (bss-intel train)",
+                cfg.classifier_path().display(),
+                classifier.dimensions(),
+                embedder.dimensions()
+            );
+        }
+        let vader = Vader::from_dir(cfg.data_dir.join("vader"))
+            .context("[intelligence] VADER's lexicons")?;
+        let rules = match &cfg.rules {
+            Some(p) => Rules::load(p).context("[intelligence] rules")?,
+            None => Rules::builtin(),
+        };
+        Ok(Models {
+            embedder,
+            classifier,
+            vader,
+            rules,
+        })
+    }
+
+    /// Classes (by the model, for the tickets that wait for it), sentiment
+    /// and routes of `chunk`.
+    fn decide(
+        &self,
+        chunk: &[Ticket],
+        customers: &HashMap<String, CustomerFacts>,
+        anomalies: u32,
+    ) -> Result<Vec<Decision>, String> {
+        let for_model: Vec<&str> = chunk
+            .iter()
+            .filter(|t| t.model)
+            .filter_map(|t| t.text.as_deref())
+            .collect();
+        let embeddings = self
+            .embedder
+            .embed_many(&for_model)
+            .map_err(|e| e.to_string())?;
+        let mut predictions = embeddings.iter().map(|v| self.classifier.predict(v));
+        let decisions = chunk
+            .iter()
+            .map(|t| {
+                let class = match (&t.text, t.model) {
+                    (Some(_), true) => predictions.next().map(|p| (p.class, p.confidence)),
+                    _ => None,
+                };
+                let sentiment = t
+                    .text
+                    .as_deref()
+                    .map_or(0.0, |text| self.vader.polarity_scores(text).compound);
+                let (segment, plan) = t
+                    .customer
+                    .as_ref()
+                    .and_then(|c| customers.get(c).cloned())
+                    .unwrap_or_default();
+                let route = self.rules.route(&Facts {
+                    class: class.as_ref().map_or("", |(c, _)| c.as_str()),
+                    confidence: class.as_ref().map_or(0.0, |(_, p)| *p),
+                    sentiment,
+                    segment: segment.as_deref(),
+                    plan: plan.as_deref(),
+                    anomalies,
+                });
+                Decision {
+                    class,
+                    sentiment,
+                    segment,
+                    plan,
+                    anomalies,
+                    route,
+                }
+            })
+            .collect();
+        Ok(decisions)
+    }
+}
+
+/// Classifies the backlog's tickets until the task is aborted or a refusal
+/// stops it.
+pub async fn run(
+    backlog: Arc<Backlog>,
+    models: Arc<Models>,
+    mut db: Db,
+    cfg: IntelligenceConfig,
+    metrics: Arc<Metrics>,
+) {
+    loop {
+        let chunk = backlog.front(cfg.batch).await;
+        match classify_chunk(&chunk, &models, &mut db, &cfg, &metrics).await {
+            Ok(()) => {
+                backlog.pop(chunk.len());
+                metrics.intel_backlog.set(backlog.waiting() as i64);
+            }
+            Err(why) => {
+                warn!(stage = super::NAME, error = %why, "the intelligence stage stops");
+                backlog.fail(why);
+                return;
+            }
+        }
+    }
+}
+
+/// Does one chunk, retrying while PostgreSQL is unavailable; Err: why no
+/// retry helps.
+async fn classify_chunk(
+    chunk: &[Ticket],
+    models: &Arc<Models>,
+    db: &mut Db,
+    cfg: &IntelligenceConfig,
+    metrics: &Metrics,
+) -> Result<(), String> {
+    let mut customers: Vec<String> = chunk.iter().filter_map(|t| t.customer.clone()).collect();
+    customers.sort_unstable();
+    customers.dedup();
+    let mut backoff = Backoff::new(backoff::DELIVERY);
+    let (facts, anomalies) = loop {
+        match store::facts(db, &customers, cfg.anomaly_window()).await {
+            Ok(v) => break v,
+            Err(e) => wait_or_fail(e, &mut backoff, metrics).await?,
+        }
+    };
+
+    let started = Instant::now();
+    let decisions = {
+        let (models, chunk) = (Arc::clone(models), chunk.to_vec());
+        tokio::task::spawn_blocking(move || models.decide(&chunk, &facts, anomalies))
+            .await
+            .map_err(|e| format!("the model's thread failed: {e}"))??
+    };
+    let modelled = chunk.iter().filter(|t| t.model).count();
+    if modelled > 0 {
+        metrics
+            .intel_model_seconds
+            .inc_by(started.elapsed().as_secs_f64());
+    }
+
+    let events: Vec<Classified> = chunk
+        .iter()
+        .zip(&decisions)
+        .map(|(t, d)| Classified {
+            stream_id: t.stream_id.clone(),
+            tenant: t.tenant.clone(),
+            event_type: t.classified_type(),
+            event_id: t.classified_id().to_string(),
+            data: d.data(t).to_string(),
+            subject: t.subject.clone().unwrap_or_else(|| t.stream_id.clone()),
+        })
+        .collect();
+    loop {
+        match store::append(db, &events).await {
+            Ok(()) => break,
+            Err(e) => wait_or_fail(e, &mut backoff, metrics).await?,
+        }
+    }
+
+    let now_us = super::now_us();
+    for (t, d) in chunk.iter().zip(&decisions) {
+        metrics.count_classified(
+            d.class.as_ref().map(|(c, _)| c.as_str()),
+            t.unclassified_because(),
+            &d.route.team,
+            d.route.priority.as_str(),
+        );
+        metrics
+            .intel_latency
+            .observe((now_us - t.commit_time_us).max(0) as f64 / 1e6);
+    }
+    Ok(())
+}
+
+/// After a failure: waits before the next try if it is one to retry,
+/// else Err with why.
+async fn wait_or_fail(e: Failure, backoff: &mut Backoff, metrics: &Metrics) -> Result<(), String> {
+    match e {
+        Failure::Fatal(e) => Err(e),
+        Failure::Retry(e) => {
+            metrics
+                .sink_retries
+                .get_or_create(&crate::metrics::SinkLabel::new(super::NAME))
+                .inc();
+            let wait = backoff.next_wait();
+            warn!(stage = super::NAME, error = %e, ?wait, "PostgreSQL is unavailable; retrying");
+            tokio::time::sleep(wait).await;
+            Ok(())
+        }
+    }
+}
