@@ -13,7 +13,7 @@ PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 # chosen with --test. A crate's unit tests run in `make check`.
 CARGO_TEST := cargo test --release --workspace --exclude pg_bss
 
-.PHONY: demo demo-stop check test-local test-vm test test-backup test-tls bench-tls setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-instructions soak test-detect test-intel intel-classifier test-monitoring chaos test-chaos testbed-down
+.PHONY: demo demo-stop check test-local test-vm test test-backup test-tls bench-tls setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-intelligence bench-instructions soak test-detect test-intel intel-classifier intel-forecast test-monitoring chaos test-chaos testbed-down
 
 # The one-machine layout (deploy/local/) with a sample of BSS traffic; it
 # keeps running until demo-stop.
@@ -89,7 +89,7 @@ test-e2e: devdb
 	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" $(CARGO_TEST) --test sessions -- --test-threads 1
 
 # Every benchmark; the figures in the README come from these.
-bench: bench-wal bench-pg bench-cdc bench-tls bench-e2e bench-detect bench-anomaly
+bench: bench-wal bench-pg bench-cdc bench-tls bench-e2e bench-detect bench-anomaly bench-intelligence
 
 # The sidecar's catch-up over TLS against plaintext, same servers, same run:
 # benches/tls/run.sh.
@@ -124,10 +124,12 @@ test-detect:
 # bss-intel against its references: VADER against vaderSentiment 3.3.2
 # itself, sentence by sentence, the embeddings against all-MiniLM-L6-v2's
 # published values (the data comes from scripts/intel_data.sh); then the
-# classifier trained and scored on the held-out tickets.
+# classifier trained and scored on the held-out tickets, and a day of rate
+# forecasts backtested against seasonal naive.
 test-intel: setup
 	BSS_INTEL_REQUIRE_DATA=1 $(CARGO_TEST) --test intel
 	scripts/intel_classifier.sh --evaluate
+	scripts/intel_forecast.sh --short
 
 # The ticket classifier alone: trained on bss-loadgen's generated tickets into
 # target/intel/classifier.json (scripts/intel_classifier.sh).
@@ -136,6 +138,11 @@ intel-classifier: setup
 
 target/intel/classifier.json:
 	scripts/intel_classifier.sh
+
+# The rate forecasts backtested on three weeks of simulated traffic
+# (scripts/intel_forecast.sh): MASE against seasonal naive per event type.
+intel-forecast: setup
+	scripts/intel_forecast.sh
 
 # Prometheus configuration, rules and their promtool unit tests, Alertmanager
 # routes, and the Grafana dashboards' queries (deploy/monitoring/check.sh).
@@ -200,4 +207,9 @@ bench-detect:
 
 # What the anomaly stage costs the sidecar at 400k events/min (CPU share).
 bench-anomaly: setup devdb
-	benches/anomaly/run.sh
+	benches/stage/run.sh anomaly
+
+# What the intelligence stage costs the sidecar at 400k events/min (CPU share,
+# tickets classified by the model, commit to classification).
+bench-intelligence: setup devdb
+	benches/stage/run.sh intelligence

@@ -9,5 +9,6 @@
 
 pub mod classify;
 pub mod embedding;
+pub mod forecast;
 pub mod routing;
 pub mod sentiment;

@@ -13,4 +13,5 @@ pub mod schemas;
 pub mod simulator;
 pub mod stages;
 pub mod ticket_text;
+pub mod traffic;
 pub mod writer;

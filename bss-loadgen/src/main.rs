@@ -61,6 +61,24 @@ enum Command {
     /// "priority", "text"}), the same number of each class, for training a
     /// classifier (`bss-intel train` reads them); no database needed.
     Tickets(TicketsArgs),
+    /// Print simulated traffic over days as CSV (minute,type,count: each
+    /// event type's count in each minute, with the hour-of-day and
+    /// day-of-week shapes of a telco's traffic), for backtesting rate
+    /// forecasts (`bss-intel forecast`); no database needed.
+    Rates(RatesArgs),
+}
+
+#[derive(Args)]
+struct RatesArgs {
+    /// Seed: the same seed and settings give the same counts.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Days to simulate (day 0 a Monday).
+    #[arg(long, default_value_t = 21)]
+    days: u32,
+    /// Events a minute of all types at the busiest hour of a weekday.
+    #[arg(long, default_value_t = 400_000.0)]
+    peak_per_minute: f64,
 }
 
 #[derive(Args)]
@@ -221,6 +239,7 @@ fn main() {
         Command::Chart(args) => chart_command(args),
         Command::Schemas => schemas_command(),
         Command::Tickets(args) => tickets_command(args),
+        Command::Rates(args) => rates_command(args),
     };
     if let Err(e) = result {
         // `generate | head` closes the pipe early; that is not a failure.
@@ -341,6 +360,23 @@ fn tickets_command(args: TicketsArgs) -> Result<()> {
     for t in &set {
         serde_json::to_writer(&mut out, t)?;
         out.write_all(b"\n").context("writing to stdout")?;
+    }
+    out.flush().context("writing to stdout")?;
+    Ok(())
+}
+
+fn rates_command(args: RatesArgs) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let counts = bss_loadgen::traffic::minute_counts(&bss_loadgen::traffic::TrafficConfig {
+        seed: args.seed,
+        days: args.days,
+        peak_per_minute: args.peak_per_minute,
+        first_weekday: 0,
+    });
+    writeln!(out, "minute,type,count").context("writing to stdout")?;
+    for c in &counts {
+        writeln!(out, "{},{},{}", c.minute, c.event_type, c.count).context("writing to stdout")?;
     }
     out.flush().context("writing to stdout")?;
     Ok(())

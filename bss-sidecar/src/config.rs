@@ -15,6 +15,7 @@ use bss_detect::config::DetectorConfig;
 
 use crate::sink::kafka::KafkaSinkConfig;
 use crate::sink::redis::RedisSinkConfig;
+use crate::stage::forecast::config::ForecastConfig;
 use crate::stage::intelligence::config::IntelligenceConfig;
 
 /// Forwards pg_bss events in commit order from PostgreSQL to Kafka and
@@ -151,6 +152,7 @@ struct FileConfig {
     anomaly: Option<AnomalyFileConfig>,
     detector: Option<Vec<toml::Value>>,
     intelligence: Option<IntelligenceConfig>,
+    forecast: Option<ForecastConfig>,
 }
 
 /// The `[anomaly]` table: how the anomaly stage runs its `[[detector]]`s.
@@ -190,6 +192,8 @@ pub struct Settings {
     pub replay_after_restore: bool,
     /// The `[intelligence]` table; none: the intelligence stage is off.
     pub intelligence: Option<IntelligenceConfig>,
+    /// The `[forecast]` table; none: the forecast stage is off.
+    pub forecast: Option<ForecastConfig>,
 }
 
 impl Settings {
@@ -260,7 +264,11 @@ impl Settings {
         if let Some(i) = &file.intelligence {
             i.check().map_err(|e| anyhow!("[intelligence] {e}"))?;
         }
+        if let Some(f) = &file.forecast {
+            f.check().map_err(|e| anyhow!("[forecast] {e}"))?;
+        }
         Ok(Settings {
+            forecast: file.forecast,
             intelligence: file.intelligence,
             detectors,
             anomaly_checkpoint: Duration::from_secs(checkpoint_secs),
@@ -305,7 +313,7 @@ impl Settings {
         let on_off = |on: bool| if on { "on" } else { "off" };
         format!(
             "spool {} (at most {} events), slot {}, publication {}, kafka {}, redis {}, \
-             {} detectors{}, intelligence {}, HTTP {}, drain {} s, linger {} ms, after a restore {}, {} logs",
+             {} detectors{}, intelligence {}, forecast {}, HTTP {}, drain {} s, linger {} ms, after a restore {}, {} logs",
             self.spool_dir.display(),
             self.spool_max_events,
             self.slot,
@@ -328,6 +336,7 @@ impl Settings {
                 Some(i) => format!("on ({})", i.types.join(", ")),
                 None => "off".to_owned(),
             },
+            on_off(self.forecast.is_some()),
             self.metrics_addr
                 .map_or_else(|| "off".to_owned(), |a| a.to_string()),
             self.drain_timeout.as_secs(),

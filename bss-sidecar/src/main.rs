@@ -18,6 +18,7 @@ use bss_sidecar::source::history::HistoryWentBack;
 use bss_sidecar::source::replication::{self, Fatal, SourceConfig};
 use bss_sidecar::spool::Spool;
 use bss_sidecar::stage::anomaly::{self, AnomalyStage, StageConfig};
+use bss_sidecar::stage::forecast::ForecastStage;
 use bss_sidecar::stage::intelligence::IntelligenceStage;
 use bss_sidecar::status::{self, RecentAnomalies, Status};
 use clap::Parser;
@@ -169,6 +170,13 @@ async fn run(settings: Settings) -> Result<()> {
             &settings.spool_dir,
             metrics.clone(),
         )?)));
+    }
+    if let Some(cfg) = settings.forecast.clone() {
+        consumers.push(Consumer::Stage(Box::new(ForecastStage::new(
+            cfg,
+            &settings.spool_dir,
+            metrics.clone(),
+        ))));
     }
     if consumers.is_empty() && settings.detectors.is_empty() {
         info!("no sink configured (--kafka-brokers, --redis-url): events are only spooled");

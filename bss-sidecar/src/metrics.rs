@@ -56,6 +56,22 @@ pub struct RouteLabel {
     pub priority: String,
 }
 
+/// Label set of per-event-type metrics (the forecast stage).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TypeLabel {
+    pub r#type: String,
+}
+
+/// Label set of the forecast stage's capacity: which types it covers
+/// (`all`). A family, so that without a capacity set there is no series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CapacityLabel {
+    pub types: String,
+}
+
+/// A gauge of a fractional value.
+pub type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms to ~28 s in steps of 25%, fine enough for p99 estimates.
     Histogram::new(exponential_buckets(0.0005, 1.25, 50))
@@ -111,6 +127,15 @@ pub struct Metrics {
     pub intel_model_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
     /// Saves of the intelligence stage's backlog.
     pub intel_checkpoints: Counter,
+    /// The forecast rate of the coming horizon, events an hour, and its band.
+    pub forecast_rate: Family<TypeLabel, FloatGauge>,
+    pub forecast_lower: Family<TypeLabel, FloatGauge>,
+    pub forecast_upper: Family<TypeLabel, FloatGauge>,
+    pub forecast_history: Family<TypeLabel, Gauge>,
+    pub forecast_capacity: Family<CapacityLabel, FloatGauge>,
+    pub forecast_refreshes: Counter,
+    pub forecast_fit_seconds: FloatGauge,
+    pub forecast_too_late: Counter,
     /// The replication connection is streaming.
     pub source_up: AtomicBool,
 }
@@ -148,6 +173,14 @@ impl Metrics {
             intel_latency: latency_histogram(),
             intel_model_seconds: Counter::default(),
             intel_checkpoints: Counter::default(),
+            forecast_rate: Family::default(),
+            forecast_lower: Family::default(),
+            forecast_upper: Family::default(),
+            forecast_history: Family::default(),
+            forecast_capacity: Family::default(),
+            forecast_refreshes: Counter::default(),
+            forecast_fit_seconds: FloatGauge::default(),
+            forecast_too_late: Counter::default(),
             source_up: AtomicBool::new(false),
             registry: Registry::with_prefix("bss_sidecar"),
             latency_registry: Registry::default(),
@@ -306,6 +339,46 @@ impl Metrics {
             "intelligence_checkpoints",
             "Saves of the intelligence stage's backlog (every [intelligence] checkpoint_secs while events come, and at shutdown)",
             m.intel_checkpoints.clone(),
+        );
+        m.registry.register(
+            "forecast_events_per_hour",
+            "Forecast rate of the coming [forecast] horizon_minutes, events an hour, by type (MSTL with a daily season and AutoETS)",
+            m.forecast_rate.clone(),
+        );
+        m.registry.register(
+            "forecast_events_per_hour_lower",
+            "Lower bound of the forecast rate's 95% band, events an hour",
+            m.forecast_lower.clone(),
+        );
+        m.registry.register(
+            "forecast_events_per_hour_upper",
+            "Upper bound of the forecast rate's 95% band, events an hour",
+            m.forecast_upper.clone(),
+        );
+        m.registry.register(
+            "forecast_history_buckets",
+            "Buckets of counts a type's forecast is fitted on (the daily season takes two days)",
+            m.forecast_history.clone(),
+        );
+        m.registry.register(
+            "forecast_capacity_events_per_hour",
+            "Events an hour the deployment can take ([forecast] capacity_per_hour), for the alert BssLoadForecastOverCapacity",
+            m.forecast_capacity.clone(),
+        );
+        m.registry.register(
+            "forecast_refreshes",
+            "Times the forecast stage fitted its forecasts",
+            m.forecast_refreshes.clone(),
+        );
+        m.registry.register(
+            "forecast_fit_seconds",
+            "Wall seconds the last fitting of every type's forecast took",
+            m.forecast_fit_seconds.clone(),
+        );
+        m.registry.register(
+            "forecast_too_late_events",
+            "Events the forecast stage did not count: committed before the oldest bucket it keeps",
+            m.forecast_too_late.clone(),
         );
         Arc::new(m)
     }

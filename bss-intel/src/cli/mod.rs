@@ -3,6 +3,7 @@
 
 mod classify;
 mod evaluate;
+mod forecast;
 mod train;
 
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use bss_intel::embedding::Embedder;
 #[derive(clap::Parser, Debug)]
 #[command(
     name = "bss-intel",
-    about = "Event intelligence on the box: ticket classes, sentiment, routing"
+    about = "Event intelligence on the box: ticket classes, sentiment, routing, rate forecasts"
 )]
 pub struct Args {
     /// The folder scripts/intel_data.sh fills (minilm/, vader/) and where
@@ -35,6 +36,7 @@ enum Command {
     Train(train::Train),
     Classify(classify::Classify),
     Evaluate(evaluate::Evaluate),
+    Forecast(forecast::Forecast),
 }
 
 pub fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
@@ -43,6 +45,7 @@ pub fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Train(t) => train::run(&data, t),
         Command::Classify(c) => classify::run(&data, c),
         Command::Evaluate(e) => evaluate::run(&data, e),
+        Command::Forecast(f) => forecast::run(&data, f),
     }
 }
 

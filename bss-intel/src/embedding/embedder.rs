@@ -28,7 +28,7 @@ pub struct Embedder {
     tokenizer: Tokenizer,
     bert: Bert,
     dimensions: usize,
-    /// The threads the matrix products run on ([`Embedder::with_threads`]);
+    /// The threads the matrix products run on ([`Embedder::with_pool`]);
     /// None: rayon's global pool, one thread per core.
     pool: Option<rayon::ThreadPool>,
 }
@@ -85,17 +85,12 @@ impl Embedder {
         })
     }
 
-    /// Runs the model on at most `threads` threads of its own (candle's
-    /// matrix products otherwise use every core), so a service beside a
-    /// database can leave it the rest.
-    pub fn with_threads(mut self, threads: usize) -> Result<Self, ModelError> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .thread_name(|i| format!("bss-intel-{i}"))
-            .build()
-            .map_err(|e| ModelError::Inference(format!("starting {threads} model threads: {e}")))?;
+    /// Runs the model's matrix products on `pool` (candle's otherwise use
+    /// rayon's global pool, a thread per core), so a service beside a
+    /// database can bound and deprioritise them.
+    pub fn with_pool(mut self, pool: rayon::ThreadPool) -> Self {
         self.pool = Some(pool);
-        Ok(self)
+        self
     }
 
     /// How many numbers a vector has (384).

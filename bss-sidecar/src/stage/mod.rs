@@ -13,6 +13,7 @@ use crate::failure::Failure;
 
 pub mod anomaly;
 pub mod db;
+pub mod forecast;
 pub mod intelligence;
 pub mod state_file;
 

@@ -6,6 +6,7 @@ mod support;
 mod anomaly_stage;
 mod check_config;
 mod erasure;
+mod forecast_stage;
 mod gap_fill;
 mod intelligence_stage;
 mod kafka_sink;

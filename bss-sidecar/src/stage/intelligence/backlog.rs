@@ -1,10 +1,13 @@
 //! Owns the tickets waiting for their classification to be stored: filled
-//! in commit order by the stage as it reads the spool, emptied from the
-//! front by the worker once a chunk's classified events are committed, and
-//! copied whole into the stage's state file at each checkpoint. Bounded:
-//! at most `max_model` wait for the model (the stage waits for room, or
-//! marks a ticket to be routed without a class). Must never drop a ticket
-//! before its classified event is committed.
+//! in commit order by the stage as it reads the spool, in two queues (those
+//! waiting for the model, and those to be routed without a class), emptied
+//! from the front by the worker once a chunk's classified events are
+//! committed, and copied whole into the stage's state file at each
+//! checkpoint. A worker serves each queue, so those routed without a
+//! class never wait for the model. Bounded: at most `max_model` wait for the
+//! model (the stage waits for room, or marks a ticket to be routed without
+//! a class). Must never drop a ticket before its classified event is
+//! committed.
 
 use std::collections::VecDeque;
 
@@ -15,11 +18,22 @@ use super::ticket::Ticket;
 
 #[derive(Default)]
 struct Inner {
-    tickets: VecDeque<Ticket>,
-    /// Of `tickets`, how many wait for the model.
-    for_model: usize,
+    /// Tickets waiting for the model, in commit order.
+    model: VecDeque<Ticket>,
+    /// Tickets to be routed without a class, in commit order.
+    direct: VecDeque<Ticket>,
     /// Why the worker stopped, if it did (a refusal no retry fixes).
     failed: Option<String>,
+}
+
+impl Inner {
+    fn queue(&mut self, model: bool) -> &mut VecDeque<Ticket> {
+        if model {
+            &mut self.model
+        } else {
+            &mut self.direct
+        }
+    }
 }
 
 /// The waiting tickets, shared by the stage and its worker.
@@ -42,7 +56,7 @@ impl Backlog {
 
     /// Whether a ticket coming now may wait for the model.
     pub fn model_has_room(&self) -> bool {
-        self.inner.lock().for_model < self.max_model
+        self.inner.lock().model.len() < self.max_model
     }
 
     /// Completes once tickets are dropped after this call (room may have
@@ -53,61 +67,65 @@ impl Backlog {
         dropped
     }
 
-    /// Adds `tickets` at the end (the stage, in commit order).
-    pub fn push(&self, tickets: impl IntoIterator<Item = Ticket>) {
+    /// Adds a ticket at the end of its queue (the stage, in commit order).
+    pub fn push(&self, ticket: Ticket) {
         let mut inner = self.inner.lock();
-        let before = inner.tickets.len();
-        for t in tickets {
-            inner.for_model += usize::from(t.model);
-            inner.tickets.push_back(t);
-        }
-        if inner.tickets.len() > before {
-            drop(inner);
-            self.more.notify_one();
-        }
+        inner.queue(ticket.model).push_back(ticket);
+        drop(inner);
+        self.more.notify_waiters();
     }
 
     /// Replaces everything by the tickets a restart found in the state file.
     pub fn restore(&self, tickets: Vec<Ticket>) {
         let mut inner = self.inner.lock();
-        inner.for_model = tickets.iter().filter(|t| t.model).count();
-        inner.tickets = tickets.into();
+        inner.model.clear();
+        inner.direct.clear();
+        for t in tickets {
+            inner.queue(t.model).push_back(t);
+        }
         drop(inner);
-        self.more.notify_one();
+        self.more.notify_waiters();
     }
 
-    /// Copies of the first `n` (at least one): waits until there is one.
-    pub async fn front(&self, n: usize) -> Vec<Ticket> {
+    /// Copies of the first `n` tickets of one queue (`model`: those
+    /// waiting for the model): waits until there is one.
+    pub async fn front(&self, model: bool, n: usize) -> Vec<Ticket> {
         loop {
-            let notified = self.more.notified();
+            let mut more = std::pin::pin!(self.more.notified());
+            more.as_mut().enable();
             {
-                let inner = self.inner.lock();
-                if !inner.tickets.is_empty() {
-                    return inner.tickets.iter().take(n).cloned().collect();
+                let mut inner = self.inner.lock();
+                let queue = inner.queue(model);
+                if !queue.is_empty() {
+                    return queue.iter().take(n).cloned().collect();
                 }
             }
-            notified.await;
+            more.await;
         }
     }
 
-    /// Drops the first `n`, whose classified events are committed.
-    pub fn pop(&self, n: usize) {
+    /// Drops the first `n` of a queue, whose classified events are committed.
+    pub fn pop(&self, model: bool, n: usize) {
         let mut inner = self.inner.lock();
-        let n = n.min(inner.tickets.len());
-        let modelled = inner.tickets.drain(..n).filter(|t| t.model).count();
-        inner.for_model -= modelled;
+        let queue = inner.queue(model);
+        let n = n.min(queue.len());
+        queue.drain(..n);
         drop(inner);
-        self.room.notify_waiters();
+        if model {
+            self.room.notify_waiters();
+        }
     }
 
     /// Every waiting ticket, for the state file.
     pub fn snapshot(&self) -> Vec<Ticket> {
-        self.inner.lock().tickets.iter().cloned().collect()
+        let inner = self.inner.lock();
+        inner.model.iter().chain(&inner.direct).cloned().collect()
     }
 
     /// How many tickets wait.
     pub fn waiting(&self) -> usize {
-        self.inner.lock().tickets.len()
+        let inner = self.inner.lock();
+        inner.model.len() + inner.direct.len()
     }
 
     /// The worker stopped for good: `why`.
@@ -140,22 +158,36 @@ mod tests {
     }
 
     #[test]
-    fn the_model_gets_at_most_max_tickets_and_room_comes_back_as_they_are_stored() {
+    fn the_model_gets_at_most_max_tickets_and_each_queue_is_served_apart() {
         let b = Backlog::new(2);
         assert!(b.model_has_room());
-        b.push([ticket(1, true), ticket(2, false), ticket(3, true)]);
+        for t in [
+            ticket(1, true),
+            ticket(2, false),
+            ticket(3, true),
+            ticket(4, false),
+        ] {
+            b.push(t);
+        }
         assert!(!b.model_has_room(), "two wait for the model");
-        assert_eq!(b.waiting(), 3);
+        assert_eq!(b.waiting(), 4);
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let front = rt.block_on(b.front(2));
-        assert_eq!(front, [ticket(1, true), ticket(2, false)]);
-        assert_eq!(b.waiting(), 3, "front copies, pop removes");
-        b.pop(2);
+        assert_eq!(rt.block_on(b.front(false, 1)), [ticket(2, false)]);
+        assert_eq!(b.waiting(), 4, "front copies, pop removes");
+        b.pop(false, 1);
+        assert_eq!(
+            rt.block_on(b.front(true, 8)),
+            [ticket(1, true), ticket(3, true)]
+        );
+        b.pop(true, 1);
         assert!(b.model_has_room());
+        assert_eq!(rt.block_on(b.front(false, 8)), [ticket(4, false)]);
+        b.pop(false, 1);
         assert_eq!(b.snapshot(), [ticket(3, true)]);
-        b.restore(vec![ticket(4, true), ticket(5, true)]);
+        b.restore(vec![ticket(5, true), ticket(6, false), ticket(7, true)]);
         assert!(!b.model_has_room(), "restored tickets count");
+        assert_eq!(b.waiting(), 3);
     }
 }

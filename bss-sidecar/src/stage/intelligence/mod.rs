@@ -10,7 +10,8 @@
 //! Off the spool's critical path: the stage only copies the events to
 //! classify into its backlog (`backlog.rs`) as it reads the spool, and a
 //! worker (`worker.rs`) classifies from the backlog on at most `threads`
-//! threads. The backlog is bounded: with `max_backlog` events waiting for
+//! threads at a lower priority (`model_nice`); another routes those
+//! without a class, so they never wait for the model. The backlog is bounded: with `max_backlog` events waiting for
 //! the model, the stage waits for room, but never past `max_wait_ms` after
 //! an event's commit; an event that still finds no room is routed without a
 //! class (and counted so). So a slow model holds the stage's spool cursor
@@ -75,7 +76,7 @@ pub struct IntelligenceStage {
     state_path: PathBuf,
     backlog: Arc<Backlog>,
     models: Arc<Models>,
-    worker: Option<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
     metrics: Arc<Metrics>,
 }
 
@@ -94,7 +95,7 @@ impl IntelligenceStage {
             database_url,
             state_path: spool_dir.join(STATE_FILE),
             models,
-            worker: None,
+            workers: Vec::new(),
             metrics,
         })
     }
@@ -127,7 +128,7 @@ impl IntelligenceStage {
                     _ = tokio::time::sleep(left) => {}
                 }
             }
-            self.backlog.push([ticket]);
+            self.backlog.push(ticket);
             self.metrics
                 .intel_backlog
                 .set(self.backlog.waiting() as i64);
@@ -154,7 +155,7 @@ fn now_us() -> i64 {
 impl Drop for IntelligenceStage {
     fn drop(&mut self) {
         // What it was doing is in the saved backlog, or in the spool after it.
-        if let Some(w) = self.worker.take() {
+        for w in self.workers.drain(..) {
             w.abort();
         }
     }
@@ -183,14 +184,17 @@ impl Stage for IntelligenceStage {
         self.metrics
             .intel_backlog
             .set(self.backlog.waiting() as i64);
-        let worker = worker::run(
-            Arc::clone(&self.backlog),
-            Arc::clone(&self.models),
-            Db::new(self.database_url.clone()),
-            self.cfg.clone(),
-            Arc::clone(&self.metrics),
-        );
-        self.worker = Some(tokio::spawn(worker));
+        for model in [true, false] {
+            let worker = worker::run(
+                Arc::clone(&self.backlog),
+                model,
+                Arc::clone(&self.models),
+                Db::new(self.database_url.clone()),
+                self.cfg.clone(),
+                Arc::clone(&self.metrics),
+            );
+            self.workers.push(tokio::spawn(worker));
+        }
         info!(
             stage = NAME,
             cursor,

@@ -26,6 +26,28 @@ use crate::failure::Failure;
 use crate::metrics::Metrics;
 use crate::stage::db::Db;
 
+/// The threads the model runs on: `threads` of them, each at `nice`, so
+/// that PostgreSQL and the sinks on the same cores come first.
+fn model_threads(threads: usize, nice: i32) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("bss-intel-{i}"))
+        .start_handler(move |_| {
+            // SAFETY: gettid and setpriority take integers; PRIO_PROCESS
+            // with a thread id sets that thread's nice value on Linux.
+            let rc = unsafe {
+                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                libc::setpriority(libc::PRIO_PROCESS, tid, nice)
+            };
+            if rc != 0 {
+                warn!(stage = super::NAME, nice, error = %std::io::Error::last_os_error(),
+                    "could not lower the model thread's priority; it runs at the sidecar's");
+            }
+        })
+        .build()
+        .context("[intelligence] starting the model's threads")
+}
+
 /// What the stage decides with, loaded once.
 pub struct Models {
     embedder: Embedder,
@@ -39,8 +61,8 @@ impl Models {
     /// the error names the file.
     pub fn load(cfg: &IntelligenceConfig) -> Result<Models> {
         let embedder = Embedder::from_dir(cfg.data_dir.join("minilm"))
-            .and_then(|e| e.with_threads(cfg.threads))
-            .context("[intelligence] the embedding model")?;
+            .context("[intelligence] the embedding model")?
+            .with_pool(model_threads(cfg.threads, cfg.model_nice)?);
         let classifier =
             Classifier::load(&cfg.classifier_path()).context("[intelligence] the classifier")?;
         if classifier.dimensions() != embedder.dimensions() {
@@ -121,20 +143,26 @@ impl Models {
     }
 }
 
-/// Classifies the backlog's tickets until the task is aborted or a refusal
-/// stops it.
+/// Most tickets routed without a class stored in one transaction.
+const DIRECT_CHUNK: usize = 256;
+
+/// Classifies the tickets of one of the backlog's queues (`model`: those
+/// waiting for the model; else those routed without a class, which so never
+/// wait for it) until the task is aborted or a refusal stops it.
 pub async fn run(
     backlog: Arc<Backlog>,
+    model: bool,
     models: Arc<Models>,
     mut db: Db,
     cfg: IntelligenceConfig,
     metrics: Arc<Metrics>,
 ) {
+    let chunk_len = if model { cfg.batch } else { DIRECT_CHUNK };
     loop {
-        let chunk = backlog.front(cfg.batch).await;
+        let chunk = backlog.front(model, chunk_len).await;
         match classify_chunk(&chunk, &models, &mut db, &cfg, &metrics).await {
             Ok(()) => {
-                backlog.pop(chunk.len());
+                backlog.pop(model, chunk.len());
                 metrics.intel_backlog.set(backlog.waiting() as i64);
             }
             Err(why) => {
