@@ -145,6 +145,7 @@ fn simulate(tables: &[Value], events: u64) -> Run {
         batch_size: BATCH_SIZE,
         run_id: "f1".into(),
         anomaly_rate: ANOMALY_RATE,
+        ticket_share: bss_loadgen::simulator::TICKET_SHARE,
     });
     let start = parse_rfc3339(DEFAULT_SIMULATED_START).expect("the default start parses");
     let mut anomalies = Vec::new();

@@ -28,7 +28,9 @@ use bss_loadgen::history::HistoryWriter;
 use bss_loadgen::kafka_watch::{self, KafkaConfig, Tracker};
 use bss_loadgen::report::{render_table, AnomalySummary, Recorder, Report, RunFacts};
 use bss_loadgen::schemas::SCHEMAS;
-use bss_loadgen::simulator::{random_ticket_context, Append, SimConfig, Simulator, MAX_CUSTOMERS};
+use bss_loadgen::simulator::{
+    random_ticket_context, Append, SimConfig, Simulator, MAX_CUSTOMERS, TICKET_SHARE,
+};
 use bss_loadgen::stages::{
     format_duration, parse_duration, parse_stages, Profile, Scenario, Stage,
 };
@@ -110,6 +112,11 @@ struct SimArgs {
     /// Fraction of usage events that are injected anomalies (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     anomalies: f64,
+    /// Share of events that are tickets (ticket.opened), 0 to 0.5; usage
+    /// takes up the difference. The default, 0.03, is about a hundred times
+    /// a real operator's (some 0.01%).
+    #[arg(long, default_value_t = TICKET_SHARE)]
+    ticket_share: f64,
     /// Where the anomaly labels go (JSON lines); default: next to --report
     /// as <report>.anomalies.jsonl, else anomalies.jsonl. Written only with --anomalies.
     #[arg(long)]
@@ -267,6 +274,12 @@ fn sim_config(args: &SimArgs, default_run_id: String) -> Result<SimConfig> {
             args.anomalies
         );
     }
+    if !(0.0..=0.5).contains(&args.ticket_share) {
+        bail!(
+            "--ticket-share {} must be between 0 and 0.5 (a fraction of events)",
+            args.ticket_share
+        );
+    }
     if args.customers == 0 || args.customers > MAX_CUSTOMERS {
         bail!(
             "--customers {} must be between 1 and {MAX_CUSTOMERS}",
@@ -285,6 +298,7 @@ fn sim_config(args: &SimArgs, default_run_id: String) -> Result<SimConfig> {
         batch_size: args.batch_size,
         run_id,
         anomaly_rate: args.anomalies,
+        ticket_share: args.ticket_share,
     })
 }
 

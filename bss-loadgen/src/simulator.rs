@@ -31,8 +31,11 @@ pub const MIX: &[(Action, f64)] = &[
     (Action::Cancel, 0.005),
     (Action::Invoice, 0.04),
     (Action::Payment, 0.035), // payment.received, or payment.failed (1 in 7)
-    (Action::Ticket, 0.03),
+    (Action::Ticket, TICKET_SHARE),
 ];
+/// MIX's share of tickets: about a hundred times a real operator's, so
+/// that a short run has plenty to classify.
+pub const TICKET_SHARE: f64 = 0.03;
 /// Of the payment attempts, the share that fails.
 pub const PAYMENT_FAILURE_SHARE: f64 = 1.0 / 7.0;
 /// A failed invoice is retried until this many attempts have failed.
@@ -61,6 +64,9 @@ pub struct SimConfig {
     pub run_id: String,
     /// Fraction of usage events that are anomalous (0 = none).
     pub anomaly_rate: f64,
+    /// Share of events that are `ticket.opened` (MIX's, `TICKET_SHARE`,
+    /// unless set); usage takes up the difference.
+    pub ticket_share: f64,
 }
 
 /// One event in the form `bss.append_events` accepts.
@@ -264,6 +270,11 @@ impl Simulator {
         let append_weights = MIX
             .iter()
             .map(|&(a, share)| {
+                let share = match a {
+                    Action::Ticket => cfg.ticket_share,
+                    Action::Usage => share + TICKET_SHARE - cfg.ticket_share,
+                    _ => share,
+                };
                 let per_append = match a {
                     Action::Usage => batch,
                     Action::Onboard => 2.0,
@@ -810,6 +821,7 @@ mod tests {
             batch_size: 10,
             run_id: "u1".into(),
             anomaly_rate: 0.0,
+            ticket_share: TICKET_SHARE,
         };
         let start = parse_rfc3339(DEFAULT_SIMULATED_START).expect("default start parses");
         let (appends, _) = generate(cfg, 60_000, 1000.0, start);

@@ -5,8 +5,21 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+
+/// Microseconds since the Unix epoch at `t`, the unit of commit times
+/// (0 before the epoch).
+pub fn unix_us(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// Now, in the unit of commit times.
+pub fn now_us() -> i64 {
+    unix_us(SystemTime::now())
+}
 
 /// One event of the store, with the commit that published it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

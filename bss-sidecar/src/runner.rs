@@ -11,14 +11,14 @@
 //! handled, nor a stage's records before its state is saved.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::backoff::{self, Backoff};
-use crate::event::Spooled;
+use crate::event::{now_us, Spooled};
 use crate::failure::Failure;
 use crate::metrics::{Metrics, SinkLabel};
 use crate::reader::SpoolReader;
@@ -231,10 +231,7 @@ async fn checkpoint(
 
 /// The commit-to-ack latency of each event of an acknowledged batch.
 fn observe_latency(metrics: &Metrics, label: &SinkLabel, batch: &[Spooled]) {
-    let now_us = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0);
+    let now_us = now_us();
     let hist = metrics.commit_to_ack.get_or_create(label);
     for s in batch {
         hist.observe((now_us - s.event.commit_time_us).max(0) as f64 / 1e6);

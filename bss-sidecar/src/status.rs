@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bss_detect::pipeline::Anomaly;
 use bss_detect::time::format_rfc3339_us;
@@ -353,7 +353,7 @@ impl Status {
             stage: stage.map(SinkLabel::new),
             anomalies,
             history: Mutex::new(History::new()),
-            started_ms: unix_ms(),
+            started_ms: crate::event::now_us() / 1000,
         })
     }
 
@@ -369,7 +369,7 @@ impl Status {
         };
         Reading {
             at: Instant::now(),
-            at_ms: unix_ms(),
+            at_ms: crate::event::now_us() / 1000,
             sourced: m.source_events.get(),
             transactions: m.source_transactions.get(),
             reconnects: m.source_reconnects.get(),
@@ -581,13 +581,6 @@ impl HistoryReport {
 fn format_lsn(lsn: i64) -> String {
     let lsn = lsn as u64;
     format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)
-}
-
-fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

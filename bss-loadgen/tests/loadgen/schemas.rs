@@ -32,6 +32,7 @@ fn every_generated_event_passes_its_schema() {
         batch_size: 10,
         run_id: "s1".into(),
         anomaly_rate: 0.02,
+        ticket_share: bss_loadgen::simulator::TICKET_SHARE,
     };
     let (appends, labels) = generate(cfg, 150_000, 1000.0, start);
     assert!(!labels.is_empty());

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bss_loadgen::anomalies::AnomalyKind;
 use bss_loadgen::clock::{parse_rfc3339, DEFAULT_SIMULATED_START};
-use bss_loadgen::simulator::{generate, Append, SimConfig, MIX};
+use bss_loadgen::simulator::{generate, Append, SimConfig, MIX, TICKET_SHARE};
 use uuid::Uuid;
 
 fn cfg(seed: u64, anomalies: f64) -> SimConfig {
@@ -15,6 +15,7 @@ fn cfg(seed: u64, anomalies: f64) -> SimConfig {
         batch_size: 10,
         run_id: "t1".into(),
         anomaly_rate: anomalies,
+        ticket_share: TICKET_SHARE,
     }
 }
 
@@ -173,6 +174,27 @@ fn type_mix_by_event_count_is_within_tolerance() {
             "{t}: {got:.4} vs {want} ({by_type:?})"
         );
     }
+}
+
+#[test]
+fn a_ticket_share_set_replaces_the_mix_and_usage_takes_up_the_rest() {
+    let start = parse_rfc3339(DEFAULT_SIMULATED_START).unwrap();
+    let mut c = cfg(42, 0.0);
+    c.ticket_share = 0.001;
+    let (appends, _) = generate(c, 400_000, 1000.0, start);
+    let (mut tickets, mut usage, mut total) = (0u64, 0u64, 0u64);
+    for e in appends.iter().flat_map(|a| &a.events) {
+        total += 1;
+        match e.event_type.as_str() {
+            "ticket.opened" => tickets += 1,
+            "usage.recorded" => usage += 1,
+            _ => {}
+        }
+    }
+    let (tickets, usage) = (tickets as f64 / total as f64, usage as f64 / total as f64);
+    assert!((tickets - 0.001).abs() < 0.0003, "tickets {tickets:.5}");
+    let want_usage = MIX[0].1 + TICKET_SHARE - 0.001;
+    assert!((usage - want_usage).abs() < 0.01, "usage {usage:.4}");
 }
 
 #[test]

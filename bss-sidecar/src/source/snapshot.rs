@@ -8,14 +8,14 @@
 //! Must never read outside the imported snapshot, and never hand out an
 //! event it could not decode whole.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use anyhow::{anyhow, bail, Context, Result};
 use pgwire_replication::{Lsn, ReplicationClient};
 use tokio_postgres::types::{FromSql, Type};
 
 use super::pgoutput::{Column, EventColumns, Relation};
-use crate::event::Event;
+use crate::event::{unix_us, Event};
 
 /// Events read per page.
 pub const PAGE: i64 = 1000;
@@ -172,9 +172,7 @@ impl StoreEvents {
                 .event(values)
                 .map_err(|e| anyhow!("cannot decode the event at position {position}: {e}"))?;
             let recorded: SystemTime = row.get("recorded_at");
-            e.commit_time_us = recorded
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros() as i64);
+            e.commit_time_us = unix_us(recorded);
             events.push(e);
         }
         Ok(events)

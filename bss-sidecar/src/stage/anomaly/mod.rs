@@ -111,8 +111,9 @@ impl AnomalyStage {
 
     async fn save_state(&mut self, next: u64) -> Result<()> {
         let payload = self.pipeline.save();
-        let path = self.cfg.spool_dir.join(STATE_FILE);
-        tokio::task::spawn_blocking(move || state::save(&path, &payload, next)).await??;
+        state::file(&self.cfg.spool_dir.join(STATE_FILE))
+            .save_off_thread(payload, next)
+            .await?;
         self.metrics.anomaly_checkpoints.inc();
         Ok(())
     }

@@ -13,9 +13,9 @@ use crate::stage::state_file::StateFile;
 /// The state file, in the spool directory.
 pub const STATE_FILE: &str = "anomaly.state";
 
-fn file(path: &Path) -> StateFile<'_> {
+pub fn file(path: &Path) -> StateFile {
     StateFile {
-        path,
+        path: path.to_owned(),
         magic: b"BSSANOM1",
         what: "the anomaly state",
         start_over: "to start the detectors with empty windows",
@@ -38,11 +38,6 @@ pub fn load(
     Ok((pipeline, next, notes))
 }
 
-/// Replaces the state file by `pipeline`'s state at `next`, durably.
-pub fn save(path: &Path, payload: &[u8], next: u64) -> Result<()> {
-    file(path).save(payload, next)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,7 +48,7 @@ mod tests {
         let path = dir.path().join(STATE_FILE);
         let (fresh, from, _) = load(&path, Vec::new(), 7).unwrap();
         assert_eq!(from, 7, "no file: from the cursor");
-        save(&path, &fresh.save(), 42).unwrap();
+        file(&path).save(&fresh.save(), 42).unwrap();
         let (_, from, _) = load(&path, Vec::new(), 7).unwrap();
         assert_eq!(from, 42);
         let Err(err) = load(&path, Vec::new(), 43) else {

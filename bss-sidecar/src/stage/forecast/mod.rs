@@ -16,11 +16,11 @@
 pub mod config;
 mod counts;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
@@ -30,7 +30,7 @@ use self::config::ForecastConfig;
 use self::counts::Counts;
 use super::state_file::StateFile;
 use super::Stage;
-use crate::event::Spooled;
+use crate::event::{now_us, Spooled};
 use crate::failure::Failure;
 use crate::metrics::{CapacityLabel, Metrics, TypeLabel};
 
@@ -39,9 +39,9 @@ pub const NAME: &str = "forecast";
 /// The state file (the counts), in the spool directory.
 pub const STATE_FILE: &str = "forecast.state";
 
-fn state_file(path: &Path) -> StateFile<'_> {
+fn state_file(spool_dir: &Path) -> StateFile {
     StateFile {
-        path,
+        path: spool_dir.join(STATE_FILE),
         magic: b"BSSFCST1",
         what: "the forecast stage's counts",
         start_over: "to start counting afresh (forecasts then wait for new history)",
@@ -51,7 +51,7 @@ fn state_file(path: &Path) -> StateFile<'_> {
 /// The forecast stage.
 pub struct ForecastStage {
     cfg: ForecastConfig,
-    state_path: PathBuf,
+    state: StateFile,
     counts: Arc<Mutex<Counts>>,
     refresher: Option<JoinHandle<()>>,
     metrics: Arc<Metrics>,
@@ -68,7 +68,7 @@ impl ForecastStage {
         ForecastStage {
             counts: Arc::new(Mutex::new(Counts::new(cfg.bucket_us(), cfg.keep()))),
             cfg,
-            state_path: spool_dir.join(STATE_FILE),
+            state: state_file(spool_dir),
             refresher: None,
             metrics,
         }
@@ -81,13 +81,6 @@ impl Drop for ForecastStage {
             r.abort();
         }
     }
-}
-
-/// Microseconds since the Unix epoch, as commit times are.
-fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
 }
 
 /// Fits every type's forecast now and sets the gauges.
@@ -137,12 +130,9 @@ impl Stage for ForecastStage {
     }
 
     fn resume(&mut self, cursor: u64) -> Result<u64> {
-        let file = state_file(&self.state_path);
-        let next = match file.load(cursor)? {
+        let next = match self.state.load_json::<Counts>(cursor)? {
             None => cursor,
-            Some((next, payload)) => {
-                let saved: Counts =
-                    serde_json::from_slice(&payload).map_err(|e| file.damaged(&e.to_string()))?;
+            Some((next, saved)) => {
                 if saved.fits(self.cfg.bucket_us(), self.cfg.keep()) {
                     *self.counts.lock() = saved;
                 } else {
@@ -189,10 +179,7 @@ impl Stage for ForecastStage {
     fn save(&mut self, next: u64) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             let payload = serde_json::to_vec(&*self.counts.lock())?;
-            let path = self.state_path.clone();
-            tokio::task::spawn_blocking(move || state_file(&path).save(&payload, next))
-                .await?
-                .with_context(|| format!("saving {}", self.state_path.display()))
+            self.state.save_off_thread(payload, next).await
         })
     }
 }

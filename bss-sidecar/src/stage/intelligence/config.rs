@@ -53,6 +53,14 @@ pub struct IntelligenceConfig {
     /// sinks and the rest of the sidecar get the CPU first.
     #[serde(default = "default_model_nice")]
     pub model_nice: i32,
+    /// The share of a core the model may use on average, 0 < x <= 1:
+    /// after a batch that took t, the model pauses t * (1 - x) / x. Bounds
+    /// it whatever the scheduler does (with autogroup, the default on
+    /// Debian, a thread's nice value weighs only against the threads of
+    /// its own session, not against PostgreSQL's). With `threads` above 1,
+    /// up to `threads` times this.
+    #[serde(default = "default_model_cpu")]
+    pub model_cpu: f64,
     /// How far back anomalies count as recent for routing
     /// (`anomalies_at_least`).
     #[serde(default = "default_anomaly_window_secs")]
@@ -90,6 +98,9 @@ fn default_threads() -> usize {
 fn default_model_nice() -> i32 {
     10
 }
+fn default_model_cpu() -> f64 {
+    0.25
+}
 fn default_anomaly_window_secs() -> u64 {
     3600
 }
@@ -118,6 +129,11 @@ impl IntelligenceConfig {
 
     pub fn max_wait(&self) -> Duration {
         Duration::from_millis(self.max_wait_ms)
+    }
+
+    /// How long the model pauses after a batch that took `busy`.
+    pub fn model_pause(&self, busy: Duration) -> Duration {
+        busy.mul_f64((1.0 - self.model_cpu) / self.model_cpu)
     }
 
     pub fn anomaly_window(&self) -> Duration {
@@ -158,6 +174,12 @@ impl IntelligenceConfig {
         }
         if !(0..=19).contains(&self.model_nice) {
             return Err(format!("model_nice = {}: want 0 to 19", self.model_nice));
+        }
+        if !(self.model_cpu > 0.0 && self.model_cpu <= 1.0) {
+            return Err(format!(
+                "model_cpu = {}: want a share of a core above 0 and at most 1",
+                self.model_cpu
+            ));
         }
         let needed = [
             (
@@ -200,5 +222,29 @@ mod tests {
         assert_eq!(classified_type("ticket.opened"), "ticket.classified");
         assert_eq!(classified_type("crm.case.filed"), "crm.case.classified");
         assert_eq!(classified_type("complaint"), "complaint.classified");
+    }
+
+    /// `model_cpu` as TOML writes it (`nan` too).
+    fn with_model_cpu(model_cpu: &str) -> IntelligenceConfig {
+        toml::from_str(&format!("data_dir = \"/nowhere\"\nmodel_cpu = {model_cpu}")).unwrap()
+    }
+
+    #[test]
+    fn the_model_pauses_so_that_it_runs_its_share_of_the_time() {
+        let busy = Duration::from_millis(100);
+        assert_eq!(
+            with_model_cpu("0.25").model_pause(busy),
+            Duration::from_millis(300)
+        );
+        assert_eq!(with_model_cpu("0.5").model_pause(busy), busy);
+        assert_eq!(with_model_cpu("1.0").model_pause(busy), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_share_of_a_core_outside_0_to_1_is_refused_by_name() {
+        for bad in ["0.0", "-0.5", "1.5", "nan"] {
+            let err = with_model_cpu(bad).check().unwrap_err();
+            assert!(err.starts_with("model_cpu = "), "{err}");
+        }
     }
 }

@@ -10,9 +10,10 @@
 //! Off the spool's critical path: the stage only copies the events to
 //! classify into its backlog (`backlog.rs`) as it reads the spool, and a
 //! worker (`worker.rs`) classifies from the backlog on at most `threads`
-//! threads at a lower priority (`model_nice`); another routes those
-//! without a class, so they never wait for the model. The backlog is bounded: with `max_backlog` events waiting for
-//! the model, the stage waits for room, but never past `max_wait_ms` after
+//! threads at a lower priority (`model_nice`), pausing after each batch so
+//! that it uses at most `model_cpu` of a core; another routes those
+//! without a class, so they never wait for the model. The backlog is
+//! bounded: with `max_backlog` events waiting for the model, the stage waits for room, but never past `max_wait_ms` after
 //! an event's commit; an event that still finds no room is routed without a
 //! class (and counted so). So a slow model holds the stage's spool cursor
 //! (never the sinks) by at most that long.
@@ -35,11 +36,11 @@ mod store;
 mod ticket;
 mod worker;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use futures::future::BoxFuture;
 use tokio::task::JoinHandle;
 use tracing::info;
@@ -51,7 +52,7 @@ use self::worker::Models;
 use super::db::Db;
 use super::state_file::StateFile;
 use super::Stage;
-use crate::event::Spooled;
+use crate::event::{now_us, Spooled};
 use crate::failure::Failure;
 use crate::metrics::{Metrics, SinkLabel};
 
@@ -60,9 +61,9 @@ pub const NAME: &str = "intelligence";
 /// The state file (the saved backlog), in the spool directory.
 pub const STATE_FILE: &str = "intelligence.state";
 
-fn state_file(path: &Path) -> StateFile<'_> {
+fn state_file(spool_dir: &Path) -> StateFile {
     StateFile {
-        path,
+        path: spool_dir.join(STATE_FILE),
         magic: b"BSSINTL1",
         what: "the intelligence stage's backlog",
         start_over: "to start without it (the events it held are then not classified)",
@@ -73,7 +74,7 @@ fn state_file(path: &Path) -> StateFile<'_> {
 pub struct IntelligenceStage {
     cfg: IntelligenceConfig,
     database_url: String,
-    state_path: PathBuf,
+    state: StateFile,
     backlog: Arc<Backlog>,
     models: Arc<Models>,
     workers: Vec<JoinHandle<()>>,
@@ -93,7 +94,7 @@ impl IntelligenceStage {
             backlog: Arc::new(Backlog::new(cfg.max_backlog)),
             cfg,
             database_url,
-            state_path: spool_dir.join(STATE_FILE),
+            state: state_file(spool_dir),
             models,
             workers: Vec::new(),
             metrics,
@@ -137,19 +138,10 @@ impl IntelligenceStage {
     }
 
     async fn save_backlog(&mut self, next: u64) -> Result<()> {
-        let payload = serde_json::to_vec(&self.backlog.snapshot())?;
-        let path = self.state_path.clone();
-        tokio::task::spawn_blocking(move || state_file(&path).save(&payload, next)).await??;
+        self.state.save_json(&self.backlog.snapshot(), next).await?;
         self.metrics.intel_checkpoints.inc();
         Ok(())
     }
-}
-
-/// Microseconds since the Unix epoch, as commit times are.
-fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
 }
 
 impl Drop for IntelligenceStage {
@@ -167,12 +159,9 @@ impl Stage for IntelligenceStage {
     }
 
     fn resume(&mut self, cursor: u64) -> Result<u64> {
-        let file = state_file(&self.state_path);
-        let next = match file.load(cursor)? {
+        let next = match self.state.load_json::<Vec<Ticket>>(cursor)? {
             None => cursor,
-            Some((next, payload)) => {
-                let tickets: Vec<Ticket> =
-                    serde_json::from_slice(&payload).map_err(|e| file.damaged(&e.to_string()))?;
+            Some((next, tickets)) => {
                 self.backlog.restore(tickets);
                 next
             }
@@ -215,10 +204,6 @@ impl Stage for IntelligenceStage {
     }
 
     fn save(&mut self, next: u64) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move {
-            self.save_backlog(next)
-                .await
-                .with_context(|| format!("saving {}", self.state_path.display()))
-        })
+        Box::pin(self.save_backlog(next))
     }
 }

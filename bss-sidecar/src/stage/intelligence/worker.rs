@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use bss_intel::classify::Classifier;
@@ -161,9 +161,12 @@ pub async fn run(
     loop {
         let chunk = backlog.front(model, chunk_len).await;
         match classify_chunk(&chunk, &models, &mut db, &cfg, &metrics).await {
-            Ok(()) => {
+            Ok(busy) => {
                 backlog.pop(model, chunk.len());
                 metrics.intel_backlog.set(backlog.waiting() as i64);
+                if model {
+                    tokio::time::sleep(cfg.model_pause(busy)).await;
+                }
             }
             Err(why) => {
                 warn!(stage = super::NAME, error = %why, "the intelligence stage stops");
@@ -174,15 +177,15 @@ pub async fn run(
     }
 }
 
-/// Does one chunk, retrying while PostgreSQL is unavailable; Err: why no
-/// retry helps.
+/// Does one chunk, retrying while PostgreSQL is unavailable; Ok: how long
+/// the model ran; Err: why no retry helps.
 async fn classify_chunk(
     chunk: &[Ticket],
     models: &Arc<Models>,
     db: &mut Db,
     cfg: &IntelligenceConfig,
     metrics: &Metrics,
-) -> Result<(), String> {
+) -> Result<Duration, String> {
     let mut customers: Vec<String> = chunk.iter().filter_map(|t| t.customer.clone()).collect();
     customers.sort_unstable();
     customers.dedup();
@@ -201,11 +204,9 @@ async fn classify_chunk(
             .await
             .map_err(|e| format!("the model's thread failed: {e}"))??
     };
-    let modelled = chunk.iter().filter(|t| t.model).count();
-    if modelled > 0 {
-        metrics
-            .intel_model_seconds
-            .inc_by(started.elapsed().as_secs_f64());
+    let busy = started.elapsed();
+    if chunk.iter().any(|t| t.model) {
+        metrics.intel_model_seconds.inc_by(busy.as_secs_f64());
     }
 
     let events: Vec<Classified> = chunk
@@ -227,7 +228,7 @@ async fn classify_chunk(
         }
     }
 
-    let now_us = super::now_us();
+    let now_us = crate::event::now_us();
     for (t, d) in chunk.iter().zip(&decisions) {
         metrics.count_classified(
             d.class.as_ref().map(|(c, _)| c.as_str()),
@@ -239,7 +240,7 @@ async fn classify_chunk(
             .intel_latency
             .observe((now_us - t.commit_time_us).max(0) as f64 / 1e6);
     }
-    Ok(())
+    Ok(busy)
 }
 
 /// After a failure: waits before the next try if it is one to retry,
