@@ -13,7 +13,7 @@ PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 # chosen with --test. A crate's unit tests run in `make check`.
 CARGO_TEST := cargo test --release --workspace --exclude pg_bss
 
-.PHONY: demo demo-stop check test-local test-vm test test-backup test-tls bench-tls setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-intelligence bench-instructions soak test-detect test-intel intel-classifier intel-forecast test-monitoring chaos test-chaos testbed-down
+.PHONY: demo demo-stop check test-local test-vm test test-backup test-tls bench-tls setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-intelligence bench-instructions soak test-detect test-intel intel-classifier intel-forecast intel-ask test-monitoring chaos test-chaos testbed-down
 
 # The one-machine layout (deploy/local/) with a sample of BSS traffic; it
 # keeps running until demo-stop.
@@ -124,12 +124,15 @@ test-detect:
 # bss-intel against its references: VADER against vaderSentiment 3.3.2
 # itself, sentence by sentence, the embeddings against all-MiniLM-L6-v2's
 # published values (the data comes from scripts/intel_data.sh); then the
-# classifier trained and scored on the held-out tickets, and a day of rate
-# forecasts backtested against seasonal naive.
-test-intel: setup
+# classifier trained and scored on the held-out tickets, a day of rate
+# forecasts backtested against seasonal naive, and bss-intel ask's questions
+# over a seeded scratch database on the devdb, as roles with and without
+# the rights (scripts/intel_ask.sh).
+test-intel: setup devdb
 	BSS_INTEL_REQUIRE_DATA=1 $(CARGO_TEST) --test intel
 	scripts/intel_classifier.sh --evaluate
 	scripts/intel_forecast.sh --short
+	scripts/intel_ask.sh
 
 # The ticket classifier alone: trained on bss-loadgen's generated tickets into
 # target/intel/classifier.json (scripts/intel_classifier.sh).
@@ -138,6 +141,11 @@ intel-classifier: setup
 
 target/intel/classifier.json:
 	scripts/intel_classifier.sh
+
+# bss-intel ask on its labelled questions over a seeded store
+# (scripts/intel_ask.sh): accuracy per template into target/intel/ask.md.
+intel-ask: setup devdb
+	scripts/intel_ask.sh
 
 # The rate forecasts backtested on three weeks of simulated traffic
 # (scripts/intel_forecast.sh): MASE against seasonal naive per event type.

@@ -7,6 +7,9 @@
 //!   `priority`, `team` and `rule`.
 //! - `bss-intel evaluate`: a classifier against a held-out labelled set:
 //!   per-class precision, recall and F1, macro-F1, CPU per ticket.
+//! - `bss-intel forecast`: rate forecasts backtested on counts per minute.
+//! - `bss-intel ask "question"`: a plain-language question answered from
+//!   pg_bss by a whitelisted query template, as the caller's role.
 //!
 //! Everything runs offline from the files `scripts/intel_data.sh` fetched.
 

@@ -1,6 +1,7 @@
 //! The commands of `bss-intel` and what they share: where the data lives
 //! and loading it. Each command is its own file.
 
+mod ask;
 mod classify;
 mod evaluate;
 mod forecast;
@@ -15,7 +16,7 @@ use bss_intel::embedding::Embedder;
 #[derive(clap::Parser, Debug)]
 #[command(
     name = "bss-intel",
-    about = "Event intelligence on the box: ticket classes, sentiment, routing, rate forecasts"
+    about = "Event intelligence on the box: ticket classes, sentiment, routing, rate forecasts, questions answered from the store"
 )]
 pub struct Args {
     /// The folder scripts/intel_data.sh fills (minilm/, vader/) and where
@@ -37,6 +38,10 @@ enum Command {
     Classify(classify::Classify),
     Evaluate(evaluate::Evaluate),
     Forecast(forecast::Forecast),
+    #[command(
+        after_help = "Exit status: 0 answered; 1 PostgreSQL refused the query (or --questions scored under --min-accuracy); 2 any other error; 3 cannot answer."
+    )]
+    Ask(ask::Ask),
 }
 
 pub fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
@@ -46,6 +51,7 @@ pub fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Classify(c) => classify::run(&data, c),
         Command::Evaluate(e) => evaluate::run(&data, e),
         Command::Forecast(f) => forecast::run(&data, f),
+        Command::Ask(a) => ask::run(&data, a),
     }
 }
 
