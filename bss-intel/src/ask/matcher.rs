@@ -4,7 +4,8 @@
 //! ([`super::refusal`]), reads the entities ([`super::extract`]), embeds
 //! the masked question, scores each template by its best cosine with one
 //! of its examples (less a penalty for a period, stream, row count or
-//! event type it cannot use, and for none of its cue words) and takes the
+//! event type it cannot use, for none of its cue words and for one of its
+//! contrary words) and takes the
 //! best whose required slots the question fills. Owns the thresholds and
 //! penalties of that choice.
 //!
@@ -46,6 +47,11 @@ pub const UNUSED_ENTITY_PENALTY: f32 = 0.05;
 /// cue words ("show yesterday's cancellations" asks for a list, not a
 /// count, however near "count the cancellations" is).
 pub const MISSING_CUE_PENALTY: f32 = 0.15;
+
+/// Taken from a template's similarity when the question says one of its
+/// contrary words ("how many subscriptions were cancelled" is a count,
+/// however near "list the cancellations" is).
+pub const CONTRARY_CUE_PENALTY: f32 = 0.3;
 
 /// How many example questions a "cannot answer" offers.
 pub const NEAREST_QUESTIONS: usize = 3;
@@ -120,7 +126,9 @@ impl<E: Embed> Asker<E> {
             .embed_texts(&[read.masked.as_str()])?
             .pop()
             .unwrap_or_default();
-        let words: Vec<String> = tokenize(question).into_iter().map(|t| t.word).collect();
+        // Cues are read where the entities are masked: "last week" is a
+        // period, not a question for the last events.
+        let words: Vec<String> = tokenize(&read.masked).into_iter().map(|t| t.word).collect();
         let scored = self.scored(&vector, &read.entities, &words);
         let ranking: Vec<Ranked> = scored
             .iter()
@@ -205,26 +213,7 @@ impl<E: Embed> Asker<E> {
             .enumerate()
             .filter_map(|(i, b)| {
                 let (similarity, nearest) = b?;
-                let t = &TEMPLATES[i];
-                let mut unused = [
-                    (entities.period.is_some(), Slot::Period),
-                    (entities.stream.is_some(), Slot::Stream),
-                    (entities.limit.is_some(), Slot::Limit),
-                ]
-                .iter()
-                .filter(|(named, slot)| *named && t.need(*slot).is_none())
-                .count();
-                let other_type = entities.event_type.as_deref().is_some_and(|ty| {
-                    t.need(Slot::EventType).is_none() && !t.subject_types.contains(&ty)
-                });
-                unused += usize::from(other_type);
-                let cue_missing = !t.cues.is_empty() && !says_a_cue(words, t.cues);
-                let penalty = UNUSED_ENTITY_PENALTY * unused as f32
-                    + if cue_missing {
-                        MISSING_CUE_PENALTY
-                    } else {
-                        0.0
-                    };
+                let penalty = penalty(&TEMPLATES[i], entities, words);
                 Some(Scored {
                     template: i,
                     similarity,
@@ -236,6 +225,30 @@ impl<E: Embed> Asker<E> {
         scored.sort_by(|a, b| b.adjusted.total_cmp(&a.adjusted));
         scored
     }
+}
+
+/// What `t`'s similarity loses for a question with `entities` and
+/// (masked) `words`: for each entity it cannot use, for saying none of its
+/// cues and for saying one of its contrary words.
+fn penalty(t: &Template, entities: &Entities, words: &[String]) -> f32 {
+    let mut unused = [
+        (entities.period.is_some(), Slot::Period),
+        (entities.stream.is_some(), Slot::Stream),
+        (entities.limit.is_some(), Slot::Limit),
+    ]
+    .iter()
+    .filter(|(named, slot)| *named && t.need(*slot).is_none())
+    .count();
+    let other_type = entities
+        .event_type
+        .as_deref()
+        .is_some_and(|ty| t.need(Slot::EventType).is_none() && !t.subject_types.contains(&ty));
+    unused += usize::from(other_type);
+    let cue_missing = !t.cues.is_empty() && !says_a_cue(words, t.cues);
+    let contrary = says_a_cue(words, t.contrary);
+    UNUSED_ENTITY_PENALTY * unused as f32
+        + MISSING_CUE_PENALTY * f32::from(u8::from(cue_missing))
+        + CONTRARY_CUE_PENALTY * f32::from(u8::from(contrary))
 }
 
 /// Two words that say none of their cues: "most recent" asks for the
@@ -355,6 +368,46 @@ mod tests {
             Answer::CannotAnswer(c) => c.ranking,
         };
         assert_ne!(ranking[0].template, "count_events", "{ranking:?}");
+    }
+
+    fn template_named(id: &str) -> &'static Template {
+        TEMPLATES.iter().find(|t| t.id == id).unwrap()
+    }
+
+    /// A question's penalty for the template `id`, as the matcher reads it.
+    fn penalty_of(id: &str, q: &str) -> f32 {
+        let read = extract(q, now());
+        let words: Vec<String> = tokenize(&read.masked).into_iter().map(|t| t.word).collect();
+        penalty(template_named(id), &read.entities, &words)
+    }
+
+    #[test]
+    fn a_contrary_word_costs_the_template_that_does_something_else() {
+        let q = "show how many subscriptions were cancelled";
+        assert_eq!(penalty_of("list_events", q), CONTRARY_CUE_PENALTY);
+        assert_eq!(penalty_of("count_events", q), 0.0);
+        assert_eq!(penalty_of("list_events", "show the cancelled subscriptions"), 0.0);
+        let q = "how many events of each type";
+        assert_eq!(penalty_of("count_events", q), CONTRARY_CUE_PENALTY);
+        assert_eq!(penalty_of("events_by_type", q), 0.0);
+        assert_eq!(
+            penalty_of("stream_version", "customer-7 in version order"),
+            CONTRARY_CUE_PENALTY
+        );
+        assert_eq!(
+            penalty_of("stream_history", "customer-7 in version order"),
+            0.0
+        );
+    }
+
+    #[test]
+    fn a_period_says_no_cue() {
+        // "last" is a cue of list_events; in "last week" it is the period's.
+        assert_eq!(
+            penalty_of("list_events", "payments failed last week"),
+            MISSING_CUE_PENALTY
+        );
+        assert_eq!(penalty_of("list_events", "the last 5 failed payments"), 0.0);
     }
 
     #[test]

@@ -110,6 +110,10 @@ pub struct Template {
     /// Words of which a question for this template says at least one (a
     /// count is asked with "how many", "number", ...); empty: no such word.
     pub cues: &'static [&'static str],
+    /// Words that ask for something else: a question that says one of them
+    /// is not for this template however near its examples ("how many"
+    /// asks for a count, not a list of events; "each" for a breakdown).
+    pub contrary: &'static [&'static str],
     /// For a template without an event type slot: the types its questions
     /// name ("why did payments fail": `payment.failed`). A question that
     /// names another type asks something else.
@@ -255,6 +259,7 @@ pub static TEMPLATES: &[Template] = &[
             (Slot::EventType, Required),
         ],
         cues: &["many", "number", "count", "counts", "total", "tally"],
+        contrary: &["each", "per", "breakdown", "kinds", "types", "mix", "much"],
         subject_types: &[],
         params: &[PeriodStart, PeriodEnd, Segment, Stream, EventType],
         sql: scoped!("SELECT $5::text AS type, count(*) AS events FROM scoped WHERE scoped.type = $5::text"),
@@ -274,6 +279,7 @@ pub static TEMPLATES: &[Template] = &[
         ],
         slots: &SCOPE_SLOTS,
         cues: &[],
+        contrary: &["newest", "latest", "recent", "much"],
         subject_types: &[],
         params: &SCOPE,
         sql: scoped!(
@@ -296,6 +302,11 @@ GROUP BY scoped.type ORDER BY events DESC, scoped.type"
             "show the usage records of customer-42 from last week",
             "show the subscriptions cancelled on 2026-11-20",
             "list every payment received since Monday",
+            "show the latest events",
+            "list the 20 newest events",
+            "list all events from yesterday",
+            "what happened today, newest first",
+            "show customer-42's events from this week, newest first",
         ],
         slots: &[
             (Slot::Period, Optional),
@@ -305,6 +316,7 @@ GROUP BY scoped.type ORDER BY events DESC, scoped.type"
             (Slot::Limit, Need::Default("10")),
         ],
         cues: &["show", "list", "display", "give", "see", "find", "get", "which", "what", "recent", "latest", "newest", "last", "fetch"],
+        contrary: &["many", "number", "count", "counts", "total", "totals", "tally", "much", "each", "per", "breakdown", "types", "kinds"],
         subject_types: &[],
         params: &[PeriodStart, PeriodEnd, Segment, Stream, EventType, Limit],
         sql: scoped!(concat!(
@@ -334,6 +346,7 @@ ORDER BY scoped.time DESC, scoped.global_position DESC LIMIT $6::text::int"
             (Slot::EventType, Optional),
         ],
         cues: &[],
+        contrary: &["many", "number", "count", "counts", "total", "totals", "tally", "much", "each", "per", "breakdown", "types", "kinds", "newest", "latest", "recent"],
         subject_types: &[],
         params: &[Stream, PeriodStart, PeriodEnd, EventType],
         sql: concat!(
@@ -361,6 +374,7 @@ ORDER BY h.stream_version"
         ],
         slots: &[(Slot::Stream, Required)],
         cues: &["state", "current", "currently", "now", "moment", "look", "looks", "like", "know", "aggregate", "summary", "summarize", "plan", "segment", "latest", "status", "stand", "details", "profile", "everything"],
+        contrary: &[],
         subject_types: &[],
         params: &[Stream],
         sql: "SELECT $1::text AS stream_id, v.version,
@@ -382,6 +396,7 @@ FROM (SELECT bss.stream_version($1::text) AS version) v",
         ],
         slots: &[(Slot::Stream, Required), (Slot::Period, Required)],
         cues: &[],
+        contrary: &[],
         subject_types: &[],
         params: &[Stream, PeriodEnd],
         sql: concat!(
@@ -410,6 +425,7 @@ FROM (SELECT coalesce(
         ],
         slots: &[(Slot::Stream, Required)],
         cues: &[],
+        contrary: &["order", "ordered", "history", "timeline", "log", "list", "sequence"],
         subject_types: &[],
         params: &[Stream],
         sql: "SELECT $1::text AS stream_id, bss.stream_version($1::text) AS version",
@@ -434,6 +450,7 @@ FROM (SELECT coalesce(
             (Slot::EventType, Need::Default("payment.received")),
         ],
         cues: &["much", "sum", "total", "totals", "amount", "amounts", "value", "revenue", "money", "paid", "pay", "collect", "collected", "cash", "income", "worth", "cost", "costs"],
+        contrary: &["many", "number", "count", "counts"],
         subject_types: &[],
         params: &[PeriodStart, PeriodEnd, Segment, Stream, EventType],
         sql: scoped!(concat!(
@@ -464,6 +481,7 @@ GROUP BY scoped.data->>'currency' ORDER BY currency"
             (Slot::Limit, Need::Default("5")),
         ],
         cues: &["top", "most", "rank", "ranking", "ranked", "biggest", "largest", "highest", "heaviest", "worst", "best", "often", "frequently", "leading", "busiest"],
+        contrary: &[],
         subject_types: &[],
         params: &[PeriodStart, PeriodEnd, Segment, Stream, EventType, Limit],
         sql: scoped!(
@@ -487,6 +505,7 @@ ORDER BY events DESC, scoped.customer LIMIT $6::text::int"
         ],
         slots: &SCOPE_SLOTS,
         cues: &["why", "reason", "reasons", "cause", "causes", "because", "explain"],
+        contrary: &[],
         subject_types: &["payment.failed"],
         params: &SCOPE,
         sql: scoped!(concat!(
@@ -511,6 +530,7 @@ GROUP BY scoped.data->>'reason' ORDER BY payments DESC, reason"
         ],
         slots: &[(Slot::Period, Optional)],
         cues: &[],
+        contrary: &[],
         subject_types: &["anomaly.detected"],
         params: &[PeriodStart, PeriodEnd],
         sql: concat!(
@@ -539,6 +559,7 @@ ORDER BY a.time, a.global_position"
         ],
         slots: &[(Slot::Period, Optional), (Slot::Segment, Optional)],
         cues: &["team", "teams", "routed", "routing", "route", "noc", "queue", "queues", "priority", "priorities", "workload", "load", "assigned"],
+        contrary: &[],
         subject_types: &["ticket.opened", "ticket.classified"],
         params: &[PeriodStart, PeriodEnd, Segment],
         sql: concat!(
@@ -565,6 +586,7 @@ GROUP BY t.data->>'team', t.data->>'priority' ORDER BY tickets DESC, team, prior
         ],
         slots: &[(Slot::Period, Optional), (Slot::Segment, Optional)],
         cues: &["class", "classes", "classified", "classification", "category", "categories", "topic", "topics", "kind", "kinds", "complain", "complaining", "complained", "problem", "problems", "issue", "issues", "network", "billing", "device", "contract"],
+        contrary: &[],
         subject_types: &["ticket.opened", "ticket.classified"],
         params: &[PeriodStart, PeriodEnd, Segment],
         sql: concat!(
@@ -591,6 +613,7 @@ GROUP BY t.data->>'class' ORDER BY tickets DESC, class"
         ],
         slots: &[(Slot::Segment, Optional)],
         cues: &["segment", "segments", "base", "active", "customer", "customers", "accounts", "subscribers", "clients"],
+        contrary: &[],
         subject_types: &[],
         params: &[Segment],
         sql: concat!(
@@ -621,6 +644,7 @@ GROUP BY k.segment ORDER BY customers DESC, k.segment"
         ],
         slots: &SCOPE_SLOTS,
         cues: &["usage", "data", "voice", "sms", "calls", "call", "minutes", "seconds", "bytes", "traffic", "used", "use", "consume", "consumed", "consumption", "volume", "cdr", "cdrs"],
+        contrary: &[],
         subject_types: &["usage.recorded"],
         params: &SCOPE,
         sql: scoped!(concat!(
@@ -652,6 +676,7 @@ GROUP BY scoped.data->>'kind' ORDER BY kind"
         ],
         slots: &[(Slot::Stat, Required)],
         cues: &[],
+        contrary: &[],
         subject_types: &[],
         params: &[Stat],
         sql: "SELECT s.stat, s.key, s.value FROM bss.stats s WHERE s.stat = $1::text ORDER BY s.key",
