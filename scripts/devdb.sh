@@ -83,6 +83,13 @@ CONF
     if [ -n "${DEVDB_TLS:-}" ] && ! grep -q "^ssl = on" "$DATA/postgresql.conf"; then
         configure_tls
     fi
+    # Members of bss_password_login log in over TCP with their password
+    # (SCRAM), as in a deployment; every other role is trusted. The tests of
+    # password logins (the sidecar's POST /ask) put their roles in it.
+    # (Not in a TLS-only cluster, whose logins are all certificates.)
+    if [ -z "${DEVDB_TLS:-}" ] && ! grep -q "+bss_password_login" "$DATA/pg_hba.conf"; then
+        sed -i "1i host all +bss_password_login 127.0.0.1/32 scram-sha-256" "$DATA/pg_hba.conf"
+    fi
     # Personal data is sealed under a master key kept outside the data directory.
     make_master_key "$DEVDB/master.key"
     grep -q "^bss.master_key_file" "$DATA/postgresql.conf" ||
@@ -104,6 +111,8 @@ CONF
         [ "$(psql_pg -d postgres -tAc "SELECT pg_is_in_recovery()")" = f ] && break
         sleep 0.1
     done
+    psql_pg -d postgres -c "DO \$\$ BEGIN CREATE ROLE bss_password_login NOLOGIN;
+        EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" -c "SELECT pg_reload_conf()" >/dev/null
     if ! psql_pg -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'bss'" | grep -q 1; then
         psql_pg -d postgres -c "CREATE DATABASE bss"
     fi

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use bss_detect::config::DetectorConfig;
 
+use crate::ask::AskConfig;
 use crate::sink::kafka::KafkaSinkConfig;
 use crate::sink::redis::RedisSinkConfig;
 use crate::stage::forecast::config::ForecastConfig;
@@ -153,6 +154,7 @@ struct FileConfig {
     detector: Option<Vec<toml::Value>>,
     intelligence: Option<IntelligenceConfig>,
     forecast: Option<ForecastConfig>,
+    ask: Option<AskConfig>,
 }
 
 /// The `[anomaly]` table: how the anomaly stage runs its `[[detector]]`s.
@@ -194,6 +196,8 @@ pub struct Settings {
     pub intelligence: Option<IntelligenceConfig>,
     /// The `[forecast]` table; none: the forecast stage is off.
     pub forecast: Option<ForecastConfig>,
+    /// The `[ask]` table; none: no `POST /ask`.
+    pub ask: Option<AskConfig>,
 }
 
 impl Settings {
@@ -267,7 +271,13 @@ impl Settings {
         if let Some(f) = &file.forecast {
             f.check().map_err(|e| anyhow!("[forecast] {e}"))?;
         }
+        let metrics_addr = cli.metrics_addr.or(file.metrics_addr);
+        if let Some(a) = &file.ask {
+            a.check().map_err(|e| anyhow!("[ask] {e}"))?;
+            AskConfig::check_listener(metrics_addr).map_err(|e| anyhow!("[ask] {e}"))?;
+        }
         Ok(Settings {
+            ask: file.ask,
             forecast: file.forecast,
             intelligence: file.intelligence,
             detectors,
@@ -282,7 +292,7 @@ impl Settings {
                 .publication
                 .or(file.publication)
                 .unwrap_or_else(|| DEFAULT_PUBLICATION.to_owned()),
-            metrics_addr: cli.metrics_addr.or(file.metrics_addr),
+            metrics_addr,
             spool_max_events: cli
                 .spool_max_events
                 .or(file.spool_max_events)
@@ -313,7 +323,7 @@ impl Settings {
         let on_off = |on: bool| if on { "on" } else { "off" };
         format!(
             "spool {} (at most {} events), slot {}, publication {}, kafka {}, redis {}, \
-             {} detectors{}, intelligence {}, forecast {}, HTTP {}, drain {} s, linger {} ms, after a restore {}, {} logs",
+             {} detectors{}, intelligence {}, forecast {}, HTTP {}{}, drain {} s, linger {} ms, after a restore {}, {} logs",
             self.spool_dir.display(),
             self.spool_max_events,
             self.slot,
@@ -339,6 +349,7 @@ impl Settings {
             on_off(self.forecast.is_some()),
             self.metrics_addr
                 .map_or_else(|| "off".to_owned(), |a| a.to_string()),
+            if self.ask.is_some() { " with /ask" } else { "" },
             self.drain_timeout.as_secs(),
             self.batch_linger.as_millis(),
             if self.replay_after_restore {
@@ -493,5 +504,37 @@ mod tests {
             let err = Settings::from_cli(cli(&["--spool-dir", "/tmp/x"])).unwrap_err();
             assert!(err.to_string().contains("--database-url"), "{err}");
         }
+    }
+
+    #[test]
+    fn ask_needs_its_model_and_a_loopback_listener() {
+        let model_dir = tempfile::tempdir().unwrap();
+        let minilm = model_dir.path().join("minilm");
+        std::fs::create_dir_all(&minilm).unwrap();
+        let ask = format!("[ask]\ndata_dir = {:?}\n", model_dir.path());
+        let err = from_file(&ask).unwrap_err();
+        assert!(format!("{err:#}").contains("[ask] data_dir"), "{err:#}");
+        std::fs::write(minilm.join("model.safetensors"), b"").unwrap();
+        let err = from_file(&ask).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("[ask] needs metrics_addr"),
+            "{err:#}"
+        );
+        let err = from_file(&format!("metrics_addr = \"0.0.0.0:9187\"\n{ask}")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("not a loopback address"),
+            "{err:#}"
+        );
+        let s = from_file(&format!("metrics_addr = \"127.0.0.1:9187\"\n{ask}")).unwrap();
+        let a = s.ask.unwrap();
+        assert_eq!((a.statement_timeout_ms, a.max_concurrent), (30_000, 2));
+        let err = from_file(&format!(
+            "metrics_addr = \"127.0.0.1:9187\"\n{ask}max_concurrent = 0\n"
+        ))
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("[ask] max_concurrent"),
+            "{err:#}"
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! Owns the sidecar's HTTP endpoint: `/metrics` (Prometheus text),
 //! `/healthz` (200 while the replication source streams), the status page
 //! `/` (`status_page.html`: inline CSS, JS and SVG, no external asset) and
-//! `/status.json` (what the page polls). Must never block the pipeline:
-//! every route only reads counters and the status page's history.
+//! `/status.json` (what the page polls), and `POST /ask` when `[ask]` is
+//! set (crate::ask). Must never block the pipeline: every route but /ask
+//! only reads counters and the status page's history, and /ask runs its
+//! model on the blocking pool, a bounded number at once.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -15,6 +17,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tokio::sync::watch;
 
+use crate::ask::{self, AskService};
 use crate::metrics::Metrics;
 use crate::shutdown::stopped;
 use crate::status::Status;
@@ -26,19 +29,23 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; \
      style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; \
      form-action 'none'";
 
-/// Serves `/metrics`, `/healthz` and the status page (`/`, `/status.json`)
-/// on `addr` until `shutdown` turns true.
+/// Serves `/metrics`, `/healthz`, the status page (`/`, `/status.json`)
+/// and, given `ask`, `POST /ask` on `addr` until `shutdown` turns true.
 pub async fn serve(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
     status: Arc<Status>,
+    ask: Option<Arc<AskService>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(health_handler))
         .with_state(metrics)
         .merge(status_routes(status));
+    if let Some(service) = ask {
+        app = app.merge(ask::routes(service));
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {addr}: {e}"))?;

@@ -2,6 +2,7 @@
 //! logical replication to Kafka and Redis, through a durable bss-wal spool.
 //! This file only wires modules together.
 
+pub mod ask;
 pub mod backoff;
 pub mod config;
 pub mod event;

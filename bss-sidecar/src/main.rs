@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use bss_sidecar::config::{Cli, Command, LogFormat, Settings};
-use bss_sidecar::http;
 use bss_sidecar::metrics::Metrics;
 use bss_sidecar::replay;
 use bss_sidecar::runner::{self, Consumer};
@@ -21,6 +20,7 @@ use bss_sidecar::stage::anomaly::{self, AnomalyStage, StageConfig};
 use bss_sidecar::stage::forecast::ForecastStage;
 use bss_sidecar::stage::intelligence::IntelligenceStage;
 use bss_sidecar::status::{self, RecentAnomalies, Status};
+use bss_sidecar::{ask, http};
 use clap::Parser;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
@@ -205,6 +205,12 @@ async fn run(settings: Settings) -> Result<()> {
     }
     // The status page exists only with the HTTP endpoint; without it the
     // stage's channel is closed and its sends are dropped.
+    // The model is loaded before anything is served: a missing or broken
+    // model stops the start, as a bad setting does.
+    let ask_service = match &settings.ask {
+        Some(cfg) => Some(ask::AskService::load(cfg, &settings.database_url).await?),
+        None => None,
+    };
     let http_task = settings.metrics_addr.map(|addr| {
         let status = Status::new(
             metrics.clone(),
@@ -217,6 +223,7 @@ async fn run(settings: Settings) -> Result<()> {
             addr,
             metrics.clone(),
             status,
+            ask_service,
             shutdown.consumers(),
         ))
     });

@@ -341,6 +341,29 @@ impl SqlConnector {
         })
     }
 
+    /// The URL's way to the server (host, port, database, TLS and its
+    /// checks) for sessions opened as other roles with [`Self::as_user`]:
+    /// without the URL's client certificate, which is its own role's.
+    pub fn for_callers(url: &str) -> Result<SqlConnector, String> {
+        let (config, mut tls) = parse(url)?;
+        tls.cert = None;
+        tls.key = None;
+        Ok(SqlConnector {
+            config,
+            tls: tls.connector()?,
+        })
+    }
+
+    /// The same way in, as `user` with `password`.
+    pub fn as_user(&self, user: &str, password: &str) -> SqlConnector {
+        let mut config = self.config.clone();
+        config.user(user).password(password);
+        SqlConnector {
+            config,
+            tls: self.tls.clone(),
+        }
+    }
+
     /// A session; its connection runs on a task of its own.
     pub async fn connect(&self) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
         let (client, conn) = self.config.connect(self.tls.clone()).await?;

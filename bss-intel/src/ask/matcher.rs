@@ -386,7 +386,10 @@ mod tests {
         let q = "show how many subscriptions were cancelled";
         assert_eq!(penalty_of("list_events", q), CONTRARY_CUE_PENALTY);
         assert_eq!(penalty_of("count_events", q), 0.0);
-        assert_eq!(penalty_of("list_events", "show the cancelled subscriptions"), 0.0);
+        assert_eq!(
+            penalty_of("list_events", "show the cancelled subscriptions"),
+            0.0
+        );
         let q = "how many events of each type";
         assert_eq!(penalty_of("count_events", q), CONTRARY_CUE_PENALTY);
         assert_eq!(penalty_of("events_by_type", q), 0.0);

@@ -9,8 +9,9 @@
 //! supported questions. [`evaluation`] scores it on a labelled set.
 //!
 //! Must never put text from a question into SQL: a question only chooses a
-//! template and fills its bind parameters. Knows nothing of how the SQL is
-//! run (the CLI runs it read-only, as the caller's own role).
+//! template and fills its bind parameters. [`database`] runs a question
+//! read-only as the caller's own role, for the CLI and the sidecar alike;
+//! the rest knows nothing of PostgreSQL.
 //!
 //! ```no_run
 //! use bss_intel::ask::{Answer, Asker};
@@ -24,6 +25,7 @@
 //! # Ok::<(), bss_intel::embedding::ModelError>(())
 //! ```
 
+pub mod database;
 pub mod evaluation;
 pub mod extract;
 pub mod matcher;

@@ -4,6 +4,7 @@
 mod support;
 
 mod anomaly_stage;
+mod ask_endpoint;
 mod check_config;
 mod erasure;
 mod forecast_stage;

@@ -7,20 +7,21 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
+use bss_intel::ask::database::{self, AskError};
 use bss_intel::ask::evaluation::{accuracy, is_right, parse_cases, Expected, Outcome};
 use bss_intel::ask::{Answer, Asker, Embed, TEMPLATES};
-use postgres::Client;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
+use tokio_postgres::Client;
 
-use super::database::{self, AskError};
 use super::{Ask, EXIT_FAILED};
 
-pub fn run<E: Embed>(
+pub async fn run<E: Embed + Send + Sync + 'static>(
     client: &mut Client,
-    asker: &Asker<E>,
+    asker: &Arc<Asker<E>>,
     file: &Path,
     a: &Ask,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
@@ -32,7 +33,8 @@ pub fn run<E: Embed>(
     let mut report = Vec::with_capacity(cases.len());
     for case in &cases {
         let asked =
-            match database::ask(client, asker, &case.question, a.now, a.statement_timeout_ms) {
+            match database::ask(client, asker, &case.question, a.now, a.statement_timeout_ms).await
+            {
                 Ok(asked) => asked,
                 Err(AskError::Database(e)) => {
                     return Err(format!("line {}: the database failed: {e}", case.line).into())

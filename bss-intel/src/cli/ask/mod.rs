@@ -12,12 +12,14 @@
 //! nearest supported questions are printed).
 
 mod batch;
-mod database;
+mod connect;
 mod table;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use bss_intel::ask::database::{self, AskError, QueryError};
 use bss_intel::ask::{Answer, Asker};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
@@ -69,30 +71,37 @@ fn parse_moment(text: &str) -> Result<OffsetDateTime, String> {
 }
 
 pub fn run(data: &Path, a: Ask) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let embedder = super::embedder(data)?;
-    let asker = Asker::new(&embedder)?;
-    let mut client = database::connect(a.database_url.as_deref())?;
+    let asker = Arc::new(Asker::new(super::embedder(data)?)?);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(run_on(asker, a))
+}
+
+async fn run_on(
+    asker: Arc<Asker<bss_intel::embedding::Embedder>>,
+    a: Ask,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let mut client = connect::connect(a.database_url.as_deref()).await?;
     if let Some(file) = &a.questions {
-        return batch::run(&mut client, &asker, file, &a);
+        return batch::run(&mut client, &asker, file, &a).await;
     }
     let question = a.question.as_deref().unwrap_or_default();
-    let asked = match database::ask(&mut client, &asker, question, a.now, a.statement_timeout_ms) {
-        Ok(asked) => asked,
-        Err(database::AskError::Database(e)) => return Ok(refused(&a, question, None, &e)),
-        Err(e) => return Err(e.into()),
-    };
+    let asked =
+        match database::ask(&mut client, &asker, question, a.now, a.statement_timeout_ms).await {
+            Ok(asked) => asked,
+            Err(AskError::Database(e)) => return Ok(refused(&a, question, None, &e)),
+            Err(e) => return Err(e.into()),
+        };
     let now = asked.now.format(&Rfc3339)?;
-    match (&asked.answer, asked.rows) {
+    if a.json {
+        println!("{}", asked.to_json());
+    }
+    match (&asked.answer, &asked.rows) {
         (Answer::Plan(plan), Some(Ok(rows))) => {
-            if a.json {
-                let mut out = plan.to_json();
-                out["question"] = json!(question);
-                out["now"] = json!(now);
-                out["rows"] = rows;
-                println!("{out}");
-            } else {
+            if !a.json {
                 print_plan(question, &now, plan);
-                print!("\n{}", table::render(&rows));
+                print!("\n{}", table::render(rows));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -100,15 +109,11 @@ pub fn run(data: &Path, a: Ask) -> Result<ExitCode, Box<dyn std::error::Error>> 
             if !a.json {
                 print_plan(question, &now, plan);
             }
-            Ok(refused(&a, question, Some(plan), &e))
+            eprintln!("{e}");
+            Ok(ExitCode::from(EXIT_FAILED))
         }
         (Answer::CannotAnswer(c), _) => {
-            if a.json {
-                let mut out = c.to_json();
-                out["question"] = json!(question);
-                out["now"] = json!(now);
-                println!("{out}");
-            } else {
+            if !a.json {
                 println!("question: {question}");
                 println!("cannot answer: {}", c.reason);
                 println!("nearest supported questions:");
@@ -139,12 +144,13 @@ fn print_plan(question: &str, now: &str, plan: &bss_intel::ask::Plan) {
     println!("params: {}", params.join(", "));
 }
 
-/// PostgreSQL's refusal, on standard error (and as JSON with `--json`).
+/// PostgreSQL's refusal before a plan (the transaction or the moment
+/// failed), on standard error (and as JSON with `--json`).
 fn refused(
     a: &Ask,
     question: &str,
     plan: Option<&bss_intel::ask::Plan>,
-    e: &database::QueryError,
+    e: &QueryError,
 ) -> ExitCode {
     if a.json {
         let mut out = plan.map_or_else(|| json!({}), |p| p.to_json());
