@@ -13,7 +13,7 @@ PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 # chosen with --test. A crate's unit tests run in `make check`.
 CARGO_TEST := cargo test --release --workspace --exclude pg_bss
 
-.PHONY: demo demo-stop check test-local test-vm test test-backup test-tls bench-tls setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-intelligence bench-instructions soak test-detect test-intel intel-classifier intel-forecast intel-ask test-monitoring chaos test-chaos testbed-down
+.PHONY: demo demo-stop check test-local test-vm test test-backup test-tls bench-tls setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-intelligence bench-ask bench-instructions soak test-detect test-intel intel-classifier intel-forecast intel-ask test-monitoring chaos test-chaos testbed-down
 
 # The one-machine layout (deploy/local/) with a sample of BSS traffic; it
 # keeps running until demo-stop.
@@ -221,3 +221,8 @@ bench-anomaly: setup devdb
 # tickets classified by the model, commit to classification).
 bench-intelligence: setup devdb
 	benches/stage/run.sh intelligence
+
+# What bss-intel ask's questions cost PostgreSQL on a store of 857,000
+# events (a scratch database on the devdb), against reading the whole store.
+bench-ask: setup devdb
+	benches/ask/run.sh

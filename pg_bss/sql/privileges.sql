@@ -7,7 +7,7 @@
 --   bss_writer   appends (bss.append_event, append_events, append_streams,
 --                append_cloudevents)
 --                and checks events (validate_event, stream_version).
---   bss_reader   reads: read_stream, read_all, read_category, time travel
+--   bss_reader   reads: read_stream, read_all, read_period, read_category, time travel
 --                (aggregate, stream_at, events_as_of), bss.fold, projections.
 --   bss_admin    manages schemas, reducers, snapshot policies, projections,
 --                partitions; reads dead letters, the store's configuration and
@@ -83,6 +83,7 @@ BEGIN
         'bss.stream_version(text)',
         'bss.read_stream(text, bigint, int)',
         'bss.read_all(bigint, int)',
+        'bss.read_period(timestamptz, timestamptz, bigint, int)',
         'bss.read_category(text, bigint, int, int, int)',
         'bss.aggregate(text, timestamptz, bigint)',
         'bss.stream_at(text, timestamptz)',
@@ -135,6 +136,7 @@ GRANT EXECUTE ON FUNCTION bss.validate_event(jsonb), bss.stream_version(text) TO
 GRANT EXECUTE ON FUNCTION
     bss.read_stream(text, bigint, int),
     bss.read_all(bigint, int),
+    bss.read_period(timestamptz, timestamptz, bigint, int),
     bss.read_category(text, bigint, int, int, int),
     bss.consumer_member_of(text, int),
     bss.aggregate(text, timestamptz, bigint),

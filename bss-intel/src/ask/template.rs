@@ -1,7 +1,8 @@
 //! The whitelist: every question `ask` answers is one of these templates,
 //! a fixed SQL text over pg_bss's documented read functions and views
-//! (`bss.read_all`, `bss.read_stream`, `bss.stream_version`,
-//! `bss.aggregate`, `bss.stats`) with numbered parameters. Owns each
+//! (`bss.read_period`, `bss.read_category`, `bss.read_stream`,
+//! `bss.stream_version`, `bss.aggregate`, `bss.stats`) with numbered
+//! parameters. Owns each
 //! template's id, what it answers, the example questions that find it
 //! (and are shown as the nearest supported questions), the slots it needs
 //! and the order of its parameters.
@@ -147,12 +148,14 @@ pub fn by_id(id: &str) -> Option<&'static Template> {
     TEMPLATES.iter().find(|t| t.id == id)
 }
 
-/// The whole store through bss.read_all: the caller's tenant, personal
-/// data as the caller may see it, every page at once. A question's cost is
-/// bounded by the statement_timeout it runs under.
-macro_rules! whole_store {
+/// The events of the period `[$1, $2)` of business time through
+/// bss.read_period, found by its BRIN index on `time` rather than by
+/// reading the whole store: the caller's tenant, personal data as the
+/// caller may see it, every page at once. A question's cost is bounded by
+/// the statement_timeout it runs under.
+macro_rules! period_store {
     () => {
-        "bss.read_all(after_position => 0, max_count => 2147483647)"
+        "bss.read_period(from_time => $1::text::timestamptz, to_time => $2::text::timestamptz, after_position => 0, max_count => 2147483647)"
     };
 }
 
@@ -181,46 +184,63 @@ macro_rules! number {
     };
 }
 
-/// `store`: every event with the customer it is about (`data.customer_id`,
-/// else its own stream); `customers`: each stream that has a
-/// `customer.created` event, with its segment, the newest `segment` among
-/// its events (as the default merge-patch fold has it).
-macro_rules! with_customers {
-    () => {
+/// `customer_events`: the events of category `customer` (bss.read_category,
+/// by its index), read only where `$when` holds (a constant once the
+/// parameters are bound: otherwise the read is skipped); `customers`: each
+/// of those streams that has a `customer.created` event, with its segment,
+/// the newest `segment` among its events (as the default merge-patch fold
+/// has it).
+macro_rules! customers {
+    ($when:literal) => {
         concat!(
-            "WITH store AS MATERIALIZED (
-    SELECT ev.global_position, ev.stream_id, ev.stream_version, ev.type, ev.time, ev.data,
-           coalesce(ev.data->>'customer_id', ev.stream_id) AS customer
-    FROM ",
-            whole_store!(),
-            " ev),
+            "customer_events AS MATERIALIZED (
+    SELECT c.global_position, c.stream_id, c.type, c.data
+    FROM bss.read_category(category => 'customer', after_position => 0, max_count => 2147483647) c
+    WHERE ",
+            $when,
+            "),
 customers AS (
     SELECT DISTINCT ON (c.stream_id) c.stream_id AS customer, c.data->>'segment' AS segment
-    FROM store c
+    FROM customer_events c
     WHERE c.data->>'segment' IS NOT NULL
-      AND c.stream_id IN (SELECT s.stream_id FROM store s WHERE s.type = 'customer.created')
+      AND c.stream_id IN (SELECT s.stream_id FROM customer_events s WHERE s.type = 'customer.created')
     ORDER BY c.stream_id, c.global_position DESC)"
         )
     };
 }
 
-/// `scoped`: the events of `store` in the period `[$1, $2)` of business
-/// time, of customers of segment `$3` ('' any) and about stream `$4` (''
-/// any: the event's own stream or its customer), each with its segment.
-macro_rules! scoped {
-    ($select:expr) => {
+/// `store`: the events of the period `[$1, $2)` of business time, each
+/// with the customer it is about (`data.customer_id`, else its own
+/// stream); `scoped`: those of customers of segment `$3` ('' any) and about
+/// stream `$4` ('' any: the event's own stream or its customer), each with
+/// its segment, which is read where `$segments` holds.
+macro_rules! scoped_with {
+    ($segments:literal, $select:expr) => {
         concat!(
-            with_customers!(),
+            "WITH ",
+            customers!($segments),
             ",
+store AS MATERIALIZED (
+    SELECT ev.global_position, ev.stream_id, ev.stream_version, ev.type, ev.time, ev.data,
+           coalesce(ev.data->>'customer_id', ev.stream_id) AS customer
+    FROM ",
+            period_store!(),
+            " ev),
 scoped AS (
     SELECT e.*, k.segment
     FROM store e LEFT JOIN customers k USING (customer)
-    WHERE e.time >= $1::text::timestamptz AND e.time < $2::text::timestamptz
-      AND ($3::text = '' OR k.segment = $3::text)
+    WHERE ($3::text = '' OR k.segment = $3::text)
       AND ($4::text = '' OR e.stream_id = $4::text OR e.customer = $4::text))
 ",
             $select
         )
+    };
+}
+
+/// [`scoped_with!`] whose segments are read only when a segment is asked.
+macro_rules! scoped {
+    ($select:expr) => {
+        scoped_with!("$3::text <> ''", $select)
     };
 }
 
@@ -484,7 +504,8 @@ GROUP BY scoped.data->>'currency' ORDER BY currency"
         contrary: &[],
         subject_types: &[],
         params: &[PeriodStart, PeriodEnd, Segment, Stream, EventType, Limit],
-        sql: scoped!(
+        sql: scoped_with!(
+            "true",
             "SELECT scoped.customer, scoped.segment, count(*) AS events FROM scoped
 WHERE scoped.type = $5::text
 GROUP BY scoped.customer, scoped.segment
@@ -539,9 +560,9 @@ GROUP BY scoped.data->>'reason' ORDER BY payments DESC, reason"
             " AS time, a.stream_id, a.data->>'detector' AS detector, a.data->>'key' AS key,
        a.data->'score' AS score, a.data->>'source_event_type' AS source_event_type
 FROM ",
-            whole_store!(),
+            period_store!(),
             " a
-WHERE a.type = 'anomaly.detected' AND a.time >= $1::text::timestamptz AND a.time < $2::text::timestamptz
+WHERE a.type = 'anomaly.detected'
 ORDER BY a.time, a.global_position"
         ),
     },
@@ -565,9 +586,9 @@ ORDER BY a.time, a.global_position"
         sql: concat!(
             "SELECT t.data->>'team' AS team, t.data->>'priority' AS priority, count(*) AS tickets
 FROM ",
-            whole_store!(),
+            period_store!(),
             " t
-WHERE t.type = 'ticket.classified' AND t.time >= $1::text::timestamptz AND t.time < $2::text::timestamptz
+WHERE t.type = 'ticket.classified'
   AND ($3::text = '' OR t.data->>'segment' = $3::text)
 GROUP BY t.data->>'team', t.data->>'priority' ORDER BY tickets DESC, team, priority"
         ),
@@ -592,9 +613,9 @@ GROUP BY t.data->>'team', t.data->>'priority' ORDER BY tickets DESC, team, prior
         sql: concat!(
             "SELECT t.data->>'class' AS class, count(*) AS tickets
 FROM ",
-            whole_store!(),
+            period_store!(),
             " t
-WHERE t.type = 'ticket.classified' AND t.time >= $1::text::timestamptz AND t.time < $2::text::timestamptz
+WHERE t.type = 'ticket.classified'
   AND ($3::text = '' OR t.data->>'segment' = $3::text)
 GROUP BY t.data->>'class' ORDER BY tickets DESC, class"
         ),
@@ -617,11 +638,12 @@ GROUP BY t.data->>'class' ORDER BY tickets DESC, class"
         subject_types: &[],
         params: &[Segment],
         sql: concat!(
-            with_customers!(),
+            "WITH ",
+            customers!("true"),
             ",
 lifecycle AS (
     SELECT DISTINCT ON (l.stream_id) l.stream_id AS customer, l.type
-    FROM store l WHERE l.type IN ('subscription.activated', 'subscription.cancelled')
+    FROM customer_events l WHERE l.type IN ('subscription.activated', 'subscription.cancelled')
     ORDER BY l.stream_id, l.global_position DESC)
 SELECT k.segment, count(*) AS customers,
        count(*) FILTER (WHERE l.type IS DISTINCT FROM 'subscription.cancelled') AS active
@@ -761,7 +783,8 @@ mod tests {
     #[test]
     fn the_sql_only_reads_and_names_only_documented_objects() {
         let documented = [
-            "bss.read_all(",
+            "bss.read_period(",
+            "bss.read_category(",
             "bss.read_stream(",
             "bss.stream_version(",
             "bss.aggregate(",

@@ -101,6 +101,7 @@ RESET ROLE;
 SET ROLE app_reader;
 SELECT stream_version, type, data FROM bss.read_stream('account-1');
 SELECT count(*) FROM bss.read_all(0, 100) WHERE stream_id LIKE 'account-%';
+SELECT count(*) FROM bss.read_period('-infinity', 'infinity', 0, 100) WHERE stream_id LIKE 'account-%';
 SELECT count(*) FROM bss.read_category('account');
 SELECT bss.aggregate('account-1'), bss.aggregate('account-1', at_version => 2);
 SELECT stream_version FROM bss.stream_at('account-1', now());
