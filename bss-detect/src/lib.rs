@@ -17,6 +17,7 @@ pub mod hst;
 pub mod iqr;
 pub mod mad;
 pub mod model;
+pub mod nab;
 pub mod pipeline;
 mod sorted_window;
 #[cfg(test)]
