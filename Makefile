@@ -13,7 +13,7 @@ PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 # chosen with --test. A crate's unit tests run in `make check`.
 CARGO_TEST := cargo test --release --workspace --exclude pg_bss
 
-.PHONY: demo demo-stop check test-local test-vm test test-backup test-tls bench-tls setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect bench-anomaly bench-intelligence bench-ask bench-instructions soak test-detect test-intel intel-classifier intel-forecast intel-ask test-monitoring chaos test-chaos testbed-down
+.PHONY: demo demo-stop check test-local test-vm test test-backup test-tls bench-tls setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect detect-nab bench-anomaly bench-intelligence bench-ask bench-instructions soak test-detect test-intel intel-classifier intel-forecast intel-ask test-monitoring chaos test-chaos testbed-down
 
 # The one-machine layout (deploy/local/) with a sample of BSS traffic; it
 # keeps running until demo-stop.
@@ -119,7 +119,13 @@ test-loadgen: setup devdb
 # (printed; floors asserted); each detector against synthetic series with
 # known anomalies, and the pipeline, are its unit tests in `make check`.
 test-detect:
-	$(CARGO_TEST) --test loadgen_f1 -- --nocapture
+	$(CARGO_TEST) --test loadgen_f1 --test nab_subset -- --nocapture
+
+# Every detector, at its defaults, at the best of a few of its own
+# thresholds and on the anomaly likelihood, on NAB's real series beside
+# NAB's published detectors (bss-detect/data/nab).
+detect-nab:
+	cargo run --release -p bss-detect --example nab
 
 # bss-intel against its references: VADER against vaderSentiment 3.3.2
 # itself, sentence by sentence, the embeddings against all-MiniLM-L6-v2's

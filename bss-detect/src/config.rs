@@ -1,12 +1,15 @@
 //! Owns what one configured detector is (a `[[detector]]` table of the
 //! sidecar's TOML): which events it watches, what it measures in them, how
-//! it groups them, and the algorithm with its parameters. Must refuse what
-//! it cannot use with a message naming the detector and the setting.
+//! it groups them, the algorithm with its parameters, and when it alarms
+//! (`series::AlarmParams`: the likelihood threshold and episodes, the same
+//! keys whatever the algorithm). Must refuse what it cannot use with a
+//! message naming the detector and the setting.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::model::Algorithm;
+use crate::series::AlarmParams;
 use crate::time::parse_duration_us;
 
 /// The event type the detectors' own events have; no detector may watch
@@ -44,6 +47,7 @@ pub struct DetectorConfig {
     /// counted as refused, not judged.
     pub max_keys: usize,
     pub algorithm: Algorithm,
+    pub alarm: AlarmParams,
 }
 
 /// Settings of a `[[detector]]` that are not the algorithm's.
@@ -213,36 +217,31 @@ impl DetectorConfig {
                 }
             },
         };
-        let params: Map<String, Value> = table
+        let others: Map<String, Value> = table
             .iter()
             .filter(|(k, _)| !OWN_KEYS.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        if !params.contains_key("algorithm") {
-            return Err(fail(
-                "`algorithm` is required: zscore, ewma, iqr, mad, half_space_trees or threshold"
-                    .into(),
-            ));
-        }
-        let algorithm: Algorithm =
-            serde_json::from_value(Value::Object(params)).map_err(|e| fail(e.to_string()))?;
-        algorithm.validate().map_err(fail)?;
+        let (algorithm, alarm) = algorithm_from_table(&others).map_err(fail)?;
         let features = match &measure {
             Measure::Fields(f) => f.len(),
             Measure::Count { .. } => 1,
         };
-        if let Algorithm::HalfSpaceTrees(p) = &algorithm {
-            if p.features != features {
-                return Err(fail(format!(
-                    "half_space_trees has `features` = {} but measures {features} value(s)",
-                    p.features
-                )));
-            }
-        } else if features != 1 {
-            return Err(fail(format!(
-                "{} judges one value; {features} `fields` need half_space_trees",
-                algorithm.name()
-            )));
+        if algorithm.features() != features {
+            return Err(fail(match &algorithm {
+                Algorithm::HalfSpaceTrees(_)
+                | Algorithm::IsolationForest(_)
+                | Algorithm::OneClassSvm(_) => format!(
+                    "{} has `features` = {} but measures {features} value(s)",
+                    algorithm.name(),
+                    algorithm.features()
+                ),
+                _ => format!(
+                    "{} judges one value; {features} `fields` need half_space_trees, \
+                     isolation_forest or one_class_svm",
+                    algorithm.name()
+                ),
+            }));
         }
         Ok(DetectorConfig {
             name,
@@ -253,6 +252,7 @@ impl DetectorConfig {
             idle_us,
             max_keys,
             algorithm,
+            alarm,
         })
     }
 
@@ -274,6 +274,32 @@ impl DetectorConfig {
     pub fn fingerprint(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
+}
+
+/// The algorithm and alarm settings of a table holding nothing else (a
+/// `[[detector]]` without its own settings, or what a benchmark feeding a
+/// [`crate::series::SeriesDetector`] configures), each checked; the error
+/// names the setting, not the detector.
+pub fn algorithm_from_table(
+    table: &Map<String, Value>,
+) -> Result<(Algorithm, AlarmParams), String> {
+    let (alarm, params): (Map<String, Value>, Map<String, Value>) = table
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .partition(|(k, _)| AlarmParams::KEYS.contains(&k.as_str()));
+    if !params.contains_key("algorithm") {
+        return Err(format!(
+            "`algorithm` is required: {}",
+            Algorithm::NAMES.join(", ")
+        ));
+    }
+    let algorithm: Algorithm =
+        serde_json::from_value(Value::Object(params)).map_err(|e| e.to_string())?;
+    algorithm.validate()?;
+    let alarm: AlarmParams =
+        serde_json::from_value(Value::Object(alarm)).map_err(|e| e.to_string())?;
+    alarm.validate()?;
+    Ok((algorithm, alarm))
 }
 
 /// Reads a list of `[[detector]]` tables; names must be unique.
@@ -401,6 +427,46 @@ mod tests {
                 json!({"name": "d", "event_type": "a", "field": "/x", "algorithm": "threshold"}),
                 "above",
             ),
+            (
+                json!({"name": "d", "event_type": "a", "fields": ["/x", "/y"], "algorithm": "isolation_forest"}),
+                "isolation_forest has `features` = 1 but measures 2",
+            ),
+            (
+                json!({"name": "d", "event_type": "a", "field": "/x", "algorithm": "isolation_forest", "sample_size": 2048}),
+                "isolation_forest: `window` = 1024 is not in 2048..=65536 (at least `sample_size`)",
+            ),
+            (
+                json!({"name": "d", "event_type": "a", "field": "/x", "algorithm": "one_class_svm", "nu": 0}),
+                "one_class_svm: `nu` = 0 is not in (0, 1]",
+            ),
+            (
+                json!({"name": "d", "event_type": "a", "field": "/x", "algorithm": "one_class_svm", "window": 4096}),
+                "one_class_svm: `window` = 4096",
+            ),
+            (
+                json!({"name": "d", "event_type": "a", "field": "/x", "algorithm": "mad", "min_spread_ratio": 2}),
+                "`min_spread_ratio` = 2",
+            ),
+            (
+                json!({"name": "d", "event_type": "a", "field": "/x", "algorithm": "half_space_trees", "min_spread_ratio": 0.1}),
+                "min_spread_ratio",
+            ),
+            (
+                json!({"name": "d", "event_type": "a", "field": "/x", "algorithm": "zscore", "likelihood_threshold": 1.5}),
+                "`likelihood_threshold` = 1.5 is not between 0 and 1",
+            ),
+            (
+                json!({"name": "d", "event_type": "a", "field": "/x", "algorithm": "zscore", "likelihood_window": 4}),
+                "`likelihood_window` = 4 is not in 5..=",
+            ),
+            (
+                json!({"name": "d", "event_type": "a", "field": "/x", "algorithm": "ewma", "normal_to_end_episode": 0}),
+                "`normal_to_end_episode` = 0",
+            ),
+            (
+                json!({"name": "d", "event_type": "a", "field": "/x", "algorithm": "ewma", "likelihood_treshold": 0.9}),
+                "likelihood_treshold",
+            ),
         ];
         for (table, want) in cases {
             let err = parse(table.clone()).unwrap_err();
@@ -414,5 +480,53 @@ mod tests {
             json!({"name": "d", "event_type": "b", "field": "/x", "algorithm": "ewma"}),
         ];
         assert!(from_tables(&two).unwrap_err().contains("two detectors"));
+    }
+
+    #[test]
+    fn reads_the_new_algorithms_and_the_alarm_settings_of_any_algorithm() {
+        let forest = parse(json!({"name": "calls", "event_type": "usage.recorded",
+            "fields": ["/seconds", "/charge"], "algorithm": "isolation_forest", "features": 2,
+            "trees": 50, "likelihood_threshold": 0.9999, "normal_to_end_episode": 5}))
+        .unwrap();
+        match &forest.algorithm {
+            Algorithm::IsolationForest(p) => assert_eq!((p.trees, p.features), (50, 2)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(forest.alarm.likelihood_threshold, Some(0.9999));
+        assert_eq!(forest.alarm.normal_to_end_episode, 5);
+        assert_eq!(
+            forest.alarm.likelihood_window,
+            AlarmParams::default().likelihood_window
+        );
+        let svm = parse(json!({"name": "gauge", "event_type": "x", "field": "/v",
+            "algorithm": "one_class_svm", "nu": 0.05, "shingle": 8}))
+        .unwrap();
+        match &svm.algorithm {
+            Algorithm::OneClassSvm(p) => assert_eq!((p.nu, p.shingle, p.gamma), (0.05, 8, None)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(svm.alarm, AlarmParams::default());
+        // The same alarm keys read alone, as a benchmark would.
+        let table =
+            json!({"algorithm": "mad", "min_spread_ratio": 0.01, "likelihood_short_window": 5});
+        let (algorithm, alarm) = algorithm_from_table(table.as_object().unwrap()).unwrap();
+        assert_eq!(algorithm.name(), "mad");
+        assert_eq!(alarm.likelihood_short_window, 5);
+    }
+
+    #[test]
+    fn the_alarm_keys_are_the_alarm_settings() {
+        let written = serde_json::to_value(AlarmParams::default()).unwrap();
+        let mut fields: Vec<&str> = written
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut keys = AlarmParams::KEYS.to_vec();
+        fields.sort_unstable();
+        keys.sort_unstable();
+        assert_eq!(fields, keys);
+        assert!(keys.iter().all(|k| !OWN_KEYS.contains(k)));
     }
 }

@@ -18,10 +18,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    check_at_least_two, check_min_spread, check_positive, finite, floor_spread, Detector,
-    Direction, Verdict,
+use crate::spread::{
+    check_min_spread, check_min_spread_ratio, Resolution, SpreadFloor, DEFAULT_MIN_SPREAD_RATIO,
 };
+use crate::{check_at_least_two, check_positive, Detector, Direction, Verdict};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -39,6 +39,8 @@ pub struct EwmaParams {
     /// The least sigma a residual is measured against, in the series' own
     /// unit: smaller wobbles are not worth a score.
     pub min_spread: f64,
+    /// The least sigma as a share of the level (`spread`).
+    pub min_spread_ratio: f64,
 }
 
 impl Default for EwmaParams {
@@ -49,6 +51,7 @@ impl Default for EwmaParams {
             direction: Direction::Both,
             min_samples: 10,
             min_spread: 0.0,
+            min_spread_ratio: DEFAULT_MIN_SPREAD_RATIO,
         }
     }
 }
@@ -64,7 +67,15 @@ impl EwmaParams {
             self.min_samples,
             "a deviation needs two values",
         )?;
-        check_min_spread(self.min_spread)
+        check_min_spread(self.min_spread)?;
+        check_min_spread_ratio(self.min_spread_ratio)
+    }
+
+    fn floor(&self) -> SpreadFloor {
+        SpreadFloor {
+            min_spread: self.min_spread,
+            min_spread_ratio: self.min_spread_ratio,
+        }
     }
 }
 
@@ -80,6 +91,7 @@ pub struct Ewma {
     /// lacks, having started at 0. Dividing by `1 − unfilled` removes that
     /// bias, so sigma is not too small for the first values after warm-up.
     unfilled: f64,
+    resolution: Resolution,
     seen: u64,
 }
 
@@ -92,26 +104,27 @@ impl Ewma {
             level: 0.0,
             variance: 0.0,
             unfilled: 1.0,
+            resolution: Resolution::default(),
             seen: 0,
         }
     }
 
-    fn judge(&self, residual: f64) -> Verdict {
+    fn judge(&self, x: f64, residual: f64) -> Verdict {
         let filled = 1.0 - self.unfilled;
         let variance = if filled > 0.0 {
             self.variance / filled
         } else {
             0.0
         };
-        let sigma = floor_spread(variance.sqrt(), self.params.min_spread, self.level);
-        let score = finite((residual / sigma).abs());
-        Verdict {
-            score,
-            anomalous: score > self.params.limit && self.params.direction.watches(residual),
-        }
+        let sigma =
+            self.params
+                .floor()
+                .apply(variance.sqrt(), self.level, x, self.resolution.step());
+        Verdict::of_deviation(residual / sigma, self.params.limit, self.params.direction)
     }
 
-    fn learn(&mut self, residual: f64) {
+    fn learn(&mut self, x: f64, residual: f64) {
+        self.resolution.learn(x);
         let alpha = self.params.alpha;
         let step = alpha * residual;
         self.level += step;
@@ -138,6 +151,7 @@ impl Detector for Ewma {
         if self.seen == 0 {
             // The first value is the first forecast; there is no residual yet.
             self.level = x;
+            self.resolution.learn(x);
             self.seen = 1;
             return Verdict::WARMING_UP;
         }
@@ -145,9 +159,9 @@ impl Detector for Ewma {
         let verdict = if self.seen < self.params.min_samples as u64 {
             Verdict::WARMING_UP
         } else {
-            self.judge(residual)
+            self.judge(x, residual)
         };
-        self.learn(residual);
+        self.learn(x, residual);
         verdict
     }
 

@@ -46,7 +46,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::{finite, floor_spread, Detector, Verdict};
+use crate::spread::SpreadFloor;
+use crate::{finite, Detector, Verdict};
 
 /// The most features an observation may have (the stack buffers' size).
 pub const MAX_FEATURES: usize = 16;
@@ -393,9 +394,10 @@ impl HalfSpaceTrees {
                 let column = || self.reference.iter().skip(q).step_by(features).copied();
                 let min = column().fold(f64::INFINITY, f64::min);
                 let max = column().fold(f64::NEG_INFINITY, f64::max);
+                let level = min.abs().max(max.abs());
                 (
                     min,
-                    1.0 / floor_spread(max - min, 0.0, min.abs().max(max.abs())),
+                    1.0 / SpreadFloor::NONE.apply(max - min, level, level, 0.0),
                 )
             })
             .collect();
@@ -435,10 +437,7 @@ impl Detector for HalfSpaceTrees {
             return Verdict::WARMING_UP;
         }
         let score = self.normalised(bits);
-        Verdict {
-            score,
-            anomalous: score > self.params.threshold,
-        }
+        Verdict::of(score, score > self.params.threshold)
     }
 
     fn seen(&self) -> u64 {

@@ -7,10 +7,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::sorted_window::SortedWindow;
-use crate::{
-    check_at_least_two, check_min_samples, check_min_spread, check_positive, finite, floor_spread,
-    Detector, Direction, Verdict,
+use crate::spread::{
+    check_min_spread, check_min_spread_ratio, Resolution, SpreadFloor, DEFAULT_MIN_SPREAD_RATIO,
 };
+use crate::{check_at_least_two, check_min_samples, check_positive, Detector, Direction, Verdict};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -27,6 +27,8 @@ pub struct IqrParams {
     /// The least IQR a value is measured against, in the series' own unit:
     /// smaller wobbles are not worth a score.
     pub min_spread: f64,
+    /// The least IQR as a share of the median (`spread`).
+    pub min_spread_ratio: f64,
 }
 
 impl Default for IqrParams {
@@ -37,6 +39,7 @@ impl Default for IqrParams {
             direction: Direction::Both,
             min_samples: 20,
             min_spread: 0.0,
+            min_spread_ratio: DEFAULT_MIN_SPREAD_RATIO,
         }
     }
 }
@@ -46,7 +49,15 @@ impl IqrParams {
         check_at_least_two("window", self.window, "quartiles need two values")?;
         check_min_samples(self.min_samples, self.window)?;
         check_positive("k", self.k)?;
-        check_min_spread(self.min_spread)
+        check_min_spread(self.min_spread)?;
+        check_min_spread_ratio(self.min_spread_ratio)
+    }
+
+    fn floor(&self) -> SpreadFloor {
+        SpreadFloor {
+            min_spread: self.min_spread,
+            min_spread_ratio: self.min_spread_ratio,
+        }
     }
 }
 
@@ -55,6 +66,7 @@ impl IqrParams {
 pub struct Iqr {
     params: IqrParams,
     window: SortedWindow,
+    resolution: Resolution,
     seen: u64,
 }
 
@@ -65,16 +77,19 @@ impl Iqr {
         Iqr {
             params: params.clone(),
             window: SortedWindow::new(params.window),
+            resolution: Resolution::default(),
             seen: 0,
         }
     }
 }
 
-/// Scores `x` against `window`.
-fn judge(params: &IqrParams, window: &SortedWindow, x: f64) -> Verdict {
+/// Scores `x` against `window`, of a series that steps by `resolution`.
+fn judge(params: &IqrParams, window: &SortedWindow, resolution: f64, x: f64) -> Verdict {
     let q1 = window.quantile(0.25);
     let q3 = window.quantile(0.75);
-    let iqr = floor_spread(q3 - q1, params.min_spread, window.median());
+    let iqr = params
+        .floor()
+        .apply(q3 - q1, window.median(), x, resolution);
     // Signed distance past the nearer quartile: + above q3, − below q1.
     let beyond = if x > q3 {
         x - q3
@@ -83,21 +98,23 @@ fn judge(params: &IqrParams, window: &SortedWindow, x: f64) -> Verdict {
     } else {
         0.0
     };
-    let score = finite(beyond.abs() / iqr);
-    Verdict {
-        score,
-        anomalous: score > params.k && params.direction.watches(beyond),
-    }
+    Verdict::of_deviation(beyond / iqr, params.k, params.direction)
 }
 
 impl Detector for Iqr {
     /// A value that is not a finite number is neither judged nor learned.
     fn observe(&mut self, x: &[f64]) -> Verdict {
         let (x, params) = (x[0], &self.params);
-        self.window
+        let resolution = self.resolution.step();
+        let verdict = self
+            .window
             .judge_then_learn(x, params.min_samples, &mut self.seen, |w| {
-                judge(params, w, x)
-            })
+                judge(params, w, resolution, x)
+            });
+        if x.is_finite() {
+            self.resolution.learn(x);
+        }
+        verdict
     }
 
     fn seen(&self) -> u64 {

@@ -10,16 +10,30 @@
 //! are deterministic: the same state and input give the same verdicts, which
 //! is what lets a restarted stage redo a batch without reporting anything
 //! new or twice.
+//!
+//! What every detector shares whatever its algorithm lives in one place
+//! each: the spread floor (`spread`, applied by each model that divides by
+//! a spread), and around each model, in [`series::SeriesDetector`], the
+//! anomaly likelihood (`likelihood`), the choice of alarming on it, and one
+//! alarm per episode (`episode`). The pipeline runs a `SeriesDetector` per
+//! key; a caller with a plain series of numbers can run one directly.
 
 pub mod config;
+mod episode;
 pub mod ewma;
 pub mod hst;
+pub mod iforest;
 pub mod iqr;
+mod likelihood;
 pub mod mad;
 pub mod model;
 pub mod nab;
+pub mod ocsvm;
 pub mod pipeline;
+pub mod series;
+mod shingle;
 mod sorted_window;
+pub mod spread;
 #[cfg(test)]
 mod synthetic;
 pub mod threshold;
@@ -53,22 +67,69 @@ impl Direction {
 }
 
 /// A detector's judgement of one observation.
+///
+/// A model alone ([`model::Model`] and the detectors it holds) fills
+/// `score` and `anomalous` by its own threshold, leaves `likelihood` at 0.5
+/// and alarms on every anomalous observation; [`series::SeriesDetector`],
+/// which the pipeline runs for every key, adds the likelihood, may judge
+/// `anomalous` by it instead, and alarms once per episode.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Verdict {
-    /// How unusual the observation is, in the detector's own unit (|z| for
-    /// the z-score, fence distances in IQRs, ...); always finite, 0 for an
-    /// observation seen during warm-up.
+    /// How unusual the observation is, higher the more, in the detector's
+    /// own unit (|z| for the z-score, fence distances in IQRs, −f/ρ for the
+    /// one-class SVM, negative inside its boundary, ...; 0 on a side its
+    /// `direction` does not watch); always finite, 0 for an observation
+    /// seen during warm-up.
     pub score: f64,
-    /// Whether the score crossed the detector's threshold on a watched side.
+    /// The anomaly likelihood of the recent raw scores, in [0, 1]: how
+    /// surely the short-term mean of the raw scores is above what this
+    /// series' scores have been (`likelihood` module); 0.5, no opinion,
+    /// until there are enough scores to say.
+    pub likelihood: f64,
+    /// Whether the observation crossed the configured limit: the
+    /// detector's threshold on a watched side, or `likelihood_threshold`.
     pub anomalous: bool,
+    /// Whether this observation is reported: the first anomalous one of an
+    /// episode.
+    pub alarm: bool,
+    /// Whether the observation was judged at all (false during warm-up
+    /// and for a value that is not a finite number).
+    pub judged: bool,
 }
 
 impl Verdict {
     /// The verdict on an observation that cannot be judged yet (warm-up).
     pub const WARMING_UP: Verdict = Verdict {
         score: 0.0,
+        likelihood: 0.5,
         anomalous: false,
+        alarm: false,
+        judged: false,
     };
+
+    /// A model's verdict: its raw score and whether that crossed its threshold.
+    pub(crate) fn of(score: f64, anomalous: bool) -> Verdict {
+        Verdict {
+            score,
+            likelihood: 0.5,
+            anomalous,
+            alarm: anomalous,
+            judged: true,
+        }
+    }
+
+    /// The verdict on a value `deviation` spreads from normal (signed, +
+    /// above): scored |deviation| on a watched side and 0 on the other, so
+    /// that what is not watched does not feed the likelihood either;
+    /// anomalous past `limit`.
+    pub(crate) fn of_deviation(deviation: f64, limit: f64, direction: Direction) -> Verdict {
+        let score = if direction.watches(deviation) {
+            finite(deviation.abs())
+        } else {
+            0.0
+        };
+        Verdict::of(score, score > limit)
+    }
 }
 
 /// A streaming detector of one series (one key of one configured detector).
@@ -80,15 +141,6 @@ pub trait Detector {
 
     /// How many observations it has learned (saturating).
     fn seen(&self) -> u64;
-}
-
-/// A scale that is never zero: `spread` floored at `min_spread`, and at a
-/// tiny fraction of `level` so that a constant series still gives finite scores.
-pub(crate) fn floor_spread(spread: f64, min_spread: f64, level: f64) -> f64 {
-    spread
-        .max(min_spread)
-        .max(level.abs() * 1e-9)
-        .max(f64::MIN_POSITIVE)
 }
 
 /// A score capped so that it stays finite and printable as JSON.
@@ -132,12 +184,27 @@ pub(crate) fn check_positive(name: &str, value: f64) -> Result<(), String> {
     Ok(())
 }
 
-/// `min_spread` is finite and at least 0.
-pub(crate) fn check_min_spread(min_spread: f64) -> Result<(), String> {
-    if !(min_spread.is_finite() && min_spread >= 0.0) {
+/// `value` of the parameter `name` is in `range`.
+pub(crate) fn check_within(
+    name: &str,
+    value: usize,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<(), String> {
+    if !range.contains(&value) {
         return Err(format!(
-            "`min_spread` = {min_spread} is not a finite number of at least 0"
+            "`{name}` = {value} is not in {}..={}",
+            range.start(),
+            range.end()
         ));
+    }
+    Ok(())
+}
+
+/// `value` of the parameter `name` is strictly between 0 and 1; `why`
+/// says why it must be.
+pub(crate) fn check_between_0_and_1(name: &str, value: f64, why: &str) -> Result<(), String> {
+    if !(value > 0.0 && value < 1.0) {
+        return Err(format!("`{name}` = {value} is not between 0 and 1 ({why})"));
     }
     Ok(())
 }

@@ -6,10 +6,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::sorted_window::SortedWindow;
-use crate::{
-    check_at_least_two, check_min_samples, check_min_spread, check_positive, finite, floor_spread,
-    Detector, Direction, Verdict,
+use crate::spread::{
+    check_min_spread, check_min_spread_ratio, Resolution, SpreadFloor, DEFAULT_MIN_SPREAD_RATIO,
 };
+use crate::{check_at_least_two, check_min_samples, check_positive, Detector, Direction, Verdict};
 
 /// The MAD of a standard normal distribution (its 75th percentile): scaling
 /// by it makes the modified z-score read as sigmas for Gaussian data.
@@ -30,6 +30,8 @@ pub struct MadParams {
     /// The least MAD a value is measured against, in the series' own unit:
     /// smaller wobbles are not worth a score.
     pub min_spread: f64,
+    /// The least MAD as a share of the median (`spread`).
+    pub min_spread_ratio: f64,
 }
 
 impl Default for MadParams {
@@ -40,6 +42,7 @@ impl Default for MadParams {
             direction: Direction::Both,
             min_samples: 20,
             min_spread: 0.0,
+            min_spread_ratio: DEFAULT_MIN_SPREAD_RATIO,
         }
     }
 }
@@ -49,7 +52,15 @@ impl MadParams {
         check_at_least_two("window", self.window, "a deviation needs two values")?;
         check_min_samples(self.min_samples, self.window)?;
         check_positive("threshold", self.threshold)?;
-        check_min_spread(self.min_spread)
+        check_min_spread(self.min_spread)?;
+        check_min_spread_ratio(self.min_spread_ratio)
+    }
+
+    fn floor(&self) -> SpreadFloor {
+        SpreadFloor {
+            min_spread: self.min_spread,
+            min_spread_ratio: self.min_spread_ratio,
+        }
     }
 }
 
@@ -58,6 +69,7 @@ impl MadParams {
 pub struct Mad {
     params: MadParams,
     window: SortedWindow,
+    resolution: Resolution,
     seen: u64,
 }
 
@@ -68,31 +80,37 @@ impl Mad {
         Mad {
             params: params.clone(),
             window: SortedWindow::new(params.window),
+            resolution: Resolution::default(),
             seen: 0,
         }
     }
 }
 
-/// Scores `x` against `window`.
-fn judge(params: &MadParams, window: &SortedWindow, x: f64) -> Verdict {
+/// Scores `x` against `window`, of a series that steps by `resolution`.
+fn judge(params: &MadParams, window: &SortedWindow, resolution: f64, x: f64) -> Verdict {
     let median = window.median();
-    let mad = floor_spread(window.mad(), params.min_spread, median);
-    let deviation = x - median;
-    let score = finite(MAD_OF_STANDARD_NORMAL * deviation.abs() / mad);
-    Verdict {
-        score,
-        anomalous: score > params.threshold && params.direction.watches(deviation),
-    }
+    let mad = params.floor().apply(window.mad(), median, x, resolution);
+    Verdict::of_deviation(
+        MAD_OF_STANDARD_NORMAL * (x - median) / mad,
+        params.threshold,
+        params.direction,
+    )
 }
 
 impl Detector for Mad {
     /// A value that is not a finite number is neither judged nor learned.
     fn observe(&mut self, x: &[f64]) -> Verdict {
         let (x, params) = (x[0], &self.params);
-        self.window
+        let resolution = self.resolution.step();
+        let verdict = self
+            .window
             .judge_then_learn(x, params.min_samples, &mut self.seen, |w| {
-                judge(params, w, x)
-            })
+                judge(params, w, resolution, x)
+            });
+        if x.is_finite() {
+            self.resolution.learn(x);
+        }
+        verdict
     }
 
     fn seen(&self) -> u64 {

@@ -9,20 +9,23 @@
 //! Count windows are sampled when the clock passes the end of a step
 //! (`every`), for every key the detector knows, so that an absence (a drop
 //! to zero) is observed although no event carries it. The clock is the
-//! `time_us` of each event, whatever its type; it never moves back. A count
-//! anomaly is reported once per episode: the first anomalous sample, then
-//! nothing until a sample is normal again.
+//! `time_us` of each event, whatever its type; it never moves back. Each
+//! key's series is a [`SeriesDetector`], so that an anomaly, of a count or
+//! of a field, is reported once per episode (the first anomalous
+//! observation, then nothing until `normal_to_end_episode` observations in
+//! a row are normal) and carries the likelihood beside the raw score.
 
 use std::collections::{BTreeMap, VecDeque};
 
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::config::{DetectorConfig, Measure};
-use crate::model::Model;
+use crate::series::SeriesDetector;
 use crate::time::format_rfc3339_us;
-use crate::Detector;
+use crate::Verdict;
 
 /// Steps of count windows evaluated at once when the clock jumps (after
 /// a silence): beyond a window's worth, more empty samples change nothing
@@ -55,7 +58,10 @@ pub struct Anomaly {
     pub key: Option<String>,
     /// The observation: the field values, or the count.
     pub value: Vec<f64>,
+    /// The raw score, in the algorithm's own unit.
     pub score: f64,
+    /// The anomaly likelihood, in [0, 1].
+    pub likelihood: f64,
     /// When: the event's clock, or the end of the count window.
     pub time_us: i64,
     /// The event judged, or for a count the event that closed the window.
@@ -83,6 +89,7 @@ impl Anomaly {
             "key": self.key,
             "value": value,
             "score": self.score,
+            "likelihood": self.likelihood,
             "source_event_id": self.source_event_id,
             "source_event_type": self.source_event_type,
         });
@@ -164,10 +171,8 @@ impl CountRing {
 /// One key's series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Series {
-    model: Model,
+    detector: SeriesDetector,
     last_seen_us: i64,
-    /// A count anomaly was reported and no sample has been normal since.
-    in_episode: bool,
     counts: Option<CountRing>,
 }
 
@@ -223,10 +228,25 @@ impl Pipeline {
         configs: Vec<DetectorConfig>,
         saved: &[u8],
     ) -> Result<(Pipeline, Vec<String>), String> {
-        let mut saved: Saved<DetectorState> = rmp_serde::from_slice(saved)
-            .map_err(|e| format!("the saved detector state is unreadable: {e}"))?;
         let mut pipeline = Pipeline::new(configs);
         let mut notes = Vec::new();
+        let mut saved: Saved<DetectorState> = match rmp_serde::from_slice(saved) {
+            Ok(saved) => saved,
+            // Saved by a version whose state had another form: its detectors
+            // start empty, as they would after a change of configuration.
+            Err(e) => match rmp_serde::from_slice::<Saved<IgnoredAny>>(saved) {
+                Ok(earlier) => {
+                    notes.extend(earlier.detectors.keys().map(|name| {
+                        format!(
+                            "detector {name}: its state was saved by an earlier version; \
+                             it starts with empty windows"
+                        )
+                    }));
+                    return Ok((pipeline, notes));
+                }
+                Err(_) => return Err(format!("the saved detector state is unreadable: {e}")),
+            },
+        };
         for run in &mut pipeline.runs {
             match saved.detectors.remove(&run.config.name) {
                 Some((fp, state)) if fp == run.fingerprint => run.state = state,
@@ -345,11 +365,11 @@ impl Run {
                 let Some(series) = self.series(&key, input.time_us, None) else {
                     return;
                 };
-                let verdict = series.model.observe(&values);
+                let verdict = series.detector.observe(&values);
                 self.state.stats.observations += 1;
-                if verdict.anomalous {
+                if verdict.alarm {
                     self.state.stats.anomalies += 1;
-                    out.push(self.anomaly(key, values, verdict.score, input, input.time_us, None));
+                    out.push(self.anomaly(key, values, verdict, input, input.time_us, None));
                 }
             }
             Measure::Count {
@@ -383,9 +403,12 @@ impl Run {
             state.series.insert(
                 key.to_owned(),
                 Series {
-                    model: self.config.algorithm.build(self.config.seed()),
+                    detector: SeriesDetector::new(
+                        &self.config.algorithm,
+                        &self.config.alarm,
+                        self.config.seed(),
+                    ),
                     last_seen_us: now_us,
-                    in_episode: false,
                     counts,
                 },
             );
@@ -421,23 +444,18 @@ impl Run {
                 };
                 ring.advance_to(closed);
                 let x = ring.sum as f64;
-                let verdict = s.model.observe(&[x]);
+                let verdict = s.detector.observe(&[x]);
                 self.state.stats.observations += 1;
-                if verdict.anomalous {
-                    if !s.in_episode {
-                        found.push((key.clone(), x, verdict.score));
-                    }
-                    s.in_episode = true;
-                } else {
-                    s.in_episode = false;
+                if verdict.alarm {
+                    found.push((key.clone(), x, verdict));
                 }
             }
-            for (key, x, score) in found {
+            for (key, x, verdict) in found {
                 self.state.stats.anomalies += 1;
                 out.push(self.anomaly(
                     key,
                     vec![x],
-                    score,
+                    verdict,
                     input,
                     end,
                     Some((end - window_us, end)),
@@ -466,7 +484,7 @@ impl Run {
         &self,
         key: String,
         value: Vec<f64>,
-        score: f64,
+        verdict: Verdict,
         input: &Input<'_>,
         time_us: i64,
         window_us: Option<(i64, i64)>,
@@ -484,7 +502,8 @@ impl Run {
             algorithm: self.config.algorithm.name(),
             key,
             value,
-            score,
+            score: verdict.score,
+            likelihood: verdict.likelihood,
             time_us,
             source_event_id: input.event_id.to_owned(),
             source_event_type: input.event_type.to_owned(),
@@ -656,27 +675,39 @@ mod tests {
         assert_eq!(stats.anomalies, 2);
     }
 
-    #[test]
-    fn saved_state_restores_to_exactly_the_same_detections() {
-        let events = traffic(0..200, 100..130);
-        let mut whole = pipeline(drop_detector());
-        let all = feed(&mut whole, &events);
-        assert!(!all.is_empty());
-
-        let (head, tail) = events.split_at(250);
-        let mut first = pipeline(drop_detector());
+    /// The anomalies of `events` fed to one pipeline of `tables`, and those
+    /// of the same events fed to a pipeline saved after `cut` of them and
+    /// restored (event ids as in one run); the two pipelines' statistics.
+    fn whole_and_restored(
+        tables: &Value,
+        events: &[(i64, &str, Value)],
+        cut: usize,
+    ) -> ((Vec<Anomaly>, Vec<Anomaly>), (Stats, Stats)) {
+        let mut whole = pipeline(tables.clone());
+        let all = feed(&mut whole, events);
+        let (head, tail) = events.split_at(cut);
+        let mut first = pipeline(tables.clone());
         let mut got = feed(&mut first, head);
         let saved = first.save();
-        let configs = from_tables(drop_detector().as_array().unwrap()).unwrap();
+        let configs = from_tables(tables.as_array().unwrap()).unwrap();
         let (mut second, notes) = Pipeline::restore(configs, &saved).unwrap();
         assert!(notes.is_empty(), "{notes:?}");
-        // Event ids restart at e0 in `feed`: compare everything but the ids.
+        // Event ids restart at e0 in `feed`: renumber the second half's.
         let mut rest = feed(&mut second, tail);
         for a in &mut rest {
             let n: usize = a.source_event_id[1..].parse().unwrap();
             a.source_event_id = format!("e{}", n + head.len());
         }
         got.extend(rest);
+        let stats = |p: &Pipeline| p.stats().next().unwrap().1.clone();
+        ((all, got), (stats(&whole), stats(&second)))
+    }
+
+    #[test]
+    fn saved_state_restores_to_exactly_the_same_detections() {
+        let events = traffic(0..200, 100..130);
+        let ((all, got), (whole, second)) = whole_and_restored(&drop_detector(), &events, 250);
+        assert!(!all.is_empty());
         let strip = |v: &[Anomaly]| {
             v.iter()
                 .map(|a| {
@@ -690,10 +721,102 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(strip(&got), strip(&all));
-        assert_eq!(
-            second.stats().next().unwrap().1,
-            whole.stats().next().unwrap().1
-        );
+        assert_eq!(second, whole);
+    }
+
+    /// A gauge of noise around 100 with a spike every 600 readings, one a second.
+    fn gauge(n: i64) -> Vec<(i64, &'static str, Value)> {
+        (0..n)
+            .map(|t| {
+                let noise = ((t * 7_919) % 13) as f64 - 6.0;
+                let v = if t % 600 == 599 { 300.0 } else { 100.0 + noise };
+                (t, "gauge", json!({"v": v, "meter": format!("m{}", t % 2)}))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_new_detectors_and_the_likelihood_restore_to_the_same_scores() {
+        for table in [
+            json!({"algorithm": "isolation_forest"}),
+            json!({"algorithm": "one_class_svm"}),
+            json!({"algorithm": "mad", "likelihood_threshold": 0.9999}),
+        ] {
+            let mut d = json!({"name": "g", "event_type": "gauge", "key": "/meter", "field": "/v"});
+            d.as_object_mut()
+                .unwrap()
+                .extend(table.as_object().unwrap().clone());
+            let tables = json!([d]);
+            // Cut after several refits, between two.
+            let ((all, got), (whole, second)) = whole_and_restored(&tables, &gauge(3_000), 1_500);
+            assert!(all.len() >= 4, "{table}: {} anomalies", all.len());
+            let strip = |v: &[Anomaly]| {
+                v.iter()
+                    .map(|a| {
+                        (
+                            a.key.clone(),
+                            a.time_us,
+                            a.score.to_bits(),
+                            a.likelihood.to_bits(),
+                            a.source_event_id.clone(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(strip(&got), strip(&all), "{table}");
+            assert_eq!(second, whole, "{table}");
+        }
+    }
+
+    #[test]
+    fn a_field_anomaly_is_reported_once_per_episode() {
+        let tables = json!([{"name": "g", "event_type": "gauge", "field": "/v",
+            "algorithm": "threshold", "above": 200, "normal_to_end_episode": 2}]);
+        let mut p = pipeline(tables);
+        let values = [100, 250, 260, 100, 270, 100, 100, 280];
+        let events: Vec<_> = values
+            .iter()
+            .enumerate()
+            .map(|(t, v)| (t as i64, "gauge", json!({"v": v})))
+            .collect();
+        let found = feed(&mut p, &events);
+        let at: Vec<f64> = found.iter().map(|a| a.value[0]).collect();
+        assert_eq!(at, [250.0, 280.0], "one report until two normal readings");
+        assert_eq!(p.stats().next().unwrap().1.anomalies, 2);
+        assert!((0.0..=1.0).contains(&found[0].likelihood));
+        assert_eq!(found[0].data()["likelihood"], found[0].likelihood);
+    }
+
+    #[test]
+    fn a_state_saved_by_an_earlier_version_starts_every_detector_empty() {
+        // The layout before `SeriesDetector`: a model and an episode flag.
+        #[derive(Serialize)]
+        struct EarlierSeries {
+            model: (u8, f64),
+            last_seen_us: i64,
+            in_episode: bool,
+        }
+        let earlier = Saved {
+            detectors: [(
+                "cell-drop".to_owned(),
+                (
+                    "an older fingerprint".to_owned(),
+                    vec![EarlierSeries {
+                        model: (1, 2.0),
+                        last_seen_us: 7,
+                        in_episode: true,
+                    }],
+                ),
+            )]
+            .into_iter()
+            .collect(),
+        };
+        let bytes = rmp_serde::to_vec(&earlier).unwrap();
+        let configs = from_tables(drop_detector().as_array().unwrap()).unwrap();
+        let (p, notes) = Pipeline::restore(configs, &bytes).unwrap();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("earlier version"), "{notes:?}");
+        assert_eq!(p.keys().next().unwrap().1, 0);
     }
 
     #[test]

@@ -1,11 +1,13 @@
-//! Test support for the statistical detectors: the series they are judged
-//! on, a daily-like sine (amplitude 10 around 100, one period every 1440
-//! points, as minutes of a day) with Gaussian noise of sd 2 and anomalies
-//! injected at known indices, the tally of what a detector found in it, and
-//! the checks every one of them must pass (warm-up, non-finite values,
-//! direction, restore, constant series, `min_spread`, bursts, parameters),
-//! each called by a test of its own in each detector's file so that a
-//! failure names the detector. Never part of the library.
+//! Test support for the detectors: the series they are judged on, a
+//! daily-like sine (amplitude 10 around 100, one period every 1440 points,
+//! as minutes of a day) with Gaussian noise of sd 2 and anomalies injected
+//! at known indices; the tally of what a detector flagged in it point by
+//! point ([`Found`]) and of what it reported, anomaly by anomaly
+//! ([`Reported`]); every algorithm as the comparisons judge it; and the
+//! checks every statistical detector must pass (warm-up, non-finite
+//! values, direction, restore, constant series, `min_spread`, bursts,
+//! parameters), each called by a test of its own in each detector's file so
+//! that a failure names the detector. Never part of the library.
 
 use std::fmt::Debug;
 
@@ -14,6 +16,14 @@ use rand_chacha::ChaCha8Rng;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::ewma::EwmaParams;
+use crate::hst::HstParams;
+use crate::iforest::IsolationForestParams;
+use crate::iqr::IqrParams;
+use crate::mad::MadParams;
+use crate::model::Algorithm;
+use crate::ocsvm::OneClassSvmParams;
+use crate::zscore::ZScoreParams;
 use crate::{Detector, Direction, Verdict};
 
 /// Points in a series: a little over four days.
@@ -109,6 +119,32 @@ impl Found {
         found
     }
 
+    /// Flagged injected points over all flagged points (1 when none is flagged).
+    pub(crate) fn precision(&self) -> f64 {
+        let caught = self.injected - self.missed.len();
+        let flagged = caught + self.false_alarms.len();
+        if flagged == 0 {
+            1.0
+        } else {
+            caught as f64 / flagged as f64
+        }
+    }
+
+    /// Flagged injected points over injected points.
+    pub(crate) fn recall(&self) -> f64 {
+        1.0 - self.missed.len() as f64 / self.injected as f64
+    }
+
+    /// The harmonic mean of precision and recall, point by point.
+    pub(crate) fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
+    }
+
     /// Pins what was missed (`missed`, usually none), and holds recall to at
     /// least 95% and false alarms to at most 0.2% of the clean points.
     pub(crate) fn assert_found_all_but(&self, missed: &[usize]) {
@@ -121,6 +157,89 @@ impl Found {
             "false alarm rate {false_alarm_rate}: {self:?}"
         );
     }
+}
+
+/// What a detector reported (its alarms) of the anomalies injected into a
+/// series, an anomaly being a single point or a burst.
+#[derive(Debug)]
+pub(crate) struct Reported {
+    anomalies: usize,
+    /// Anomalies with an alarm on one of their points.
+    pub(crate) found: usize,
+    pub(crate) alarms: usize,
+    /// Alarms on an injected point.
+    pub(crate) true_alarms: usize,
+}
+
+impl Reported {
+    /// Feeds the whole series to `detector`.
+    pub(crate) fn by(detector: &mut impl Detector, series: &Series) -> Reported {
+        // Runs of consecutive injected indices: (first, last).
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for &(i, _) in &series.injected {
+            match runs.last_mut() {
+                Some(run) if run.1 + 1 == i => run.1 = i,
+                _ => runs.push((i, i)),
+            }
+        }
+        let mut reported = Reported {
+            anomalies: runs.len(),
+            found: 0,
+            alarms: 0,
+            true_alarms: 0,
+        };
+        let mut found = vec![false; runs.len()];
+        for (i, &x) in series.values.iter().enumerate() {
+            if !detector.observe(&[x]).alarm {
+                continue;
+            }
+            reported.alarms += 1;
+            if let Some(r) = runs.iter().position(|&(a, b)| (a..=b).contains(&i)) {
+                reported.true_alarms += 1;
+                found[r] = true;
+            }
+        }
+        reported.found = found.iter().filter(|&&f| f).count();
+        reported
+    }
+
+    /// The F1 of alarms (precision) and anomalies found (recall).
+    pub(crate) fn f1(&self) -> f64 {
+        let precision = if self.alarms == 0 {
+            1.0
+        } else {
+            self.true_alarms as f64 / self.alarms as f64
+        };
+        let recall = self.found as f64 / self.anomalies as f64;
+        if precision + recall == 0.0 {
+            0.0
+        } else {
+            2.0 * precision * recall / (precision + recall)
+        }
+    }
+}
+
+/// Every algorithm but the business rule, as the comparisons judge them:
+/// defaults, `mad` at 4.5 (see its tests), and the isolation forest also
+/// without its range penalty (at 0.7, the best threshold it has without).
+pub(crate) fn every_algorithm() -> Vec<Algorithm> {
+    vec![
+        Algorithm::Zscore(ZScoreParams::default()),
+        Algorithm::Ewma(EwmaParams::default()),
+        Algorithm::Iqr(IqrParams::default()),
+        Algorithm::Mad(MadParams {
+            threshold: 4.5,
+            ..MadParams::default()
+        }),
+        Algorithm::HalfSpaceTrees(HstParams::default()),
+        Algorithm::IsolationForest(IsolationForestParams::default()),
+        Algorithm::IsolationForest(IsolationForestParams {
+            range_penalty: false,
+            threshold: 0.7,
+            ..IsolationForestParams::default()
+        }),
+        Algorithm::OneClassSvm(OneClassSvmParams::default()),
+    ]
 }
 
 /// Direction only filters: the detector watching one side misses exactly

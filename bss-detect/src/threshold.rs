@@ -57,18 +57,9 @@ impl Detector for Threshold {
         self.seen = self.seen.saturating_add(1);
         let x = x[0];
         match (self.params.above, self.params.below) {
-            (Some(a), _) if x > a => Verdict {
-                score: past(x, a),
-                anomalous: true,
-            },
-            (_, Some(b)) if x < b => Verdict {
-                score: past(x, b),
-                anomalous: true,
-            },
-            _ => Verdict {
-                score: 0.0,
-                anomalous: false,
-            },
+            (Some(a), _) if x > a => Verdict::of(past(x, a), true),
+            (_, Some(b)) if x < b => Verdict::of(past(x, b), true),
+            _ => Verdict::of(0.0, false),
         }
     }
 

@@ -14,10 +14,10 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    check_at_least_two, check_min_samples, check_min_spread, check_positive, finite, floor_spread,
-    Detector, Direction, Verdict,
+use crate::spread::{
+    check_min_spread, check_min_spread_ratio, Resolution, SpreadFloor, DEFAULT_MIN_SPREAD_RATIO,
 };
+use crate::{check_at_least_two, check_min_samples, check_positive, Detector, Direction, Verdict};
 
 /// Windows' worth of replacements between recomputations of mean and variance.
 const RESYNC_WINDOWS: u64 = 64;
@@ -36,6 +36,8 @@ pub struct ZScoreParams {
     /// The least standard deviation a value is measured against, in the
     /// series' own unit: smaller wobbles are not worth a z-score.
     pub min_spread: f64,
+    /// The least standard deviation as a share of the mean (`spread`).
+    pub min_spread_ratio: f64,
 }
 
 impl Default for ZScoreParams {
@@ -46,6 +48,7 @@ impl Default for ZScoreParams {
             direction: Direction::Both,
             min_samples: 10,
             min_spread: 0.0,
+            min_spread_ratio: DEFAULT_MIN_SPREAD_RATIO,
         }
     }
 }
@@ -55,7 +58,15 @@ impl ZScoreParams {
         check_at_least_two("window", self.window, "a deviation needs two values")?;
         check_min_samples(self.min_samples, self.window)?;
         check_positive("threshold", self.threshold)?;
-        check_min_spread(self.min_spread)
+        check_min_spread(self.min_spread)?;
+        check_min_spread_ratio(self.min_spread_ratio)
+    }
+
+    fn floor(&self) -> SpreadFloor {
+        SpreadFloor {
+            min_spread: self.min_spread,
+            min_spread_ratio: self.min_spread_ratio,
+        }
     }
 }
 
@@ -71,6 +82,7 @@ pub struct ZScore {
     m2: f64,
     /// Replacements since `mean` and `m2` were recomputed from `ring`.
     since_resync: u64,
+    resolution: Resolution,
     seen: u64,
 }
 
@@ -84,6 +96,7 @@ impl ZScore {
             mean: 0.0,
             m2: 0.0,
             since_resync: 0,
+            resolution: Resolution::default(),
             seen: 0,
         }
     }
@@ -91,17 +104,20 @@ impl ZScore {
     fn judge(&self, x: f64) -> Verdict {
         let n = self.ring.len();
         let variance = if n > 1 { self.m2 / (n - 1) as f64 } else { 0.0 };
-        let deviation = x - self.mean;
-        let sd = floor_spread(variance.sqrt(), self.params.min_spread, self.mean);
-        let score = finite((deviation / sd).abs());
-        Verdict {
-            score,
-            anomalous: score > self.params.threshold && self.params.direction.watches(deviation),
-        }
+        let sd = self
+            .params
+            .floor()
+            .apply(variance.sqrt(), self.mean, x, self.resolution.step());
+        Verdict::of_deviation(
+            (x - self.mean) / sd,
+            self.params.threshold,
+            self.params.direction,
+        )
     }
 
     fn learn(&mut self, x: f64) {
         self.seen = self.seen.saturating_add(1);
+        self.resolution.learn(x);
         if self.ring.len() < self.params.window {
             self.ring.push_back(x);
             let d = x - self.mean;

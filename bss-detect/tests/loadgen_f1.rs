@@ -13,6 +13,12 @@
 //! event. The first minutes are warm-up (the simulated population grows
 //! from nothing and detectors learn their normal): labels starting in them
 //! are not scored, nor detections made in them or matching those labels.
+//!
+//! Beside detectors.toml, the same simulation feeds [`ALTERNATIVES`]: the
+//! premium-rate voice detector with `isolation_forest` and `one_class_svm`
+//! in place of Half-Space Trees, scored detector by detector against the
+//! labels of the kind each is meant to find (as every detector of the file
+//! is, in a second table), never in the families detectors.toml is held to.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -55,15 +61,68 @@ enum Family {
 
 const FAMILIES: [Family; 3] = [Family::Spikes, Family::Drops, Family::Fraud];
 
-/// The family each detector of detectors.toml is scored in; None for
-/// business rules the simulator does not inject.
-const FAMILY_OF_DETECTOR: &[(&str, Option<Family>)] = &[
-    ("usage-spike", Some(Family::Spikes)),
-    ("payment-drop", Some(Family::Drops)),
-    ("cell-drop", Some(Family::Drops)),
-    ("data-session-over-50gb", Some(Family::Fraud)),
-    ("premium-voice", Some(Family::Fraud)),
+/// The kind of label each detector is meant to find (its family is that
+/// kind's); None for business rules the simulator does not inject.
+const KIND_OF_DETECTOR: &[(&str, Option<AnomalyKind>)] = &[
+    ("usage-spike", Some(AnomalyKind::UsageSpike)),
+    ("payment-drop", Some(AnomalyKind::PaymentDrop)),
+    ("cell-drop", Some(AnomalyKind::CellDrop)),
+    (
+        "data-session-over-50gb",
+        Some(AnomalyKind::FraudDataSession),
+    ),
+    ("premium-voice", Some(AnomalyKind::FraudPremiumVoice)),
     ("failed-payments", None),
+    (
+        "premium-voice-iforest",
+        Some(AnomalyKind::FraudPremiumVoice),
+    ),
+    ("premium-voice-ocsvm", Some(AnomalyKind::FraudPremiumVoice)),
+];
+
+/// Detectors fed beside detectors.toml and scored alone: premium-rate voice
+/// fraud by the two detectors of points that learn their own scale, where
+/// Half-Space Trees are given the calls' ranges. Call durations are
+/// exponential and international calls cost ten times more, so in a
+/// window's own scale ordinary calls have far tails; with their defaults the
+/// two flag them by the thousand (isolation_forest at 0.88: 1 055
+/// detections for 107 frauds found; one_class_svm with γ "scale", 0.5: 7 211
+/// for 106). The forest is judged at 0.97 (ordinary calls reach 0.93 once
+/// in 10 000, frauds score over 0.99) with 50 trees; the SVM's kernel is
+/// widened to γ = 0.001, so that a long call is still within reach of the
+/// support vectors while a fraud, 15 sds out in duration and 75 in charge,
+/// is not. Both refit less often than by default: two million calls would
+/// grow the forest 16 000 times at 128.
+const ALTERNATIVES: &str = r#"
+[[detector]]
+name = "premium-voice-iforest"
+event_type = "usage.recorded"
+fields = ["/seconds", "/charge"]
+match = { "/kind" = "voice" }
+algorithm = "isolation_forest"
+features = 2
+trees = 50
+refit_every = 1024
+threshold = 0.97
+
+[[detector]]
+name = "premium-voice-ocsvm"
+event_type = "usage.recorded"
+fields = ["/seconds", "/charge"]
+match = { "/kind" = "voice" }
+algorithm = "one_class_svm"
+features = 2
+gamma = 0.001
+refit_every = 256
+"#;
+
+/// The F1 each of [`ALTERNATIVES`] reaches on its kind of label, measured
+/// (0.952: 108 of 108 found, 11 ordinary calls flagged; 0.931: 94 of 108,
+/// none flagged, the misses frauds close enough in time that the one before
+/// is a support vector of the window) and rounded down.
+const ALTERNATIVE_F1: &[(&str, f64)] = &[
+    ("premium-voice-iforest", 0.95),
+    ("premium-voice-ocsvm", 0.93),
 ];
 
 /// The parameter of each algorithm that says how far from normal is anomalous.
@@ -83,23 +142,54 @@ fn family_of_label(kind: AnomalyKind) -> Family {
     }
 }
 
-fn family_of_detector(name: &str) -> Option<Family> {
-    match FAMILY_OF_DETECTOR.iter().find(|(n, _)| *n == name) {
-        Some((_, family)) => *family,
-        None => panic!("detector {name} of detectors.toml has no family in FAMILY_OF_DETECTOR"),
+fn kind_of_detector(name: &str) -> Option<AnomalyKind> {
+    match KIND_OF_DETECTOR.iter().find(|(n, _)| *n == name) {
+        Some((_, kind)) => *kind,
+        None => panic!("detector {name} has no kind in KIND_OF_DETECTOR"),
     }
 }
 
-/// The `[[detector]]` tables of detectors.toml, as the sidecar reads them.
-fn detector_tables() -> Vec<Value> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/detectors.toml");
-    let text = std::fs::read_to_string(path).expect("detectors.toml is readable");
-    let file: toml::Table = toml::from_str(&text).expect("detectors.toml is TOML");
+/// The kinds of label of `family`.
+fn kinds_of(family: Family) -> Vec<AnomalyKind> {
+    [
+        AnomalyKind::UsageSpike,
+        AnomalyKind::PaymentDrop,
+        AnomalyKind::CellDrop,
+        AnomalyKind::FraudDataSession,
+        AnomalyKind::FraudPremiumVoice,
+    ]
+    .into_iter()
+    .filter(|k| family_of_label(*k) == family)
+    .collect()
+}
+
+/// The `[[detector]]` tables of a TOML text, as the sidecar reads them.
+fn tables_of(text: &str) -> Vec<Value> {
+    let file: toml::Table = toml::from_str(text).expect("detectors are TOML");
     file["detector"]
         .as_array()
-        .expect("detectors.toml has [[detector]] tables")
+        .expect("there are [[detector]] tables")
         .iter()
         .map(|t| serde_json::to_value(t).expect("a TOML table converts to JSON"))
+        .collect()
+}
+
+/// The `[[detector]]` tables of detectors.toml.
+fn detector_tables() -> Vec<Value> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/detectors.toml");
+    tables_of(&std::fs::read_to_string(path).expect("detectors.toml is readable"))
+}
+
+/// The names of the detectors of `tables`.
+fn names(tables: &[Value]) -> Vec<String> {
+    tables
+        .iter()
+        .map(|t| {
+            t["name"]
+                .as_str()
+                .expect("a detector has a name")
+                .to_owned()
+        })
         .collect()
 }
 
@@ -248,55 +338,105 @@ fn ratio(part: usize, whole: usize) -> f64 {
     }
 }
 
-/// Precision, recall and F1 per family, and per kind of label its
-/// (labels, labels found).
-fn score(run: &Run) -> (HashMap<Family, Score>, HashMap<AnomalyKind, (usize, usize)>) {
+/// Precision, recall and F1 of the detections of `detectors` against the
+/// labels of `kinds`, and per kind its (labels, labels found).
+fn score_of(
+    run: &Run,
+    detectors: &[&str],
+    kinds: &[AnomalyKind],
+) -> (Score, HashMap<AnomalyKind, (usize, usize)>) {
     let warm_end = run.first_us + WARM_UP_US;
     let config: HashMap<&str, &DetectorConfig> =
         run.configs.iter().map(|c| (c.name.as_str(), c)).collect();
-    let mut families: HashMap<Family, Score> =
-        FAMILIES.iter().map(|f| (*f, Score::default())).collect();
+    let mut score = Score::default();
     let mut found = HashSet::new();
-    for a in run.anomalies.iter().filter(|a| a.time_us >= warm_end) {
-        let Some(family) = family_of_detector(&a.detector) else {
-            continue;
-        };
+    for a in run
+        .anomalies
+        .iter()
+        .filter(|a| a.time_us >= warm_end && detectors.contains(&a.detector.as_str()))
+    {
         let cfg = config[a.detector.as_str()];
         let hits: Vec<usize> = (0..run.labels.len())
             .filter(|&i| {
                 let l = &run.labels[i];
-                family_of_label(l.label.kind) == family && matches(cfg, a, l)
+                kinds.contains(&l.label.kind) && matches(cfg, a, l)
             })
             .collect();
         if hits.iter().any(|&i| run.labels[i].start_us < warm_end) {
             continue;
         }
-        let s = families.get_mut(&family).expect("every family is scored");
-        s.detections += 1;
+        score.detections += 1;
         if !hits.is_empty() {
-            s.true_detections += 1;
+            score.true_detections += 1;
             found.extend(hits);
         }
     }
-    let mut kinds: HashMap<AnomalyKind, (usize, usize)> = HashMap::new();
+    let mut by_kind: HashMap<AnomalyKind, (usize, usize)> = HashMap::new();
     for (i, l) in run
         .labels
         .iter()
         .enumerate()
-        .filter(|(_, l)| l.start_us >= warm_end)
+        .filter(|(_, l)| l.start_us >= warm_end && kinds.contains(&l.label.kind))
     {
-        let s = families
-            .get_mut(&family_of_label(l.label.kind))
-            .expect("every family is scored");
-        s.labels += 1;
-        let k = kinds.entry(l.label.kind).or_default();
+        score.labels += 1;
+        let k = by_kind.entry(l.label.kind).or_default();
         k.0 += 1;
         if found.contains(&i) {
-            s.found += 1;
+            score.found += 1;
             k.1 += 1;
         }
     }
+    (score, by_kind)
+}
+
+/// Precision, recall and F1 per family of the detectors named `among`
+/// (those of detectors.toml), and per kind of label its (labels, labels found).
+fn score(
+    run: &Run,
+    among: &[String],
+) -> (HashMap<Family, Score>, HashMap<AnomalyKind, (usize, usize)>) {
+    let mut families = HashMap::new();
+    let mut kinds = HashMap::new();
+    for family in FAMILIES {
+        let detectors: Vec<&str> = among
+            .iter()
+            .map(String::as_str)
+            .filter(|d| kind_of_detector(d).map(family_of_label) == Some(family))
+            .collect();
+        let (s, k) = score_of(run, &detectors, &kinds_of(family));
+        families.insert(family, s);
+        kinds.extend(k);
+    }
     (families, kinds)
+}
+
+/// Each detector scored alone against the labels of its kind.
+fn print_detector_table(run: &Run) -> HashMap<String, Score> {
+    eprintln!("\nEach detector against the labels of its kind");
+    eprintln!(
+        "| detector | algorithm | kind | labels | detections | TP | precision | recall | F1 |"
+    );
+    eprintln!("|---|---|---|---:|---:|---:|---:|---:|---:|");
+    let mut scores = HashMap::new();
+    for cfg in &run.configs {
+        let Some(kind) = kind_of_detector(&cfg.name) else {
+            continue;
+        };
+        let (s, _) = score_of(run, &[cfg.name.as_str()], &[kind]);
+        eprintln!(
+            "| {} | {} | {kind:?} | {} | {} | {} | {:.3} | {:.3} | {:.3} |",
+            cfg.name,
+            cfg.algorithm.name(),
+            s.labels,
+            s.detections,
+            s.true_detections,
+            s.precision(),
+            s.recall(),
+            s.f1()
+        );
+        scores.insert(cfg.name.clone(), s);
+    }
+    scores
 }
 
 fn print_table(
@@ -331,8 +471,10 @@ fn print_table(
 #[test]
 fn detectors_toml_finds_the_injected_anomalies_with_an_f1_of_at_least_0_8_per_family() {
     let clock = Instant::now();
-    let run = simulate(&detector_tables(), EVENTS);
-    let (families, kinds) = score(&run);
+    let file = detector_tables();
+    let alternatives = tables_of(ALTERNATIVES);
+    let run = simulate(&[file.clone(), alternatives.clone()].concat(), EVENTS);
+    let (families, kinds) = score(&run, &names(&file));
     print_table(
         &format!(
             "detectors.toml on seed {SEED}: {EVENTS} events at {RATE} events/s, {CUSTOMERS} customers, \
@@ -360,6 +502,20 @@ fn detectors_toml_finds_the_injected_anomalies_with_an_f1_of_at_least_0_8_per_fa
             s.f1()
         );
     }
+    let by_detector = print_detector_table(&run);
+    for name in names(&alternatives) {
+        let s = by_detector[&name];
+        let floor = ALTERNATIVE_F1.iter().find(|(n, _)| *n == name).map_or_else(
+            || panic!("{name} has no floor in ALTERNATIVE_F1"),
+            |(_, f)| *f,
+        );
+        assert!(s.labels >= 10, "{name}: {} labels", s.labels);
+        assert!(
+            s.f1() >= floor,
+            "{name}: F1 {:.3} under {floor}: {s:?}",
+            s.f1()
+        );
+    }
 }
 
 /// The scoring can fail: with limits no observation reaches, nothing is
@@ -367,8 +523,9 @@ fn detectors_toml_finds_the_injected_anomalies_with_an_f1_of_at_least_0_8_per_fa
 /// so premium-voice still fires.
 #[test]
 fn with_every_limit_far_too_high_spikes_and_drops_are_not_found() {
-    let run = simulate(&blinded(detector_tables()), BLIND_EVENTS);
-    let (families, kinds) = score(&run);
+    let tables = blinded(detector_tables());
+    let run = simulate(&tables, BLIND_EVENTS);
+    let (families, kinds) = score(&run, &names(&tables));
     print_table("detectors.toml with every limit x1000", &families, &kinds);
     for family in [Family::Spikes, Family::Drops] {
         let s = families[&family];

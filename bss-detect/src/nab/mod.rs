@@ -3,9 +3,11 @@
 //! labelled windows exactly as NAB's own Python does (`nab/sweeper.py`,
 //! `nab/optimizer.py`, `nab/scorer.py`, `Runner.normalize`), and the subset
 //! of NAB's data committed under `data/nab` (see its README.md for source,
-//! licence and checksums). It must never run a detector or tune one: it is
-//! given one anomaly score in [0, 1] per row and judges them, with one
-//! threshold for the whole corpus per profile.
+//! licence and checksums), and running a configured detector over it
+//! ([`run`]). It must never tune a detector: the scorer is given one
+//! anomaly score in [0, 1] per row and judges them, with one threshold for
+//! the whole corpus per profile, and a detector sees the rows in order,
+//! never a label.
 //!
 //! Faithfulness is pinned by tests: hand-made cases derived from NAB's
 //! formulas, and, given a NAB checkout in `NAB_DIR`, NAB's published
@@ -18,6 +20,7 @@ pub mod normalise;
 pub mod profile;
 pub mod published_on_subset;
 pub mod results;
+pub mod run;
 pub mod scorer;
 pub mod sweep;
 pub mod timestamp;
