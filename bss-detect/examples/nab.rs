@@ -13,8 +13,8 @@
 
 use bss_detect::nab::profile::load_committed_profiles;
 use bss_detect::nab::published_on_subset::{committed_path, PublishedOnSubset};
-use bss_detect::nab::run::{run_detector, ALARM_THRESHOLD};
-use bss_detect::nab::{score_at_threshold, Corpus, Profile};
+use bss_detect::nab::run::alarm_scores;
+use bss_detect::nab::{Corpus, Profile};
 use serde_json::{json, Map, Value};
 
 /// Each algorithm, the key of its own threshold and the values tried.
@@ -63,15 +63,7 @@ const SEED: u64 = 7;
 /// The normalised score of each profile for the alarms of `table`.
 fn scores(corpus: &Corpus, profiles: &[Profile], table: Value) -> Result<Vec<f64>, String> {
     let table: Map<String, Value> = serde_json::from_value(table).map_err(|e| e.to_string())?;
-    let run = run_detector(corpus, &table, SEED)?;
-    profiles
-        .iter()
-        .map(|p| {
-            score_at_threshold(corpus, &run.alarms, p, ALARM_THRESHOLD)
-                .map(|s| s.normalised)
-                .map_err(|e| e.to_string())
-        })
-        .collect()
+    alarm_scores(corpus, profiles, &table, SEED)
 }
 
 fn row(name: &str, setting: &str, cells: &[String]) {

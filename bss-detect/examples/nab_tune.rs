@@ -6,7 +6,7 @@
 //! `labels/combined_windows.json` that is not in the committed subset
 //! (`bss-detect/data/nab/combined_windows.json`): real and artificial
 //! alike. Each setting's alarms (one per episode) are scored by NAB's rules
-//! at [`ALARM_THRESHOLD`]; the grid is searched in two stages (the model's
+//! at `bss_detect::nab::run::ALARM_THRESHOLD`; the grid is searched in two stages (the model's
 //! window, shingle and threshold at the default episode length; then, at
 //! the best window and shingle, refit_every, the episode length and the
 //! threshold again), and the setting best on the tuning set in the
@@ -22,8 +22,8 @@ use std::time::Instant;
 
 use bss_detect::nab::corpus::committed_subset_dir;
 use bss_detect::nab::profile::load_committed_profiles;
-use bss_detect::nab::run::{run_detector, ALARM_THRESHOLD};
-use bss_detect::nab::{score_at_threshold, Corpus, Profile};
+use bss_detect::nab::run::alarm_scores;
+use bss_detect::nab::{Corpus, Profile};
 use serde_json::{json, Map, Value};
 
 const SEED: u64 = 7;
@@ -105,23 +105,6 @@ fn combinations(base: &Map<String, Value>, axes: &[(&str, Vec<Value>)]) -> Vec<M
     out
 }
 
-/// The normalised score of each profile for the alarms of `table`.
-fn scores(
-    corpus: &Corpus,
-    profiles: &[Profile],
-    table: &Map<String, Value>,
-) -> Result<Vec<f64>, String> {
-    let run = run_detector(corpus, table, SEED)?;
-    profiles
-        .iter()
-        .map(|p| {
-            score_at_threshold(corpus, &run.alarms, p, ALARM_THRESHOLD)
-                .map(|s| s.normalised)
-                .map_err(|e| e.to_string())
-        })
-        .collect()
-}
-
 /// The setting, without its algorithm, as it would be written.
 fn setting(table: &Map<String, Value>) -> String {
     let parts: Vec<String> = table
@@ -182,7 +165,7 @@ fn run_stage(
     let started = Instant::now();
     let mut got = Vec::with_capacity(tables.len());
     for t in tables {
-        let s = scores(corpus, profiles, &t)?;
+        let s = alarm_scores(corpus, profiles, &t, SEED)?;
         eprintln!(
             "  {:>6.1}  {}  ({:.0}s)",
             s[standard],
@@ -246,7 +229,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{header}");
         println!(
             "| defaults | {} |\n",
-            cells(&scores(&tuning, &profiles, &base)?)
+            cells(&alarm_scores(&tuning, &profiles, &base, SEED)?)
         );
         println!("Stage 1\n\n{header}");
         let first = run_stage(
@@ -283,12 +266,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{header}");
         println!(
             "| defaults | {} |",
-            cells(&scores(&subset, &profiles, &base)?)
+            cells(&alarm_scores(&subset, &profiles, &base, SEED)?)
         );
         println!(
             "| {} (tuned on NAB's other files) | {} |\n",
             setting(&chosen.1),
-            cells(&scores(&subset, &profiles, &chosen.1)?)
+            cells(&alarm_scores(&subset, &profiles, &chosen.1, SEED)?)
         );
     }
     println!("{:.0}s in all", started.elapsed().as_secs_f64());

@@ -6,8 +6,8 @@
 //! detector worse on real data fails here.
 
 use bss_detect::nab::profile::load_committed_profiles;
-use bss_detect::nab::run::{run_detector, ALARM_THRESHOLD};
-use bss_detect::nab::{score_at_threshold, Corpus};
+use bss_detect::nab::run::alarm_scores;
+use bss_detect::nab::Corpus;
 use serde_json::{json, Map, Value};
 
 /// The NAB standard profile's score of `table`'s alarms on the subset.
@@ -19,10 +19,7 @@ fn standard_score(table: Value) -> f64 {
         .find(|p| p.name == "standard")
         .unwrap();
     let table: Map<String, Value> = serde_json::from_value(table).unwrap();
-    let run = run_detector(&corpus, &table, 7).unwrap();
-    score_at_threshold(&corpus, &run.alarms, &standard, ALARM_THRESHOLD)
-        .unwrap()
-        .normalised
+    alarm_scores(&corpus, &[standard], &table, 7).unwrap()[0]
 }
 
 #[test]

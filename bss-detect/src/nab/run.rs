@@ -10,7 +10,7 @@
 use crate::config::algorithm_from_table;
 use crate::series::SeriesDetector;
 
-use super::{AnomalyScores, Corpus};
+use super::{score_at_threshold, AnomalyScores, Corpus, Profile};
 
 /// The alarm score's threshold: a reported row scores 1, the rest 0.
 pub const ALARM_THRESHOLD: f64 = 0.5;
@@ -47,4 +47,23 @@ pub fn run_detector(
         alarms.insert(file.name.clone(), a);
     }
     Ok(DetectorRun { likelihood, alarms })
+}
+
+/// The normalised score in each of `profiles` of the alarms of the
+/// detector configured by `table` (as [`run_detector`]).
+pub fn alarm_scores(
+    corpus: &Corpus,
+    profiles: &[Profile],
+    table: &serde_json::Map<String, serde_json::Value>,
+    seed: u64,
+) -> Result<Vec<f64>, String> {
+    let run = run_detector(corpus, table, seed)?;
+    profiles
+        .iter()
+        .map(|p| {
+            score_at_threshold(corpus, &run.alarms, p, ALARM_THRESHOLD)
+                .map(|s| s.normalised)
+                .map_err(|e| e.to_string())
+        })
+        .collect()
 }

@@ -4,6 +4,8 @@
 //! only ever compared with each other). It must never guess: anything else is
 //! refused, so that a window can only match a row whose time is the same.
 
+use crate::time::days_from_civil;
+
 /// Microseconds since the epoch of a NAB timestamp, or `None` when `text` is
 /// not one (a fraction of more than 6 digits is refused too).
 pub fn parse_nab_timestamp_us(text: &str) -> Option<i64> {
@@ -55,18 +57,6 @@ fn days_in_month(year: i64, month: i64) -> i64 {
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
