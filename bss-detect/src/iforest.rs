@@ -45,6 +45,13 @@
 //! oldest points of the window the forest was grown on, so that the same
 //! forest is grown again on restore.
 //!
+//! Derived features (`differences`, none by default): each observation is
+//! followed by its changes since `lag` observations ago before it is
+//! shingled (`differences` module), so that a step or a value unusual for
+//! its time of day stands out though the value alone is ordinary. Their
+//! scale does not matter: the cuts of a node are drawn over its own range
+//! along the feature, so the forest is unchanged by rescaling a feature.
+//!
 //! Cost, with `d` numbers a point: per observation, `trees · ceil(log2 ψ)`
 //! node visits (800 with the defaults) plus `d` copies; per growth, `trees
 //! · ψ · (ceil(log2 ψ) + d)` for the cuts and `trees · ψ` for the draws
@@ -58,6 +65,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::differences::{check_differences, Differences};
 use crate::shingle::{check_shingle, Shingle};
 use crate::{check_between_0_and_1, check_min_samples, check_within, finite, Detector, Verdict};
 
@@ -99,6 +107,13 @@ pub struct IsolationForestParams {
     pub min_samples: usize,
     /// SCiForest's range penalty (module doc).
     pub range_penalty: bool,
+    /// Lags whose differences follow each observation (module doc), in
+    /// observations, increasing: `[1]` adds the last step, `[1, 288]` also
+    /// the change since a day ago at 5-minute data; none by default.
+    /// Not written when none, so that a configuration without them keeps
+    /// the fingerprint and the saved form it had before they existed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<usize>,
 }
 
 impl Default for IsolationForestParams {
@@ -113,6 +128,7 @@ impl Default for IsolationForestParams {
             shingle: 1,
             min_samples: 256,
             range_penalty: true,
+            differences: Vec::new(),
         }
     }
 }
@@ -126,6 +142,7 @@ impl IsolationForestParams {
         check_within("refit_every", self.refit_every, 1..=self.window)?;
         check_between_0_and_1("threshold", self.threshold, "scores are in [0, 1]")?;
         check_shingle(self.shingle, self.features)?;
+        check_differences(&self.differences, self.features, self.shingle)?;
         check_min_samples(self.min_samples, self.window)
     }
 
@@ -347,6 +364,7 @@ struct Growth {
 pub struct IsolationForest {
     params: IsolationForestParams,
     seed: u64,
+    differences: Differences,
     shingle: Shingle,
     /// The points kept (`points_kept`), oldest first, one after another.
     points: VecDeque<f64>,
@@ -367,11 +385,13 @@ impl IsolationForest {
             "IsolationForest::new with unvalidated parameters: {:?}",
             params.validate()
         );
-        let shingle = Shingle::new(params.shingle, params.features);
+        let differences = Differences::new(&params.differences, params.features);
+        let shingle = Shingle::new(params.shingle, differences.dimensions());
         IsolationForest {
             points: VecDeque::with_capacity(params.points_kept() * shingle.dimensions()),
             params: params.clone(),
             seed,
+            differences,
             shingle,
             growth: None,
             since_growth: 0,
@@ -414,11 +434,18 @@ impl IsolationForest {
 
 impl Detector for IsolationForest {
     fn observe(&mut self, x: &[f64]) -> Verdict {
-        if !self.shingle.accepts(x) {
+        if !self.differences.accepts(x) {
             return Verdict::WARMING_UP;
         }
         self.seen = self.seen.saturating_add(1);
-        self.shingle.push(x);
+        let Some(derived) = self.differences.push(x) else {
+            return Verdict::WARMING_UP;
+        };
+        // A difference of finite numbers can overflow (1e308 − −1e308).
+        if !self.shingle.accepts(&derived) {
+            return Verdict::WARMING_UP;
+        }
+        self.shingle.push(&derived);
         let Some(point) = self.shingle.point() else {
             return Verdict::WARMING_UP;
         };
@@ -462,6 +489,9 @@ struct Saved<'a> {
     growth: Option<Growth>,
     since_growth: usize,
     seen: u64,
+    /// None without differences, as in states saved before they existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    differences: Option<Cow<'a, Differences>>,
 }
 
 impl Serialize for IsolationForest {
@@ -474,6 +504,8 @@ impl Serialize for IsolationForest {
             growth: self.growth,
             since_growth: self.since_growth,
             seen: self.seen,
+            differences: (!self.params.differences.is_empty())
+                .then_some(Cow::Borrowed(&self.differences)),
         }
         .serialize(serializer)
     }
@@ -489,6 +521,13 @@ impl<'de> Deserialize<'de> for IsolationForest {
         let shingle = saved.shingle.into_owned();
         if !shingle.is_consistent() || shingle.dimensions() != forest.shingle.dimensions() {
             return Err(fail("has a shingle that does not fit its parameters"));
+        }
+        match saved.differences {
+            Some(differences) if differences.fits(&params.differences, params.features) => {
+                forest.differences = differences.into_owned();
+            }
+            None if params.differences.is_empty() => {}
+            _ => return Err(fail("has differences that do not fit its parameters")),
         }
         let d = shingle.dimensions();
         let points = saved.points.into_owned();
@@ -670,6 +709,90 @@ mod tests {
         }
     }
 
+    /// A series at 0 or 10, each level held for 50, as in the test of the
+    /// shingle below.
+    fn square_wave(t: usize) -> f64 {
+        if (t / 50).is_multiple_of(2) {
+            0.0
+        } else {
+            10.0
+        }
+    }
+
+    #[test]
+    fn a_step_out_of_season_stands_out_in_the_differences() {
+        // A step of the square wave 20 observations early: both levels are
+        // ordinary and so is a step of 10, but not against the wave a
+        // period (100) ago.
+        let step = |differences: Vec<usize>| {
+            let params = IsolationForestParams {
+                differences,
+                ..IsolationForestParams::default()
+            };
+            let mut f = IsolationForest::new(&params, 2);
+            for t in 0..3_020 {
+                f.observe(&[square_wave(t)]);
+            }
+            f.observe(&[10.0]).score
+        };
+        let (alone, seasonal) = (step(vec![]), step(vec![1, 100]));
+        assert!(alone < 0.6, "as a value: {alone}");
+        assert!(seasonal > 0.7, "against a period ago: {seasonal}");
+    }
+
+    #[test]
+    fn restored_differences_give_identical_verdicts_and_none_save_as_before() {
+        let params = IsolationForestParams {
+            differences: vec![1, 100],
+            shingle: 2,
+            ..IsolationForestParams::default()
+        };
+        let series: Vec<f64> = (0..2_000)
+            .map(|t| square_wave(t) + (t % 7) as f64)
+            .collect();
+        for cut in [50, 150, 700] {
+            let mut f = IsolationForest::new(&params, 4);
+            for &x in &series[..cut] {
+                f.observe(&[x]);
+            }
+            let bytes = rmp_serde::to_vec(&f).unwrap();
+            let mut restored: IsolationForest = rmp_serde::from_slice(&bytes).unwrap();
+            assert_eq!(restored, f, "cut at {cut}");
+            for &x in &series[cut..] {
+                let (a, b) = (f.observe(&[x]), restored.observe(&[x]));
+                assert_eq!(a.score.to_bits(), b.score.to_bits());
+            }
+        }
+        // Without differences neither the parameters nor the state mention
+        // them: the fingerprint and the saved form are as before them.
+        let plain = IsolationForestParams::default();
+        assert!(!serde_json::to_string(&plain)
+            .unwrap()
+            .contains("differences"));
+        let mut f = IsolationForest::new(&plain, 4);
+        for &x in &series[..400] {
+            f.observe(&[x]);
+        }
+        let mut saved = rmp_serde::to_vec(&f).unwrap();
+        let restored: IsolationForest = rmp_serde::from_slice(&saved).unwrap();
+        assert_eq!(restored, f);
+        // A state with lags configured but no differences kept is refused.
+        let lagged = IsolationForest::new(&params, 4);
+        saved = rmp_serde::to_vec(&Saved {
+            params: Cow::Borrowed(&lagged.params),
+            seed: 4,
+            shingle: Cow::Borrowed(&lagged.shingle),
+            points: Cow::Owned(VecDeque::new()),
+            growth: None,
+            since_growth: 0,
+            seen: 0,
+            differences: None,
+        })
+        .unwrap();
+        let err = rmp_serde::from_slice::<IsolationForest>(&saved).unwrap_err();
+        assert!(err.to_string().contains("differences"), "{err}");
+    }
+
     #[test]
     fn a_saved_state_that_cannot_be_grown_again_is_refused() {
         let mut f = IsolationForest::new(&two_features(), 1);
@@ -684,6 +807,7 @@ mod tests {
             growth: f.growth,
             since_growth: f.since_growth,
             seen: f.seen,
+            differences: None,
         };
         let bytes = rmp_serde::to_vec(&saved).unwrap();
         let err = rmp_serde::from_slice::<IsolationForest>(&bytes).unwrap_err();
@@ -802,6 +926,12 @@ mod tests {
                 (|p| (p.features, p.shingle) = (8, 9), "72 numbers"),
                 (|p| p.min_samples = 1, "`min_samples`"),
                 (|p| p.min_samples = 1_025, "`min_samples`"),
+                (|p| p.differences = vec![0], "`differences`"),
+                (|p| p.differences = vec![288, 1], "increasing"),
+                (
+                    |p| (p.differences, p.shingle) = (vec![1, 2, 3], 20),
+                    "80 numbers",
+                ),
             ],
         );
     }

@@ -19,6 +19,7 @@
 //! key; a caller with a plain series of numbers can run one directly.
 
 pub mod config;
+mod differences;
 mod episode;
 pub mod ewma;
 pub mod hst;
