@@ -18,9 +18,17 @@ pub struct TrainedOn {
     pub per_class: Vec<usize>,
     /// The sha256 of the embedding model's weights the vectors came from.
     pub embedding_sha256: String,
+    /// The precision the model computed them in (`int8`, `f32`; files
+    /// written before int8 existed were f32).
+    #[serde(default = "f32_precision")]
+    pub embedding_precision: String,
     /// Where the examples came from (e.g. the generator's command and seed).
     pub source: String,
     pub training: Training,
+}
+
+fn f32_precision() -> String {
+    "f32".to_owned()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -50,11 +58,13 @@ pub enum ClassifierError {
 }
 
 impl Classifier {
-    /// Trains on `(embedding, label)` examples; the classes are the labels
-    /// seen, sorted.
+    /// Trains on `(embedding, label)` examples, embedded by the model whose
+    /// weights have `embedding_sha256` in `embedding_precision`; the
+    /// classes are the labels seen, sorted.
     pub fn train(
         examples: &[(Vec<f32>, String)],
         embedding_sha256: &str,
+        embedding_precision: &str,
         source: &str,
         training: Training,
     ) -> Result<Self, ClassifierError> {
@@ -89,6 +99,7 @@ impl Classifier {
                 examples: examples.len(),
                 per_class,
                 embedding_sha256: embedding_sha256.to_owned(),
+                embedding_precision: embedding_precision.to_owned(),
                 source: source.to_owned(),
                 training,
             },
@@ -104,6 +115,20 @@ impl Classifier {
 
     pub fn trained_on(&self) -> &TrainedOn {
         &self.trained_on
+    }
+
+    /// Why embeddings computed in `precision` are not what this classifier
+    /// was trained on, if they are not: it still works (the precisions'
+    /// vectors are within a cosine of 0.99), but its measured accuracy was
+    /// measured on the other.
+    pub fn precision_differs(&self, precision: &str) -> Option<String> {
+        let trained = &self.trained_on.embedding_precision;
+        (trained != precision).then(|| {
+            format!(
+                "the classifier was trained on {trained} embeddings and is given {precision} ones: \
+                 train it again in this precision (make intel-classifier) for the accuracy it was measured at"
+            )
+        })
     }
 
     /// The most probable class of an embedding, and its probability.
@@ -184,9 +209,15 @@ mod tests {
 
     #[test]
     fn trains_saves_loads_and_predicts_the_same() {
-        let c = Classifier::train(&examples(), "abc", "test", Training::default()).unwrap();
+        let c = Classifier::train(&examples(), "abc", "int8", "test", Training::default()).unwrap();
         assert_eq!(c.labels(), ["billing", "network"]);
         assert_eq!(c.trained_on().per_class, [20, 20]);
+        assert_eq!(c.precision_differs("int8"), None);
+        let warning = c.precision_differs("f32").unwrap();
+        assert!(
+            warning.contains("trained on int8 embeddings and is given f32"),
+            "{warning}"
+        );
         let dir = std::env::temp_dir().join(format!("bss-intel-model-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("classifier.json");
@@ -205,11 +236,11 @@ mod tests {
             .into_iter()
             .filter(|(_, l)| l == "billing")
             .collect();
-        let err = Classifier::train(&one, "", "", Training::default()).unwrap_err();
+        let err = Classifier::train(&one, "", "", "", Training::default()).unwrap_err();
         assert!(err.to_string().contains("at least two classes"), "{err}");
         let mut ragged = examples();
         ragged[3].0.push(0.0);
-        let err = Classifier::train(&ragged, "", "", Training::default()).unwrap_err();
+        let err = Classifier::train(&ragged, "", "", "", Training::default()).unwrap_err();
         assert!(err.to_string().contains("has 3 numbers"), "{err}");
     }
 
@@ -220,7 +251,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("bss-intel-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("c.json");
-        let mut c = Classifier::train(&examples(), "", "", Training::default()).unwrap();
+        let mut c = Classifier::train(&examples(), "", "", "", Training::default()).unwrap();
         c.bias.pop();
         std::fs::write(&path, c.to_json()).unwrap();
         let err = Classifier::load(&path).unwrap_err();

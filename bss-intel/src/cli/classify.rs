@@ -7,6 +7,7 @@
 //! ...}` in its place, so output lines match input lines; the exit status
 //! is then 1.
 
+use bss_intel::embedding::Precision;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,9 +26,13 @@ pub struct Classify {
     rules: Option<PathBuf>,
 }
 
-pub fn run(data: &Path, c: Classify) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let embedder = super::embedder(data)?;
-    let classifier = super::classifier(data, c.classifier)?;
+pub fn run(
+    data: &Path,
+    precision: Precision,
+    c: Classify,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let embedder = super::embedder(data, precision)?;
+    let classifier = super::classifier(data, c.classifier, &embedder)?;
     let vader = Vader::from_dir(data.join("vader"))?;
     let rules = match c.rules {
         Some(p) => Rules::load(&p)?,

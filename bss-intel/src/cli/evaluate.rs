@@ -2,10 +2,11 @@
 //! (`class<TAB>text` lines, `#` comments; bss-intel/data/tickets_heldout.tsv
 //! is written apart from the generator the classifier learns from). Prints
 //! per-class precision, recall and F1, macro-F1, accuracy, the confusion
-//! matrix and the CPU per ticket (embedding in batches of EMBED_BATCH,
+//! matrix and the CPU per ticket (embedding in batches of `--batch`,
 //! class and sentiment, every thread of the process); `--json` writes them too; `--min-macro-f1` makes
 //! a lower macro-F1 exit 1.
 
+use bss_intel::embedding::Precision;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -26,11 +27,18 @@ pub struct Evaluate {
     /// Exit 1 when macro-F1 is below this.
     #[arg(long)]
     min_macro_f1: Option<f64>,
+    /// Tickets embedded together (1: one at a time, as a quiet stage).
+    #[arg(long, default_value_t = super::EMBED_BATCH, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    batch: usize,
 }
 
-pub fn run(data: &Path, e: Evaluate) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let embedder = super::embedder(data)?;
-    let classifier = super::classifier(data, e.classifier)?;
+pub fn run(
+    data: &Path,
+    precision: Precision,
+    e: Evaluate,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let embedder = super::embedder(data, precision)?;
+    let classifier = super::classifier(data, e.classifier, &embedder)?;
     let vader = Vader::from_dir(data.join("vader"))?;
     let text = std::fs::read_to_string(&e.heldout)
         .map_err(|err| format!("cannot read {}: {err}", e.heldout.display()))?;
@@ -60,7 +68,7 @@ pub fn run(data: &Path, e: Evaluate) -> Result<ExitCode, Box<dyn std::error::Err
     }
     let (cpu0, wall0) = (super::cpu_seconds(), std::time::Instant::now());
     let mut pairs = Vec::with_capacity(examples.len());
-    for chunk in examples.chunks(super::EMBED_BATCH) {
+    for chunk in examples.chunks(e.batch) {
         let texts: Vec<&str> = chunk.iter().map(|(_, t)| t.as_str()).collect();
         for ((class, ticket), v) in chunk.iter().zip(embedder.embed_many(&texts)?) {
             std::hint::black_box(vader.polarity_scores(ticket));
@@ -79,14 +87,16 @@ pub fn run(data: &Path, e: Evaluate) -> Result<ExitCode, Box<dyn std::error::Err
         );
     }
     println!(
-        "\nmacro-F1 {:.3}, accuracy {:.3} over {} held-out tickets ({}); CPU {:.2} ms per ticket (wall {:.2} ms, {:.1} tokens on average)",
+        "\nmacro-F1 {:.3}, accuracy {:.3} over {} held-out tickets ({}); CPU {:.2} ms per ticket (wall {:.2} ms, {:.1} tokens on average; {} embeddings in batches of {})",
         scores.macro_f1,
         scores.accuracy,
         examples.len(),
         e.heldout.display(),
         cpu_ms,
         wall_ms,
-        tokens as f64 / n
+        tokens as f64 / n,
+        embedder.precision().name(),
+        e.batch
     );
     println!("confusion (rows: label, columns: predicted, in the order above):");
     for row in &scores.confusion {
@@ -96,6 +106,7 @@ pub fn run(data: &Path, e: Evaluate) -> Result<ExitCode, Box<dyn std::error::Err
         let report = serde_json::json!({
             "scores": scores, "tickets": examples.len(), "cpu_ms_per_ticket": cpu_ms,
             "wall_ms_per_ticket": wall_ms, "trained_on": classifier.trained_on(),
+            "precision": embedder.precision().name(), "batch": e.batch,
         });
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
     }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use bss_intel::classify::Classifier;
-use bss_intel::embedding::Embedder;
+use bss_intel::embedding::{Embedder, Precision};
 
 #[derive(clap::Parser, Debug)]
 #[command(
@@ -28,6 +28,16 @@ pub struct Args {
         global = true
     )]
     data_dir: PathBuf,
+    /// How the embedding model computes: int8 (8-bit matrix products), f32
+    /// (the reference), or auto (int8 where the CPU has AVX-512 VNNI, else
+    /// f32). A classifier warns when given the other precision's vectors.
+    #[arg(
+        long,
+        env = "BSS_INTEL_PRECISION",
+        default_value = "auto",
+        global = true
+    )]
+    precision: Precision,
     #[command(subcommand)]
     command: Command,
 }
@@ -45,33 +55,40 @@ enum Command {
 }
 
 pub fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let data = args.data_dir;
+    let (data, precision) = (args.data_dir, args.precision);
     match args.command {
-        Command::Train(t) => train::run(&data, t),
-        Command::Classify(c) => classify::run(&data, c),
-        Command::Evaluate(e) => evaluate::run(&data, e),
+        Command::Train(t) => train::run(&data, precision, t),
+        Command::Classify(c) => classify::run(&data, precision, c),
+        Command::Evaluate(e) => evaluate::run(&data, precision, e),
         Command::Forecast(f) => forecast::run(&data, f),
-        Command::Ask(a) => ask::run(&data, a),
+        Command::Ask(a) => ask::run(&data, precision, a),
     }
 }
 
 /// Texts embedded together (`Embedder::embed_many`) by the batch commands.
 const EMBED_BATCH: usize = 32;
 
-fn embedder(data: &Path) -> Result<Embedder, Box<dyn std::error::Error>> {
-    Ok(Embedder::from_dir(data.join("minilm"))?)
+fn embedder(data: &Path, precision: Precision) -> Result<Embedder, Box<dyn std::error::Error>> {
+    Ok(Embedder::from_dir_in(data.join("minilm"), precision)?)
 }
 
 fn classifier_path(data: &Path, given: Option<PathBuf>) -> PathBuf {
     given.unwrap_or_else(|| data.join("classifier.json"))
 }
 
-/// The classifier at `given`, else DATA_DIR/classifier.json.
+/// The classifier at `given`, else DATA_DIR/classifier.json, to be given
+/// `embedder`'s vectors (a warning on standard error when it was trained
+/// on the other precision's).
 fn classifier(
     data: &Path,
     given: Option<PathBuf>,
+    embedder: &Embedder,
 ) -> Result<Classifier, Box<dyn std::error::Error>> {
-    Ok(Classifier::load(&classifier_path(data, given))?)
+    let classifier = Classifier::load(&classifier_path(data, given))?;
+    if let Some(warning) = classifier.precision_differs(embedder.precision().name()) {
+        eprintln!("bss-intel: warning: {warning}");
+    }
+    Ok(classifier)
 }
 
 /// CPU seconds this process has used (every thread), from getrusage.

@@ -3,6 +3,7 @@
 //! them), embedded and fitted; the classifier is written to `--out`. The
 //! same input gives the same file, bit for bit.
 
+use bss_intel::embedding::Precision;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -33,8 +34,12 @@ struct Example {
     class: String,
 }
 
-pub fn run(data: &Path, t: Train) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let embedder = super::embedder(data)?;
+pub fn run(
+    data: &Path,
+    precision: Precision,
+    t: Train,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let embedder = super::embedder(data, precision)?;
     let mut labelled = Vec::new();
     for (k, line) in std::io::stdin().lock().lines().enumerate() {
         let line = line?;
@@ -69,7 +74,13 @@ pub fn run(data: &Path, t: Train) -> Result<ExitCode, Box<dyn std::error::Error>
         l2: t.l2,
         ..Training::default()
     };
-    let classifier = Classifier::train(&examples, &sha, &t.source, training)?;
+    let classifier = Classifier::train(
+        &examples,
+        &sha,
+        embedder.precision().name(),
+        &t.source,
+        training,
+    )?;
     let out = super::classifier_path(data, t.out);
     std::fs::write(&out, classifier.to_json())?;
     let on = classifier.trained_on();

@@ -55,6 +55,54 @@ impl Config {
     }
 }
 
+/// Where one layer's weights are in the safetensors file; with
+/// [`EmbeddingWeights`], the one place their names are written (both
+/// encoders read them from here).
+pub(super) struct LayerWeights<'a> {
+    pub query: VarBuilder<'a>,
+    pub key: VarBuilder<'a>,
+    pub value: VarBuilder<'a>,
+    pub attention_out: VarBuilder<'a>,
+    pub attention_norm: VarBuilder<'a>,
+    pub intermediate: VarBuilder<'a>,
+    pub output: VarBuilder<'a>,
+    pub output_norm: VarBuilder<'a>,
+}
+
+/// Layer `i`'s weights (`encoder.layer.i.*`).
+pub(super) fn layer_weights<'a>(vb: &VarBuilder<'a>, i: usize) -> LayerWeights<'a> {
+    let l = vb.pp(format!("encoder.layer.{i}"));
+    let a = l.pp("attention");
+    LayerWeights {
+        query: a.pp("self.query"),
+        key: a.pp("self.key"),
+        value: a.pp("self.value"),
+        attention_out: a.pp("output.dense"),
+        attention_norm: a.pp("output.LayerNorm"),
+        intermediate: l.pp("intermediate.dense"),
+        output: l.pp("output.dense"),
+        output_norm: l.pp("output.LayerNorm"),
+    }
+}
+
+/// Where the embedding tables and their norm are (`embeddings.*`).
+pub(super) struct EmbeddingWeights<'a> {
+    pub words: VarBuilder<'a>,
+    pub positions: VarBuilder<'a>,
+    pub token_types: VarBuilder<'a>,
+    pub norm: VarBuilder<'a>,
+}
+
+pub(super) fn embedding_weights<'a>(vb: &VarBuilder<'a>) -> EmbeddingWeights<'a> {
+    let e = vb.pp("embeddings");
+    EmbeddingWeights {
+        words: e.pp("word_embeddings"),
+        positions: e.pp("position_embeddings"),
+        token_types: e.pp("token_type_embeddings"),
+        norm: e.pp("LayerNorm"),
+    }
+}
+
 struct Layer {
     query: Linear,
     key: Linear,
@@ -83,27 +131,26 @@ impl Bert {
     pub fn load(vb: VarBuilder, cfg: &Config) -> candle_core::Result<Self> {
         let h = cfg.hidden_size;
         let eps = cfg.layer_norm_eps;
-        let e = vb.pp("embeddings");
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
-            let l = vb.pp(format!("encoder.layer.{i}"));
-            let a = l.pp("attention");
+            let w = layer_weights(&vb, i);
             layers.push(Layer {
-                query: linear(h, h, a.pp("self.query"))?,
-                key: linear(h, h, a.pp("self.key"))?,
-                value: linear(h, h, a.pp("self.value"))?,
-                attention_out: linear(h, h, a.pp("output.dense"))?,
-                attention_norm: layer_norm(h, eps, a.pp("output.LayerNorm"))?,
-                intermediate: linear(h, cfg.intermediate_size, l.pp("intermediate.dense"))?,
-                output: linear(cfg.intermediate_size, h, l.pp("output.dense"))?,
-                output_norm: layer_norm(h, eps, l.pp("output.LayerNorm"))?,
+                query: linear(h, h, w.query)?,
+                key: linear(h, h, w.key)?,
+                value: linear(h, h, w.value)?,
+                attention_out: linear(h, h, w.attention_out)?,
+                attention_norm: layer_norm(h, eps, w.attention_norm)?,
+                intermediate: linear(h, cfg.intermediate_size, w.intermediate)?,
+                output: linear(cfg.intermediate_size, h, w.output)?,
+                output_norm: layer_norm(h, eps, w.output_norm)?,
             });
         }
+        let e = embedding_weights(&vb);
         Ok(Self {
-            words: embedding(cfg.vocab_size, h, e.pp("word_embeddings"))?,
-            positions: embedding(cfg.max_position_embeddings, h, e.pp("position_embeddings"))?,
-            token_types: embedding(cfg.type_vocab_size, h, e.pp("token_type_embeddings"))?,
-            embeddings_norm: layer_norm(h, eps, e.pp("LayerNorm"))?,
+            words: embedding(cfg.vocab_size, h, e.words)?,
+            positions: embedding(cfg.max_position_embeddings, h, e.positions)?,
+            token_types: embedding(cfg.type_vocab_size, h, e.token_types)?,
+            embeddings_norm: layer_norm(h, eps, e.norm)?,
             layers,
             heads: cfg.num_attention_heads,
             head_size: h / cfg.num_attention_heads,

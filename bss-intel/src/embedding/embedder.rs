@@ -5,12 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, D};
+use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use tokenizers::{Tokenizer, TruncationParams};
 
 use super::bert::{Bert, Config};
 use super::error::ModelError;
+use super::int8::Int8Bert;
 
 /// Where `scripts/intel_data.sh` puts the model, from the repository's root.
 pub const MODEL_DIR_IN_REPOSITORY: &str = "target/intel/minilm";
@@ -23,10 +24,66 @@ const WEIGHTS: &str = "model.safetensors";
 const CONFIG: &str = "config.json";
 const TOKENIZER: &str = "tokenizer.json";
 
+/// How the encoder's matrix products are computed (`"auto"`, `"int8"`,
+/// `"f32"` in configuration files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// int8 where the CPU has AVX-512 VNNI (its kernel), else f32.
+    #[default]
+    Auto,
+    /// In 8-bit integers (weights per output, inputs per row): about three
+    /// times faster than f32 on one core with AVX-512 VNNI, vectors within
+    /// a cosine of 0.99 of f32's; the same numbers on every CPU (without
+    /// VNNI through a portable loop, several times slower than f32).
+    Int8,
+    /// In f32 with candle, as the model was trained: the reference.
+    F32,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Auto => "auto",
+            Precision::Int8 => "int8",
+            Precision::F32 => "f32",
+        }
+    }
+
+    /// `Int8` or `F32`: what `Auto` is on this CPU.
+    pub fn resolve(self) -> Precision {
+        match self {
+            Precision::Auto if super::int8::fast_on_this_cpu() => Precision::Int8,
+            Precision::Auto => Precision::F32,
+            given => given,
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Precision::Auto),
+            "int8" => Ok(Precision::Int8),
+            "f32" => Ok(Precision::F32),
+            other => Err(format!(
+                "precision {other:?}: expected \"auto\", \"int8\" or \"f32\""
+            )),
+        }
+    }
+}
+
+enum Encoder {
+    F32(Bert),
+    Int8(Int8Bert),
+}
+
 /// The loaded model; `embed` takes `&self`, so one serves many callers.
 pub struct Embedder {
     tokenizer: Tokenizer,
-    bert: Bert,
+    encoder: Encoder,
     dimensions: usize,
     /// The threads the matrix products run on ([`Embedder::with_pool`]);
     /// None: rayon's global pool, one thread per core.
@@ -51,8 +108,14 @@ fn load_error(path: &Path, reason: impl ToString) -> ModelError {
 
 impl Embedder {
     /// Loads `model.safetensors`, `config.json` and `tokenizer.json` from
-    /// `dir` (in this repository, [`MODEL_DIR_IN_REPOSITORY`]).
+    /// `dir` (in this repository, [`MODEL_DIR_IN_REPOSITORY`]), to compute
+    /// in the default [`Precision`].
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, ModelError> {
+        Self::from_dir_in(dir, Precision::default())
+    }
+
+    /// As [`Embedder::from_dir`], in `precision`.
+    pub fn from_dir_in(dir: impl AsRef<Path>, precision: Precision) -> Result<Self, ModelError> {
         let dir = dir.as_ref();
         let (weights, config, tokenizer) = (
             existing(dir, WEIGHTS)?,
@@ -76,10 +139,14 @@ impl Embedder {
         let bytes = std::fs::read(&weights).map_err(|e| load_error(&weights, e))?;
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)
             .map_err(|e| load_error(&weights, e))?;
-        let bert = Bert::load(vb, &cfg).map_err(|e| load_error(&weights, e))?;
+        let encoder = match precision.resolve() {
+            Precision::Int8 => Int8Bert::load(vb, &cfg).map(Encoder::Int8),
+            _ => Bert::load(vb, &cfg).map(Encoder::F32),
+        }
+        .map_err(|e| load_error(&weights, e))?;
         Ok(Self {
             tokenizer: tok,
-            bert,
+            encoder,
             dimensions: cfg.hidden_size,
             pool: None,
         })
@@ -87,10 +154,19 @@ impl Embedder {
 
     /// Runs the model's matrix products on `pool` (candle's otherwise use
     /// rayon's global pool, a thread per core), so a service beside a
-    /// database can bound and deprioritise them.
+    /// database can bound and deprioritise them. (The int8 encoder runs on
+    /// one thread: the caller's, or one of `pool`'s.)
     pub fn with_pool(mut self, pool: rayon::ThreadPool) -> Self {
         self.pool = Some(pool);
         self
+    }
+
+    /// The precision it computes in (`Int8` or `F32`, never `Auto`).
+    pub fn precision(&self) -> Precision {
+        match self.encoder {
+            Encoder::Int8(_) => Precision::Int8,
+            Encoder::F32(_) => Precision::F32,
+        }
     }
 
     /// How many numbers a vector has (384).
@@ -123,16 +199,31 @@ impl Embedder {
             .iter()
             .map(|t| self.token_ids(t.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        let tokens = match &self.pool {
-            Some(pool) => pool.install(|| self.bert.forward(&ids))?,
-            None => self.bert.forward(&ids)?,
+        let tokens = match (&self.encoder, &self.pool) {
+            (Encoder::Int8(bert), Some(pool)) => pool.install(|| bert.forward(&ids)),
+            (Encoder::Int8(bert), None) => bert.forward(&ids),
+            (Encoder::F32(bert), Some(pool)) => pool
+                .install(|| bert.forward(&ids))?
+                .flatten_all()?
+                .to_vec1()?,
+            (Encoder::F32(bert), None) => bert.forward(&ids)?.flatten_all()?.to_vec1()?,
         };
+        let d = self.dimensions;
         let mut out = Vec::with_capacity(ids.len());
         let mut start = 0;
         for text in &ids {
-            let mean = tokens.narrow(0, start, text.len())?.mean(0)?;
-            let norm = mean.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?;
-            out.push(mean.broadcast_div(&norm)?.to_vec1::<f32>()?);
+            let rows = &tokens[start * d..(start + text.len()) * d];
+            let mut mean = vec![0.0f32; d];
+            for row in rows.chunks_exact(d) {
+                for (m, v) in mean.iter_mut().zip(row) {
+                    *m += v;
+                }
+            }
+            let n = text.len() as f32;
+            mean.iter_mut().for_each(|m| *m /= n);
+            let norm = mean.iter().map(|m| m * m).sum::<f32>().sqrt();
+            mean.iter_mut().for_each(|m| *m /= norm);
+            out.push(mean);
             start += text.len();
         }
         Ok(out)

@@ -21,6 +21,7 @@
 mod bert;
 mod embedder;
 mod error;
+mod int8;
 
-pub use embedder::{cosine, Embedder, MAX_TOKENS, MODEL_DIR_IN_REPOSITORY};
+pub use embedder::{cosine, Embedder, Precision, MAX_TOKENS, MODEL_DIR_IN_REPOSITORY};
 pub use error::ModelError;

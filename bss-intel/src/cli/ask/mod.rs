@@ -15,6 +15,7 @@ mod batch;
 mod connect;
 mod table;
 
+use bss_intel::embedding::Precision;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -70,8 +71,12 @@ fn parse_moment(text: &str) -> Result<OffsetDateTime, String> {
     })
 }
 
-pub fn run(data: &Path, a: Ask) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let asker = Arc::new(Asker::new(super::embedder(data)?)?);
+pub fn run(
+    data: &Path,
+    precision: Precision,
+    a: Ask,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let asker = Arc::new(Asker::new(super::embedder(data, precision)?)?);
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?

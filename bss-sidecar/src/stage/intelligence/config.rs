@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use bss_intel::embedding::Precision;
 use serde::Deserialize;
 
 /// The `[intelligence]` table, as written.
@@ -43,10 +44,16 @@ pub struct IntelligenceConfig {
     /// How long after its commit an event may wait for room in the backlog.
     #[serde(default = "default_max_wait_ms")]
     pub max_wait_ms: u64,
+    /// How the model computes: `"auto"` (int8 where the CPU has AVX-512
+    /// VNNI, else f32), `"int8"` or `"f32"`. Train the classifier in the
+    /// same precision (the stage warns at start when it was not).
+    #[serde(default)]
+    pub precision: Precision,
     /// Texts embedded together (fewer, larger matrix products).
     #[serde(default = "default_batch")]
     pub batch: usize,
     /// Threads the model may use; the rest of the machine is PostgreSQL's.
+    /// (int8 uses one.)
     #[serde(default = "default_threads")]
     pub threads: usize,
     /// The nice value of the model's threads (0 to 19): PostgreSQL, the
@@ -80,9 +87,10 @@ fn default_text() -> String {
 fn default_customer() -> String {
     "/customer_id".to_owned()
 }
-/// About 0.8 s of the model's work at 24 ms a ticket on one quiet core of
-/// the 2-core test machine: with max_wait_ms, a ticket is routed within
-/// about two seconds of its commit, by the model while it keeps up.
+/// About 0.15 s of the model's work at 4.5 ms a ticket (int8) on one quiet
+/// core of the 2-core test machine, 0.6 s at `model_cpu` 0.25: with
+/// max_wait_ms, a ticket is routed within about two seconds of its commit,
+/// by the model while it keeps up.
 fn default_max_backlog() -> usize {
     32
 }
@@ -246,5 +254,23 @@ mod tests {
             let err = with_model_cpu(bad).check().unwrap_err();
             assert!(err.starts_with("model_cpu = "), "{err}");
         }
+    }
+
+    #[test]
+    fn precision_is_auto_unless_set_and_an_unknown_one_is_refused_by_name() {
+        let cfg = |extra: &str| {
+            toml::from_str::<IntelligenceConfig>(&format!("data_dir = \"/x\"\n{extra}"))
+        };
+        assert_eq!(cfg("").unwrap().precision, Precision::Auto);
+        assert_eq!(
+            cfg("precision = \"f32\"").unwrap().precision,
+            Precision::F32
+        );
+        assert_eq!(
+            cfg("precision = \"int8\"").unwrap().precision,
+            Precision::Int8
+        );
+        let err = cfg("precision = \"fp16\"").unwrap_err().to_string();
+        assert!(err.contains("fp16") && err.contains("int8"), "{err}");
     }
 }

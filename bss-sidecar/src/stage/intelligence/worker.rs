@@ -60,7 +60,7 @@ impl Models {
     /// Loads the model, the classifier, VADER's lexicons and the rules;
     /// the error names the file.
     pub fn load(cfg: &IntelligenceConfig) -> Result<Models> {
-        let embedder = Embedder::from_dir(cfg.data_dir.join("minilm"))
+        let embedder = Embedder::from_dir_in(cfg.data_dir.join("minilm"), cfg.precision)
             .context("[intelligence] the embedding model")?
             .with_pool(model_threads(cfg.threads, cfg.model_nice)?);
         let classifier =
@@ -72,6 +72,9 @@ impl Models {
                 classifier.dimensions(),
                 embedder.dimensions()
             );
+        }
+        if let Some(why) = classifier.precision_differs(embedder.precision().name()) {
+            warn!(stage = super::NAME, classifier = %cfg.classifier_path().display(), "{why}");
         }
         let vader = Vader::from_dir(cfg.data_dir.join("vader"))
             .context("[intelligence] VADER's lexicons")?;
