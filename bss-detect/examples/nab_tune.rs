@@ -20,7 +20,13 @@
 //!
 //! `NAB_SETTINGS='[{"algorithm": "isolation_forest", ...}, ...]'` scores
 //! the given settings on the tuning set only (never on the subset): for
-//! trying out a design before it goes into the grid.
+//! trying out a design before it goes into the grid. With `NAB_CORPUS=full`
+//! it scores them on NAB's whole corpus instead (every file of
+//! `labels/combined_windows.json`, the subset's included), the corpus NAB's
+//! published scoreboard (`results/final_results.json`) is scored on, where
+//! each detector's threshold is the one best on that corpus: given one
+//! setting at several thresholds, the best row per profile is the like
+//! for like figure.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -215,11 +221,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .position(|p| p.name == "standard")
             .ok_or("no standard profile")?;
         let names: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
+        let full = std::env::var("NAB_CORPUS").is_ok_and(|c| c == "full");
+        let (corpus, scope) = if full {
+            let all = nab.join("labels/combined_windows.json");
+            (Corpus::load(&nab.join("data"), &all)?, "NAB's whole corpus")
+        } else {
+            (tuning, "the tuning set only")
+        };
         println!(
-            "On the tuning set only\n\n| setting | {} |",
+            "On {scope} ({} files)\n\n| setting | {} |",
+            corpus.files().len(),
             names.join(" | ")
         );
-        run_stage(&tuning, &profiles, standard, tables)?;
+        run_stage(&corpus, &profiles, standard, tables)?;
         return Ok(());
     }
     let subset = Corpus::load_committed_subset()?;
