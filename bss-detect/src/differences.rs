@@ -51,7 +51,7 @@ impl Differences {
 
     /// Whether `x` is an observation it can use: `features` finite numbers.
     pub(crate) fn accepts(&self, x: &[f64]) -> bool {
-        x.len() == self.features && x.iter().all(|v| v.is_finite())
+        crate::is_observation(x, self.features)
     }
 
     /// Learns an accepted observation and gives it derived, once the

@@ -419,7 +419,7 @@ impl HalfSpaceTrees {
 impl Detector for HalfSpaceTrees {
     fn observe(&mut self, x: &[f64]) -> Verdict {
         let features = self.params.features;
-        if x.len() != features || !x.iter().all(|v| v.is_finite()) {
+        if !crate::is_observation(x, features) {
             return Verdict::WARMING_UP;
         }
         let warming_up = self.seen < self.params.warm_up();

@@ -709,8 +709,7 @@ mod tests {
         }
     }
 
-    /// A series at 0 or 10, each level held for 50, as in the test of the
-    /// shingle below.
+    /// A series at 0 or 10, each level held for 50.
     fn square_wave(t: usize) -> f64 {
         if (t / 50).is_multiple_of(2) {
             0.0
@@ -856,13 +855,6 @@ mod tests {
         // A square wave between 0 and 10, each level held for 50: a single
         // 10 among 0s is an ordinary value, but 0, 10, 0 is a shape the
         // series never had.
-        let level = |t: usize| {
-            if (t / 50).is_multiple_of(2) {
-                0.0
-            } else {
-                10.0
-            }
-        };
         let blip = |shingle: usize| {
             let params = IsolationForestParams {
                 shingle,
@@ -871,7 +863,7 @@ mod tests {
             let mut f = IsolationForest::new(&params, 2);
             // Up to the middle of a stretch of 0s.
             for t in 0..3_020 {
-                f.observe(&[level(t)]);
+                f.observe(&[square_wave(t)]);
             }
             let (up, down) = (f.observe(&[10.0]), f.observe(&[0.0]));
             up.score.max(down.score)

@@ -144,6 +144,12 @@ pub trait Detector {
     fn seen(&self) -> u64;
 }
 
+/// Whether `x` is an observation of `features` finite numbers, the only
+/// kind a multi-feature detector learns.
+pub(crate) fn is_observation(x: &[f64], features: usize) -> bool {
+    x.len() == features && x.iter().all(|v| v.is_finite())
+}
+
 /// A score capped so that it stays finite and printable as JSON.
 pub(crate) fn finite(score: f64) -> f64 {
     if score.is_nan() {
