@@ -7,11 +7,11 @@
 //! ...}` in its place, so output lines match input lines; the exit status
 //! is then 1.
 
-use bss_intel::embedding::Precision;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use bss_intel::embedding::Precision;
 use bss_intel::routing::{Facts, Rules};
 use bss_intel::sentiment::Vader;
 use serde_json::{json, Map, Value};

@@ -6,11 +6,11 @@
 //! class and sentiment, every thread of the process); `--json` writes them too; `--min-macro-f1` makes
 //! a lower macro-F1 exit 1.
 
-use bss_intel::embedding::Precision;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use bss_intel::classify::Scores;
+use bss_intel::embedding::Precision;
 use bss_intel::sentiment::Vader;
 
 #[derive(clap::Args, Debug)]

@@ -3,12 +3,12 @@
 //! them), embedded and fitted; the classifier is written to `--out`. The
 //! same input gives the same file, bit for bit.
 
-use bss_intel::embedding::Precision;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use bss_intel::classify::{Classifier, Training};
+use bss_intel::embedding::Precision;
 use sha2::{Digest, Sha256};
 
 #[derive(clap::Args, Debug)]

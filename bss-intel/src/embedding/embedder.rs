@@ -25,9 +25,10 @@ const CONFIG: &str = "config.json";
 const TOKENIZER: &str = "tokenizer.json";
 
 /// How the encoder's matrix products are computed (`"auto"`, `"int8"`,
-/// `"f32"` in configuration files).
+/// `"f32"` in configuration files and on command lines: [`Precision::name`]
+/// is the one place they are spelt).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum Precision {
     /// int8 where the CPU has AVX-512 VNNI (its kernel), else f32.
     #[default]
@@ -42,6 +43,8 @@ pub enum Precision {
 }
 
 impl Precision {
+    const ALL: [Precision; 3] = [Precision::Auto, Precision::Int8, Precision::F32];
+
     pub fn name(self) -> &'static str {
         match self {
             Precision::Auto => "auto",
@@ -64,14 +67,24 @@ impl std::str::FromStr for Precision {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(Precision::Auto),
-            "int8" => Ok(Precision::Int8),
-            "f32" => Ok(Precision::F32),
-            other => Err(format!(
-                "precision {other:?}: expected \"auto\", \"int8\" or \"f32\""
-            )),
-        }
+        Precision::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<String> = Precision::ALL
+                    .iter()
+                    .map(|p| format!("{:?}", p.name()))
+                    .collect();
+                format!("precision {s:?}: expected one of {}", names.join(", "))
+            })
+    }
+}
+
+impl TryFrom<String> for Precision {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
     }
 }
 
@@ -199,14 +212,15 @@ impl Embedder {
             .iter()
             .map(|t| self.token_ids(t.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        let tokens = match (&self.encoder, &self.pool) {
-            (Encoder::Int8(bert), Some(pool)) => pool.install(|| bert.forward(&ids)),
-            (Encoder::Int8(bert), None) => bert.forward(&ids),
-            (Encoder::F32(bert), Some(pool)) => pool
-                .install(|| bert.forward(&ids))?
-                .flatten_all()?
-                .to_vec1()?,
-            (Encoder::F32(bert), None) => bert.forward(&ids)?.flatten_all()?.to_vec1()?,
+        let encode = || -> Result<Vec<f32>, ModelError> {
+            Ok(match &self.encoder {
+                Encoder::Int8(bert) => bert.forward(&ids),
+                Encoder::F32(bert) => bert.forward(&ids)?.flatten_all()?.to_vec1()?,
+            })
+        };
+        let tokens = match &self.pool {
+            Some(pool) => pool.install(encode)?,
+            None => encode()?,
         };
         let d = self.dimensions;
         let mut out = Vec::with_capacity(ids.len());

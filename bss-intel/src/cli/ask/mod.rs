@@ -15,13 +15,13 @@ mod batch;
 mod connect;
 mod table;
 
-use bss_intel::embedding::Precision;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use bss_intel::ask::database::{self, AskError, QueryError};
 use bss_intel::ask::{Answer, Asker};
+use bss_intel::embedding::Precision;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
