@@ -13,7 +13,7 @@ PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 # chosen with --test. A crate's unit tests run in `make check`.
 CARGO_TEST := cargo test --release --workspace --exclude pg_bss
 
-.PHONY: demo demo-stop check test-local test-vm test test-backup test-tls bench-tls setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect detect-nab bench-anomaly bench-intelligence bench-ask bench-instructions soak test-detect test-intel intel-classifier intel-forecast intel-ask test-monitoring chaos test-chaos testbed-down
+.PHONY: demo demo-stop check test-regions test-local test-vm test test-backup test-tls bench-tls setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect detect-nab bench-anomaly bench-intelligence bench-ask bench-instructions soak test-detect test-intel intel-classifier intel-forecast intel-ask test-monitoring chaos test-chaos testbed-down
 
 # The one-machine layout (deploy/local/) with a sample of BSS traffic; it
 # keeps running until demo-stop.
@@ -35,7 +35,7 @@ check: setup-build
 	python3 -m unittest discover -s benches -p 'test_*.py'
 
 # Everything, what CI runs (.ci/run).
-test: setup check test-wal test-pg test-regress test-upgrade test-backup test-tls test-e2e test-intel test-sidecar test-loadgen test-detect test-monitoring test-local test-vm test-chaos
+test: setup check test-wal test-pg test-regress test-upgrade test-regions test-backup test-tls test-e2e test-intel test-sidecar test-loadgen test-detect test-monitoring test-local test-vm test-chaos
 
 setup:
 	scripts/setup.sh
@@ -68,6 +68,12 @@ test-regress: setup
 # the schema equal to a fresh install's (pg_bss/tests/upgrade/run.sh).
 test-upgrade: setup
 	pg_bss/tests/upgrade/run.sh
+
+# Two regions on this machine (scripts/regions.sh: a cluster each, joined
+# both ways by logical replication): replication, ownership (refusal,
+# forwarding, homes), epochs and conflicts (tests/tests/regions/).
+test-regions: setup
+	scripts/regions.sh test
 
 # Base backup, WAL archiving and a point-in-time restore with pgBackRest, on
 # a throwaway cluster: deploy/backup/pitr_check.sh.

@@ -63,13 +63,19 @@ UNION ALL
 SELECT 'dead_letters', '', count(*)::double precision FROM bss.dead_letters d
 WHERE (SELECT bss.current_tenant()) = '*' OR d.tenant = (SELECT bss.current_tenant())
 UNION ALL
+-- Events of each region that conflicted (regions.sql: kept in bss.conflicts,
+-- never in a stream); an alert fires on any increase.
+SELECT 'region_conflicts', c.region, count(*)::double precision FROM bss.conflicts c
+WHERE (SELECT bss.current_tenant()) = '*' OR c.tenant = (SELECT bss.current_tenant())
+GROUP BY c.region
+UNION ALL
 -- The global position of the newest event (0 for an empty store): its rate
 -- is the append rate, whatever recorded_at says. One tenant's: found by
 -- walking back from the newest event to that tenant's.
 SELECT 'head_position', '', coalesce((SELECT e.global_position FROM bss.events e
                                       WHERE (SELECT bss.current_tenant()) = '*' OR e.tenant = (SELECT bss.current_tenant())
                                       ORDER BY e.global_position DESC LIMIT 1), 0)::double precision;
-COMMENT ON VIEW bss.stats IS 'Statistics for monitoring, one row per (stat, key): events_last_minute per type, streams, partition_bytes per partition, slot_lag_bytes and slot_active per pgoutput slot of this database, dead_letters, head_position; rows counted for the tenant in effect (''*'': all). Readable by pg_monitor.';
+COMMENT ON VIEW bss.stats IS 'Statistics for monitoring, one row per (stat, key): events_last_minute per type, streams, partition_bytes per partition, slot_lag_bytes and slot_active per pgoutput slot of this database, dead_letters, region_conflicts per region, head_position; rows counted for the tenant in effect (''*'': all). Readable by pg_monitor.';
 
 -- Monitoring roles read it without any other right on the store.
 GRANT USAGE ON SCHEMA bss TO pg_monitor;

@@ -28,7 +28,8 @@ CREATE TABLE bss.streams (
     version    bigint NOT NULL CHECK (version > 0),
     created_at timestamptz NOT NULL,
     updated_at timestamptz NOT NULL,
-    tenant     text NOT NULL DEFAULT bss.current_tenant()
+    tenant     text NOT NULL DEFAULT bss.current_tenant(),
+    home_region text  -- regions.sql: NULL in a database without a region
 ) WITH (fillfactor = 70);  -- room on the page for HOT updates of version
 COMMENT ON TABLE bss.streams IS 'One row per stream: its current version. Its row lock serializes appends to that stream only.';
 
@@ -74,6 +75,13 @@ SELECT pg_catalog.pg_extension_config_dump('bss.global_position_seq', '');
 CREATE FUNCTION bss.reject_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    -- The one exception: a region moving its own events that its stream's
+    -- owner wrote over into bss.conflicts (regions.sql, regions/apply.rs).
+    IF TG_OP = 'DELETE' AND TG_TABLE_SCHEMA = 'bss' AND TG_TABLE_NAME = 'events'
+       AND to_regprocedure('bss.moving_conflicts()') IS NOT NULL
+       AND bss.moving_conflicts() THEN
+        RETURN NULL;
+    END IF;
     RAISE EXCEPTION '% on %.% is not allowed: % is append-only', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME,
                     coalesce(TG_ARGV[0], 'bss.events')
         USING ERRCODE = 'XB007',

@@ -175,6 +175,21 @@ TO bss_admin;
 GRANT EXECUTE ON FUNCTION
     bss.append_event(text, text, jsonb, bigint, jsonb, uuid, text, text, timestamptz)
 TO bss_sidecar;
+-- Regions (regions.sql). The append path (bss_store) reads who owns a
+-- stream; forwarding to the owner runs as the extension's owner (dblink
+-- without a password takes a superuser), building its statement from the
+-- caller's arguments only. Joining regions, moving them and setting homes
+-- are a superuser's (subscriptions need one).
+GRANT SELECT ON bss.regions, bss.category_homes, bss.stream_homes, bss.region_epochs, bss.region_owners TO bss_store;
+GRANT SELECT ON bss.regions, bss.category_homes, bss.stream_homes, bss.region_epochs, bss.region_owners, bss.conflicts
+TO bss_admin;
+GRANT EXECUTE ON FUNCTION bss.region_status(), bss.stream_owner(text), bss.stream_home(text), bss.local_region()
+TO bss_admin;
+ALTER FUNCTION bss.forward_append_event(text, text, text, jsonb, bigint, jsonb, uuid, text, text, timestamptz)
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION bss.forward_append_events(text, text, jsonb, bigint, text)
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
 GRANT SELECT ON bss.events TO bss_sidecar;
 -- The sidecar forwards every tenant's events.
 CREATE POLICY sidecar_reads_all ON bss.events FOR SELECT TO bss_sidecar USING (true);

@@ -24,15 +24,15 @@ use std::borrow::Cow;
 use pgrx::pg_sys;
 use pgrx::spi::SpiClient;
 
-use crate::batch::{self, Mode};
+use crate::batch;
 use crate::error::{BssResult, During};
 use crate::insert::{Batch, Insert, OneEvent, Rows, Slot};
 use crate::pii::{self, Sealer};
 use crate::rules::{self, Path, Problem, Rule};
 use crate::statements::{self, Plans};
 use crate::{
-    dead_letters, expected_version, guc, idempotency, jsonb, position, read_side, roles, schemas,
-    stream_id, stream_lock, tenants,
+    dead_letters, expected_version, guc, idempotency, jsonb, position, read_side, regions, roles,
+    schemas, stream_id, stream_lock, tenants,
 };
 
 /// What an append did.
@@ -137,6 +137,9 @@ pub(crate) fn after_append(
 /// a retry).
 pub fn append_one(ev: OneEvent<'_>, expected: Option<i64>) -> BssResult<i64> {
     statements::with_plans(|client, plans| {
+        if let Some(owner) = regions::route::forward_to(client, ev.stream_id)? {
+            return regions::route::forward_event(client, &owner, &ev, expected);
+        }
         let validators = schemas::validators(client)?;
         // SAFETY: data is the caller's non-null jsonb argument.
         let parse = || Cow::Owned(unsafe { jsonb::to_serde(&mut (*jsonb::detoast(ev.data)).root) });
@@ -169,9 +172,15 @@ pub fn append_batch(
     stream_id: &str,
     events: pg_sys::Datum,
     expected: Option<i64>,
-    mode: Mode,
+    on_invalid: Option<&str>,
 ) -> BssResult<i64> {
+    let mode = dead_letters::mode(on_invalid)?;
     statements::with_plans(|client, plans| {
+        if let Some(owner) = regions::route::forward_to(client, stream_id)? {
+            return regions::route::forward_batch(
+                client, &owner, stream_id, events, expected, on_invalid,
+            );
+        }
         let schemas = schemas::validators(client)?;
         // SAFETY: `events` is the caller's non-null jsonb argument.
         let checked = unsafe {
@@ -254,6 +263,7 @@ pub fn append_rows(
     stream_id: &str,
     rows: Rows,
 ) -> BssResult<i64> {
+    regions::route::check_all_here(client, [stream_id], "bss.append_cloudevents")?;
     let n = rows.count();
     let appended = append_locked(client, plans, stream_id, None, rows)?;
     Ok(match appended {

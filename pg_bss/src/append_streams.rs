@@ -33,7 +33,7 @@ use crate::pii::Sealer;
 use crate::rules::{self, Path};
 use crate::statements::{self, generic_plan, Plans, Scans};
 use crate::{
-    dead_letters, expected_version, guc, idempotency, insert, position, roles, schemas,
+    dead_letters, expected_version, guc, idempotency, insert, position, regions, roles, schemas,
     stream_lock, tenants,
 };
 
@@ -72,6 +72,11 @@ pub fn append_streams(elements: &[Element<'_>], mode: Mode) -> BssResult<Vec<i64
         return Ok(Vec::new());
     }
     statements::with_plans(|client, plans| {
+        regions::route::check_all_here(
+            client,
+            elements.iter().map(|el| el.stream_id),
+            "bss.append_streams",
+        )?;
         let schemas = schemas::validators(client)?;
         let max_events = guc::MAX_BATCH_EVENTS.get() as usize;
         let mut checked = Vec::with_capacity(elements.len());

@@ -110,8 +110,7 @@ unsafe fn append_events(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
     let expected: Option<i64> = call_args::value(fcinfo, 2);
     // The 0.2.0 declaration has no on_invalid: it reads as NULL ('reject').
     let on_invalid: Option<&str> = call_args::value(fcinfo, 3);
-    let mode = dead_letters::mode(on_invalid)?;
-    let version = append::append_batch(stream_id, events, expected, mode)?;
+    let version = append::append_batch(stream_id, events, expected, on_invalid)?;
     Ok(pg_sys::Datum::from(version))
 }
 

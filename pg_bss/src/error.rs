@@ -53,6 +53,12 @@ pub enum SqlState {
     /// Personal data cannot be sealed or opened: no usable master key, or a
     /// subject key that does not open under it.
     PersonalDataKey,
+    /// An append in a region that does not own the stream, whose category
+    /// refuses such appends (regions/route.rs); also raised from SQL.
+    NotOwner,
+    /// A replicated event arrived before earlier versions of its stream
+    /// (regions/apply.rs): the apply worker retries it.
+    ReplicationGap,
 }
 
 impl SqlState {
@@ -76,17 +82,22 @@ impl SqlState {
             SqlState::InsufficientPrivilege => "42501",
             SqlState::InvalidTenant => "XB016",
             SqlState::PersonalDataKey => "XB017",
+            SqlState::NotOwner => "XB018",
+            SqlState::ReplicationGap => "XB019",
         }
     }
 
-    /// PostgreSQL's MAKE_SQLSTATE: six bits per character.
     fn packed(self) -> c_int {
-        self.code()
-            .bytes()
-            .enumerate()
-            .map(|(i, b)| ((b.wrapping_sub(b'0') as c_int) & 0x3F) << (6 * i))
-            .sum()
+        packed(self.code())
     }
+}
+
+/// PostgreSQL's MAKE_SQLSTATE of a five-character code: six bits per character.
+pub fn packed(code: &str) -> c_int {
+    code.bytes()
+        .enumerate()
+        .map(|(i, b)| ((b.wrapping_sub(b'0') as c_int) & 0x3F) << (6 * i))
+        .sum()
 }
 
 /// An error for the user: code, message naming the object, and what to do.

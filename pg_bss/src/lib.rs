@@ -78,6 +78,9 @@ mod tenants;
 // Personal data: sealed on append, opened or masked on read, erased.
 mod pii;
 
+// Several regions: who owns a stream, forwarding, applying replicated events.
+mod regions;
+
 // The read side, and what the store shares.
 mod fold;
 mod jsonb;
@@ -106,9 +109,14 @@ pgrx::extension_sql_file!(
     requires = ["data_quality"]
 );
 pgrx::extension_sql_file!(
+    "../sql/regions.sql",
+    name = "regions",
+    requires = ["partition_upkeep"]
+);
+pgrx::extension_sql_file!(
     "../sql/observability.sql",
     name = "observability",
-    requires = ["partition_upkeep"]
+    requires = ["regions"]
 );
 pgrx::extension_sql_file!(
     "../sql/audit.sql",

@@ -152,6 +152,15 @@ ON CONFLICT (stream_id) DO UPDATE SET version = s.version + excluded.version, \
     updated_at = greatest(s.updated_at, excluded.updated_at) \
 RETURNING s.version, s.created_at, s.updated_at";
 
+/// LOCK_STREAM where the installed SQL has regions (0.12.0 on): a new
+/// stream gets its home region (sql/regions.sql).
+const LOCK_STREAM_HOMED: &str = "\
+INSERT INTO bss.streams AS s (stream_id, category, version, created_at, updated_at, home_region) \
+VALUES ($1, split_part($1, '-', 1), $2, now(), now(), bss.new_stream_home(split_part($1, '-', 1))) \
+ON CONFLICT (stream_id) DO UPDATE SET version = s.version + excluded.version, \
+    updated_at = greatest(s.updated_at, excluded.updated_at) \
+RETURNING s.version, s.created_at, s.updated_at";
+
 const RELEASE_VERSIONS: &str = "UPDATE bss.streams SET version = version - $2 WHERE stream_id = $1";
 
 // Run through `by_event_id`: one generic plan whose only way in is the
@@ -355,7 +364,15 @@ fn prepare_all(client: &SpiClient<'_>) -> Result<Plans, SpiError> {
     ];
     Ok(Plans {
         advance_stream: prepare(client, ADVANCE_STREAM, &[TEXTOID, INT8OID])?,
-        lock_stream: prepare(client, LOCK_STREAM, &[TEXTOID, INT8OID])?,
+        lock_stream: prepare(
+            client,
+            if installed_sql::has_function(client, "bss.new_stream_home(text)").unwrap_or(false) {
+                LOCK_STREAM_HOMED
+            } else {
+                LOCK_STREAM
+            },
+            &[TEXTOID, INT8OID],
+        )?,
         release_versions: prepare(client, RELEASE_VERSIONS, &[TEXTOID, INT8OID])?,
         find_stored: prepare(
             client,
