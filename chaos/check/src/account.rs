@@ -38,6 +38,11 @@ pub struct StoredEvent {
     pub event_id: String,
     pub stream_id: String,
     pub version: i64,
+    /// Kept in bss.conflicts rather than in its stream: appended in a
+    /// region that had lost the stream, colliding with the owner's events
+    /// (pg_bss's regions). Not lost, and not to arrive in the sinks as
+    /// itself (its announcement, bss.event_conflicted, does).
+    pub conflict: bool,
 }
 
 /// What the scenario was and when its fault was on.
@@ -146,7 +151,12 @@ pub fn account(
     };
 
     let mut in_pg: HashMap<&str, (u64, i64)> = HashMap::new();
+    let mut conflicted: HashSet<&str> = HashSet::new();
     for s in stored {
+        if s.conflict {
+            conflicted.insert(s.event_id.as_str());
+            continue;
+        }
         let e = in_pg.entry(s.event_id.as_str()).or_insert((0, s.version));
         e.0 += 1;
     }
@@ -204,7 +214,9 @@ pub fn account(
                 r.unknown += n;
                 let stored_n = ids
                     .iter()
-                    .filter(|id| in_pg.contains_key(id.as_str()))
+                    .filter(|id| {
+                        in_pg.contains_key(id.as_str()) || conflicted.contains(id.as_str())
+                    })
                     .count() as u64;
                 if stored_n == n {
                     r.unknown_stored += n;
@@ -256,6 +268,10 @@ pub fn account(
                         ),
                     );
                 }
+                continue;
+            }
+            if duty == Duty::Deliver && pg.is_none() && conflicted.contains(id.as_str()) {
+                r.conflicted += 1;
                 continue;
             }
             match duty {

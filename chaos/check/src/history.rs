@@ -39,22 +39,40 @@ pub enum HistoryError {
     },
 }
 
-/// Reads a history as it grows: each `poll` takes the lines completed since.
+/// Reads histories as they grow (one per load generator: the region
+/// scenarios run one in each region): each `poll` takes the lines completed
+/// since, and `history` is all of them, ended once every one has ended.
 pub struct HistoryTail {
+    files: Vec<FileTail>,
+    pub history: History,
+}
+
+/// Where the reading of one history file stands.
+struct FileTail {
     path: PathBuf,
     offset: u64,
     partial: Vec<u8>,
     lines: usize,
-    pub history: History,
+    end: Option<EndRecord>,
 }
 
 impl HistoryTail {
     pub fn new(path: &Path) -> Self {
+        Self::many(std::slice::from_ref(&path.to_owned()))
+    }
+
+    pub fn many(paths: &[PathBuf]) -> Self {
         HistoryTail {
-            path: path.to_owned(),
-            offset: 0,
-            partial: Vec::new(),
-            lines: 0,
+            files: paths
+                .iter()
+                .map(|p| FileTail {
+                    path: p.clone(),
+                    offset: 0,
+                    partial: Vec::new(),
+                    lines: 0,
+                    end: None,
+                })
+                .collect(),
             history: History::default(),
         }
     }
@@ -63,13 +81,30 @@ impl HistoryTail {
     /// does not exist yet has none. Returns the appends added.
     pub fn poll(&mut self) -> Result<&[AppendRecord], HistoryError> {
         let before = self.history.appends.len();
+        for file in &mut self.files {
+            file.poll(&mut self.history.appends)?;
+        }
+        if self.history.end.is_none() && self.files.iter().all(|f| f.end.is_some()) {
+            let ends = self.files.iter().filter_map(|f| f.end.as_ref());
+            self.history.end = Some(EndRecord {
+                end: true,
+                offered: ends.clone().map(|e| e.offered).sum(),
+                appends: ends.map(|e| e.appends).sum(),
+            });
+        }
+        Ok(&self.history.appends[before..])
+    }
+}
+
+impl FileTail {
+    fn poll(&mut self, appends: &mut Vec<AppendRecord>) -> Result<(), HistoryError> {
         let io = |source| HistoryError::Io {
             path: self.path.clone(),
             source,
         };
         let mut f = match File::open(&self.path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(&[]),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(io(e)),
         };
         f.seek(SeekFrom::Start(self.offset)).map_err(io)?;
@@ -78,7 +113,7 @@ impl HistoryTail {
         self.offset += buf.len() as u64;
         self.partial.extend_from_slice(&buf);
         let Some(last_newline) = self.partial.iter().rposition(|&b| b == b'\n') else {
-            return Ok(&[]);
+            return Ok(());
         };
         let rest = self.partial.split_off(last_newline + 1);
         let complete = std::mem::replace(&mut self.partial, rest);
@@ -94,23 +129,23 @@ impl HistoryTail {
                     source,
                 })?;
             match parsed {
-                HistoryLine::Append(a) => self.history.appends.push(a),
-                HistoryLine::End(e) => self.history.end = Some(e),
+                HistoryLine::Append(a) => appends.push(a),
+                HistoryLine::End(e) => self.end = Some(e),
             }
         }
-        Ok(&self.history.appends[before..])
+        Ok(())
     }
 }
 
-/// Reads a whole history file (a torn last line is left out).
-pub fn read(path: &Path) -> Result<History, HistoryError> {
-    let mut tail = HistoryTail::new(path);
-    if !path.exists() {
+/// Reads whole history files, as one (a torn last line is left out).
+pub fn read(paths: &[PathBuf]) -> Result<History, HistoryError> {
+    if let Some(path) = paths.iter().find(|p| !p.exists()) {
         return Err(HistoryError::Io {
             path: path.to_owned(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         });
     }
+    let mut tail = HistoryTail::many(paths);
     tail.poll()?;
     Ok(tail.history)
 }
@@ -142,7 +177,7 @@ mod tests {
         f.flush().unwrap();
         assert_eq!(tail.poll().unwrap().len(), 1);
         assert!(tail.history.is_complete());
-        assert_eq!(read(&path).unwrap(), tail.history);
+        assert_eq!(read(std::slice::from_ref(&path)).unwrap(), tail.history);
     }
 
     #[test]
@@ -150,8 +185,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.jsonl");
         std::fs::write(&path, format!("{LINE}\n")).unwrap();
-        let h = read(&path).unwrap();
+        let h = read(std::slice::from_ref(&path)).unwrap();
         assert_eq!(h.appends.len(), 1);
         assert!(!h.is_complete());
+    }
+
+    #[test]
+    fn two_histories_read_as_one_end_when_both_have_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+        std::fs::write(
+            &a,
+            format!("{LINE}\n{{\"end\":true,\"offered\":1,\"appends\":1}}\n"),
+        )
+        .unwrap();
+        let mut tail = HistoryTail::many(&[a.clone(), b.clone()]);
+        assert_eq!(tail.poll().unwrap().len(), 1);
+        assert!(!tail.history.is_complete(), "b has not ended");
+        std::fs::write(
+            &b,
+            format!("{LINE}\n{LINE}\n{{\"end\":true,\"offered\":2,\"appends\":2}}\n"),
+        )
+        .unwrap();
+        assert_eq!(tail.poll().unwrap().len(), 2);
+        assert!(tail.history.is_complete());
+        assert_eq!(
+            tail.history.end.as_ref().map(|e| (e.offered, e.appends)),
+            Some((3, 3))
+        );
+        assert_eq!(read(&[a, b]).unwrap(), tail.history);
     }
 }

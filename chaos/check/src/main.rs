@@ -66,9 +66,10 @@ struct WatchArgs {
     /// The sidecar's Redis aggregate prefix (hash = prefix + stream id).
     #[arg(long, default_value = "bss:agg:")]
     redis_agg_prefix: String,
-    /// The history bss-loadgen run --history writes (it may not exist yet).
-    #[arg(long)]
-    history: PathBuf,
+    /// The history bss-loadgen run --history writes (it may not exist yet);
+    /// once per load generator (the region scenarios run one in each region).
+    #[arg(long, required = true)]
+    history: Vec<PathBuf>,
     /// Where the arrivals go (JSON lines; see arrivals.rs).
     #[arg(long)]
     out: PathBuf,
@@ -86,8 +87,9 @@ struct AccountArgs {
     /// What the fault was, in words.
     #[arg(long)]
     fault: String,
-    #[arg(long)]
-    history: PathBuf,
+    /// bss-loadgen's history; once per load generator.
+    #[arg(long, required = true)]
+    history: Vec<PathBuf>,
     #[arg(long)]
     arrivals: PathBuf,
     /// PostgreSQL with pg_bss (read only).

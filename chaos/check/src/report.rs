@@ -113,6 +113,11 @@ pub struct Report {
     /// the restore (a log keeps them; Redis must not).
     #[serde(default)]
     pub undone_in_kafka: u64,
+    /// Acknowledged events kept in bss.conflicts instead of their streams
+    /// (pg_bss's regions: appended in a region that had lost the stream and
+    /// colliding with the owner's); not lost, their announcement is the
+    /// event that arrives.
+    pub conflicted: u64,
     /// Extra Kafka records of events (at-least-once: not a violation).
     pub duplicates: u64,
     pub duplicates_postgres: u64,

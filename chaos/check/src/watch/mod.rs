@@ -60,7 +60,7 @@ pub struct WatchConfig {
     pub redis_url: String,
     pub redis_stream_prefix: String,
     pub redis_agg_prefix: String,
-    pub history: PathBuf,
+    pub history: Vec<PathBuf>,
     pub out: PathBuf,
     pub settle_timeout: Duration,
 }
@@ -120,7 +120,7 @@ pub async fn watch(cfg: WatchConfig) -> Result<(), WatchError> {
         stop.clone(),
         rebuilt.clone(),
     )?;
-    info!(?topics, ?keys, history = %cfg.history.display(), "watching");
+    info!(?topics, ?keys, history = ?cfg.history, "watching");
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(WatchError::Signal)?;
@@ -128,7 +128,7 @@ pub async fn watch(cfg: WatchConfig) -> Result<(), WatchError> {
         .map_err(WatchError::Signal)?;
     let mut sigusr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
         .map_err(WatchError::Signal)?;
-    let mut tail = HistoryTail::new(&cfg.history);
+    let mut tail = HistoryTail::many(&cfg.history);
     let mut awaited = Awaited::default();
     let mut end_seen: Option<Instant> = None;
     let mut settled_since: Option<Instant> = None;

@@ -69,6 +69,7 @@ fn stored(n: u128, stream: &str, version: i64) -> StoredEvent {
         event_id: id(n).to_string(),
         stream_id: stream.into(),
         version,
+        conflict: false,
     }
 }
 
@@ -303,6 +304,27 @@ fn an_acknowledged_event_not_in_postgres_or_redis_is_lost_once() {
     assert_eq!(wrongs(&r), [1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
     assert!(!r.ok);
     assert_eq!(r.violation_count, 2);
+}
+
+#[test]
+fn an_acknowledged_event_kept_among_a_regions_conflicts_is_conflicted_not_lost() {
+    // Event 3 was acknowledged in a region that had lost its stream; the
+    // owner wrote version 3 first: the event is in bss.conflicts, and only
+    // its announcement reaches the sinks.
+    let mut c = clean();
+    c.stored[2].conflict = true;
+    c.arrivals.kafka.remove(2);
+    c.arrivals.redis.remove(2);
+    let r = run(&c);
+    assert_eq!(wrongs(&r), [0; 11]);
+    assert_eq!(r.conflicted, 1);
+    assert!(r.ok, "{r:#?}");
+    // Absent from both bss.events and bss.conflicts, it is lost.
+    c.stored.remove(2);
+    let r = run(&c);
+    assert_eq!(r.conflicted, 0);
+    assert_eq!(r.lost, 1);
+    assert!(!r.ok);
 }
 
 #[test]
