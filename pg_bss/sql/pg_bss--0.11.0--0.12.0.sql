@@ -106,38 +106,36 @@ $$;
 COMMENT ON FUNCTION bss.local_region() IS 'This database''s region (bss.region; ''local'' when unset: one region).';
 
 -- The region whose event is being applied (regions/apply.rs), else NULL.
-CREATE FUNCTION bss.applying_region() RETURNS text LANGUAGE c STABLE
+CREATE FUNCTION bss.applying_region() RETURNS text LANGUAGE c STABLE PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'bss_applying_region';
 
--- The home of a stream created now: its category's, else the region it is
--- created in (the applied event's, when replication creates it). NULL in a
--- database without a region: its streams are home wherever it is put.
-CREATE FUNCTION bss.new_stream_home(category text) RETURNS text
+-- Who may append to a stream now. One SELECT, inlined where it is called
+-- (a set-returning SQL function), so that the append path's prepared
+-- statements plan it once: the stream's home (its newest assignment, else
+-- the home it was created with, else its category's, else the region of
+-- the event being applied when replication creates it, else this region),
+-- the region serving that home under the newest epoch, and what its
+-- category does with appends elsewhere.
+CREATE FUNCTION bss.stream_owner(stream_id text)
+RETURNS TABLE (home_region text, owner text, epoch bigint, on_foreign text)
 LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN bss.local_region() = 'local' THEN NULL
-                ELSE coalesce((SELECT c.home_region FROM bss.category_homes c WHERE c.category = $1),
-                              bss.applying_region(), bss.local_region()) END
+    SELECT h.home, coalesce(o.served_by, h.home), coalesce(o.epoch, 0), coalesce(c.on_foreign, 'refuse')
+    FROM (SELECT coalesce(
+              (SELECT a.home_region FROM bss.stream_homes a WHERE a.stream_id = $1 ORDER BY a.assignment DESC LIMIT 1),
+              (SELECT s.home_region FROM bss.streams s WHERE s.stream_id = $1),
+              (SELECT k.home_region FROM bss.category_homes k WHERE k.category = split_part($1, '-', 1)),
+              bss.applying_region(),
+              bss.local_region()) AS home) h
+    LEFT JOIN bss.region_owners o ON o.region = h.home
+    LEFT JOIN bss.category_homes c ON c.category = split_part($1, '-', 1)
 $$;
+COMMENT ON FUNCTION bss.stream_owner(text) IS 'Who may append to a stream now: its home region, the region serving that home (owner) under which epoch, and what an append elsewhere does (refuse or forward).';
 
 CREATE FUNCTION bss.stream_home(stream_id text) RETURNS text
 LANGUAGE sql STABLE AS $$
-    SELECT coalesce(
-        (SELECT h.home_region FROM bss.stream_homes h WHERE h.stream_id = $1 ORDER BY h.assignment DESC LIMIT 1),
-        (SELECT s.home_region FROM bss.streams s WHERE s.stream_id = $1),
-        (SELECT c.home_region FROM bss.category_homes c WHERE c.category = split_part($1, '-', 1)),
-        bss.local_region())
+    SELECT o.home_region FROM bss.stream_owner($1) o
 $$;
 COMMENT ON FUNCTION bss.stream_home(text) IS 'A stream''s home region: its explicit assignment, else the one it got when created, else its category''s, else this region.';
-
-CREATE FUNCTION bss.stream_owner(stream_id text,
-    OUT home_region text, OUT owner text, OUT epoch bigint, OUT on_foreign text)
-LANGUAGE sql STABLE AS $$
-    SELECT h.home, coalesce(o.served_by, h.home), coalesce(o.epoch, 0),
-           coalesce((SELECT c.on_foreign FROM bss.category_homes c WHERE c.category = split_part($1, '-', 1)), 'refuse')
-    FROM (SELECT bss.stream_home($1) AS home) h
-    LEFT JOIN bss.region_owners o ON o.region = h.home
-$$;
-COMMENT ON FUNCTION bss.stream_owner(text) IS 'Who may append to a stream now: its home region, the region serving that home (owner) under which epoch, and what an append elsewhere does.';
 
 -- Administration ---------------------------------------------------------------
 
@@ -189,7 +187,7 @@ BEGIN
     PERFORM bss.check_region_name(home_region, 'home region');
     -- The stream's row lock: no append to it runs across the assignment.
     PERFORM 1 FROM bss.streams s WHERE s.stream_id = assign_stream_home.stream_id FOR UPDATE;
-    o := bss.stream_owner(stream_id);
+    SELECT * INTO o FROM bss.stream_owner(assign_stream_home.stream_id);
     IF o.owner <> bss.local_region() THEN
         RAISE EXCEPTION 'stream % is owned by region %, not by this region (%)', quote_literal(stream_id), o.owner, bss.local_region()
             USING ERRCODE = 'XB018', HINT = format('Assign its home in region %s.', o.owner);

@@ -10,7 +10,7 @@ use pgrx::pg_sys::{self, PgOid};
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiError};
 
 use crate::error::{BssResult, During};
-use crate::{installed_sql, partitions};
+use crate::{installed_sql, partitions, regions};
 
 /// Statements prepared once per session and kept (SPI_keepplan).
 pub struct Plans {
@@ -152,11 +152,12 @@ ON CONFLICT (stream_id) DO UPDATE SET version = s.version + excluded.version, \
     updated_at = greatest(s.updated_at, excluded.updated_at) \
 RETURNING s.version, s.created_at, s.updated_at";
 
-/// LOCK_STREAM where the installed SQL has regions (0.12.0 on): a new
-/// stream gets its home region (sql/regions.sql).
+/// LOCK_STREAM in a database in a region (sql/regions.sql): a new stream
+/// gets its home region (its category's, else where it is created: here,
+/// or the region of the event replication applies).
 const LOCK_STREAM_HOMED: &str = "\
 INSERT INTO bss.streams AS s (stream_id, category, version, created_at, updated_at, home_region) \
-VALUES ($1, split_part($1, '-', 1), $2, now(), now(), bss.new_stream_home(split_part($1, '-', 1))) \
+SELECT $1, split_part($1, '-', 1), $2, now(), now(), o.home_region FROM bss.stream_owner($1) o \
 ON CONFLICT (stream_id) DO UPDATE SET version = s.version + excluded.version, \
     updated_at = greatest(s.updated_at, excluded.updated_at) \
 RETURNING s.version, s.created_at, s.updated_at";
@@ -366,7 +367,12 @@ fn prepare_all(client: &SpiClient<'_>) -> Result<Plans, SpiError> {
         advance_stream: prepare(client, ADVANCE_STREAM, &[TEXTOID, INT8OID])?,
         lock_stream: prepare(
             client,
-            if installed_sql::has_function(client, "bss.new_stream_home(text)").unwrap_or(false) {
+            // A stream created without a home (NULL) has its category's or
+            // this region's: right for a session started before bss.region
+            // was set, wrong only for one applying another region's events.
+            if regions::in_a_region()
+                && installed_sql::has_function(client, "bss.stream_owner(text)").unwrap_or(false)
+            {
                 LOCK_STREAM_HOMED
             } else {
                 LOCK_STREAM

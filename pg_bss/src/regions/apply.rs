@@ -26,10 +26,11 @@
 
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys::{self, FunctionCallInfo};
-use pgrx::spi::SpiClient;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient};
 use pgrx::Uuid;
 
 use super::route::{self, Owner, SHARED_CATEGORY};
+use super::statements as region_statements;
 use super::{Applying, Moving};
 use crate::append::after_append;
 use crate::call_args;
@@ -40,7 +41,7 @@ use crate::{position, stream_id, stream_lock};
 /// The argument types of `bss.apply_replicated_event`, in order: stream_id,
 /// stream_version, event_id, source, type, subject, time, datacontenttype,
 /// dataschema, data, metadata, region, tenant.
-const EVENT_TYPES: [pg_sys::Oid; 13] = [
+pub const EVENT_TYPES: [pg_sys::Oid; 13] = [
     pg_sys::TEXTOID,
     pg_sys::INT8OID,
     pg_sys::UUIDOID,
@@ -55,11 +56,6 @@ const EVENT_TYPES: [pg_sys::Oid; 13] = [
     pg_sys::TEXTOID,
     pg_sys::TEXTOID,
 ];
-
-const INSERT: &str = "\
-INSERT INTO bss.events (global_position, position_horizon, recorded_at, stream_id, stream_version, \
-    event_id, source, type, subject, \"time\", datacontenttype, dataschema, data, metadata, region, tenant) \
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 
 const RECORD_CONFLICT: &str = "\
 SELECT bss.record_conflict(jsonb_build_object('stream_id', $1, 'stream_version', $2, 'event_id', $3, \
@@ -131,11 +127,14 @@ fn apply(client: &mut SpiClient<'_>, plans: &Plans, ev: &Replicated<'_>) -> BssR
     let o = route::owner(client, ev.stream_id)?;
     let locked = stream_lock::lock(client, plans, ev.stream_id, 1)?;
     let head = locked.before;
-    if already_here(client, ev.event_id)? {
+    let owners_event = ev.region == o.owner || stream_id::category(ev.stream_id) == SHARED_CATEGORY;
+    // The owner's next event cannot be here yet (its events are never
+    // moved out of a stream): only another case may be a delivery again.
+    let next_of_owner = owners_event && head == ev.version - 1;
+    if !next_of_owner && already_here(client, ev.event_id)? {
         stream_lock::release_versions(client, plans, ev.stream_id, 1)?;
         return Ok(false);
     }
-    let owners_event = ev.region == o.owner || stream_id::category(ev.stream_id) == SHARED_CATEGORY;
     if owners_event {
         if head >= ev.version {
             move_to_conflicts(client, ev, &o, head)?;
@@ -166,7 +165,7 @@ fn apply(client: &mut SpiClient<'_>, plans: &Plans, ev: &Replicated<'_>) -> BssR
     let mut args = vec![global_position.into(), horizon, recorded_at];
     args.extend(ev.args());
     client
-        .update(INSERT, None, &args)
+        .update(&region_statements::plans(client)?.insert, None, &args)
         .during("insert the replicated event")?;
     after_append(
         client,
@@ -182,8 +181,7 @@ fn apply(client: &mut SpiClient<'_>, plans: &Plans, ev: &Replicated<'_>) -> BssR
 fn already_here(client: &mut SpiClient<'_>, event_id: Uuid) -> BssResult<bool> {
     holds(
         client,
-        "SELECT EXISTS (SELECT FROM bss.events WHERE event_id = $1) \
-             OR EXISTS (SELECT FROM bss.conflicts WHERE event_id = $1)",
+        &region_statements::plans(client)?.already_here,
         &[event_id.into()],
         "look up a replicated event's id",
     )
@@ -199,7 +197,7 @@ fn conflicted_in_epoch(
 ) -> BssResult<bool> {
     holds(
         client,
-        "SELECT EXISTS (SELECT FROM bss.conflicts WHERE stream_id = $1 AND region = $2 AND epoch = $3)",
+        &region_statements::plans(client)?.conflicted,
         &[ev.stream_id.into(), ev.region.into(), o.epoch.into()],
         "look up the stream's conflicts",
     )
@@ -208,12 +206,12 @@ fn conflicted_in_epoch(
 /// The boolean a one-row query gives (false for NULL).
 fn holds(
     client: &mut SpiClient<'_>,
-    sql: &str,
+    statement: &OwnedPreparedStatement,
     args: &[DatumWithOid<'_>],
     step: &str,
 ) -> BssResult<bool> {
     Ok(client
-        .select(sql, Some(1), args)
+        .select(statement, Some(1), args)
         .during(step)?
         .first()
         .get::<bool>(1)

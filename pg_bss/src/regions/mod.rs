@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod route;
+mod statements;
 
 use std::cell::{Cell, RefCell};
 
@@ -91,7 +92,7 @@ impl Drop for Moving {
 
 /// `bss.applying_region() RETURNS text`: the region of the replicated event
 /// being applied, else NULL. The trigger on bss.events lets the append
-/// path's own insert through with it; `bss.new_stream_home` homes a stream
+/// path's own insert through with it; `bss.stream_owner` homes a stream
 /// that replication creates in the event's region.
 unsafe fn applying_region(fcinfo: FunctionCallInfo) -> BssResult<pg_sys::Datum> {
     match APPLYING.with(|a| a.borrow().clone()) {

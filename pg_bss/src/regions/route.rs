@@ -14,6 +14,7 @@ use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 use pgrx::spi::SpiClient;
 
+use super::statements;
 use crate::error::{packed, BssError, BssResult, During, SqlState};
 use crate::insert::{nullable, OneEvent};
 use crate::{installed_sql, stream_id};
@@ -32,12 +33,9 @@ pub struct Owner {
 
 pub fn owner(client: &mut SpiClient<'_>, stream_id: &str) -> BssResult<Owner> {
     const STEP: &str = "look up the stream's owner (bss.stream_owner)";
+    let plans = statements::plans(client)?;
     let row = client
-        .select(
-            "SELECT home_region, owner, epoch, on_foreign FROM bss.stream_owner($1)",
-            Some(1),
-            &[stream_id.into()],
-        )
+        .select(&plans.owner, Some(1), &[stream_id.into()])
         .during(STEP)?
         .first();
     Ok(Owner {

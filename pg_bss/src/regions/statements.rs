@@ -1,0 +1,73 @@
+//! The statements of the regions' part of an append, prepared once a
+//! session (as statements.rs does the append's): the owner lookup runs in
+//! every append of a database in a region and in every replicated event,
+//! so its plan (with `bss.stream_owner` inlined) must not be made again
+//! each time. Must never hold a statement of a database without regions.
+
+use std::cell::Cell;
+
+use pgrx::pg_sys;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient};
+
+use crate::error::{BssResult, During};
+use crate::statements::prepare;
+
+pub struct RegionPlans {
+    /// home_region, owner, epoch, on_foreign of stream $1.
+    pub owner: OwnedPreparedStatement,
+    /// Whether event $1 is here, in a stream or among the conflicts.
+    pub already_here: OwnedPreparedStatement,
+    /// Whether an event of stream $1 from region $2 conflicted in epoch $3.
+    pub conflicted: OwnedPreparedStatement,
+    /// A replicated event: position, horizon, recorded_at, then the event's
+    /// columns in the order of apply.rs's EVENT_TYPES.
+    pub insert: OwnedPreparedStatement,
+}
+
+const OWNER: &str = "SELECT home_region, owner, epoch, on_foreign FROM bss.stream_owner($1)";
+
+const ALREADY_HERE: &str = "SELECT EXISTS (SELECT FROM bss.events WHERE event_id = $1) \
+                            OR EXISTS (SELECT FROM bss.conflicts WHERE event_id = $1)";
+
+const CONFLICTED: &str = "SELECT EXISTS (SELECT FROM bss.conflicts \
+                          WHERE stream_id = $1 AND region = $2 AND epoch = $3)";
+
+const INSERT: &str = "\
+INSERT INTO bss.events (global_position, position_horizon, recorded_at, stream_id, stream_version, \
+    event_id, source, type, subject, \"time\", datacontenttype, dataschema, data, metadata, region, tenant) \
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+
+thread_local! {
+    /// Made once a session and kept for its life (one allocation).
+    static PLANS: Cell<Option<&'static RegionPlans>> = const { Cell::new(None) };
+}
+
+/// The session's region statements, prepared on first use.
+pub fn plans(client: &SpiClient<'_>) -> BssResult<&'static RegionPlans> {
+    if let Some(p) = PLANS.with(Cell::get) {
+        return Ok(p);
+    }
+    let p: &'static RegionPlans = Box::leak(Box::new(
+        prepare_all(client).during("prepare the regions' statements")?,
+    ));
+    PLANS.with(|c| c.set(Some(p)));
+    Ok(p)
+}
+
+fn prepare_all(client: &SpiClient<'_>) -> Result<RegionPlans, pgrx::spi::SpiError> {
+    use pg_sys::{INT8OID, TEXTOID, TIMESTAMPTZOID, UUIDOID, XID8OID};
+    Ok(RegionPlans {
+        owner: prepare(client, OWNER, &[TEXTOID])?,
+        already_here: prepare(client, ALREADY_HERE, &[UUIDOID])?,
+        conflicted: prepare(client, CONFLICTED, &[TEXTOID, TEXTOID, INT8OID])?,
+        insert: prepare(
+            client,
+            INSERT,
+            &[
+                &[INT8OID, XID8OID, TIMESTAMPTZOID][..],
+                &super::apply::EVENT_TYPES[..],
+            ]
+            .concat(),
+        )?,
+    })
+}
