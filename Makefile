@@ -182,10 +182,12 @@ chaos: setup
 	chaos/run.sh $(or $(SCENARIO),all) $(CHAOS_ARGS)
 
 # make test's short version of it: the chaos crates' own tests (the
-# checkers fed bad histories, the proxy's toxics), then three short scenarios.
+# checkers fed bad histories, the proxy's toxics), then five short
+# scenarios: one a primary's death on the HA bed, one a partition between
+# two regions.
 test-chaos: setup devdb
 	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" $(CARGO_TEST) --test faultproxy --test checkers --test devdb_check -- --test-threads 1
-	chaos/run.sh sidecar-kill packet-loss partition-sidecar-broker pg-primary-kill warmup=5 fault=10 after=5 rate=1000 settle=60 kill_min=1 kill_max=3
+	chaos/run.sh sidecar-kill packet-loss partition-sidecar-broker pg-primary-kill region-partition warmup=5 fault=10 after=5 rate=1000 settle=60 kill_min=1 kill_max=3
 
 # Removes the test bed and whatever runs in it (a run cleans up on its own;
 # this is for a run killed with -9).

@@ -13,8 +13,16 @@
 # KEY=VALUE (defaults in brackets): warmup [15] fault [20] after [20] seconds,
 # rate [2000] events/s, connections [16], seed [1], latency_ms [500],
 # jitter_ms [0], loss_pct [5], kill_min [2] kill_max [5] seconds between
-# kills of sidecar-kill, settle [120] seconds for the sinks to catch up.
+# kills of sidecar-kill, settle [120] seconds for the sinks to catch up;
+# for the region scenarios wan_ms [30] each way between the regions,
+# region_latency_ms [200] during region-latency, takeover_after [5]
+# seconds before region-loss's takeover (rate is split between the regions).
 # Exits 1 if any scenario's account is not clean.
+#
+# region-partition, region-latency and region-loss run on two regions
+# (chaos/regions.sh): a pipeline each, joined by logical replication over a
+# WAN link; each region's store, Kafka and Redis accounted for both loads,
+# and both stores compared stream by stream.
 #
 # pg-primary-kill, pg-primary-partition and pg-standby-kill run on the HA bed (chaos/hosts.sh,
 # BED_HA=1, set for them only): a primary with a synchronous standby under
@@ -33,16 +41,19 @@ source "$ROOT/scripts/pipeline.sh"  # wait_until
 source "$ROOT/chaos/hosts.sh"
 source "$ROOT/chaos/fault.sh"
 source "$ROOT/chaos/pitr.sh"
+source "$ROOT/chaos/regions.sh"
 
 SCENARIOS=(db-latency packet-loss broker-loss redis-pressure cpu-spike partition-sidecar-db
     partition-sidecar-broker sidecar-kill sidecar-pause sidecar-bandwidth pg-crash spool-disk-full
-    pg-primary-kill pg-primary-partition pg-standby-kill restore-pitr)
+    pg-primary-kill pg-primary-partition pg-standby-kill restore-pitr
+    region-partition region-latency region-loss)
 # Those on the HA bed.
 HA_SCENARIOS=(pg-primary-kill pg-primary-partition pg-standby-kill)
 OUT="$ROOT/target/chaos"
 
 declare -A P=([warmup]=15 [fault]=20 [after]=20 [rate]=2000 [connections]=16 [seed]=1
-    [latency_ms]=500 [jitter_ms]=0 [loss_pct]=5 [kill_min]=2 [kill_max]=5 [bandwidth]=2mbit [listappend_rate]=200 [settle]=120)
+    [latency_ms]=500 [jitter_ms]=0 [loss_pct]=5 [kill_min]=2 [kill_max]=5 [bandwidth]=2mbit [listappend_rate]=200 [settle]=120
+    [wan_ms]=30 [region_latency_ms]=200 [takeover_after]=5)
 
 describe() {
     case "$1" in
@@ -61,6 +72,9 @@ describe() {
         pg-primary-kill) echo "HA: the primary's host killed (-9, pg_autoctl and postgres); pg_auto_failover promotes the standby; the old primary restarted at the end, rejoins as standby" ;;
         pg-primary-partition) echo "HA: the primary's host cut off from every other host (nftables); a client on it tries to append meanwhile; pg_auto_failover promotes the standby; healed at the end, the old primary rejoins as standby" ;;
         pg-standby-kill) echo "HA: the synchronous standby's host killed (-9); restarted at the end, rejoins" ;;
+        region-partition) echo "regions eu and us: the link between them cut (nftables) under load in both; each appends to the streams it owns; healed, both converge" ;;
+        region-latency) echo "regions eu and us: ${P[region_latency_ms]} ms each way on the link between them (${P[wan_ms]} ms otherwise)" ;;
+        region-loss) echo "regions eu and us: eu's PostgreSQL and sidecar killed (-9), its broker and Redis cut off; us takes eu's streams over (bss.move_region) after ${P[takeover_after]} s and eu's clients append to them in us; eu returns at the end (its own clients still at it)" ;;
         restore-pitr) echo "PostgreSQL restored with pgBackRest to a moment of the load (PITR); the sidecar stops on it, bss-sidecar replay --after-restore rebuilds the sinks, the sidecar starts again" ;;
         *) return 1 ;;
     esac
@@ -134,6 +148,10 @@ is_ha() { local s; for s in "${HA_SCENARIOS[@]}"; do [ "$s" = "$1" ] && return 0
 now() { date +%s.%N; }
 
 run_scenario() {
+    if is_region_scenario "$1"; then
+        run_region_scenario "$1"
+        return
+    fi
     local name="$1" dir="$OUT/$1"
     local fault_text total run_id
     fault_text="$(describe "$name")" || die "no scenario $name (chaos/run.sh list)"
@@ -326,7 +344,7 @@ main() {
     done
     [ ${#names[@]} -gt 0 ] || die "usage: $0 all|list|SCENARIO... [KEY=VALUE...]"
     [ "$(id -u)" = 0 ] || die "the chaos suite creates network namespaces and mounts: run as root"
-    trap 'hosts_down' EXIT
+    trap 'hosts_down; regions_down' EXIT
     trap 'exit 130' INT TERM
     if [ -z "${CHAOS_NO_BUILD:-}" ]; then
         "$ROOT/scripts/setup.sh"

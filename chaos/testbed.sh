@@ -15,7 +15,11 @@
 # Hosts: pg (PostgreSQL with pg_bss), sidecar, broker (tansu), redis,
 # loadgen (the load generator and the checkers); pg2 (the standby) and
 # monitor (pg_auto_failover's monitor) of the HA bed (chaos/hosts.sh,
-# BED_HA=1), idle otherwise: always created, a namespace costs nothing.
+# BED_HA=1); and two regions' own pg, sidecar, broker and redis (eu-pg ...
+# in 10.213.0.32/28, us-pg ... in 10.213.0.48/28) for the region scenarios
+# (chaos/regions.sh), which name a host as their region calls it (RPFX:
+# "pg" on a region's turn is its eu-pg or us-pg; loadgen is shared). Idle
+# otherwise: always created, a namespace costs nothing.
 # Sourced by chaos/run.sh for the same functions. Its tools (iproute2,
 # nftables, stress-ng) are Debian packages that scripts/setup.sh installs.
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
@@ -23,13 +27,23 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 BED_PREFIX="${BED_PREFIX:-bssc}"
 BED_SWITCH="$BED_PREFIX-sw"
 BED_NET=10.213.0
-BED_HOSTS=(pg sidecar broker redis loadgen pg2 monitor)
-declare -A BED_ADDR=([pg]=11 [sidecar]=12 [broker]=13 [redis]=14 [loadgen]=15 [pg2]=16 [monitor]=17)
+BED_HOSTS=(pg sidecar broker redis loadgen pg2 monitor
+    eu-pg eu-sidecar eu-broker eu-redis us-pg us-sidecar us-broker us-redis)
+declare -A BED_ADDR=([pg]=11 [sidecar]=12 [broker]=13 [redis]=14 [loadgen]=15 [pg2]=16 [monitor]=17
+    [eu-pg]=33 [eu-sidecar]=34 [eu-broker]=35 [eu-redis]=36
+    [us-pg]=49 [us-sidecar]=50 [us-broker]=51 [us-redis]=52)
 
-bed_ns() { echo "$BED_PREFIX-$1"; }
+# resolve HOST: HOST as the region in effect calls it (RPFX, "eu-" on eu's
+# turn: pg is eu-pg), else HOST itself.
+resolve() {
+    if [ -n "${RPFX:-}" ] && [ -n "${BED_ADDR[$RPFX$1]:-}" ]; then echo "$RPFX$1"; else echo "$1"; fi
+}
+bed_ns() { echo "$BED_PREFIX-$(resolve "$1")"; }
 bed_addr() {
-    [ -n "${BED_ADDR[$1]:-}" ] || die "no host $1 in the test bed (hosts: ${BED_HOSTS[*]})"
-    echo "$BED_NET.${BED_ADDR[$1]}"
+    local h
+    h="$(resolve "$1")"
+    [ -n "${BED_ADDR[$h]:-}" ] || die "no host $h in the test bed (hosts: ${BED_HOSTS[*]})"
+    echo "$BED_NET.${BED_ADDR[$h]}"
 }
 bed_exec() { local h="$1"; shift; ip netns exec "$(bed_ns "$h")" "$@"; }
 ns_exists() { ip netns list | awk '{print $1}' | grep -qx "$1"; }

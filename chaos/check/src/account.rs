@@ -405,7 +405,10 @@ pub fn account(
     }
     r.recovery_seconds = recovery;
 
-    history_ids.retain(|id| !undone_ids.contains(id));
+    // Out of the order checks too: events a restore undid, and events kept
+    // as conflicts (their version is the owner's event's now, which
+    // arrives after them in the sinks of the region that wrote them).
+    history_ids.retain(|id| !undone_ids.contains(id) && !conflicted.contains(id.as_str()));
     order(&mut r, &mut v, &history_ids, arrivals);
     r.out_of_order = r.out_of_order_kafka + r.out_of_order_redis;
 

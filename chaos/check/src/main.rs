@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use bss_chaos_check::account::{account, Scenario};
+use bss_chaos_check::account::{account, Scenario, StoredEvent};
 use bss_chaos_check::arrivals::Arrivals;
 use bss_chaos_check::chart::write_chart;
 use bss_chaos_check::watch::{watch, WatchConfig};
-use bss_chaos_check::{history, store};
+use bss_chaos_check::{history, regions, store};
 use bss_loadgen::stages::parse_duration;
 use clap::{Args, Parser, Subcommand};
 use tracing::info;
@@ -36,9 +36,25 @@ enum Command {
     Watch(WatchArgs),
     /// Account for every event of the history; exit 1 if the account is not clean.
     Account(AccountArgs),
+    /// Compare two regions' stores: every stream of the histories alike,
+    /// event by event, and the same conflicts; exit 1 if they differ.
+    Regions(RegionsArgs),
     /// (Internal, run by `watch`) consume the topics, one JSON line per record.
     #[command(hide = true)]
     KafkaTail(KafkaTailArgs),
+}
+
+#[derive(Args)]
+struct RegionsArgs {
+    /// bss-loadgen's history; once per load generator.
+    #[arg(long, required = true)]
+    history: Vec<PathBuf>,
+    /// Each region's PostgreSQL (read only): twice.
+    #[arg(long = "database-url", required = true, num_args = 1)]
+    database_urls: Vec<String>,
+    /// The comparison (JSON).
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -130,6 +146,7 @@ fn main() {
     let result = match cli.command {
         Command::Watch(args) => watch_command(args).map(|()| true),
         Command::Account(args) => account_command(args),
+        Command::Regions(args) => regions_command(args),
         Command::KafkaTail(args) => bss_chaos_check::watch::kafka::tail(
             &args.kafka_brokers,
             args.topics,
@@ -174,13 +191,7 @@ fn account_command(args: AccountArgs) -> Result<bool> {
             .with_context(|| format!("opening {}", args.arrivals.display()))?,
     ))
     .with_context(|| format!("reading {}", args.arrivals.display()))?;
-    let streams: Vec<String> = history
-        .appends
-        .iter()
-        .map(|a| a.stream_id.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let streams = history_streams(&history);
     let mut client = store::connect(&args.database_url)?;
     let stored = store::read_events(&mut client, &streams)?;
     info!(
@@ -208,6 +219,43 @@ fn account_command(args: AccountArgs) -> Result<bool> {
     write_chart(&report, &args.chart)?;
     println!("{}", report.summary());
     Ok(report.ok)
+}
+
+/// Ok(true) when both regions hold the same.
+fn regions_command(args: RegionsArgs) -> Result<bool> {
+    let [a, b] = args.database_urls.as_slice() else {
+        anyhow::bail!("--database-url twice: one for each region");
+    };
+    let streams = history_streams(&history::read(&args.history)?);
+    let read = |url: &str| -> Result<Vec<StoredEvent>> {
+        Ok(store::read_events(&mut store::connect(url)?, &streams)?)
+    };
+    let report = regions::compare(&read(a)?, &read(b)?);
+    write_json(&args.out, &report)?;
+    println!(
+        "regions: {} streams, {:?} events, {:?} conflicts; {} streams and {} conflicts differ{}",
+        report.streams,
+        report.events,
+        report.conflicts,
+        report.differing_streams,
+        report.differing_conflicts,
+        report
+            .examples
+            .first()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default()
+    );
+    Ok(report.ok)
+}
+
+/// The streams a history appended to, each once, in order.
+fn history_streams(h: &history::History) -> Vec<String> {
+    h.appends
+        .iter()
+        .map(|a| a.stream_id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {

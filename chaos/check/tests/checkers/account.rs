@@ -319,6 +319,21 @@ fn an_acknowledged_event_kept_among_a_regions_conflicts_is_conflicted_not_lost()
     assert_eq!(wrongs(&r), [0; 11]);
     assert_eq!(r.conflicted, 1);
     assert!(r.ok, "{r:#?}");
+    // In the region that wrote it, it reached the sinks at version 3
+    // before the owner's event 4 took that version: no order violation.
+    let mut here = clean();
+    here.stored[2].conflict = true;
+    here.stored.push(stored(4, STREAM, 3));
+    here.history = complete(vec![
+        append(STREAM, &[1], Outcome::Acknowledged, 1005.0, 10.0),
+        append(STREAM, &[2], Outcome::Acknowledged, 1015.0, 400.0),
+        append(STREAM, &[3], Outcome::Acknowledged, 1025.0, 20.0),
+        append(STREAM, &[4], Outcome::Acknowledged, 1026.0, 10.0),
+    ]);
+    here.arrivals.kafka.push(kafka(4, STREAM, 3, 3, 1026.5));
+    here.arrivals.redis.push(redis(4, STREAM, 3, 400, 1026.5));
+    let r = run(&here);
+    assert_eq!(wrongs(&r), [0; 11], "{r:#?}");
     // Absent from both bss.events and bss.conflicts, it is lost.
     c.stored.remove(2);
     let r = run(&c);
