@@ -228,6 +228,13 @@ run_region_scenario() {
             --fault-start "$fault_start" --fault-end "$fault_end" \
             --out "$dir/report-$r.json" --chart "$dir/chart-$r.svg" || rc=1
     done
+    # Replication lag before the fault: each event appended in one region
+    # from its transaction's start there to its apply transaction's start in
+    # the other (recorded_at in each; one clock).
+    for r in "${REGIONS[@]}"; do
+        in_region "$r" psql_bed -c "COPY (SELECT event_id, region, extract(epoch FROM recorded_at) FROM bss.events
+            WHERE recorded_at < to_timestamp($fault_start + 60)) TO STDOUT" >"$dir/recorded-$r.tsv"
+    done
     bed_exec loadgen "$BIN/bss-chaos-check" regions "${histories[@]}" \
         --database-url "$(in_region eu db_url)" --database-url "$(in_region us db_url)" \
         --out "$dir/regions.json" || rc=1
@@ -250,6 +257,21 @@ r["regions"] = regions
 r["streams_identical"] = compare["ok"]
 r["compare"] = compare
 r["convergence_seconds"] = float(read("convergence_seconds")) if read("convergence_seconds") else None
+# Replication lag of the events appended before the fault, each way.
+recorded = {}
+for reg in ("eu", "us"):
+    recorded[reg] = {}
+    for line in open(f"{d}/recorded-{reg}.tsv"):
+        eid, origin, at = line.rstrip("\n").split("\t")
+        recorded[reg][eid] = (origin, float(at))
+lags = []
+for reg, other in (("eu", "us"), ("us", "eu")):
+    for eid, (origin, at) in recorded[reg].items():
+        if origin == reg and at < fault_start and eid in recorded[other]:
+            lags.append((recorded[other][eid][1] - at) * 1000)
+lags.sort()
+pct = lambda q: round(lags[min(len(lags) - 1, int(q * len(lags)))], 1) if lags else None
+r["replication_lag_ms"] = {"events": len(lags), "p50": pct(0.50), "p95": pct(0.95), "p99": pct(0.99), "max": round(lags[-1], 1) if lags else None}
 lost_at = read("lost_at")
 if lost_at:
     lost_at = float(lost_at)
@@ -271,7 +293,7 @@ if lost_at:
 r["ok"] = all(rep.get("ok") for rep in regions.values()) and compare["ok"]
 json.dump(r, open(f"{d}/report.json", "w"), indent=2)
 print(f"{r['scenario']}: {'OK' if r['ok'] else 'FAILED'}; streams identical: {compare['ok']}; "
-      + ", ".join(f"{k} {r.get(k)}" for k in ("acknowledged", "lost", "conflicted", "convergence_seconds", "takeover_seconds", "rpo_events", "rpo_seconds") if k in r))
+      + ", ".join(f"{k} {r.get(k)}" for k in ("acknowledged", "lost", "conflicted", "convergence_seconds", "takeover_seconds", "rpo_events", "rpo_seconds", "replication_lag_ms") if k in r))
 sys.exit(0 if r["ok"] else 1)
 PY
     if [ -n "${CHAOS_KEEP_BED:-}" ]; then
