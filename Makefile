@@ -13,7 +13,7 @@ PGRX_TEST_DATA := $(CURDIR)/target/pgrx-test-data
 # chosen with --test. A crate's unit tests run in `make check`.
 CARGO_TEST := cargo test --release --workspace --exclude pg_bss
 
-.PHONY: demo demo-stop check test-regions test-local test-vm test test-backup test-tls bench-tls setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect detect-nab bench-anomaly bench-intelligence bench-ask bench-instructions soak test-detect test-intel intel-classifier intel-forecast intel-ask test-monitoring chaos test-chaos testbed-down
+.PHONY: demo demo-stop check test-regions bench-regions test-local test-vm test test-backup test-tls bench-tls setup setup-build test-upgrade test-regress devdb devdb-stop devdb-reset test-pg test-wal test-e2e test-sidecar test-loadgen bench bench-wal bench-pg bench-cdc bench-e2e bench-detect detect-nab bench-anomaly bench-intelligence bench-ask bench-instructions soak test-detect test-intel intel-classifier intel-forecast intel-ask test-monitoring chaos test-chaos testbed-down
 
 # The one-machine layout (deploy/local/) with a sample of BSS traffic; it
 # keeps running until demo-stop.
@@ -95,7 +95,13 @@ test-e2e: devdb
 	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" $(CARGO_TEST) --test sessions -- --test-threads 1
 
 # Every benchmark; the figures in the README come from these.
-bench: bench-wal bench-pg bench-cdc bench-tls bench-e2e bench-detect bench-anomaly bench-intelligence
+bench: bench-wal bench-pg bench-cdc bench-tls bench-e2e bench-detect bench-anomaly bench-intelligence bench-regions
+
+# The regions' figures in the README (Region scenarios measured): the chaos
+# suite's region scenarios at 2,000 events/s in all and at 400,000 a minute
+# (benches/regions/run.sh; about 20 minutes; needs root).
+bench-regions: setup
+	benches/regions/run.sh
 
 # The sidecar's catch-up over TLS against plaintext, same servers, same run:
 # benches/tls/run.sh.
