@@ -370,9 +370,7 @@ fn prepare_all(client: &SpiClient<'_>) -> Result<Plans, SpiError> {
             // A stream created without a home (NULL) has its category's or
             // this region's: right for a session started before bss.region
             // was set, wrong only for one applying another region's events.
-            if regions::in_a_region()
-                && installed_sql::has_function(client, "bss.stream_owner(text)").unwrap_or(false)
-            {
+            if regions::in_a_region() && regions::route::has_regions_sql(client).unwrap_or(false) {
                 LOCK_STREAM_HOMED
             } else {
                 LOCK_STREAM

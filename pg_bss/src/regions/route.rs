@@ -91,7 +91,7 @@ thread_local! {
 }
 
 /// Whether the installed SQL has regions (0.12.0 on), asked once a session.
-fn has_regions_sql(client: &SpiClient<'_>) -> BssResult<bool> {
+pub(crate) fn has_regions_sql(client: &SpiClient<'_>) -> BssResult<bool> {
     if let Some(known) = HAS_REGIONS_SQL.with(|c| c.get()) {
         return Ok(known);
     }
