@@ -69,7 +69,8 @@ run_tests() {
     trap stop EXIT
     local urls
     urls="$(start | tail -1)"
-    BSS_REGION_URLS="$urls" cargo test --release --workspace --exclude pg_bss --test regions -- --test-threads 1
+    build_binaries
+    BSS_REGION_URLS="$urls" BSS_REGION_KEEPER="$ROOT/target/release/bss-region-keeper" cargo test --release --workspace --exclude pg_bss --test regions -- --test-threads 1
 }
 
 case "${1:-}" in

@@ -185,6 +185,11 @@ GRANT SELECT ON bss.regions, bss.category_homes, bss.stream_homes, bss.region_ep
 TO bss_admin;
 GRANT EXECUTE ON FUNCTION bss.region_status(), bss.stream_owner(text), bss.stream_home(text), bss.local_region()
 TO bss_admin;
+-- Fencing (region_fencing.sql): the append path reads the lease; the
+-- keeper runs as a superuser (it moves regions).
+GRANT SELECT ON bss.region_lease TO bss_store;
+GRANT SELECT ON bss.region_lease, bss.region_contacts TO bss_admin;
+GRANT EXECUTE ON FUNCTION bss.region_fence() TO bss_admin;
 ALTER FUNCTION bss.forward_append_event(text, text, text, jsonb, bigint, jsonb, uuid, text, text, timestamptz)
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION bss.forward_append_events(text, text, jsonb, bigint, text)

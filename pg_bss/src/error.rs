@@ -59,6 +59,9 @@ pub enum SqlState {
     /// A replicated event arrived before earlier versions of its stream
     /// (regions/apply.rs): the apply worker retries it.
     ReplicationGap,
+    /// An append to a stream this region owns while the region is fenced:
+    /// its keeper has not confirmed that it knows every epoch (regions/route.rs).
+    Fenced,
 }
 
 impl SqlState {
@@ -84,6 +87,7 @@ impl SqlState {
             SqlState::PersonalDataKey => "XB017",
             SqlState::NotOwner => "XB018",
             SqlState::ReplicationGap => "XB019",
+            SqlState::Fenced => "XB020",
         }
     }
 

@@ -23,6 +23,9 @@ pub static DEFAULT_SOURCE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"/pg_bss"));
 /// The region this database appends in, recorded on every event.
 pub static REGION: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"local"));
+/// Whether appends to the streams this region owns need a lease from its
+/// region keeper (regions/route.rs, sql/region_fencing.sql).
+pub static REGION_FENCING: GucSetting<bool> = GucSetting::<bool>::new(false);
 /// The file holding the master key personal data is sealed under (pii/keys.rs).
 pub static MASTER_KEY_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 /// The file of the master key before a rotation (pii/keys.rs): keys still
@@ -85,6 +88,14 @@ pub fn register() {
         c"Recorded on every event, for multi-region replication.",
         &REGION,
         GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"bss.region_fencing",
+        c"Whether appends to the streams this region owns need a lease from its region keeper.",
+        c"On: the region refuses them (XB020) until bss-region-keeper has confirmed that it knows every epoch, and again when the lease lapses. Set in postgresql.conf, never per session.",
+        &REGION_FENCING,
+        GucContext::Sighup,
         GucFlags::default(),
     );
     GucRegistry::define_string_guc(

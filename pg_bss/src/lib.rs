@@ -114,9 +114,14 @@ pgrx::extension_sql_file!(
     requires = ["partition_upkeep"]
 );
 pgrx::extension_sql_file!(
+    "../sql/region_fencing.sql",
+    name = "region_fencing",
+    requires = ["regions"]
+);
+pgrx::extension_sql_file!(
     "../sql/observability.sql",
     name = "observability",
-    requires = ["regions"]
+    requires = ["region_fencing"]
 );
 pgrx::extension_sql_file!(
     "../sql/audit.sql",

@@ -29,6 +29,9 @@ pub struct Owner {
     pub owner: String,
     pub epoch: i64,
     pub forward: bool,
+    /// Why this region may not append to the streams it owns now (its
+    /// lease from the region keeper is missing or ran out), if it may not.
+    pub fenced: Option<String>,
 }
 
 pub fn owner(client: &mut SpiClient<'_>, stream_id: &str) -> BssResult<Owner> {
@@ -43,6 +46,7 @@ pub fn owner(client: &mut SpiClient<'_>, stream_id: &str) -> BssResult<Owner> {
         owner: row.get::<String>(2).during(STEP)?.unwrap_or_default(),
         epoch: row.get::<i64>(3).during(STEP)?.unwrap_or(0),
         forward: row.get::<String>(4).during(STEP)?.as_deref() == Some("forward"),
+        fenced: row.get::<String>(5).during(STEP)?,
     })
 }
 
@@ -74,7 +78,7 @@ pub fn check_all_here<'a>(
 }
 
 /// The owner of `stream_id` when it is not this region (always None in a
-/// database without a region).
+/// database without a region); Err when this region owns it but is fenced.
 fn foreign_owner(client: &mut SpiClient<'_>, stream_id: &str) -> BssResult<Option<Owner>> {
     if !super::in_a_region()
         || stream_id::category(stream_id) == SHARED_CATEGORY
@@ -83,7 +87,25 @@ fn foreign_owner(client: &mut SpiClient<'_>, stream_id: &str) -> BssResult<Optio
         return Ok(None);
     }
     let o = owner(client, stream_id)?;
-    Ok((o.owner != super::local_region()).then_some(o))
+    if o.owner != super::local_region() {
+        return Ok(Some(o));
+    }
+    match &o.fenced {
+        Some(why) => Err(fenced(stream_id, &o, why)),
+        None => Ok(None),
+    }
+}
+
+/// This region owns the stream but may not append now: it cannot tell
+/// whether a quorum of regions has moved its streams elsewhere.
+fn fenced(stream_id: &str, o: &Owner, why: &str) -> BssError {
+    let here = super::local_region();
+    BssError::new(
+        SqlState::Fenced,
+        format!("region \"{here}\" is fenced: it may not append to stream \"{stream_id}\" (owned here since epoch {}) until its region keeper confirms it knows every epoch", o.epoch),
+    )
+    .detail(why.to_owned())
+    .hint("Retry in a moment, or in the region now owning the stream. Is bss-region-keeper running next to this database and reaching a majority of the regions? Only when no other region can have taken this region's streams over may an operator lift the fence: SELECT bss.renew_region_lease('infinity', 'why').".to_owned())
 }
 
 thread_local! {

@@ -13,7 +13,8 @@ use crate::error::{BssResult, During};
 use crate::statements::prepare;
 
 pub struct RegionPlans {
-    /// home_region, owner, epoch, on_foreign of stream $1.
+    /// home_region, owner, epoch, on_foreign of stream $1, and why this
+    /// region is fenced (NULL: it is not; `bss.region_fence`, 0.13.0 on).
     pub owner: OwnedPreparedStatement,
     /// Whether event $1 is here, in a stream or among the conflicts.
     pub already_here: OwnedPreparedStatement,
@@ -24,7 +25,12 @@ pub struct RegionPlans {
     pub insert: OwnedPreparedStatement,
 }
 
-const OWNER: &str = "SELECT home_region, owner, epoch, on_foreign FROM bss.stream_owner($1)";
+const OWNER: &str = "SELECT o.home_region, o.owner, o.epoch, o.on_foreign, f.reason \
+                     FROM bss.stream_owner($1) o LEFT JOIN bss.region_fence() f ON true";
+
+/// The owner before 0.13.0's SQL is installed (no fencing yet).
+const OWNER_UNFENCED: &str =
+    "SELECT home_region, owner, epoch, on_foreign, NULL::text FROM bss.stream_owner($1)";
 
 const ALREADY_HERE: &str = "SELECT EXISTS (SELECT FROM bss.events WHERE event_id = $1) \
                             OR EXISTS (SELECT FROM bss.conflicts WHERE event_id = $1)";
@@ -47,17 +53,25 @@ pub fn plans(client: &SpiClient<'_>) -> BssResult<&'static RegionPlans> {
     if let Some(p) = PLANS.with(Cell::get) {
         return Ok(p);
     }
+    let fencing_sql = crate::installed_sql::has_function(client, "bss.region_fence()")?;
     let p: &'static RegionPlans = Box::leak(Box::new(
-        prepare_all(client).during("prepare the regions' statements")?,
+        prepare_all(client, fencing_sql).during("prepare the regions' statements")?,
     ));
     PLANS.with(|c| c.set(Some(p)));
     Ok(p)
 }
 
-fn prepare_all(client: &SpiClient<'_>) -> Result<RegionPlans, pgrx::spi::SpiError> {
+fn prepare_all(
+    client: &SpiClient<'_>,
+    fencing_sql: bool,
+) -> Result<RegionPlans, pgrx::spi::SpiError> {
     use pg_sys::{INT8OID, TEXTOID, TIMESTAMPTZOID, UUIDOID, XID8OID};
     Ok(RegionPlans {
-        owner: prepare(client, OWNER, &[TEXTOID])?,
+        owner: prepare(
+            client,
+            if fencing_sql { OWNER } else { OWNER_UNFENCED },
+            &[TEXTOID],
+        )?,
         already_here: prepare(client, ALREADY_HERE, &[UUIDOID])?,
         conflicted: prepare(client, CONFLICTED, &[TEXTOID, TEXTOID, INT8OID])?,
         insert: prepare(

@@ -1,6 +1,6 @@
 //! Two regions on this machine, each a PostgreSQL with pg_bss, joined both
 //! ways (scripts/regions.sh; `make test-regions`): replication, ownership
-//! (refusal, forwarding, homes), epochs and conflicts. BSS_REGION_URLS
+//! (refusal, forwarding, homes), epochs and conflicts, fencing. BSS_REGION_URLS
 //! names them: `eu=postgresql://...,us=postgresql://...`.
 //!
 //! The tests run one at a time (`--test-threads 1`): some cut the link
@@ -8,6 +8,7 @@
 //! found them: linked, every region serving its own streams.
 
 mod epochs;
+mod fencing;
 mod ownership;
 mod replication;
 

@@ -1,0 +1,117 @@
+-- pg_bss: fencing a region, and the quorum its keepers form (loaded after
+-- regions.sql). The decisions are bss-region-keeper's (a process next to
+-- each region's PostgreSQL); what is here records them and enforces them.
+--
+-- What must hold:
+--   * With bss.region_fencing on, a region appends to the streams it owns
+--     only under a lease its keeper renewed: the keeper has heard from a
+--     majority of the regions (quorum mode) or from the others at least once
+--     since this server started (startup mode), and this region has applied
+--     every epoch they know. So a region that returns after it was taken
+--     over refuses appends until it has learnt the new epoch (then they are
+--     another region's streams: XB018), and in quorum mode a region cut off
+--     from the majority stops appending before the majority takes it over.
+--   * A lease is this server's only: a restart fences the region again.
+--   * Nothing here is replicated: leases and contacts are each region's own.
+
+-- Regions that only vote in the keepers' quorum (witnesses) are known here
+-- without replicating with this one.
+ALTER TABLE bss.regions ADD COLUMN replicated boolean NOT NULL DEFAULT true;
+COMMENT ON COLUMN bss.regions.replicated IS 'False for a region added by bss.add_voter: it counts in the keepers'' quorum; its events (if any) are not replicated here.';
+
+CREATE TABLE bss.region_lease (
+    only_row         boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    lease_until      timestamptz NOT NULL,
+    postmaster_start timestamptz NOT NULL,
+    renewed_at       timestamptz NOT NULL,
+    reason           text NOT NULL
+);
+COMMENT ON TABLE bss.region_lease IS 'Until when this region may append to the streams it owns (bss.region_fencing on): renewed by its bss-region-keeper, valid for the server start it was given in only.';
+
+CREATE TABLE bss.region_contacts (
+    region       text PRIMARY KEY,
+    witness      boolean NOT NULL,
+    last_contact timestamptz NOT NULL
+);
+COMMENT ON TABLE bss.region_contacts IS 'When each region''s keeper last called bss.region_heartbeat here (this region''s own keeper included).';
+
+-- Why this region may not append to the streams it owns now, else no
+-- reason (NULL). One SELECT, inlined into the append path's owner lookup.
+CREATE FUNCTION bss.region_fence() RETURNS TABLE (reason text)
+LANGUAGE sql STABLE AS $$
+    SELECT CASE
+        WHEN NOT coalesce(current_setting('bss.region_fencing', true)::boolean, false) THEN NULL
+        WHEN l.lease_until IS NULL THEN 'no region keeper has given this region a lease yet'
+        WHEN l.postmaster_start IS DISTINCT FROM pg_catalog.pg_postmaster_start_time()
+            THEN 'the server restarted since its last lease: its keeper has not confirmed the epochs since'
+        WHEN l.lease_until <= statement_timestamp()
+            THEN format('its lease ran out at %s (last renewed: %s)', l.lease_until, l.reason)
+    END
+    FROM (SELECT) one LEFT JOIN bss.region_lease l ON true
+$$;
+COMMENT ON FUNCTION bss.region_fence() IS 'Why this region may not append to the streams it owns now (bss.region_fencing on and no valid lease), else NULL.';
+
+CREATE FUNCTION bss.renew_region_lease(until timestamptz, reason text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM bss.check_in_a_region();
+    IF until IS NULL OR reason IS NULL OR reason = '' THEN
+        RAISE EXCEPTION 'a region lease needs an end and a reason'
+            USING ERRCODE = 'XB009', HINT = 'SELECT bss.renew_region_lease(now() + interval ''5 seconds'', ''confirmed by eu, us''); ''infinity'' lifts the fence until the server restarts, ''-infinity'' fences now.';
+    END IF;
+    INSERT INTO bss.region_lease AS l (lease_until, postmaster_start, renewed_at, reason)
+    VALUES (until, pg_catalog.pg_postmaster_start_time(), clock_timestamp(), reason)
+    ON CONFLICT (only_row) DO UPDATE
+        SET lease_until = excluded.lease_until, postmaster_start = excluded.postmaster_start,
+            renewed_at = excluded.renewed_at, reason = excluded.reason;
+END
+$$;
+COMMENT ON FUNCTION bss.renew_region_lease(timestamptz, text) IS 'Lets this region append to the streams it owns until the given time, for this server start (bss-region-keeper calls it; an operator may, once sure no other region took its streams over).';
+
+-- Called by every region's keeper in every region, its own included: records
+-- the call and answers with what the caller's decisions need from here.
+CREATE FUNCTION bss.region_heartbeat(from_region text, witness boolean) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    here text := bss.local_region();
+BEGIN
+    PERFORM bss.check_in_a_region();
+    PERFORM bss.check_region_name(from_region, 'region');
+    INSERT INTO bss.region_contacts AS c (region, witness, last_contact)
+    VALUES (from_region, coalesce(witness, false), clock_timestamp())
+    ON CONFLICT (region) DO UPDATE SET witness = excluded.witness, last_contact = excluded.last_contact;
+    RETURN jsonb_build_object(
+        'region', here,
+        'now', clock_timestamp(),
+        'fenced', (SELECT f.reason FROM bss.region_fence() f),
+        'epochs', coalesce((SELECT jsonb_agg(jsonb_build_array(e.region, e.epoch, e.decided_in))
+                            FROM bss.region_epochs e), '[]'),
+        'owners', (SELECT jsonb_object_agg(r.region, coalesce(o.served_by, r.region))
+                   FROM (SELECT here AS region UNION SELECT g.region FROM bss.regions g WHERE g.replicated) r
+                   LEFT JOIN bss.region_owners o ON o.region = r.region),
+        'contacts', coalesce((SELECT jsonb_object_agg(c.region, jsonb_build_object(
+                                  'silent_ms', (extract(epoch FROM clock_timestamp() - c.last_contact) * 1000)::bigint,
+                                  'witness', c.witness))
+                              FROM bss.region_contacts c), '{}'));
+END
+$$;
+COMMENT ON FUNCTION bss.region_heartbeat(text, boolean) IS 'A region keeper''s call: records it, and returns this region''s epochs, who serves each home region, how long each keeper has been silent here, and why this region is fenced (if it is).';
+
+CREATE FUNCTION bss.add_voter(region text, conninfo text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM bss.check_in_a_region();
+    PERFORM bss.check_region_name(region, 'region');
+    IF region = bss.local_region() THEN
+        RAISE EXCEPTION 'region % is this database''s own region', region
+            USING ERRCODE = 'XB009', HINT = 'Add the other regions, each by the name its bss.region has.';
+    END IF;
+    IF EXISTS (SELECT FROM bss.regions r WHERE r.region = add_voter.region AND r.replicated) THEN
+        RAISE EXCEPTION 'region % replicates with this one already', region
+            USING ERRCODE = 'XB009', HINT = 'A region joined with bss.add_region votes in the quorum already.';
+    END IF;
+    INSERT INTO bss.regions AS r (region, conninfo, replicated) VALUES (region, conninfo, false)
+    ON CONFLICT ON CONSTRAINT regions_pkey DO UPDATE SET conninfo = excluded.conninfo;
+END
+$$;
+COMMENT ON FUNCTION bss.add_voter(text, text) IS 'Records a region that counts in the region keepers'' quorum without replicating with this one (a witness: three regions, two of them appending).';
