@@ -193,7 +193,7 @@ chaos: setup
 # two regions.
 test-chaos: setup devdb
 	BSS_DATABASE_URL="$$(scripts/devdb.sh url)" $(CARGO_TEST) --test faultproxy --test checkers --test devdb_check -- --test-threads 1
-	chaos/run.sh sidecar-kill packet-loss partition-sidecar-broker pg-primary-kill region-partition warmup=5 fault=10 after=5 rate=1000 settle=60 kill_min=1 kill_max=3
+	chaos/run.sh sidecar-kill packet-loss partition-sidecar-broker pg-primary-kill region-partition region-loss warmup=5 fault=10 after=5 rate=1000 settle=60 kill_min=1 kill_max=3
 
 # Removes the test bed and whatever runs in it (a run cleans up on its own;
 # this is for a run killed with -9).

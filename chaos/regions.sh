@@ -9,6 +9,16 @@
 # chaos/hosts.sh run on its turn (in_region: RPFX names its hosts, BED_DIR
 # its data), so one region is the single-pipeline bed twice.
 #
+# A third region, the witness wt (wt-pg: PostgreSQL with pg_bss, nothing
+# else), only votes: each region's bss-region-keeper (on its pg host, so it
+# dies with the region) heartbeats the other two through their WAN proxies,
+# renews its region's lease (bss.region_fencing is on in eu and us) while a
+# majority of the three answer and it has every epoch they know, and, with
+# takeover=auto, moves a region's streams to itself when it and the others
+# have not heard from that region for takeover_after seconds. A region cut
+# off from both others fences itself after lease_ttl; one that returns is
+# fenced until it has applied the epoch that moved its streams.
+#
 # The load: one bss-loadgen per region on the shared loadgen host, half the
 # rate each, appending to streams of its own (its run id) in its region. In
 # region-loss, when us has taken eu's streams over, a second load with eu's
@@ -24,6 +34,8 @@
 # scenario measures (convergence_seconds, takeover_seconds, rpo_events).
 
 REGIONS=(eu us)
+WITNESS=wt
+VOTERS=("${REGIONS[@]}" "$WITNESS")
 REGION_ROOT="$BED_DIR"
 WAN_PORT=5442
 REGION_SCENARIOS=(region-partition region-latency region-loss)
@@ -59,7 +71,8 @@ start_load() {
 region_servers_up() {
     mkdir -p "$BED_DIR/run" "$BED_DIR/logs"
     start_pg
-    psql_bed -c "LOAD 'pg_bss'" -c "ALTER SYSTEM SET bss.region = '$REGION'" -c "SELECT pg_reload_conf()" >/dev/null
+    psql_bed -c "LOAD 'pg_bss'" -c "ALTER SYSTEM SET bss.region = '$REGION'" \
+        -c "ALTER SYSTEM SET bss.region_fencing = on" -c "SELECT pg_reload_conf()" >/dev/null
     region_proxies_up
     start_broker
     start_proxy broker broker 9092 "$BROKER_PORT_INNER"
@@ -72,6 +85,24 @@ region_proxies_up() {
     fault_start latency pgwan "${P[wan_ms]}"
 }
 region_named() { [ "$(psql_bed -tAc "SELECT bss.local_region()")" = "$REGION" ]; }
+# On the witness's turn: its PostgreSQL in its region, its WAN proxy.
+witness_up() {
+    mkdir -p "$BED_DIR/run" "$BED_DIR/logs"
+    start_pg
+    psql_bed -c "LOAD 'pg_bss'" -c "ALTER SYSTEM SET bss.region = '$REGION'" -c "SELECT pg_reload_conf()" >/dev/null
+    start_proxy pg pgwan "$WAN_PORT" "$PG_PORT_INNER"
+    fault_start latency pgwan "${P[wan_ms]}"
+}
+# On a region's turn: its keeper, on its pg host (quorum mode with
+# takeover=auto; else it only lifts the fence once it has the epochs).
+start_keeper() {
+    local mode=()
+    [ "${P[takeover]}" = auto ] && mode+=(--quorum)
+    [ "$REGION" = "$WITNESS" ] && mode+=(--witness)
+    serve pg keeper "$BIN/bss-region-keeper" --database-url "postgresql://$PG_USER@127.0.0.1:$PG_PORT_INNER/bss" \
+        "${mode[@]}" --interval 1s --peer-timeout 1s --lease-ttl "${P[lease_ttl]}s" --takeover-after "${P[takeover_after]}s"
+}
+unfenced() { [ -z "$(psql_bed -tAc "SELECT reason FROM bss.region_fence()")" ]; }
 
 regions_up() {
     bed_down
@@ -86,19 +117,27 @@ regions_up() {
         in_region "$r" region_servers_up
         in_region "$r" wait_until 10 "region $r's bss.region" region_named
     done
+    in_region "$WITNESS" witness_up
+    in_region "$WITNESS" wait_until 10 "region $WITNESS's bss.region" region_named
     for r in "${REGIONS[@]}"; do
         in_region "$r" psql_bed -c "SET client_min_messages = warning" \
-            -c "SELECT bss.add_region('$(other_region "$r")', '$(region_conninfo "$(other_region "$r")")')" >/dev/null
+            -c "SELECT bss.add_region('$(other_region "$r")', '$(region_conninfo "$(other_region "$r")")')" \
+            -c "SELECT bss.add_voter('$WITNESS', '$(region_conninfo "$WITNESS")')" >/dev/null
+        in_region "$WITNESS" psql_bed -c "SELECT bss.add_voter('$r', '$(region_conninfo "$r")')" >/dev/null
+    done
+    for r in "${VOTERS[@]}"; do
+        in_region "$r" start_keeper
     done
     for r in "${REGIONS[@]}"; do
+        in_region "$r" wait_until 30 "region $r's keeper lifting its fence" unfenced
         in_region "$r" start_sidecar
     done
-    log "regions ${REGIONS[*]} up and joined (WAN ${P[wan_ms]} ms each way)"
+    log "regions ${REGIONS[*]} and witness $WITNESS up and joined (WAN ${P[wan_ms]} ms each way; takeover ${P[takeover]})"
 }
 
 regions_down() {
     local r
-    for r in "${REGIONS[@]}"; do
+    for r in "${VOTERS[@]}"; do
         touch "$REGION_ROOT/$r/run/sidecar.stop" 2>/dev/null || true
         if [ -f "$REGION_ROOT/$r/pg/data/postmaster.pid" ]; then
             as_pg "$PG_BIN/pg_ctl" -D "$REGION_ROOT/$r/pg/data" -m immediate stop >/dev/null 2>&1 || true
@@ -160,9 +199,15 @@ inject_region() {
             ns_kill "$(bed_ns eu-sidecar)" || log "processes left on eu-sidecar"
             fault_start isolate eu-broker
             fault_start isolate eu-redis
-            log "region-loss: eu's PostgreSQL and sidecar killed; us takes eu's streams over in ${P[takeover_after]} s"
-            sleep "${P[takeover_after]}"
-            in_region us psql_bed -tAc "SELECT bss.move_region('eu', reason => 'chaos: region eu lost')" >"$dir/takeover_epoch"
+            if [ "${P[takeover]}" = auto ]; then
+                log "region-loss: eu's PostgreSQL, keeper and sidecar killed; us's keeper takes eu's streams over when us and wt agree eu is lost"
+                in_region us wait_until $((P[takeover_after] * 4 + 30)) "us's keeper taking eu over" served_by_us
+                in_region us psql_bed -tAc "SELECT epoch FROM bss.region_owners WHERE region = 'eu'" >"$dir/takeover_epoch"
+            else
+                log "region-loss: eu's PostgreSQL, keeper and sidecar killed; us takes eu's streams over in ${P[takeover_after]} s"
+                sleep "${P[takeover_after]}"
+                in_region us psql_bed -tAc "SELECT bss.move_region('eu', reason => 'chaos: region eu lost')" >"$dir/takeover_epoch"
+            fi
             now >"$dir/taken_over_at"
             # eu's clients, pointed at us, append to eu's streams there.
             start_load eu eu2 "$(client_url us)" "$(python3 -c "import sys; print(max(2, round(float(sys.argv[1]) - float(sys.argv[2]))))" "$load_end" "$(now)")"
@@ -170,14 +215,34 @@ inject_region() {
             # eu acknowledged was not replicated (the RPO).
             in_region us psql_bed -tAc "SELECT event_id FROM bss.events WHERE region = 'eu'" >"$dir/eu_events_in_us_at_takeover"
             log "region-loss: us serves eu's streams (epoch $(cat "$dir/takeover_epoch")); $(wc -l <"$dir/eu_events_in_us_at_takeover") of eu's events were replicated"
-            sleep $((hold > P[takeover_after] ? hold - P[takeover_after] : 0))
+            sleep "$(python3 -c "import sys; print(max(0, float(sys.argv[1]) + $hold - float(sys.argv[2])))" "$(cat "$dir/lost_at")" "$(now)")"
             log "region-loss: eu returns"
             fault_end isolate
             in_region eu start_pg
+            now >"$dir/returned_at"
+            # Before its keeper runs: an append to one of its old streams.
+            returned_append eu "$(head -c 4096 "$dir/history-eu.jsonl" | grep -o '"stream_id":"[^"]*"' | head -1 | cut -d'"' -f4)" \
+                >"$dir/returned_append"
             in_region eu region_proxies_up
+            in_region eu start_keeper
             in_region eu start_sidecar
-            now >"$dir/returned_at" ;;
+            in_region eu wait_until 60 "eu applying the epoch that moved its streams" served_by_us
+            now >"$dir/epoch_learnt_at"
+            returned_append eu "$(head -c 4096 "$dir/history-eu.jsonl" | grep -o '"stream_id":"[^"]*"' | head -1 | cut -d'"' -f4)" \
+                >>"$dir/returned_append"
+            log "region-loss: eu knows the epoch; its appends to its old streams on return: $(tr '\n' ' ' <"$dir/returned_append")" ;;
     esac
+}
+
+served_by_us() { [ "$(psql_bed -tAc "SELECT served_by FROM bss.region_owners WHERE region = 'eu'")" = us ]; }
+# returned_append REGION STREAM: the SQLSTATE of an append to STREAM in
+# REGION (its own psql session), or "accepted".
+returned_append() {
+    in_region "$1" psql_bed -tA -c "DO \$\$ BEGIN
+            PERFORM bss.append_event('$2', 'chaos.returned', '{}');
+            RAISE NOTICE 'accepted';
+        EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%', SQLSTATE;
+        END \$\$" 2>&1 | sed -n 's/^NOTICE: *//p'
 }
 
 run_region_scenario() {
@@ -238,7 +303,7 @@ run_region_scenario() {
     bed_exec loadgen "$BIN/bss-chaos-check" regions "${histories[@]}" \
         --database-url "$(in_region eu db_url)" --database-url "$(in_region us db_url)" \
         --out "$dir/regions.json" || rc=1
-    python3 - "$dir" "$fault_start" <<'PY' || rc=1
+    CHAOS_TAKEOVER="${P[takeover]}" python3 - "$dir" "$fault_start" <<'PY' || rc=1
 import json, os, sys
 d, fault_start = sys.argv[1], float(sys.argv[2])
 def read(name):
@@ -290,10 +355,17 @@ if lost_at:
     unreplicated = [(a["done_unix"], e) for a in before for e in a["event_ids"] if e not in present]
     r["rpo_events"] = len(unreplicated)
     r["rpo_seconds"] = round(lost_at - min(t for t, _ in unreplicated), 2) if unreplicated else 0.0
+    # eu on its return: fenced (XB020) until it applied the epoch, then
+    # refusing appends to the streams it lost (XB018); never accepting them.
+    r["returned_appends"] = (read("returned_append") or "").split()
+    r["epoch_learnt_seconds"] = round(float(read("epoch_learnt_at")) - float(read("returned_at")), 2)
+    r["takeover_mode"] = os.environ.get("CHAOS_TAKEOVER")
 r["ok"] = all(rep.get("ok") for rep in regions.values()) and compare["ok"]
+if "returned_appends" in r:
+    r["ok"] = r["ok"] and len(r["returned_appends"]) == 2 and all(s in ("XB020", "XB018") for s in r["returned_appends"])
 json.dump(r, open(f"{d}/report.json", "w"), indent=2)
 print(f"{r['scenario']}: {'OK' if r['ok'] else 'FAILED'}; streams identical: {compare['ok']}; "
-      + ", ".join(f"{k} {r.get(k)}" for k in ("acknowledged", "lost", "conflicted", "convergence_seconds", "takeover_seconds", "rpo_events", "rpo_seconds", "replication_lag_ms") if k in r))
+      + ", ".join(f"{k} {r.get(k)}" for k in ("acknowledged", "lost", "conflicted", "convergence_seconds", "takeover_seconds", "rpo_events", "rpo_seconds", "returned_appends", "epoch_learnt_seconds", "replication_lag_ms") if k in r))
 sys.exit(0 if r["ok"] else 1)
 PY
     if [ -n "${CHAOS_KEEP_BED:-}" ]; then
@@ -301,7 +373,7 @@ PY
         trap - EXIT
         return $rc
     fi
-    for r in "${REGIONS[@]}"; do
+    for r in "${VOTERS[@]}"; do
         mkdir -p "$dir/logs-$r"
         cp "$REGION_ROOT/$r/logs/"*.log "$REGION_ROOT/$r/pg/postgres.log" "$dir/logs-$r/" 2>/dev/null || true
     done

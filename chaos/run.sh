@@ -15,8 +15,12 @@
 # jitter_ms [0], loss_pct [5], kill_min [2] kill_max [5] seconds between
 # kills of sidecar-kill, settle [120] seconds for the sinks to catch up;
 # for the region scenarios wan_ms [30] each way between the regions,
-# region_latency_ms [200] during region-latency, takeover_after [5]
-# seconds before region-loss's takeover (rate is split between the regions).
+# region_latency_ms [200] during region-latency, takeover [auto] (auto: the
+# region keepers' quorum takes a lost region over; command: the scenario runs
+# bss.move_region), takeover_after [6] seconds of silence (auto) or of
+# waiting (command) before region-loss's takeover (auto: more than lease_ttl
+# plus the keepers' interval, 1 s, and peer timeout, 1 s), lease_ttl [3]
+# seconds of a region's lease (rate is split between the regions).
 # Exits 1 if any scenario's account is not clean.
 #
 # region-partition, region-latency and region-loss run on two regions
@@ -53,7 +57,7 @@ OUT="$ROOT/target/chaos"
 
 declare -A P=([warmup]=15 [fault]=20 [after]=20 [rate]=2000 [connections]=16 [seed]=1
     [latency_ms]=500 [jitter_ms]=0 [loss_pct]=5 [kill_min]=2 [kill_max]=5 [bandwidth]=2mbit [listappend_rate]=200 [settle]=120
-    [wan_ms]=30 [region_latency_ms]=200 [takeover_after]=5)
+    [wan_ms]=30 [region_latency_ms]=200 [takeover]=auto [takeover_after]=6 [lease_ttl]=3)
 
 describe() {
     case "$1" in
@@ -74,7 +78,11 @@ describe() {
         pg-standby-kill) echo "HA: the synchronous standby's host killed (-9); restarted at the end, rejoins" ;;
         region-partition) echo "regions eu and us: the link between them cut (nftables) under load in both; each appends to the streams it owns; healed, both converge" ;;
         region-latency) echo "regions eu and us: ${P[region_latency_ms]} ms each way on the link between them (${P[wan_ms]} ms otherwise)" ;;
-        region-loss) echo "regions eu and us: eu's PostgreSQL and sidecar killed (-9), its broker and Redis cut off; us takes eu's streams over (bss.move_region) after ${P[takeover_after]} s and eu's clients append to them in us; eu returns at the end (its own clients still at it)" ;;
+        region-loss) if [ "${P[takeover]}" = auto ]; then
+                echo "regions eu and us (and witness wt): eu's PostgreSQL, keeper and sidecar killed (-9), its broker and Redis cut off; us's keeper takes eu's streams over once us and wt have not heard from eu for ${P[takeover_after]} s, and eu's clients append to them in us; eu returns at the end, fenced until it knows the new epoch"
+            else
+                echo "regions eu and us: eu's PostgreSQL, keeper and sidecar killed (-9), its broker and Redis cut off; us takes eu's streams over (bss.move_region) after ${P[takeover_after]} s and eu's clients append to them in us; eu returns at the end, fenced until it knows the new epoch"
+            fi ;;
         restore-pitr) echo "PostgreSQL restored with pgBackRest to a moment of the load (PITR); the sidecar stops on it, bss-sidecar replay --after-restore rebuilds the sinks, the sidecar starts again" ;;
         *) return 1 ;;
     esac

@@ -16,7 +16,8 @@
 # loadgen (the load generator and the checkers); pg2 (the standby) and
 # monitor (pg_auto_failover's monitor) of the HA bed (chaos/hosts.sh,
 # BED_HA=1); and two regions' own pg, sidecar, broker and redis (eu-pg ...
-# in 10.213.0.32/28, us-pg ... in 10.213.0.48/28) for the region scenarios
+# in 10.213.0.32/28, us-pg ... in 10.213.0.48/28; the witness region's
+# wt-pg in 10.213.0.64/28) for the region scenarios
 # (chaos/regions.sh), which name a host as their region calls it (RPFX:
 # "pg" on a region's turn is its eu-pg or us-pg; loadgen is shared). Idle
 # otherwise: always created, a namespace costs nothing.
@@ -28,10 +29,10 @@ BED_PREFIX="${BED_PREFIX:-bssc}"
 BED_SWITCH="$BED_PREFIX-sw"
 BED_NET=10.213.0
 BED_HOSTS=(pg sidecar broker redis loadgen pg2 monitor
-    eu-pg eu-sidecar eu-broker eu-redis us-pg us-sidecar us-broker us-redis)
+    eu-pg eu-sidecar eu-broker eu-redis us-pg us-sidecar us-broker us-redis wt-pg)
 declare -A BED_ADDR=([pg]=11 [sidecar]=12 [broker]=13 [redis]=14 [loadgen]=15 [pg2]=16 [monitor]=17
     [eu-pg]=33 [eu-sidecar]=34 [eu-broker]=35 [eu-redis]=36
-    [us-pg]=49 [us-sidecar]=50 [us-broker]=51 [us-redis]=52)
+    [us-pg]=49 [us-sidecar]=50 [us-broker]=51 [us-redis]=52 [wt-pg]=65)
 
 # resolve HOST: HOST as the region in effect calls it (RPFX, "eu-" on eu's
 # turn: pg is eu-pg), else HOST itself.
