@@ -69,13 +69,20 @@ SELECT 'region_conflicts', c.region, count(*)::double precision FROM bss.conflic
 WHERE (SELECT bss.current_tenant()) = '*' OR c.tenant = (SELECT bss.current_tenant())
 GROUP BY c.region
 UNION ALL
+-- 1 while this region may not append to its own streams (region_fencing.sql:
+-- bss.region_fencing on and no valid lease from its keeper), else 0; no row
+-- in a database without a region. An alert fires when it stays 1.
+SELECT 'region_fenced', bss.local_region(), CASE WHEN f.reason IS NULL THEN 0 ELSE 1 END::double precision
+FROM bss.region_fence() f
+WHERE bss.local_region() <> 'local'
+UNION ALL
 -- The global position of the newest event (0 for an empty store): its rate
 -- is the append rate, whatever recorded_at says. One tenant's: found by
 -- walking back from the newest event to that tenant's.
 SELECT 'head_position', '', coalesce((SELECT e.global_position FROM bss.events e
                                       WHERE (SELECT bss.current_tenant()) = '*' OR e.tenant = (SELECT bss.current_tenant())
                                       ORDER BY e.global_position DESC LIMIT 1), 0)::double precision;
-COMMENT ON VIEW bss.stats IS 'Statistics for monitoring, one row per (stat, key): events_last_minute per type, streams, partition_bytes per partition, slot_lag_bytes and slot_active per pgoutput slot of this database, dead_letters, region_conflicts per region, head_position; rows counted for the tenant in effect (''*'': all). Readable by pg_monitor.';
+COMMENT ON VIEW bss.stats IS 'Statistics for monitoring, one row per (stat, key): events_last_minute per type, streams, partition_bytes per partition, slot_lag_bytes and slot_active per pgoutput slot of this database, dead_letters, region_conflicts per region, region_fenced, head_position; rows counted for the tenant in effect (''*'': all). Readable by pg_monitor.';
 
 -- Monitoring roles read it without any other right on the store.
 GRANT USAGE ON SCHEMA bss TO pg_monitor;

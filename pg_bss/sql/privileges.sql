@@ -190,6 +190,9 @@ TO bss_admin;
 GRANT SELECT ON bss.region_lease TO bss_store;
 GRANT SELECT ON bss.region_lease, bss.region_contacts TO bss_admin;
 GRANT EXECUTE ON FUNCTION bss.region_fence() TO bss_admin;
+-- bss.stats' region_fenced row, read by pg_monitor.
+GRANT EXECUTE ON FUNCTION bss.region_fence(), bss.local_region() TO pg_monitor;
+GRANT SELECT ON bss.region_lease TO pg_monitor;
 ALTER FUNCTION bss.forward_append_event(text, text, text, jsonb, bigint, jsonb, uuid, text, text, timestamptz)
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION bss.forward_append_events(text, text, jsonb, bigint, text)

@@ -34,8 +34,32 @@ fn set_fencing(r: &mut Region, on: bool) {
     });
 }
 
+/// Turns bss.region_fencing off again in the region at `url` when dropped,
+/// so that a failing test does not leave the others a fenced region.
+struct FencingOffAtEnd(String);
+
+impl Drop for FencingOffAtEnd {
+    fn drop(&mut self) {
+        if let Ok(mut db) = bss_tests::Client::connect(&self.0, bss_tests::NoTls) {
+            let _ =
+                db.batch_execute("ALTER SYSTEM RESET bss.region_fencing; SELECT pg_reload_conf()");
+        }
+    }
+}
+
 fn drop_lease(r: &mut Region) {
     r.db.batch_execute("DELETE FROM bss.region_lease").unwrap();
+}
+
+/// bss.stats' region_fenced row as a monitoring role reads it.
+fn fenced_stat(r: &mut Region) -> f64 {
+    r.db.batch_execute("SET ROLE pg_monitor").unwrap();
+    let v = r.db.query_one(
+        "SELECT value FROM bss.stats WHERE stat = 'region_fenced' AND key = bss.local_region()",
+        &[],
+    );
+    r.db.batch_execute("RESET ROLE").unwrap();
+    v.unwrap().get(0)
 }
 
 fn fence_reason(r: &mut Region) -> Option<String> {
@@ -86,6 +110,7 @@ fn a_fenced_region_refuses_appends_to_its_own_streams_until_it_has_a_lease_for_t
         r.db.query_one("SELECT bss.set_category_home($1, 'eu', 'forward')", &[&cat])
             .unwrap();
     }
+    let _off = FencingOffAtEnd(region_url("eu"));
     set_fencing(&mut eu, true);
     drop_lease(&mut eu);
 
@@ -112,6 +137,8 @@ fn a_fenced_region_refuses_appends_to_its_own_streams_until_it_has_a_lease_for_t
         1,
         "a refused append stored nothing"
     );
+    assert_eq!(fenced_stat(&mut eu), 1.0);
+    assert_eq!(fenced_stat(&mut us), 0.0);
 
     // us's own streams: appended in us and replicated into the fenced eu.
     let u = format!("{}-1", unique("free"));
@@ -125,6 +152,7 @@ fn a_fenced_region_refuses_appends_to_its_own_streams_until_it_has_a_lease_for_t
         )
         .unwrap();
     assert_eq!(fence_reason(&mut eu), None);
+    assert_eq!(fenced_stat(&mut eu), 0.0);
     assert_eq!(append(&mut eu, &s, json!({"n": 2})).unwrap(), 2);
     assert_eq!(append(&mut us, &s, json!({"n": 3})).unwrap(), 3);
     wait_for("the lease running out", 10, || {
@@ -175,6 +203,7 @@ fn the_region_keeper_lifts_the_fence_only_once_this_region_has_every_epoch_the_o
     let (mut eu, mut us) = regions();
     let s = format!("{}-1", unique("keep"));
     append(&mut eu, &s, json!({"n": 1})).unwrap();
+    let _off = FencingOffAtEnd(region_url("eu"));
     set_fencing(&mut eu, true);
     drop_lease(&mut eu);
 
