@@ -21,6 +21,15 @@
 //! - an event whose earlier versions have not arrived yet (two channels)
 //!   fails, and the apply worker retries it.
 //!
+//! Before ownership counts, two creations of one stream (each region
+//! created it while the other's creation had not arrived: a partition, a
+//! region lost before it sent it) are settled alike everywhere: the
+//! creation whose first event has the smaller id (for UUIDv7 ids, the
+//! older) holds the stream. The region whose creation lost moves its
+//! events to bss.conflicts and assigns the stream the winner's home (a
+//! bss.stream_homes row, replicated after them); until that row arrives,
+//! the other regions count its events on the stream as conflicts too.
+//!
 //! Must never insert a row of this region's own: those are never published
 //! to it, and one arriving means two databases share a region name.
 
@@ -124,7 +133,7 @@ pub unsafe fn apply_replicated_event(fcinfo: FunctionCallInfo) -> BssResult<pg_s
 }
 
 fn apply(client: &mut SpiClient<'_>, plans: &Plans, ev: &Replicated<'_>) -> BssResult<bool> {
-    let o = route::owner(client, ev.stream_id)?;
+    let (o, creation_lost) = apply_owner(client, ev)?;
     let locked = stream_lock::lock(client, plans, ev.stream_id, 1)?;
     let head = locked.before;
     let owners_event = ev.region == o.owner || stream_id::category(ev.stream_id) == SHARED_CATEGORY;
@@ -135,9 +144,39 @@ fn apply(client: &mut SpiClient<'_>, plans: &Plans, ev: &Replicated<'_>) -> BssR
         stream_lock::release_versions(client, plans, ev.stream_id, 1)?;
         return Ok(false);
     }
-    if owners_event {
+    let rival = if ev.version == 1 && head >= 1 {
+        first_event(client, ev.stream_id)?
+    } else {
+        None
+    };
+    if let Some(first) = rival {
+        // Two creations of the stream, each made where the other was not
+        // known yet: the older first event (UUIDv7s order by time) wins in
+        // every region, whoever owns the stream now.
+        if ev.event_id.as_bytes() < first.as_bytes() {
+            yield_creation(client, ev, head)?;
+        } else {
+            stream_lock::release_versions(client, plans, ev.stream_id, 1)?;
+            let reason = format!(
+                "created the stream in region {} (event {}) after it had been created elsewhere (event {first}, the older creation, which holds the stream in every region)",
+                ev.region, ev.event_id
+            );
+            record_conflict(client, ev, &o, head, &reason)?;
+            return Ok(false);
+        }
+    } else if creation_lost {
+        // A later event of a creation that lost, appended before its region
+        // learned: conflicts too, until that region's yield arrives.
+        stream_lock::release_versions(client, plans, ev.stream_id, 1)?;
+        let reason = format!(
+            "appended in region {} at version {} to its creation of the stream, which lost to an older creation",
+            ev.region, ev.version
+        );
+        record_conflict(client, ev, &o, head, &reason)?;
+        return Ok(false);
+    } else if owners_event {
         if head >= ev.version {
-            move_to_conflicts(client, ev, &o, head)?;
+            move_to_conflicts(client, ev.stream_id, ev.version, &o.owner, o.epoch, head)?;
         } else if head < ev.version - 1 {
             return Err(BssError::new(
                 SqlState::ReplicationGap,
@@ -150,7 +189,11 @@ fn apply(client: &mut SpiClient<'_>, plans: &Plans, ev: &Replicated<'_>) -> BssR
         }
     } else if head != ev.version - 1 || conflicted_in_epoch(client, ev, &o)? {
         stream_lock::release_versions(client, plans, ev.stream_id, 1)?;
-        record_conflict(client, ev, &o, head)?;
+        let reason = format!(
+            "appended in region {} at version {} after region {} took the stream over (epoch {}); version {} here is the owner's",
+            ev.region, ev.version, o.owner, o.epoch, head
+        );
+        record_conflict(client, ev, &o, head, &reason)?;
         return Ok(false);
     }
     position::assign_transaction_id();
@@ -176,6 +219,57 @@ fn apply(client: &mut SpiClient<'_>, plans: &Plans, ev: &Replicated<'_>) -> BssR
         ev.version,
     )?;
     Ok(true)
+}
+
+/// The stream's owner, and whether the event's region created the stream
+/// and lost that creation to an older one, not having yielded yet.
+fn apply_owner(client: &mut SpiClient<'_>, ev: &Replicated<'_>) -> BssResult<(Owner, bool)> {
+    let row = client
+        .select(
+            &region_statements::plans(client)?.apply_owner,
+            Some(1),
+            &[ev.stream_id.into(), ev.region.into()],
+        )
+        .during(route::OWNER_STEP)?
+        .first();
+    let lost = row
+        .get::<bool>(6)
+        .during(route::OWNER_STEP)?
+        .unwrap_or(false);
+    Ok((route::owner_from(&row)?, lost))
+}
+
+fn first_event(client: &mut SpiClient<'_>, stream_id: &str) -> BssResult<Option<Uuid>> {
+    const STEP: &str = "look up the stream's first event";
+    client
+        .select(
+            &region_statements::plans(client)?.first_event,
+            Some(1),
+            &[stream_id.into()],
+        )
+        .during(STEP)?
+        .first()
+        .get::<Uuid>(1)
+        .during(STEP)
+}
+
+/// This region's creation of the stream lost to `ev`'s, older: every event
+/// of the stream here moves to bss.conflicts, and the stream's home becomes
+/// the winning creation's (an assignment decided here, replicated after
+/// those events, so that the other regions stop counting this region's
+/// later events on the stream as part of its lost creation).
+fn yield_creation(client: &mut SpiClient<'_>, ev: &Replicated<'_>, head: i64) -> BssResult<()> {
+    client
+        .update(
+            &region_statements::plans(client)?.yield_creation,
+            None,
+            &[ev.stream_id.into(), ev.region.into()],
+        )
+        .during("assign the stream the home of its older creation")?;
+    // Recorded under the winner's owner and epoch, as the regions holding
+    // the winning creation record this region's events.
+    let winner = route::owner(client, ev.stream_id)?;
+    move_to_conflicts(client, ev.stream_id, 1, &winner.owner, winner.epoch, head)
 }
 
 fn already_here(client: &mut SpiClient<'_>, event_id: Uuid) -> BssResult<bool> {
@@ -224,17 +318,14 @@ fn record_conflict(
     ev: &Replicated<'_>,
     o: &Owner,
     head: i64,
+    reason: &str,
 ) -> BssResult<()> {
-    let reason = format!(
-        "appended in region {} at version {} after region {} took the stream over (epoch {}); version {} here is the owner's",
-        ev.region, ev.version, o.owner, o.epoch, head
-    );
     let mut args = ev.args();
     args.extend([
         o.owner.as_str().into(),
         o.epoch.into(),
         head.into(),
-        reason.as_str().into(),
+        reason.into(),
     ]);
     client
         .update(RECORD_CONFLICT, None, &args)
@@ -242,12 +333,15 @@ fn record_conflict(
     Ok(())
 }
 
-/// This region's events of the stream from the owner's event's version on,
-/// moved to bss.conflicts; the stream's version set to that event's.
+/// The stream's events here from version `from` on (this region's, which
+/// `owner`'s event for that version wrote over), moved to bss.conflicts;
+/// the stream's version set to `from`, that event's.
 fn move_to_conflicts(
     client: &mut SpiClient<'_>,
-    ev: &Replicated<'_>,
-    o: &Owner,
+    stream_id: &str,
+    from: i64,
+    owner: &str,
+    epoch: i64,
     head: i64,
 ) -> BssResult<()> {
     {
@@ -257,10 +351,10 @@ fn move_to_conflicts(
                 "SELECT bss.move_to_conflicts($1, $2, $3, $4, $5)",
                 None,
                 &[
-                    ev.stream_id.into(),
-                    ev.version.into(),
-                    o.owner.as_str().into(),
-                    o.epoch.into(),
+                    stream_id.into(),
+                    from.into(),
+                    owner.into(),
+                    epoch.into(),
                     head.into(),
                 ],
             )
@@ -270,7 +364,7 @@ fn move_to_conflicts(
         .update(
             "UPDATE bss.streams SET version = $2 WHERE stream_id = $1",
             None,
-            &[ev.stream_id.into(), ev.version.into()],
+            &[stream_id.into(), from.into()],
         )
         .during("set the stream's version to the owner's event's")?;
     Ok(())

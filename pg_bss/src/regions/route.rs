@@ -12,7 +12,7 @@
 
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
-use pgrx::spi::SpiClient;
+use pgrx::spi::{SpiClient, SpiTupleTable};
 
 use super::statements;
 use crate::error::{packed, BssError, BssResult, During, SqlState};
@@ -35,18 +35,25 @@ pub struct Owner {
 }
 
 pub fn owner(client: &mut SpiClient<'_>, stream_id: &str) -> BssResult<Owner> {
-    const STEP: &str = "look up the stream's owner (bss.stream_owner)";
     let plans = statements::plans(client)?;
     let row = client
         .select(&plans.owner, Some(1), &[stream_id.into()])
-        .during(STEP)?
+        .during(OWNER_STEP)?
         .first();
+    owner_from(&row)
+}
+
+pub(super) const OWNER_STEP: &str = "look up the stream's owner (bss.stream_owner)";
+
+/// The owner in the first five columns of a row of the owner statement
+/// (statements.rs's `owner`, or `apply_owner`, which adds columns after them).
+pub(super) fn owner_from(row: &SpiTupleTable<'_>) -> BssResult<Owner> {
     Ok(Owner {
-        home: row.get::<String>(1).during(STEP)?.unwrap_or_default(),
-        owner: row.get::<String>(2).during(STEP)?.unwrap_or_default(),
-        epoch: row.get::<i64>(3).during(STEP)?.unwrap_or(0),
-        forward: row.get::<String>(4).during(STEP)?.as_deref() == Some("forward"),
-        fenced: row.get::<String>(5).during(STEP)?,
+        home: row.get::<String>(1).during(OWNER_STEP)?.unwrap_or_default(),
+        owner: row.get::<String>(2).during(OWNER_STEP)?.unwrap_or_default(),
+        epoch: row.get::<i64>(3).during(OWNER_STEP)?.unwrap_or(0),
+        forward: row.get::<String>(4).during(OWNER_STEP)?.as_deref() == Some("forward"),
+        fenced: row.get::<String>(5).during(OWNER_STEP)?,
     })
 }
 

@@ -16,6 +16,16 @@ pub struct RegionPlans {
     /// home_region, owner, epoch, on_foreign of stream $1, and why this
     /// region is fenced (NULL: it is not; `bss.region_fence`, 0.13.0 on).
     pub owner: OwnedPreparedStatement,
+    /// The owner of stream $1 as `owner` gives it, then whether region $2
+    /// created the stream (its version 1) and lost it to an earlier
+    /// creation, and has not yet said it knows (apply.rs).
+    pub apply_owner: OwnedPreparedStatement,
+    /// The id of stream $1's first event here.
+    pub first_event: OwnedPreparedStatement,
+    /// Records that this region's creation of stream $1 lost to one made in
+    /// region $2: a new assignment of its home (its category's, else $2),
+    /// decided here and replicated.
+    pub yield_creation: OwnedPreparedStatement,
     /// Whether event $1 is here, in a stream or among the conflicts.
     pub already_here: OwnedPreparedStatement,
     /// Whether an event of stream $1 from region $2 conflicted in epoch $3.
@@ -31,6 +41,26 @@ const OWNER: &str = "SELECT o.home_region, o.owner, o.epoch, o.on_foreign, f.rea
 /// The owner before 0.13.0's SQL is installed (no fencing yet).
 const OWNER_UNFENCED: &str =
     "SELECT home_region, owner, epoch, on_foreign, NULL::text FROM bss.stream_owner($1)";
+
+/// The owner statement's columns (no fence: applying is never fenced),
+/// then: region $2's creation of stream $1 conflicted (its version 1 is in
+/// bss.conflicts) and no assignment of the stream decided in $2 has
+/// arrived since (the one it makes when it learns, apply.rs).
+const APPLY_OWNER: &str = "\
+SELECT o.home_region, o.owner, o.epoch, o.on_foreign, NULL::text, \
+    EXISTS (SELECT FROM bss.conflicts c WHERE c.stream_id = $1 AND c.region = $2 AND c.stream_version = 1) \
+    AND NOT EXISTS (SELECT FROM bss.stream_homes h WHERE h.stream_id = $1 AND h.decided_in = $2) \
+FROM bss.stream_owner($1) o";
+
+const FIRST_EVENT: &str =
+    "SELECT event_id FROM bss.events WHERE stream_id = $1 AND stream_version = 1";
+
+const YIELD_CREATION: &str = "\
+INSERT INTO bss.stream_homes (stream_id, assignment, home_region, decided_in) \
+SELECT $1, coalesce(max(h.assignment), 0) + 1, \
+       coalesce((SELECT k.home_region FROM bss.category_homes k WHERE k.category = split_part($1, '-', 1)), $2), \
+       bss.local_region() \
+FROM bss.stream_homes h WHERE h.stream_id = $1";
 
 const ALREADY_HERE: &str = "SELECT EXISTS (SELECT FROM bss.events WHERE event_id = $1) \
                             OR EXISTS (SELECT FROM bss.conflicts WHERE event_id = $1)";
@@ -72,6 +102,9 @@ fn prepare_all(
             if fencing_sql { OWNER } else { OWNER_UNFENCED },
             &[TEXTOID],
         )?,
+        apply_owner: prepare(client, APPLY_OWNER, &[TEXTOID, TEXTOID])?,
+        first_event: prepare(client, FIRST_EVENT, &[TEXTOID])?,
+        yield_creation: prepare(client, YIELD_CREATION, &[TEXTOID, TEXTOID])?,
         already_here: prepare(client, ALREADY_HERE, &[UUIDOID])?,
         conflicted: prepare(client, CONFLICTED, &[TEXTOID, TEXTOID, INT8OID])?,
         insert: prepare(

@@ -206,3 +206,69 @@ fn a_region_taken_over_while_cut_off_gets_its_late_events_back_as_conflicts_in_b
     append(&mut eu, &collided, json!({"back": 3})).unwrap();
     converged(&mut eu, &mut us, &[&collided], Some(3));
 }
+
+#[test]
+fn a_stream_created_in_both_regions_while_cut_off_is_the_older_creation_in_both() {
+    let (mut eu, mut us) = regions();
+    let s = format!("{}-1", unique("twice"));
+    cut(&mut eu, &mut us);
+    // Neither knows of the other's creation: eu's is the older.
+    append(&mut eu, &s, json!({"by": "eu", "n": 1})).unwrap();
+    append(&mut eu, &s, json!({"by": "eu", "n": 2})).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    for n in 1..=3 {
+        append(&mut us, &s, json!({"by": "us", "n": n})).unwrap();
+    }
+    let lost: Vec<String> = us
+        .db
+        .query(
+            "SELECT event_id::text FROM bss.events WHERE stream_id = $1 ORDER BY stream_version",
+            &[&s],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    heal(&mut eu, &mut us);
+
+    // The same stream in both: eu's creation, event by event.
+    let streams = converged(&mut eu, &mut us, &[&s], Some(2));
+    for e in &streams[0] {
+        assert_eq!(e["region"], "eu", "{e}");
+        assert_eq!(e["data"]["by"], "eu", "{e}");
+    }
+    // us's three events are conflicts in both regions, alike.
+    let want: Vec<String> = {
+        let mut w = lost.clone();
+        w.sort();
+        w
+    };
+    let ids =
+        |r: &mut Region| -> Vec<String> { conflicts(r, &[&s]).into_iter().map(|c| c.0).collect() };
+    wait_for(
+        "us's creation among the conflicts of both regions",
+        30,
+        || ids(&mut eu) == want && ids(&mut us) == want,
+    );
+    assert_eq!(conflicts(&mut eu, &[&s]), conflicts(&mut us, &[&s]));
+    // us has yielded: the stream is eu's in both, so us refuses appends to
+    // it, and eu's next append lands in both.
+    wait_for("us's yield (a home assignment) in eu", 30, || {
+        let home: String = eu
+            .db
+            .query_one("SELECT home_region FROM bss.stream_owner($1)", &[&s])
+            .unwrap()
+            .get(0);
+        home == "eu"
+    });
+    let home: String = us
+        .db
+        .query_one("SELECT home_region FROM bss.stream_owner($1)", &[&s])
+        .unwrap()
+        .get(0);
+    assert_eq!(home, "eu");
+    let e = append(&mut us, &s, json!({"by": "us", "n": 4})).unwrap_err();
+    assert_eq!(failure(&e).0, "XB018", "{e}");
+    assert_eq!(append(&mut eu, &s, json!({"by": "eu", "n": 3})).unwrap(), 3);
+    converged(&mut eu, &mut us, &[&s], Some(3));
+}
