@@ -221,15 +221,15 @@ inject_region() {
             in_region eu start_pg
             now >"$dir/returned_at"
             # Before its keeper runs: an append to one of its old streams.
-            returned_append eu "$(head -c 4096 "$dir/history-eu.jsonl" | grep -o '"stream_id":"[^"]*"' | head -1 | cut -d'"' -f4)" \
-                >"$dir/returned_append"
+            local old_stream
+            old_stream="$(head -c 4096 "$dir/history-eu.jsonl" | grep -o '"stream_id":"[^"]*"' | head -1 | cut -d'"' -f4)"
+            returned_append eu "$old_stream" >"$dir/returned_append"
             in_region eu region_proxies_up
             in_region eu start_keeper
             in_region eu start_sidecar
             in_region eu wait_until 60 "eu applying the epoch that moved its streams" served_by_us
             now >"$dir/epoch_learnt_at"
-            returned_append eu "$(head -c 4096 "$dir/history-eu.jsonl" | grep -o '"stream_id":"[^"]*"' | head -1 | cut -d'"' -f4)" \
-                >>"$dir/returned_append"
+            returned_append eu "$old_stream" >>"$dir/returned_append"
             log "region-loss: eu knows the epoch; its appends to its old streams on return: $(tr '\n' ' ' <"$dir/returned_append")" ;;
     esac
 }
